@@ -1,0 +1,145 @@
+//! LINK_CONFIG (user 13): neighbour discovery, with its 60-byte header, the
+//! media-address block and the 16-byte node identity.
+
+use bytes::Bytes;
+
+use crate::field::set_word;
+use crate::header::{check_out, put, write_word0};
+use crate::{DiscoveryType, Flags, Header, MAX_H_SIZE, MacAddr, NodeAddr, NodeId, User, WireError};
+
+/// Media type of Ethernet in the media-address block.
+pub const MEDIA_TYPE_ETH: u8 = 1;
+
+/// The 32-byte media-address block (header bytes 20–51).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaAddr {
+    /// Ethernet: bytes 0–2 zero, byte 3 = 1, bytes 4–9 the MAC, rest zero.
+    Eth(MacAddr),
+    /// Any other layout, kept as is.
+    Other([u8; 32]),
+}
+
+impl MediaAddr {
+    /// Reads the block.
+    pub fn read(b: &[u8; 32]) -> MediaAddr {
+        let zeros = |r: core::ops::Range<usize>| b[r].iter().all(|&x| x == 0);
+        if zeros(0..3) && b[3] == MEDIA_TYPE_ETH && zeros(10..32) {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&b[4..10]);
+            MediaAddr::Eth(MacAddr(m))
+        } else {
+            MediaAddr::Other(*b)
+        }
+    }
+    /// Encodes the block.
+    pub fn to_block(&self) -> [u8; 32] {
+        match self {
+            MediaAddr::Eth(m) => {
+                let mut b = [0u8; 32];
+                b[3] = MEDIA_TYPE_ETH;
+                b[4..10].copy_from_slice(&m.0);
+                b
+            }
+            MediaAddr::Other(b) => *b,
+        }
+    }
+    /// The MAC, when this is an Ethernet address.
+    pub fn mac(&self) -> Option<MacAddr> {
+        match self {
+            MediaAddr::Eth(m) => Some(*m),
+            MediaAddr::Other(_) => None,
+        }
+    }
+}
+
+/// A discovery message: REQ, RESP, TRIAL or TRIAL_FAIL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryMsg {
+    /// Message type.
+    pub msg_type: DiscoveryType,
+    /// Word-0 flags (non-sequenced is set by the kernel).
+    pub flags: Flags,
+    /// Word 1 bits 15–27: capability bitmap.
+    pub capabilities: u16,
+    /// Word 1 bits 0–15 as received: the node signature, whose bit 15 is
+    /// overwritten by capability bit 0 (the kernel writes capabilities last).
+    pub signature: u16,
+    /// Word 2: destination domain (0 in REQ/TRIAL; the target in RESP/TRIAL_FAIL).
+    pub dest_domain: NodeAddr,
+    /// Word 3: the sender's (trial) address.
+    pub prev_node: NodeAddr,
+    /// Word 4: network (cluster) id.
+    pub net_id: u32,
+    /// Words 5–12: the sender's media address.
+    pub media: MediaAddr,
+    /// Word 13: the sender's per-namespace hash mix (any constant for a remote peer).
+    pub peer_net_hash: u32,
+    /// Word 14: suggested address (TRIAL_FAIL only).
+    pub suggested: NodeAddr,
+    /// The 16-byte node identity after the header (absent from old peers).
+    pub node_id: Option<NodeId>,
+}
+
+impl DiscoveryMsg {
+    /// Capabilities of Linux 6.1.
+    pub const LINUX_6_1_CAPS: u16 = 0x0fff;
+
+    /// Parses from a checked view.
+    pub fn parse(h: &Header<Bytes>) -> Result<Self, WireError> {
+        if h.user() != User::LinkConfig {
+            return Err(WireError::WrongUser { found: h.user().into(), expected: "LINK_CONFIG" });
+        }
+        if h.header_len() != MAX_H_SIZE {
+            return Err(WireError::BadHeaderSize { hsize: h.header_len(), what: "LINK_CONFIG" });
+        }
+        let p = h.payload_slice();
+        let node_id = match p.len() {
+            0 => None,
+            16 => {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(p);
+                Some(NodeId(id))
+            }
+            n => return Err(WireError::BadPayload { what: "LINK_CONFIG", len: n }),
+        };
+        let mut block = [0u8; 32];
+        block.copy_from_slice(h.header_bytes().get(20..52).ok_or(WireError::Truncated { need: 52, have: 0 })?);
+        Ok(DiscoveryMsg {
+            msg_type: DiscoveryType::from(h.msg_type()),
+            flags: h.flags(),
+            capabilities: h.bits(1, 15, 13) as u16,
+            signature: h.bits(1, 0, 16) as u16,
+            dest_domain: NodeAddr(h.word(2)),
+            prev_node: NodeAddr(h.word(3)),
+            net_id: h.word(4),
+            media: MediaAddr::read(&block),
+            peer_net_hash: h.word(13),
+            suggested: NodeAddr(h.word(14)),
+            node_id,
+        })
+    }
+    /// Encoded length (60, or 76 with an identity).
+    pub fn buffer_len(&self) -> usize {
+        MAX_H_SIZE + if self.node_id.is_some() { 16 } else { 0 }
+    }
+    /// Writes the message into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
+        let n = self.buffer_len();
+        check_out(buf, n)?;
+        buf[..MAX_H_SIZE].fill(0);
+        write_word0(buf, User::LinkConfig.into(), MAX_H_SIZE, self.flags, n);
+        put(buf, 1, 29, 3, u32::from(u8::from(self.msg_type)));
+        put(buf, 1, 0, 16, u32::from(self.signature));
+        put(buf, 1, 15, 13, u32::from(self.capabilities));
+        set_word(buf, 2, self.dest_domain.0);
+        set_word(buf, 3, self.prev_node.0);
+        set_word(buf, 4, self.net_id);
+        buf[20..52].copy_from_slice(&self.media.to_block());
+        set_word(buf, 13, self.peer_net_hash);
+        set_word(buf, 14, self.suggested.0);
+        if let Some(id) = self.node_id {
+            buf[MAX_H_SIZE..n].copy_from_slice(&id.0);
+        }
+        Ok(())
+    }
+}
