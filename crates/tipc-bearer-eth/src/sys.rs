@@ -1,0 +1,468 @@
+//! The only `unsafe` code of the workspace: raw packet socket syscalls that
+//! `socket2` does not wrap (binding to a `sockaddr_ll`, batched send and
+//! receive, packet socket options, the MTU ioctl, eventfd, `setns`).
+//!
+//! Every function here is safe to call; each `unsafe` block states why its
+//! use is sound.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// `ETH_P_TIPC` in host order.
+pub const ETH_P_TIPC: u16 = 0x88CA;
+/// `PACKET_IGNORE_OUTGOING` (Linux ≥ 4.20): do not loop our own frames back.
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+/// Packet type of frames addressed to another host (promiscuous capture).
+pub const PACKET_OTHERHOST: u8 = 3;
+/// Packet type of our own outgoing frames.
+pub const PACKET_OUTGOING: u8 = 4;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+fn ll_addr(ifindex: u32, mac: Option<[u8; 6]>) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = ETH_P_TIPC.to_be();
+    sa.sll_ifindex = ifindex as i32;
+    if let Some(m) = mac {
+        sa.sll_halen = 6;
+        sa.sll_addr[..6].copy_from_slice(&m);
+    }
+    sa
+}
+
+/// Opens an AF_PACKET `SOCK_RAW` socket for ethertype 0x88CA bound to `ifindex`,
+/// with our own outgoing frames suppressed.
+pub fn open_packet_socket(ifindex: u32) -> io::Result<Socket> {
+    let proto = Protocol::from(i32::from(ETH_P_TIPC.to_be()));
+    let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(proto))?;
+    let sa = ll_addr(ifindex, None);
+    // SAFETY: `sa` is a fully initialised sockaddr_ll and we copy exactly its
+    // size into the storage, which is large enough for any socket address.
+    let addr = unsafe {
+        let mut storage: libc::sockaddr_storage = zeroed();
+        std::ptr::copy_nonoverlapping(
+            (&sa as *const libc::sockaddr_ll).cast::<u8>(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            size_of::<libc::sockaddr_ll>(),
+        );
+        SockAddr::new(storage, size_of::<libc::sockaddr_ll>() as libc::socklen_t)
+    };
+    sock.bind(&addr)?;
+    // Older kernels lack the option; the receive path also filters by packet type.
+    let _ = set_int_opt(sock.as_raw_fd(), libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+    Ok(sock)
+}
+
+/// Opens an AF_PACKET `SOCK_RAW` socket that only sends on `ifindex` (it is
+/// bound with protocol 0, so the kernel queues no received frames to it).
+pub fn open_send_socket(ifindex: u32) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(Protocol::from(0)))?;
+    let mut sa = ll_addr(ifindex, None);
+    sa.sll_protocol = 0;
+    // SAFETY: as in `open_packet_socket`: a fully initialised sockaddr_ll copied
+    // into storage large enough for any socket address.
+    let addr = unsafe {
+        let mut storage: libc::sockaddr_storage = zeroed();
+        std::ptr::copy_nonoverlapping(
+            (&sa as *const libc::sockaddr_ll).cast::<u8>(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            size_of::<libc::sockaddr_ll>(),
+        );
+        SockAddr::new(storage, size_of::<libc::sockaddr_ll>() as libc::socklen_t)
+    };
+    sock.bind(&addr)?;
+    Ok(sock)
+}
+
+/// Sets an integer socket option.
+pub fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: we pass a pointer to a live c_int and its exact size.
+    cvt(unsafe {
+        libc::setsockopt(fd, level, name, (&v as *const libc::c_int).cast(), size_of::<libc::c_int>() as u32)
+    })
+    .map(|_| ())
+}
+
+/// Raises the socket buffers past the sysctl caps (needs CAP_NET_ADMIN; falls back silently).
+pub fn set_buffers(fd: RawFd, rcv: usize, snd: usize) {
+    let rcv = rcv.min(i32::MAX as usize) as i32;
+    let snd = snd.min(i32::MAX as usize) as i32;
+    if set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, rcv).is_err() {
+        let _ = set_int_opt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcv);
+    }
+    if set_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, snd).is_err() {
+        let _ = set_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, snd);
+    }
+}
+
+/// Asks the kernel to skip the qdisc layer on transmit (PACKET_QDISC_BYPASS).
+pub fn set_qdisc_bypass(fd: RawFd) -> io::Result<()> {
+    set_int_opt(fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)
+}
+
+/// The kernel's receive counters for the socket (reset on read): (packets, drops).
+pub fn packet_stats(fd: RawFd) -> io::Result<(u32, u32)> {
+    // SAFETY: tpacket_stats is plain old data; zero is valid.
+    let mut st: libc::tpacket_stats = unsafe { zeroed() };
+    let mut len = size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `st` and `len` are live and `len` holds the buffer size.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((st.tp_packets, st.tp_drops))
+}
+
+/// The MTU of an interface, read with `SIOCGIFMTU` through `fd`.
+pub fn if_mtu(fd: RawFd, name: &str) -> io::Result<usize> {
+    // SAFETY: ifreq is plain old data; zero is valid.
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    let b = name.as_bytes();
+    if b.len() >= req.ifr_name.len() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(b) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFMTU reads the name and writes ifru_mtu of the live `req`.
+    cvt(unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) })?;
+    // SAFETY: the ioctl succeeded, so the union holds the MTU.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    Ok(usize::try_from(mtu).unwrap_or(0))
+}
+
+/// One received frame's metadata.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecvMeta {
+    /// Bytes received.
+    pub len: usize,
+    /// Source MAC (from the link-layer address).
+    pub src: [u8; 6],
+    /// Packet type (`PACKET_HOST`, `PACKET_BROADCAST`, ...).
+    pub pkttype: u8,
+    /// Whether the frame was cut to the buffer.
+    pub truncated: bool,
+}
+
+/// Reusable `recvmmsg` state: one buffer per frame and the headers that
+/// point into them, allocated once per receive thread.
+pub struct RecvBatch {
+    slot: usize,
+    buf: Vec<u8>,
+    addrs: Vec<libc::sockaddr_ll>,
+    /// Never read directly: `msgs` point into it, so it must live as long.
+    _iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    meta: Vec<RecvMeta>,
+}
+
+impl RecvBatch {
+    /// Room for `batch` frames of up to `slot` bytes each.
+    pub fn new(batch: usize, slot: usize) -> RecvBatch {
+        let batch = batch.clamp(1, 1024);
+        let mut buf = vec![0u8; batch * slot];
+        // SAFETY: plain old data; zero is valid for each element.
+        let mut addrs: Vec<libc::sockaddr_ll> = vec![unsafe { zeroed() }; batch];
+        let mut iovs: Vec<libc::iovec> =
+            buf.chunks_mut(slot).map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+        // SAFETY: plain old data; zero is valid.
+        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; batch];
+        for i in 0..batch {
+            msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_ll).cast();
+            msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // The pointers above target the vectors' heap buffers, which never move
+        // or reallocate for the life of this struct (no vector is resized).
+        RecvBatch { slot, buf, addrs, _iovs: iovs, msgs, meta: vec![RecvMeta::default(); batch] }
+    }
+
+    /// Frames the batch can hold.
+    pub fn capacity(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Receives up to [`RecvBatch::capacity`] frames. With `wait`, blocks
+    /// until at least one arrives (or the socket's receive timeout passes);
+    /// otherwise returns at once. Returns how many arrived (0 on timeout or
+    /// when none was waiting).
+    pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
+        let n = self.msgs.len();
+        for m in &mut self.msgs {
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+            m.msg_hdr.msg_flags = 0;
+        }
+        let flags = if wait { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT };
+        // SAFETY: every mmsghdr points at a live iovec over this struct's
+        // buffer and at a live sockaddr_ll of the stated size (see `new`);
+        // `&mut self` gives exclusive use of all of them for the call.
+        let r = unsafe { libc::recvmmsg(fd, self.msgs.as_mut_ptr(), n as u32, flags, std::ptr::null_mut()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let got = r as usize;
+        for i in 0..got {
+            let mut src = [0u8; 6];
+            src.copy_from_slice(&self.addrs[i].sll_addr[..6]);
+            self.meta[i] = RecvMeta {
+                len: (self.msgs[i].msg_len as usize).min(self.slot),
+                src,
+                pkttype: self.addrs[i].sll_pkttype,
+                truncated: self.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            };
+        }
+        Ok(got)
+    }
+
+    /// Frame `i` of the last receive and its metadata.
+    pub fn frame(&self, i: usize) -> (&[u8], RecvMeta) {
+        let m = self.meta.get(i).copied().unwrap_or_default();
+        let start = i * self.slot;
+        (self.buf.get(start..start + m.len).unwrap_or(&[]), m)
+    }
+}
+
+/// Sets the receive timeout of a socket (`SO_RCVTIMEO`).
+pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
+    let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
+    // SAFETY: passes a pointer to a live timeval and its exact size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as u32,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Sends one frame (Ethernet header + message) with `sendmsg`, non-blocking.
+/// Returns `Ok(false)` when the kernel's queue is full.
+pub fn send_one(fd: RawFd, ifindex: u32, eth: &[u8; 14], msg: &[u8]) -> io::Result<bool> {
+    let mut sa = ll_addr(ifindex, None);
+    let mut iov = [
+        libc::iovec { iov_base: eth.as_ptr() as *mut libc::c_void, iov_len: 14 },
+        libc::iovec { iov_base: msg.as_ptr() as *mut libc::c_void, iov_len: msg.len() },
+    ];
+    // SAFETY: plain old data; zero is valid.
+    let mut mh: libc::msghdr = unsafe { zeroed() };
+    mh.msg_name = (&mut sa as *mut libc::sockaddr_ll).cast();
+    mh.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+    mh.msg_iov = iov.as_mut_ptr();
+    mh.msg_iovlen = 2;
+    // SAFETY: the msghdr points at two live iovecs over borrowed buffers (read
+    // only by the kernel) and a live sockaddr_ll, all outliving the call.
+    let r = unsafe { libc::sendmsg(fd, &mh, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(true)
+}
+
+/// Receives up to `bufs.len()` frames without blocking (`recvmmsg` with
+/// `MSG_DONTWAIT`) into caller buffers. Returns how many arrived.
+pub fn recv_batch(fd: RawFd, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> io::Result<usize> {
+    let n = bufs.len().min(meta.len()).min(1024);
+    if n == 0 {
+        return Ok(0);
+    }
+    // SAFETY: plain old data arrays; zero is valid for each element.
+    let mut addrs: Vec<libc::sockaddr_ll> = vec![unsafe { zeroed() }; n];
+    let mut iovs: Vec<libc::iovec> =
+        bufs.iter_mut().take(n).map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+    // SAFETY: plain old data; zero is valid.
+    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
+    for i in 0..n {
+        msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_ll).cast();
+        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: every mmsghdr points at a live iovec over a live, exclusively
+    // borrowed buffer and at a live sockaddr_ll of the stated size; the
+    // vectors outlive the call.
+    let r = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock { Ok(0) } else { Err(e) };
+    }
+    let got = r as usize;
+    for i in 0..got {
+        let mut src = [0u8; 6];
+        src.copy_from_slice(&addrs[i].sll_addr[..6]);
+        meta[i] = RecvMeta {
+            len: msgs[i].msg_len as usize,
+            src,
+            pkttype: addrs[i].sll_pkttype,
+            truncated: msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        };
+    }
+    Ok(got)
+}
+
+/// One frame to send: Ethernet header and TIPC message, gathered without copying.
+pub struct SendItem<'a> {
+    /// The 14-byte Ethernet header.
+    pub eth: &'a [u8; 14],
+    /// The TIPC message.
+    pub msg: &'a [u8],
+}
+
+/// Sends frames with one `sendmmsg` call (non-blocking). Returns how many
+/// the kernel took; `Ok(0)` when its queue is full.
+pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result<usize> {
+    let n = items.len().min(1024);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut sa = ll_addr(ifindex, None);
+    let mut iovs: Vec<[libc::iovec; 2]> = items
+        .iter()
+        .take(n)
+        .map(|it| {
+            [
+                libc::iovec { iov_base: it.eth.as_ptr() as *mut libc::c_void, iov_len: 14 },
+                libc::iovec { iov_base: it.msg.as_ptr() as *mut libc::c_void, iov_len: it.msg.len() },
+            ]
+        })
+        .collect();
+    // SAFETY: plain old data; zero is valid.
+    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
+    for i in 0..n {
+        msgs[i].msg_hdr.msg_name = (&mut sa as *mut libc::sockaddr_ll).cast();
+        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+        msgs[i].msg_hdr.msg_iov = iovs[i].as_mut_ptr();
+        msgs[i].msg_hdr.msg_iovlen = 2;
+    }
+    // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed for
+    // the call (the kernel only reads them) and at a live sockaddr_ll.
+    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
+            Ok(0)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r as usize)
+}
+
+/// Waits until `fd` is readable or `timeout_ms` passes (-1 = forever), also
+/// returning early when `wake` (an eventfd) is signalled. Returns (sock readable, woken).
+pub fn poll2(fd: RawFd, wake: RawFd, timeout_ms: i32) -> io::Result<(bool, bool)> {
+    let mut p = [
+        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 },
+    ];
+    // SAFETY: `p` is a live array of two pollfd and we pass its length.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), 2, timeout_ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok((false, false)) } else { Err(e) };
+    }
+    Ok((p[0].revents != 0, p[1].revents != 0))
+}
+
+/// A non-blocking eventfd used to wake a thread waiting in [`poll2`].
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    /// Creates the eventfd.
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no memory arguments; a valid fd is checked below.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: `fd` is a fresh descriptor we own exclusively.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+    /// Signals it.
+    pub fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+    /// Clears it.
+    pub fn clear(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64, as eventfd requires.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+    /// The descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path`
+/// (e.g. `/var/run/netns/NAME`). Sockets opened afterwards by this thread
+/// belong to that namespace.
+pub fn enter_netns(path: &std::path::Path) -> io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    // SAFETY: setns takes a valid open descriptor and a flag; it touches no memory of ours.
+    cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(|_| ())
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain old data; zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { zeroed() };
+    // SAFETY: CPU_SET writes inside the live set (cpu is bounded below).
+    unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
+    // SAFETY: passes a live cpu_set_t and its size for the calling thread (0).
+    cvt(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) }).map(|_| ())
+}
+
+/// Clears the effective capability set of the calling thread (capabilities
+/// are per thread on Linux; other threads keep theirs). Useful to give up
+/// `CAP_NET_RAW` once the socket is open.
+pub fn drop_effective_caps_on_this_thread() -> io::Result<()> {
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut hdr = CapHeader { version: VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two CapData records (the v3 layout) into the live array.
+    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) as libc::c_int })?;
+    for d in &mut data {
+        d.effective = 0;
+    }
+    hdr.version = VERSION_3;
+    hdr.pid = 0;
+    // SAFETY: capset reads the header and two CapData records from live memory.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) as libc::c_int })
+        .map(|_| ())
+}

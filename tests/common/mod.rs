@@ -1,0 +1,41 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use tipc::netns::{LabError, privileged};
+use tipc::wire::{DataMsg, DataType, Msg, PortId};
+
+/// Builds a rig, or explains why not: without root the test is skipped with
+/// a message — except when `CI` is set, where it fails.
+pub fn rig<T>(what: &str, make: impl FnOnce() -> Result<T, LabError>) -> Option<T> {
+    if !privileged() {
+        if std::env::var_os("CI").is_some() {
+            panic!("{what}: {} (CI is set, so this is a failure, not a skip)", LabError::NotPrivileged);
+        }
+        eprintln!("SKIPPED {what}: {}", LabError::NotPrivileged);
+        return None;
+    }
+    Some(make().unwrap_or_else(|e| panic!("{what}: cannot build the veth rig: {e}")))
+}
+
+/// A valid TIPC direct message of exactly `size` bytes (≥ 40) whose payload
+/// starts with `seq`.
+pub fn numbered_msg(size: usize, seq: u64) -> Bytes {
+    let mut payload = vec![(seq % 251) as u8; size.max(40) - 32];
+    payload[..8].copy_from_slice(&seq.to_be_bytes());
+    let mut m = DataMsg::new(DataType::Direct, Bytes::from(payload));
+    m.dest_port = PortId(1);
+    Msg::Data(m).to_bytes().expect("encode test message")
+}
+
+/// The sequence number [`numbered_msg`] put in a message.
+pub fn seq_of(msg: &[u8]) -> Option<u64> {
+    let b = msg.get(32..40)?;
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// Deterministic mixed sizes between 40 and `max`.
+pub fn mixed_size(i: u64, max: usize) -> usize {
+    let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+    40 + (x as usize) % (max - 40 + 1)
+}
