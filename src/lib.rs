@@ -1,17 +1,23 @@
 //! # tipc — userspace TIPC over raw Ethernet
 //!
-//! The facade of the tipc-rs workspace. It will hold the stack runtime (the
-//! thread that drives the sans-IO link and group cores over the Ethernet
-//! bearer), the seeded simulator and the public group-socket API. Today it
-//! re-exports the wire codec ([`wire`]) and the bearer ([`bearer`]) and
-//! holds the shared test tooling: the seeded fault model ([`fault`]), the
-//! network-namespace rig ([`netns`]) and the fault-injecting relay
-//! ([`relay`]).
+//! The facade of the tipc-rs workspace: [`NodeCore`] (the link layer and
+//! the port table of one node, sans-IO), the seeded in-memory simulator
+//! ([`sim`]), the shared fault model ([`fault`]), the network-namespace rig
+//! ([`netns`]) and fault relay ([`relay`]), and re-exports of the layers:
+//! [`wire`], [`link`], [`bearer`].
 #![forbid(unsafe_code)]
 
+pub mod core;
+pub mod error;
 pub mod fault;
 pub mod netns;
 pub mod relay;
+pub mod sim;
+pub mod stack;
 
+pub use crate::core::{CoreEvent, NodeCore, PortMessage};
+pub use crate::error::Error;
+pub use crate::stack::{PortSocket, Stack, StackBuilder, StackEvent};
 pub use tipc_bearer_eth as bearer;
+pub use tipc_link as link;
 pub use tipc_wire as wire;

@@ -1,12 +1,41 @@
 //! # tipc-link — discovery, reliable links and the broadcast link (sans-IO)
 //!
-//! This crate will hold the kernel's `discover.c`, `link.c`, `node.c` and
-//! `bcast.c` responsibilities as deterministic state machines driven by
-//! `handle_frame` / `handle_timeout` / `poll_transmit` / `poll_timeout` /
-//! `poll_event`, with time passed in: neighbour discovery with the
-//! kernel's back-off and address trial, the link FSM with sessions,
-//! RESET / ACTIVATE / STATE supervision, sequenced delivery with windows,
-//! acks, gap reports and retransmission, fragmentation and bundling, and the
-//! reliable broadcast link. It has no code yet; the wire formats it will
-//! use live in [`tipc_wire`].
+//! The kernel's `discover.c`, `link.c`, `node.c` and the receive half of
+//! `bcast.c` as one deterministic state machine, [`LinkLayer`]: address
+//! trial and neighbour discovery with the kernel's back-off, one link per
+//! peer node with sessions and RESET / ACTIVATE / STATE, supervision by
+//! probes within the tolerance, sequenced delivery with a send window,
+//! acks, NACKs (gap reports and gap-ACK blocks) and rate-limited
+//! retransmission, a deferred queue for out-of-order packets, per-importance
+//! backlog limits that push back on senders, fragmentation and bundling,
+//! and broadcast-link reception with acks in every packet.
+//!
+//! It never reads a clock, sleeps, locks or does IO. Time is passed in:
+//!
+//! ```
+//! use tipc_link::{LinkConfig, LinkLayer};
+//! use tipc_wire::{Instant, MacAddr, NodeId};
+//!
+//! let cfg = LinkConfig::new(NodeId::from_text("node-a").unwrap(), MacAddr([2, 0, 0, 0, 0, 1]), 1500);
+//! let mut layer = LinkLayer::new(cfg, Instant::ZERO);
+//! layer.handle_timeout(Instant::ZERO);
+//! // the address trial starts with a broadcast DSC_TRIAL
+//! let t = layer.poll_transmit().unwrap();
+//! assert!(t.dst.is_broadcast());
+//! assert!(layer.poll_timeout().is_some());
+//! ```
 #![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod event;
+mod layer;
+mod link;
+mod stats;
+
+pub use config::{AddrMode, LinkConfig, caps};
+pub use error::LinkError;
+pub use event::{LinkEvent, Transmit};
+pub use layer::{LinkInfo, LinkLayer};
+pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
+pub use stats::{LayerStats, LinkStats};

@@ -1,0 +1,780 @@
+//! The link layer of one node: address trial and discovery on its bearer,
+//! one link per peer node, broadcast receive state, and the driving
+//! contract (`handle_*` / `poll_*`).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use tipc_wire::{
+    BcastProtoMsg, DiscoveryMsg, DiscoveryType, Duration, Flags, Header, INT_H_SIZE, Instant, IntHdr, LinkProtoType,
+    MacAddr, MediaAddr, Msg, NodeAddr, NodeId, Reassembler, Reassembly, SeqNo, User,
+};
+
+use crate::config::{AddrMode, LinkConfig};
+use crate::error::LinkError;
+use crate::event::{LinkEvent, Transmit};
+use crate::link::{BcCtx, Link, LinkState, Outcome};
+use crate::stats::{LayerStats, LinkStats};
+
+const TRIAL_INTERVAL: Duration = Duration::from_millis(125);
+const DISC_MIN: Duration = Duration::from_millis(125);
+const DISC_MAX_NO_LINK: Duration = Duration::from_millis(1000);
+const DISC_MAX_LINKED: Duration = Duration::from_millis(60_000);
+
+/// A small seeded generator (SplitMix64) for signatures and sessions.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Broadcast receive state for one peer.
+#[derive(Debug, Default)]
+struct BcRcv {
+    synced: bool,
+    rcv_nxt: SeqNo,
+    /// Peer's last sent broadcast seqno, from its STATE messages.
+    peer_last: SeqNo,
+    deferred: VecDeque<Option<Bytes>>,
+    deferred_count: usize,
+    reasm: Reassembler,
+    /// Broadcast ack last carried in a packet to the peer.
+    acked_sent: SeqNo,
+    unacked: u16,
+}
+
+impl BcRcv {
+    fn gap(&self) -> u16 {
+        if !self.synced {
+            return 0;
+        }
+        if let Some(p) = self.deferred.iter().position(Option::is_some) {
+            return p as u16;
+        }
+        if self.peer_last.ge(self.rcv_nxt) { self.rcv_nxt.distance_to(self.peer_last.next()) } else { 0 }
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    id: NodeId,
+    mac: MacAddr,
+    caps: u16,
+    signature: u16,
+    link: Link,
+    next_tick: Instant,
+    node_up: bool,
+    bc: BcRcv,
+}
+
+impl Peer {
+    fn bc_ctx(&self, own_bc_last: SeqNo) -> BcCtx {
+        BcCtx { ack: self.bc.rcv_nxt.prev(), synced: self.bc.synced, gap: self.bc.gap(), last_sent: own_bc_last }
+    }
+}
+
+/// A snapshot of one link for statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Peer address.
+    pub peer: NodeAddr,
+    /// Peer identity.
+    pub peer_id: NodeId,
+    /// Peer MAC.
+    pub peer_mac: MacAddr,
+    /// Link state.
+    pub state: LinkState,
+    /// Negotiated MTU.
+    pub mtu: usize,
+    /// Send window.
+    pub window: u16,
+    /// Tolerance in use.
+    pub tolerance: Duration,
+    /// Packets in the window, and waiting in the backlog.
+    pub queued: (usize, usize),
+    /// Whether senders are being refused.
+    pub congested: bool,
+    /// Counters.
+    pub stats: LinkStats,
+}
+
+/// The link layer of one node on one Ethernet bearer (sans-IO).
+///
+/// Drive it with [`LinkLayer::handle_frame`], [`LinkLayer::handle_timeout`]
+/// (at [`LinkLayer::poll_timeout`]) and the `poll_*` methods, passing the
+/// current time in; it never reads a clock, sleeps or does IO.
+#[derive(Debug)]
+pub struct LinkLayer {
+    cfg: LinkConfig,
+    rng: Rng,
+    signature: u16,
+    net_hash: u32,
+    addr: NodeAddr,
+    confirmed: bool,
+    trial_end: Option<Instant>,
+    next_trial: Instant,
+    disc_next: Instant,
+    disc_interval: Duration,
+    peers: BTreeMap<NodeAddr, Peer>,
+    tx: VecDeque<Transmit>,
+    events: VecDeque<LinkEvent>,
+    stats: LayerStats,
+    scratch: Vec<Bytes>,
+    stopped: bool,
+}
+
+impl LinkLayer {
+    /// A layer starting at `now`: the address trial (or, with a fixed
+    /// address, discovery) begins at once.
+    pub fn new(cfg: LinkConfig, now: Instant) -> LinkLayer {
+        let mut rng = Rng(cfg.seed ^ u64::from(cfg.node_id.hash_addr().0));
+        let signature = rng.next() as u16;
+        let net_hash = rng.next() as u32;
+        let (addr, confirmed, trial_end) = match cfg.addr_mode {
+            AddrMode::Hashed => (cfg.node_id.hash_addr(), false, Some(now + cfg.trial_period)),
+            AddrMode::Fixed(a) => (a, true, None),
+        };
+        let mut l = LinkLayer {
+            cfg,
+            rng,
+            signature,
+            net_hash,
+            addr,
+            confirmed,
+            trial_end,
+            next_trial: now,
+            disc_next: now,
+            disc_interval: DISC_MIN,
+            peers: BTreeMap::new(),
+            tx: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: LayerStats::default(),
+            scratch: Vec::new(),
+            stopped: false,
+        };
+        if confirmed {
+            l.events.push_back(LinkEvent::AddressConfirmed(addr));
+        }
+        l
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LinkConfig {
+        &self.cfg
+    }
+    /// Our address, once confirmed.
+    pub fn address(&self) -> Option<NodeAddr> {
+        self.confirmed.then_some(self.addr)
+    }
+    /// Layer counters.
+    pub fn stats(&self) -> LayerStats {
+        self.stats
+    }
+    /// One entry per known peer.
+    pub fn links(&self) -> Vec<LinkInfo> {
+        self.peers
+            .values()
+            .map(|p| LinkInfo {
+                peer: p.link.peer_addr,
+                peer_id: p.id,
+                peer_mac: p.mac,
+                state: p.link.state,
+                mtu: p.link.mtu,
+                window: p.link.window,
+                tolerance: p.link.tolerance,
+                queued: p.link.queued(),
+                congested: p.link.is_congested(),
+                stats: p.link.stats,
+            })
+            .collect()
+    }
+    /// Nodes with an up link.
+    pub fn up_nodes(&self) -> Vec<NodeAddr> {
+        self.peers.values().filter(|p| p.node_up).map(|p| p.link.peer_addr).collect()
+    }
+    /// Whether a link to `node` is up.
+    pub fn is_up(&self, node: NodeAddr) -> bool {
+        self.peers.get(&node).is_some_and(|p| p.node_up)
+    }
+    /// A peer's capabilities.
+    pub fn peer_caps(&self, node: NodeAddr) -> Option<u16> {
+        self.peers.get(&node).map(|p| p.caps)
+    }
+
+    /// The next frame to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.pop_front()
+    }
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+    /// When [`LinkLayer::handle_timeout`] must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let mut t = if self.confirmed { self.disc_next } else { self.next_trial };
+        if let Some(e) = self.trial_end {
+            t = t.min(e);
+        }
+        for p in self.peers.values() {
+            t = t.min(p.next_tick);
+            if let Some(f) = p.link.fast_probe_at() {
+                t = t.min(f);
+            }
+        }
+        Some(t)
+    }
+
+    fn own_bc_last(&self) -> SeqNo {
+        SeqNo(0)
+    }
+
+    fn discovery_msg(&self, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
+        let m = DiscoveryMsg {
+            msg_type: t,
+            flags: Flags { non_seq: true, ..Flags::default() },
+            capabilities: self.cfg.capabilities,
+            signature: (self.signature & 0x7fff) | ((self.cfg.capabilities & 1) << 15),
+            dest_domain: dest,
+            prev_node: self.addr,
+            net_id: self.cfg.net_id,
+            media: MediaAddr::Eth(self.cfg.mac),
+            peer_net_hash: self.net_hash,
+            suggested,
+            node_id: Some(self.cfg.node_id),
+        };
+        Msg::Discovery(m).to_bytes().unwrap_or_default()
+    }
+
+    fn push_tx(&mut self, dst: MacAddr, msg: Bytes) {
+        self.tx.push_back(Transmit { dst, msg });
+    }
+
+    /// Periodic work: trial, discovery, link supervision.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        if !self.confirmed {
+            if let Some(end) = self.trial_end
+                && now >= end
+            {
+                self.confirmed = true;
+                self.trial_end = None;
+                self.disc_next = now;
+                self.events.push_back(LinkEvent::AddressConfirmed(self.addr));
+            } else if now >= self.next_trial {
+                let m = self.discovery_msg(DiscoveryType::Trial, NodeAddr(0), NodeAddr(0));
+                self.stats.disc_tx += 1;
+                self.push_tx(MacAddr::BROADCAST, m);
+                self.next_trial = now + TRIAL_INTERVAL;
+            }
+        }
+        if self.confirmed && now >= self.disc_next {
+            let m = self.discovery_msg(DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
+            self.stats.disc_tx += 1;
+            self.push_tx(MacAddr::BROADCAST, m);
+            let cap = if self.peers.values().any(|p| p.link.is_up()) { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
+            self.disc_interval = (self.disc_interval.mul(2)).min(cap);
+            self.disc_next = now + self.disc_interval;
+        }
+        let bc_last = self.own_bc_last();
+        for p in self.peers.values_mut() {
+            if p.link.fast_probe_at().is_some_and(|t| now >= t) {
+                let bc = p.bc_ctx(bc_last);
+                let mut out = Vec::new();
+                p.link.fast_probe(now, &bc, &mut out);
+                p.bc.acked_sent = bc.ack;
+                for m in out {
+                    self.tx.push_back(Transmit { dst: p.mac, msg: m });
+                }
+            }
+        }
+        let due: Vec<NodeAddr> = self.peers.values().filter(|p| p.next_tick <= now).map(|p| p.link.peer_addr).collect();
+        for a in due {
+            let Some(p) = self.peers.get_mut(&a) else { continue };
+            let bc = p.bc_ctx(bc_last);
+            let bc_pending = p.bc.synced && p.bc.acked_sent != bc.ack;
+            let mut out = std::mem::take(&mut self.scratch);
+            p.link.set_now(now);
+            let oc = p.link.tick(now, &bc, bc_pending, &mut out);
+            if !out.is_empty() {
+                p.bc.acked_sent = bc.ack;
+            }
+            p.next_tick = now + p.link.tick_interval();
+            let mac = p.mac;
+            for m in out.drain(..) {
+                self.push_tx(mac, m);
+            }
+            self.scratch = out;
+            self.outcome(now, a, oc);
+        }
+    }
+
+    /// Handles one received TIPC message (Ethernet header already removed)
+    /// from the neighbour with MAC `src`. Malformed or foreign frames are
+    /// counted and dropped.
+    pub fn handle_frame(&mut self, now: Instant, src: MacAddr, msg: Bytes) {
+        if self.stopped {
+            return;
+        }
+        let h = match Header::new_checked(msg.clone()) {
+            Ok(h) => h,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let msg = h.message();
+        let user = h.user();
+        if user == User::LinkConfig {
+            match Msg::parse_view(&h) {
+                Ok(Msg::Discovery(d)) => self.handle_discovery(now, src, d),
+                _ => self.stats.malformed += 1,
+            }
+            return;
+        }
+        let from = h.prev_node();
+        let Some(p) = self.peers.get(&from) else {
+            self.stats.foreign += 1;
+            return;
+        };
+        let _ = p;
+        if h.flags().non_seq {
+            self.handle_bcast(now, from, &h, msg);
+            return;
+        }
+        if h.header_len() >= 32 && h.dest_node() != self.addr {
+            self.stats.foreign += 1;
+            return;
+        }
+        let bc_last = self.own_bc_last();
+        if user == User::LinkProtocol {
+            let Ok(Msg::LinkProto(lp)) = Msg::parse_view(&h) else {
+                self.stats.malformed += 1;
+                return;
+            };
+            let Some(p) = self.peers.get_mut(&from) else { return };
+            if lp.msg_type == LinkProtoType::State && p.bc.synced {
+                p.bc.peer_last = lp.last_bcast_sent;
+            }
+            let bc = p.bc_ctx(bc_last);
+            let mut out = std::mem::take(&mut self.scratch);
+            p.link.set_now(now);
+            let oc = p.link.recv_proto(now, &lp, &bc, &mut out);
+            let mac = p.mac;
+            if !out.is_empty() {
+                p.bc.acked_sent = bc.ack;
+            }
+            for m in out.drain(..) {
+                self.push_tx(mac, m);
+            }
+            self.scratch = out;
+            self.outcome(now, from, oc);
+            return;
+        }
+        // sequenced unicast packet
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        let bc = p.bc_ctx(bc_last);
+        let mut out = std::mem::take(&mut self.scratch);
+        let mut deliver = Vec::new();
+        p.link.set_now(now);
+        let oc = p.link.recv(now, msg, &bc, &mut out, &mut deliver);
+        let mac = p.mac;
+        if !out.is_empty() {
+            p.bc.acked_sent = bc.ack;
+        }
+        for m in out.drain(..) {
+            self.push_tx(mac, m);
+        }
+        self.scratch = out;
+        let up_now = oc.up;
+        if up_now {
+            self.outcome(now, from, Outcome { up: true, ..Outcome::default() });
+        }
+        for m in deliver {
+            self.deliver_unicast(from, m);
+        }
+        self.outcome(now, from, Outcome { up: false, ..oc });
+    }
+
+    fn deliver_unicast(&mut self, from: NodeAddr, m: Bytes) {
+        let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
+        if user == User::BcastProtocol {
+            if let Ok(Msg::BcastProto(b)) = Msg::parse(m)
+                && let Some(p) = self.peers.get_mut(&from)
+                && !p.bc.synced
+            {
+                p.bc.synced = true;
+                p.bc.rcv_nxt = b.last_bcast_sent.next();
+                p.bc.peer_last = b.last_bcast_sent;
+                p.bc.acked_sent = b.last_bcast_sent;
+            }
+            return;
+        }
+        if user == User::TunnelProtocol {
+            return;
+        }
+        self.events.push_back(LinkEvent::Deliver { from, bcast: false, msg: m });
+    }
+
+    /// A broadcast-link packet from `from`.
+    fn handle_bcast(&mut self, _now: Instant, from: NodeAddr, h: &Header<Bytes>, msg: Bytes) {
+        if h.word(5) != self.cfg.net_id {
+            self.stats.foreign += 1;
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        if !p.bc.synced || !p.link.is_up() {
+            return;
+        }
+        if h.user() == User::BcastProtocol {
+            // legacy NACK from a peer: we send no broadcasts yet, nothing to do
+            return;
+        }
+        let seq = h.seqno();
+        if seq != p.bc.rcv_nxt {
+            if seq.lt(p.bc.rcv_nxt) {
+                return;
+            }
+            let d = usize::from(p.bc.rcv_nxt.distance_to(seq));
+            if d > usize::from(crate::link::RCV_WINDOW) {
+                return;
+            }
+            if p.bc.deferred.len() <= d {
+                p.bc.deferred.resize(d + 1, None);
+            }
+            if p.bc.deferred[d].is_none() {
+                p.bc.deferred[d] = Some(msg);
+                p.bc.deferred_count += 1;
+            }
+            if p.bc.peer_last.lt(seq) {
+                p.bc.peer_last = seq;
+            }
+            return;
+        }
+        let mut next = Some(msg);
+        let mut out = Vec::new();
+        while let Some(m) = next.take() {
+            p.bc.rcv_nxt = p.bc.rcv_nxt.next();
+            p.bc.unacked += 1;
+            p.bc.deferred.pop_front();
+            match User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8) {
+                User::MsgBundler => {
+                    if let Ok(Msg::Bundle(b)) = Msg::parse(m) {
+                        out.extend(b.iter().map_while(Result::ok));
+                    }
+                }
+                User::MsgFragmenter => {
+                    if let Ok(Msg::Fragment(f)) = Msg::parse(m) {
+                        match p.bc.reasm.push(&f) {
+                            Ok(Reassembly::Complete(w)) => out.push(w),
+                            Ok(Reassembly::Pending) => {}
+                            Err(_) => p.bc.reasm.reset(),
+                        }
+                    }
+                }
+                _ => out.push(m),
+            }
+            if let Some(x) = p.bc.deferred.front_mut().and_then(Option::take) {
+                p.bc.deferred_count -= 1;
+                next = Some(x);
+            }
+        }
+        if p.bc.deferred_count == 0 {
+            p.bc.deferred.clear();
+        }
+        if p.bc.peer_last.lt(p.bc.rcv_nxt.prev()) {
+            p.bc.peer_last = p.bc.rcv_nxt.prev();
+        }
+        // explicit broadcast ack now and then, so the sender's window moves
+        if p.bc.unacked >= 16 {
+            p.bc.unacked = 0;
+            let bc = p.bc_ctx(SeqNo(0));
+            let m = p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc);
+            p.bc.acked_sent = bc.ack;
+            let mac = p.mac;
+            self.push_tx(mac, m);
+        }
+        for m in out {
+            self.events.push_back(LinkEvent::Deliver { from, bcast: true, msg: m });
+        }
+    }
+
+    fn outcome(&mut self, now: Instant, peer: NodeAddr, oc: Outcome) {
+        let bc_last = self.own_bc_last();
+        if oc.up {
+            let Some(p) = self.peers.get_mut(&peer) else { return };
+            let bc = p.bc_ctx(bc_last);
+            let mut out = Vec::new();
+            // STATE first, then the broadcast init as seqno 1
+            out.push(p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc));
+            let init = BcastProtoMsg {
+                msg_type: 0,
+                hdr: IntHdr { prev_node: self.addr, orig_node: self.addr, dest_node: peer, ..IntHdr::default() },
+                last_bcast_sent: bc_last,
+                word5: 1 << 14,
+                payload: Bytes::new(),
+            };
+            if let Ok(b) = Msg::BcastProto(init).to_bytes() {
+                let _ = p.link.send(b, &bc, &mut out);
+            }
+            p.node_up = true;
+            let (id, caps, mac) = (p.id, p.caps, p.mac);
+            for m in out {
+                self.push_tx(mac, m);
+            }
+            self.events.push_back(LinkEvent::NodeUp { addr: peer, id, caps });
+            let _ = now;
+        }
+        if let Some(reason) = oc.down {
+            let _ = reason;
+            let Some(p) = self.peers.get_mut(&peer) else { return };
+            let mut out = Vec::new();
+            if p.link.state == LinkState::Established || reason != "peer reset" {
+                let bc = BcCtx::default();
+                if p.link.state != LinkState::Reset || reason == "peer stopping" {
+                    p.link.fail(&bc, &mut out);
+                }
+            }
+            let was_up = std::mem::replace(&mut p.node_up, false);
+            p.bc = BcRcv::default();
+            let mac = p.mac;
+            for m in out {
+                self.push_tx(mac, m);
+            }
+            if was_up {
+                self.events.push_back(LinkEvent::NodeDown { addr: peer });
+            }
+            if !self.peers.values().any(|p| p.link.is_up()) {
+                self.disc_interval = DISC_MIN;
+                self.disc_next = self.disc_next.min(now + DISC_MIN);
+            }
+        }
+        if oc.uncongested {
+            self.events.push_back(LinkEvent::Uncongested { node: peer });
+        }
+    }
+
+    fn handle_discovery(&mut self, now: Instant, src: MacAddr, d: DiscoveryMsg) {
+        self.stats.disc_rx += 1;
+        let Some(mac) = d.media.mac() else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if mac.is_broadcast() || mac == self.cfg.mac || d.net_id != self.cfg.net_id {
+            self.stats.foreign += 1;
+            return;
+        }
+        let _ = src;
+        let their_id = d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node));
+        match d.msg_type {
+            DiscoveryType::Trial => {
+                let proposed = d.prev_node;
+                let clash_self = proposed == self.addr && their_id != self.cfg.node_id;
+                let clash_peer = self.peers.get(&proposed).is_some_and(|p| p.id != their_id);
+                if clash_self || clash_peer {
+                    let known = self.peers.values().find(|p| p.id == their_id).map(|p| p.link.peer_addr);
+                    let suggestion = known.unwrap_or_else(|| self.suggest(proposed));
+                    let m = self.discovery_msg(DiscoveryType::TrialFail, proposed, suggestion);
+                    self.stats.disc_tx += 1;
+                    self.push_tx(mac, m);
+                }
+                return;
+            }
+            DiscoveryType::TrialFail => {
+                if !self.confirmed && d.dest_domain == self.addr && d.suggested.0 != 0 {
+                    self.addr = d.suggested;
+                    self.trial_end = Some(now + self.cfg.trial_period);
+                    self.next_trial = now;
+                    self.events.push_back(LinkEvent::Conflict {
+                        what: format!("address {} is taken; trying {}", d.dest_domain, d.suggested),
+                        mac,
+                    });
+                }
+                return;
+            }
+            DiscoveryType::Req | DiscoveryType::Resp => {}
+            DiscoveryType::Unknown(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        }
+        if !self.confirmed {
+            return;
+        }
+        let addr = d.prev_node;
+        if addr == self.addr || addr.0 == 0 {
+            self.events.push_back(LinkEvent::Conflict { what: format!("node at {mac} uses our address {addr}"), mac });
+            return;
+        }
+        if d.dest_domain.0 != 0 && d.dest_domain != self.addr {
+            self.stats.foreign += 1;
+            return;
+        }
+        let mut respond = false;
+        match self.peers.get_mut(&addr) {
+            None => {
+                if self.peers.values().any(|p| p.id == their_id) {
+                    self.events.push_back(LinkEvent::Conflict {
+                        what: format!("identity {their_id} appears at a second address {addr}"),
+                        mac,
+                    });
+                    return;
+                }
+                let session = self.rng.next() as u16;
+                let link = Link::new(
+                    self.addr,
+                    addr,
+                    d.capabilities,
+                    self.cfg.capabilities,
+                    &self.cfg.if_name,
+                    self.cfg.mtu,
+                    self.cfg.tolerance(),
+                    self.cfg.window,
+                    session,
+                );
+                self.peers.insert(
+                    addr,
+                    Peer {
+                        id: their_id,
+                        mac,
+                        caps: d.capabilities,
+                        signature: d.signature,
+                        link,
+                        next_tick: now,
+                        node_up: false,
+                        bc: BcRcv::default(),
+                    },
+                );
+                respond = true;
+            }
+            Some(p) => {
+                if p.id != their_id {
+                    self.events.push_back(LinkEvent::Conflict {
+                        what: format!("address {addr} claimed by identity {their_id}, known as {}", p.id),
+                        mac,
+                    });
+                    return;
+                }
+                let sign_match = p.signature == d.signature;
+                let addr_match = p.mac == mac;
+                let up = p.link.is_up();
+                match (sign_match, addr_match, up) {
+                    (true, true, true) => {}
+                    (true, true, false) => {
+                        respond = true;
+                        p.link.hasten_reset();
+                    }
+                    (true, false, true) | (false, false, true) => {
+                        self.events.push_back(LinkEvent::Conflict {
+                            what: format!("node {addr} seen at a second MAC {mac}"),
+                            mac,
+                        });
+                        return;
+                    }
+                    (true, false, false) | (false, false, false) => {
+                        p.mac = mac;
+                        p.signature = d.signature;
+                        p.caps = d.capabilities;
+                        p.link.peer_caps = d.capabilities;
+                        respond = true;
+                        if p.link.state != LinkState::Reset {
+                            p.link.reset();
+                        }
+                        p.next_tick = now;
+                    }
+                    (false, true, true) => p.signature = d.signature,
+                    (false, true, false) => {
+                        p.link.hasten_reset();
+                        p.signature = d.signature;
+                        p.caps = d.capabilities;
+                        p.link.peer_caps = d.capabilities;
+                        respond = true;
+                    }
+                }
+            }
+        }
+        if respond && d.msg_type == DiscoveryType::Req {
+            let m = self.discovery_msg(DiscoveryType::Resp, addr, NodeAddr(0));
+            self.stats.disc_tx += 1;
+            self.push_tx(mac, m);
+        }
+    }
+
+    fn suggest(&self, proposed: NodeAddr) -> NodeAddr {
+        let mut s = proposed.0 ^ self.net_hash;
+        loop {
+            if s != 0 && s != self.addr.0 && !self.peers.contains_key(&NodeAddr(s)) {
+                return NodeAddr(s);
+            }
+            s = s.wrapping_add(1);
+        }
+    }
+
+    /// Sends a complete TIPC message (header filled in; link fields are
+    /// stamped here) to `dest` over its link.
+    ///
+    /// Messages longer than the link's packet size are fragmented. Returns
+    /// [`LinkError::Congested`] (queuing nothing) when the link's backlog for
+    /// the message's importance is full: retry after
+    /// [`LinkEvent::Uncongested`].
+    pub fn send(&mut self, now: Instant, dest: NodeAddr, msg: Bytes) -> Result<(), LinkError> {
+        if msg.len() < tipc_wire::MIN_H_SIZE || msg.len() > tipc_wire::MAX_MSG_SIZE {
+            return Err(LinkError::BadMessage(format!("{} bytes", msg.len())));
+        }
+        let bc_last = self.own_bc_last();
+        let p = self.peers.get_mut(&dest).filter(|p| p.node_up).ok_or(LinkError::NoLink(dest))?;
+        let bc = p.bc_ctx(bc_last);
+        let mut out = std::mem::take(&mut self.scratch);
+        p.link.set_now(now);
+        let r = p.link.send(msg, &bc, &mut out);
+        if !out.is_empty() {
+            p.bc.acked_sent = bc.ack;
+        }
+        let mac = p.mac;
+        for m in out.drain(..) {
+            self.push_tx(mac, m);
+        }
+        self.scratch = out;
+        r.map_err(|()| LinkError::Congested(dest))
+    }
+
+    /// Whether a send to `dest` would be refused for congestion now.
+    pub fn is_congested(&self, dest: NodeAddr) -> bool {
+        self.peers.get(&dest).is_some_and(|p| p.link.is_congested())
+    }
+
+    /// Largest message that goes out unfragmented to `dest`.
+    pub fn max_pkt(&self, dest: NodeAddr) -> usize {
+        self.peers.get(&dest).map_or(self.cfg.mtu - INT_H_SIZE, |p| p.link.max_pkt())
+    }
+
+    /// Stops: every up link gets a peer-stopping RESET with a newer session,
+    /// so kernel peers drop the link at once rather than after the tolerance.
+    pub fn shutdown(&mut self, _now: Instant) {
+        let mut frames = Vec::new();
+        for p in self.peers.values_mut() {
+            if p.link.state != LinkState::Reset {
+                let mut out = Vec::new();
+                p.link.fail(&BcCtx::default(), &mut out);
+                frames.extend(out.into_iter().map(|m| (p.mac, m)));
+            }
+        }
+        for (mac, m) in frames {
+            self.push_tx(mac, m);
+        }
+        self.stopped = true;
+    }
+}

@@ -1,0 +1,830 @@
+//! One link endpoint towards one peer node: the FSM with sessions, the send
+//! window and backlog, acks, NACKs and retransmission, the deferred queue,
+//! fragmentation, bundling and supervision.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use tipc_wire::field::set_bits;
+use tipc_wire::{
+    BundleBuilder, Duration, GapAckRecord, Header, INT_H_SIZE, Importance, Instant, IntHdr, LinkProtoMsg,
+    LinkProtoType, Msg, NodeAddr, Reassembler, Reassembly, SeqNo, User, fragment,
+};
+
+use crate::config::caps;
+use crate::stats::LinkStats;
+
+/// Link states (single link per peer: no failover or synch states).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Down; sending RESET.
+    Reset,
+    /// Peer reset seen; sending ACTIVATE.
+    Establishing,
+    /// Up.
+    Established,
+}
+
+/// The receive window: packets further ahead than this are dropped.
+pub const RCV_WINDOW: u16 = 8191;
+/// Explicit ack after this many packets received without sending.
+pub const ACK_EVERY: u16 = 16;
+/// Probe after this long without acknowledgement progress while packets are
+/// unacknowledged (tail-loss recovery faster than the supervision tick).
+pub const FAST_PROBE: Duration = Duration::from_millis(10);
+
+/// What the layer must know after a call into the link.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The link came up.
+    pub up: bool,
+    /// The link went down (reason).
+    pub down: Option<&'static str>,
+    /// Backlog went below its limits after being full.
+    pub uncongested: bool,
+}
+
+/// Broadcast-link facts the link stamps into its packets.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BcCtx {
+    /// Last in-sequence broadcast packet received from the peer.
+    pub ack: SeqNo,
+    /// Our broadcast receive state for the peer is synchronised.
+    pub synced: bool,
+    /// Missing broadcast packets after `ack` (for STATE word 8).
+    pub gap: u16,
+    /// Our own last sent broadcast seqno.
+    pub last_sent: SeqNo,
+}
+
+#[derive(Debug)]
+struct TxPkt {
+    seq: SeqNo,
+    msg: Bytes,
+    first_retx: Option<Instant>,
+    last_retx: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Pending {
+    One { msg: Bytes, imp: usize },
+    Bundle { parts: Vec<Bytes>, size: usize, imp: usize },
+}
+
+impl Pending {
+    fn imp(&self) -> usize {
+        match self {
+            Pending::One { imp, .. } | Pending::Bundle { imp, .. } => *imp,
+        }
+    }
+    fn count(&self) -> usize {
+        match self {
+            Pending::One { .. } => 1,
+            Pending::Bundle { parts, .. } => parts.len(),
+        }
+    }
+}
+
+/// Importance classes for backlog accounting: data 0–3, system 4.
+fn importance_of(msg: &[u8]) -> usize {
+    let user = tipc_wire::field::bits(msg, 0, 25, 4) as u8;
+    match User::from(user) {
+        u if u.is_data() => {
+            if tipc_wire::field::bits(msg, 1, 25, 4) != 0 {
+                4
+            } else {
+                usize::from(user)
+            }
+        }
+        User::MsgFragmenter | User::MsgBundler => (tipc_wire::field::bits(msg, 9, 0, 3) as usize).min(4),
+        _ => 4,
+    }
+}
+
+/// One link endpoint.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub own_addr: NodeAddr,
+    pub peer_addr: NodeAddr,
+    pub peer_caps: u16,
+    own_caps: u16,
+    if_name: String,
+    pub state: LinkState,
+    pub session: u16,
+    peer_session: Option<u16>,
+    own_mtu: usize,
+    pub mtu: usize,
+    pub tolerance: Duration,
+    base_tolerance: Duration,
+    silent: u32,
+    reset_ticks: u32,
+    checkpoint: SeqNo,
+    /// When the send queue last made progress (or a fast probe went out).
+    progress_at: Instant,
+    last_now: Instant,
+    // send side
+    pub snd_nxt: SeqNo,
+    pub window: u16,
+    transmq: VecDeque<TxPkt>,
+    backlog: VecDeque<Pending>,
+    backlog_len: [usize; 5],
+    limits: [usize; 5],
+    congested: bool,
+    // receive side
+    pub rcv_nxt: SeqNo,
+    deferred: VecDeque<Option<Bytes>>,
+    deferred_count: usize,
+    rcv_unacked: u16,
+    reasm: Reassembler,
+    pub stats: LinkStats,
+}
+
+impl Link {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        own_addr: NodeAddr,
+        peer_addr: NodeAddr,
+        peer_caps: u16,
+        own_caps: u16,
+        if_name: &str,
+        mtu: usize,
+        tolerance: Duration,
+        window: u16,
+        session: u16,
+    ) -> Link {
+        let window = window.clamp(16, RCV_WINDOW);
+        let w = usize::from(window);
+        let sys_limit = (65535 / (mtu / 20).max(1)).max(100);
+        Link {
+            own_addr,
+            peer_addr,
+            peer_caps,
+            own_caps,
+            if_name: if_name.to_string(),
+            state: LinkState::Reset,
+            session,
+            peer_session: None,
+            own_mtu: mtu,
+            mtu,
+            tolerance,
+            base_tolerance: tolerance,
+            silent: 0,
+            reset_ticks: 0,
+            checkpoint: SeqNo(1),
+            progress_at: Instant::ZERO,
+            last_now: Instant::ZERO,
+            snd_nxt: SeqNo(1),
+            window,
+            transmq: VecDeque::new(),
+            backlog: VecDeque::new(),
+            backlog_len: [0; 5],
+            limits: [w * 2, w * 4, w * 6, w * 8, sys_limit],
+            congested: false,
+            rcv_nxt: SeqNo(1),
+            deferred: VecDeque::new(),
+            deferred_count: 0,
+            rcv_unacked: 0,
+            reasm: Reassembler::new(),
+            stats: LinkStats::default(),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.state == LinkState::Established
+    }
+
+    fn gap_ack_negotiated(&self) -> bool {
+        self.own_caps & self.peer_caps & caps::GAP_ACK_BLOCK != 0
+    }
+
+    /// Largest packet we send on this link.
+    pub fn max_pkt(&self) -> usize {
+        self.mtu.saturating_sub(INT_H_SIZE).max(INT_H_SIZE + 60)
+    }
+
+    /// Supervision interval for the current tolerance.
+    pub fn tick_interval(&self) -> Duration {
+        let t = self.tolerance.div(4);
+        if t > Duration::from_millis(500) { Duration::from_millis(500) } else { t }
+    }
+
+    fn abort_limit(&self) -> u32 {
+        let i = self.tick_interval().as_micros().max(1);
+        (self.tolerance.as_micros() / i) as u32
+    }
+
+    /// Packets queued (in flight + backlog).
+    pub fn queued(&self) -> (usize, usize) {
+        (self.transmq.len(), self.backlog.iter().map(Pending::count).sum())
+    }
+
+    /// Takes the link down to RESET: new session, empty queues.
+    pub fn reset(&mut self) {
+        self.session = self.session.wrapping_add(1);
+        self.peer_session = None;
+        self.state = LinkState::Reset;
+        self.mtu = self.own_mtu;
+        self.tolerance = self.base_tolerance;
+        self.silent = 0;
+        self.reset_ticks = 0;
+        self.snd_nxt = SeqNo(1);
+        self.checkpoint = SeqNo(1);
+        self.rcv_nxt = SeqNo(1);
+        self.transmq.clear();
+        self.backlog.clear();
+        self.backlog_len = [0; 5];
+        self.congested = false;
+        self.deferred.clear();
+        self.deferred_count = 0;
+        self.rcv_unacked = 0;
+        self.reasm.reset();
+        self.stats.resets += 1;
+    }
+
+    // ---------------------------------------------------------------- send
+
+    /// Queues a message for the peer. `Err(())` when the backlog of its
+    /// importance is full (nothing queued).
+    pub fn send(&mut self, msg: Bytes, bc: &BcCtx, out: &mut Vec<Bytes>) -> Result<(), ()> {
+        let imp = importance_of(&msg);
+        if self.backlog_len[imp] >= self.limits[imp] {
+            self.congested = true;
+            self.stats.link_congs += 1;
+            return Err(());
+        }
+        if msg.len() > self.max_pkt() {
+            let hdr = IntHdr {
+                prev_node: self.own_addr,
+                orig_node: self.own_addr,
+                dest_node: self.peer_addr,
+                ..IntHdr::default()
+            };
+            let frags = fragment(&msg, self.max_pkt(), hdr, Importance::from(imp as u8)).map_err(|_| ())?;
+            for f in frags {
+                self.stats.sent_fragments += 1;
+                let b = Msg::Fragment(f).to_bytes().map_err(|_| ())?;
+                self.enqueue(Pending::One { msg: b, imp }, bc, out);
+            }
+            return Ok(());
+        }
+        // bundle into the backlog's tail when the window is full
+        if !self.backlog.is_empty() || self.transmq.len() >= usize::from(self.window) {
+            let max = self.max_pkt();
+            if let Some(tail) = self.backlog.back_mut() {
+                let fits = |size: usize| INT_H_SIZE + tipc_wire::align4(size) + msg.len() <= max;
+                match tail {
+                    Pending::Bundle { parts, size, imp: bimp } if *bimp == imp && fits(*size) && bundleable(&msg) => {
+                        *size = tipc_wire::align4(*size) + msg.len();
+                        parts.push(msg);
+                        self.backlog_len[imp] += 1;
+                        return Ok(());
+                    }
+                    Pending::One { msg: first, imp: fimp }
+                        if *fimp == imp && bundleable(first) && bundleable(&msg) && fits(first.len()) =>
+                    {
+                        let first = std::mem::take(first);
+                        let size = tipc_wire::align4(first.len()) + msg.len();
+                        *tail = Pending::Bundle { parts: vec![first, msg], size, imp };
+                        self.backlog_len[imp] += 1;
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.enqueue(Pending::One { msg, imp }, bc, out);
+        Ok(())
+    }
+
+    fn enqueue(&mut self, p: Pending, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        if self.backlog.is_empty() && self.transmq.len() < usize::from(self.window) && self.is_up() {
+            self.transmit_pending(p, bc, out);
+        } else {
+            self.backlog_len[p.imp()] += p.count();
+            self.backlog.push_back(p);
+        }
+    }
+
+    fn transmit_pending(&mut self, p: Pending, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        let msg = match p {
+            Pending::One { msg, .. } => msg,
+            Pending::Bundle { parts, imp, .. } => {
+                let hdr = IntHdr {
+                    prev_node: self.own_addr,
+                    orig_node: self.own_addr,
+                    dest_node: self.peer_addr,
+                    ..IntHdr::default()
+                };
+                let mut b = BundleBuilder::new(hdr, usize::MAX);
+                let n = parts.len();
+                for part in &parts {
+                    b.push(part, Importance::from(imp as u8));
+                }
+                self.stats.sent_bundles += 1;
+                self.stats.sent_bundled += n as u64;
+                match Msg::Bundle(b.finish()).to_bytes() {
+                    Ok(m) => m,
+                    Err(_) => return,
+                }
+            }
+        };
+        let seq = self.snd_nxt;
+        self.snd_nxt = seq.next();
+        if self.transmq.is_empty() {
+            self.progress_at = self.last_now;
+        }
+        let stamped = self.stamp(msg, seq, bc);
+        self.rcv_unacked = 0;
+        self.stats.sent_pkts += 1;
+        out.push(stamped.clone());
+        self.transmq.push_back(TxPkt { seq, msg: stamped, first_retx: None, last_retx: None });
+    }
+
+    /// Writes seqno, ack, broadcast ack and previous node into a packet.
+    fn stamp(&self, msg: Bytes, seq: SeqNo, bc: &BcCtx) -> Bytes {
+        let mut b = match msg.try_into_mut() {
+            Ok(m) => m,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
+        set_bits(&mut b, 2, 16, 16, u32::from(self.rcv_nxt.prev().0));
+        set_bits(&mut b, 2, 0, 16, u32::from(seq.0));
+        tipc_wire::field::set_word(&mut b, 3, self.own_addr.0);
+        b.freeze()
+    }
+
+    /// Moves backlog into the window.
+    pub fn advance_backlog(&mut self, bc: &BcCtx, out: &mut Vec<Bytes>) -> bool {
+        if !self.is_up() {
+            return false;
+        }
+        while self.transmq.len() < usize::from(self.window) {
+            let Some(p) = self.backlog.pop_front() else { break };
+            self.backlog_len[p.imp()] -= p.count();
+            self.transmit_pending(p, bc, out);
+        }
+        if self.congested && (0..5).all(|i| self.backlog_len[i] < self.limits[i]) {
+            self.congested = false;
+            return true;
+        }
+        false
+    }
+
+    /// Releases packets acknowledged up to `ack`.
+    fn release(&mut self, ack: SeqNo) -> usize {
+        let mut n = 0;
+        while let Some(p) = self.transmq.front() {
+            if p.seq.le(ack) && p.seq.lt(self.snd_nxt) {
+                self.transmq.pop_front();
+                n += 1;
+            } else {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Retransmits `from ..= to` (rate-limited to once per ms per packet).
+    fn retransmit(&mut self, now: Instant, from: SeqNo, to: SeqNo, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        let ack = self.rcv_nxt.prev();
+        for i in 0..self.transmq.len() {
+            let (seq, due) = {
+                let p = &self.transmq[i];
+                (p.seq, p.last_retx.is_none_or(|t| now.since(t) >= Duration::from_millis(1)))
+            };
+            if seq.lt(from) {
+                continue;
+            }
+            if seq.gt(to) {
+                break;
+            }
+            if !due {
+                continue;
+            }
+            let p = &mut self.transmq[i];
+            let mut b = BytesMut::from(&p.msg[..]);
+            set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
+            set_bits(&mut b, 2, 16, 16, u32::from(ack.0));
+            p.msg = b.freeze();
+            p.first_retx.get_or_insert(now);
+            p.last_retx = Some(now);
+            out.push(p.msg.clone());
+            self.stats.retransmitted += 1;
+        }
+        self.rcv_unacked = 0;
+    }
+
+    // ------------------------------------------------------------- receive
+
+    /// Records the time of the current call (used when stamping progress).
+    pub fn set_now(&mut self, now: Instant) {
+        self.last_now = now;
+    }
+
+    /// Handles a sequenced (non-protocol) packet. Returns messages to
+    /// deliver, in order; fragments reassembled and bundles opened.
+    pub fn recv(
+        &mut self,
+        now: Instant,
+        msg: Bytes,
+        bc: &BcCtx,
+        out: &mut Vec<Bytes>,
+        deliver: &mut Vec<Bytes>,
+    ) -> Outcome {
+        let mut oc = Outcome::default();
+        let Ok(h) = Header::new_checked(&msg[..]) else { return oc };
+        let (seq, ack) = (h.seqno(), h.ack());
+        match self.state {
+            LinkState::Reset => return oc,
+            LinkState::Establishing => {
+                // comes up, but the packet is dropped (it will be retransmitted)
+                self.state = LinkState::Established;
+                oc.up = true;
+                return oc;
+            }
+            LinkState::Established => {}
+        }
+        self.silent = 0;
+        if self.release(ack) > 0 {
+            self.progress_at = now;
+            oc.uncongested |= self.advance_backlog(bc, out);
+        }
+        if seq != self.rcv_nxt {
+            if seq.lt(self.rcv_nxt) {
+                self.stats.duplicates += 1;
+                return oc;
+            }
+            let d = usize::from(self.rcv_nxt.distance_to(seq));
+            if d > usize::from(RCV_WINDOW) {
+                self.stats.duplicates += 1;
+                return oc;
+            }
+            if self.deferred.len() <= d {
+                self.deferred.resize(d + 1, None);
+            }
+            if self.deferred[d].is_some() {
+                self.stats.duplicates += 1;
+                return oc;
+            }
+            self.deferred[d] = Some(msg);
+            self.deferred_count += 1;
+            self.stats.deferred += 1;
+            if self.deferred_count % 16 == 3 {
+                let gap = self.first_gap();
+                self.send_state(false, false, gap, bc, out);
+                self.stats.sent_nacks += 1;
+            }
+            return oc;
+        }
+        // in order: deliver it and whatever it unblocks
+        let mut next = Some(msg);
+        while let Some(m) = next.take() {
+            self.rcv_nxt = self.rcv_nxt.next();
+            self.rcv_unacked += 1;
+            self.stats.recv_pkts += 1;
+            // slot 0 was the packet just taken; the new slot 0 is the new rcv_nxt
+            self.deferred.pop_front();
+            if let Err(reason) = self.unpack(m, deliver) {
+                oc.down = Some(reason);
+                return oc;
+            }
+            if let Some(x) = self.deferred.front_mut().and_then(Option::take) {
+                self.deferred_count -= 1;
+                next = Some(x);
+            }
+        }
+        if self.deferred_count == 0 {
+            self.deferred.clear();
+        }
+        if self.rcv_unacked >= ACK_EVERY {
+            self.send_state(false, false, 0, bc, out);
+        }
+        oc
+    }
+
+    /// First run of missing packets after rcv_nxt (for a NACK).
+    fn first_gap(&self) -> u16 {
+        self.deferred.iter().position(Option::is_some).map(|p| p as u16).unwrap_or(0)
+    }
+
+    fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), &'static str> {
+        let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
+        match user {
+            User::MsgBundler => {
+                let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
+                self.stats.recv_bundles += 1;
+                for inner in b.iter() {
+                    match inner {
+                        Ok(i) => deliver.push(i),
+                        Err(_) => break,
+                    }
+                }
+            }
+            User::MsgFragmenter => {
+                let Ok(Msg::Fragment(f)) = Msg::parse(m) else { return Ok(()) };
+                self.stats.recv_fragments += 1;
+                match self.reasm.push(&f) {
+                    Ok(Reassembly::Complete(whole)) => deliver.push(whole),
+                    Ok(Reassembly::Pending) => {}
+                    Err(_) => return Err("fragment out of place"),
+                }
+            }
+            _ => deliver.push(m),
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ protocol
+
+    /// Builds a LINK_PROTOCOL message of `t`.
+    pub fn build_proto(
+        &mut self,
+        t: LinkProtoType,
+        probe: bool,
+        reply: bool,
+        gap: u16,
+        stopping: bool,
+        bc: &BcCtx,
+    ) -> Bytes {
+        // a STATE always reports the first gap of the deferred queue
+        let gap = if t == LinkProtoType::State && gap == 0 && self.deferred_count > 0 { self.first_gap() } else { gap };
+        let payload = match t {
+            LinkProtoType::State => {
+                if self.gap_ack_negotiated() {
+                    let mut rec = GapAckRecord::default();
+                    if gap != 0 && self.deferred_count > 0 {
+                        let seqs: Vec<SeqNo> = self
+                            .deferred
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, m)| m.is_some())
+                            .map(|(i, _)| self.rcv_nxt.add(i as u16))
+                            .collect();
+                        rec.ucast = GapAckRecord::blocks_from_deferred(&seqs);
+                    }
+                    rec.to_bytes().unwrap_or_default()
+                } else {
+                    Bytes::new()
+                }
+            }
+            _ => LinkProtoMsg::if_name_payload(&self.if_name),
+        };
+        let redundant = bc.synced;
+        let mut m = LinkProtoMsg {
+            msg_type: t,
+            hdr: IntHdr {
+                bcast_ack: bc.ack,
+                ack: self.rcv_nxt.prev(),
+                seqno: self.snd_nxt.add(32767),
+                prev_node: self.own_addr,
+                orig_node: self.own_addr,
+                dest_node: self.peer_addr,
+                ..IntHdr::default()
+            },
+            gap,
+            last_bcast_sent: bc.last_sent,
+            next_sent: self.snd_nxt,
+            session: self.session,
+            bc_ack_invalid: !redundant,
+            peer_stopping: stopping,
+            redundant_link: redundant,
+            bearer_id: 0,
+            priority: 0,
+            net_plane: 0,
+            probe,
+            bcast_gap: 0,
+            max_pkt_div4: 0,
+            tolerance: 0,
+            payload,
+        };
+        match t {
+            LinkProtoType::State => {
+                m.hdr.flags.d = probe || reply;
+                m.bcast_gap = bc.gap.min(1023);
+                self.stats.sent_states += 1;
+                if probe {
+                    self.stats.sent_probes += 1;
+                }
+            }
+            LinkProtoType::Activate => {
+                m.gap = 1;
+                m.hdr.bcast_ack = SeqNo(self.peer_session.unwrap_or(0));
+                m.max_pkt_div4 = (self.own_mtu / 4) as u16;
+            }
+            _ => {
+                m.max_pkt_div4 = (self.own_mtu / 4) as u16;
+            }
+        }
+        Msg::LinkProto(m).to_bytes().unwrap_or_default()
+    }
+
+    fn send_state(&mut self, probe: bool, reply: bool, gap: u16, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        let m = self.build_proto(LinkProtoType::State, probe, reply, gap, false, bc);
+        self.rcv_unacked = 0;
+        out.push(m);
+    }
+
+    /// Handles a LINK_PROTOCOL message from the peer.
+    pub fn recv_proto(&mut self, now: Instant, m: &LinkProtoMsg, bc: &BcCtx, out: &mut Vec<Bytes>) -> Outcome {
+        let mut oc = Outcome::default();
+        // acceptance (kernel tipc_link_validate_msg)
+        let accept = match (m.msg_type, self.peer_session) {
+            (LinkProtoType::Reset, None) | (LinkProtoType::Activate, None) => true,
+            (LinkProtoType::Reset, Some(ps)) => SeqNo(m.session).gt(SeqNo(ps)),
+            (LinkProtoType::Activate, Some(ps)) => SeqNo(m.session).ge(SeqNo(ps)),
+            (LinkProtoType::State, Some(ps)) => m.session == ps && (self.is_up() || m.hdr.ack == SeqNo(0)),
+            _ => false,
+        };
+        if !accept {
+            return oc;
+        }
+        let tol = u64::from(m.tolerance);
+        match m.msg_type {
+            LinkProtoType::Reset | LinkProtoType::Activate => {
+                if m.payload.len() < 16 || m.max_pkt() < 100 {
+                    return oc;
+                }
+                if (50..=30_000).contains(&tol) {
+                    self.tolerance = Duration::from_millis(tol);
+                }
+                if m.peer_stopping {
+                    if self.state != LinkState::Reset {
+                        oc.down = Some("peer stopping");
+                    }
+                    return oc;
+                }
+                if m.msg_type == LinkProtoType::Activate && m.dest_session_valid() && m.dest_session() != self.session {
+                    if SeqNo(self.session).lt(SeqNo(m.dest_session())) {
+                        self.session = m.dest_session().wrapping_add(1);
+                    }
+                    return oc;
+                }
+                let was_up = self.is_up();
+                if m.msg_type == LinkProtoType::Reset || !was_up {
+                    // PEER_RESET event
+                    match self.state {
+                        LinkState::Established => {
+                            oc.down = Some("peer reset");
+                            self.reset();
+                            self.state = LinkState::Establishing;
+                        }
+                        LinkState::Reset => self.state = LinkState::Establishing,
+                        LinkState::Establishing => {}
+                    }
+                }
+                let mut came_up = false;
+                if m.msg_type == LinkProtoType::Activate && self.state == LinkState::Establishing {
+                    self.state = LinkState::Established;
+                    came_up = true;
+                }
+                self.peer_session = Some(m.session);
+                self.mtu = self.mtu.min(m.max_pkt());
+                if came_up {
+                    oc.up = true;
+                } else if m.msg_type == LinkProtoType::Reset && self.state == LinkState::Establishing {
+                    let a = self.build_proto(LinkProtoType::Activate, false, false, 0, false, bc);
+                    out.push(a);
+                }
+            }
+            LinkProtoType::State => {
+                if (50..=30_000).contains(&tol) {
+                    self.tolerance = Duration::from_millis(tol);
+                }
+                self.silent = 0;
+                self.stats.recv_states += 1;
+                if m.probe {
+                    self.stats.recv_probes += 1;
+                }
+                if !self.is_up() {
+                    if self.state == LinkState::Establishing {
+                        self.state = LinkState::Established;
+                        oc.up = true;
+                    }
+                    return oc;
+                }
+                let mut blocks = Vec::new();
+                if self.gap_ack_negotiated()
+                    && let Ok((rec, _)) = GapAckRecord::parse(&m.payload)
+                {
+                    blocks = rec.ucast;
+                }
+                let mut rcvgap = 0;
+                if m.next_sent.gt(self.rcv_nxt) && self.deferred_count == 0 {
+                    rcvgap = self.rcv_nxt.distance_to(m.next_sent);
+                }
+                if rcvgap != 0 || m.probe {
+                    self.send_state(false, m.probe, rcvgap, bc, out);
+                    if rcvgap != 0 {
+                        self.stats.sent_nacks += 1;
+                    }
+                }
+                let released = self.release(m.hdr.ack);
+                if released > 0 {
+                    self.progress_at = now;
+                }
+                if m.gap != 0 {
+                    self.stats.recv_nacks += 1;
+                    let from = m.hdr.ack.next();
+                    self.retransmit(now, from, m.hdr.ack.add(m.gap), bc, out);
+                }
+                for b in &blocks {
+                    if b.gap != 0 {
+                        self.retransmit(now, b.ack.next(), b.ack.add(b.gap), bc, out);
+                    }
+                }
+                if released > 0 || m.gap != 0 {
+                    oc.uncongested |= self.advance_backlog(bc, out);
+                }
+            }
+            LinkProtoType::Unknown(_) => {}
+        }
+        oc
+    }
+
+    /// Periodic supervision; call every [`Link::tick_interval`].
+    pub fn tick(&mut self, now: Instant, bc: &BcCtx, bc_pending: bool, out: &mut Vec<Bytes>) -> Outcome {
+        let mut oc = Outcome::default();
+        match self.state {
+            LinkState::Reset => {
+                if self.reset_ticks < 5 || self.reset_ticks % 16 == 0 {
+                    let m = self.build_proto(LinkProtoType::Reset, false, false, 0, false, bc);
+                    out.push(m);
+                }
+                self.reset_ticks += 1;
+            }
+            LinkState::Establishing => {
+                let m = self.build_proto(LinkProtoType::Activate, false, false, 0, false, bc);
+                out.push(m);
+            }
+            LinkState::Established => {
+                if self.silent > self.abort_limit() {
+                    oc.down = Some("supervision timeout");
+                    return oc;
+                }
+                if let Some(t) = self.transmq.front().and_then(|p| p.first_retx)
+                    && now.since(t) > self.tolerance.mul(10)
+                {
+                    oc.down = Some("retransmission failure");
+                    return oc;
+                }
+                let state = bc_pending || self.rcv_unacked > 0 || !self.transmq.is_empty();
+                let mut probe = self.silent > 0;
+                self.silent += 1;
+                probe |= self.deferred_count > 0;
+                if self.snd_nxt == self.checkpoint {
+                    probe = true;
+                }
+                self.checkpoint = self.snd_nxt;
+                if probe || state {
+                    self.send_state(probe, false, 0, bc, out);
+                }
+            }
+        }
+        oc
+    }
+
+    /// After a local failure: reset and say so once with a peer-stopping RESET.
+    pub fn fail(&mut self, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        self.reset();
+        let m = self.build_proto(LinkProtoType::Reset, false, false, 0, true, bc);
+        out.push(m);
+        self.reset_ticks = 1;
+    }
+
+    /// Deadline of a fast probe: unacknowledged packets with no progress for
+    /// [`FAST_PROBE`] get a probe, whose reply reports any gap at once
+    /// (instead of waiting for the supervision tick).
+    pub fn fast_probe_at(&self) -> Option<Instant> {
+        (self.is_up() && !self.transmq.is_empty()).then(|| self.progress_at + FAST_PROBE)
+    }
+
+    /// Sends the fast probe if due.
+    pub fn fast_probe(&mut self, now: Instant, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        if self.fast_probe_at().is_some_and(|t| now >= t) {
+            self.progress_at = now;
+            self.send_state(true, false, 0, bc, out);
+        }
+    }
+
+    /// The peer was heard from (discovery) while this link is down: send
+    /// RESET on the next ticks again instead of waiting for the slow cadence.
+    pub fn hasten_reset(&mut self) {
+        if self.state == LinkState::Reset && self.reset_ticks >= 5 {
+            self.reset_ticks = 0;
+        }
+    }
+
+    /// Whether a send of importance `imp` would be refused now.
+    pub fn is_congested(&self) -> bool {
+        self.congested
+    }
+}
+
+/// Whether a message may go into a bundle (fragments, tunnel and broadcast
+/// protocol messages never do).
+fn bundleable(m: &[u8]) -> bool {
+    !matches!(
+        User::from(tipc_wire::field::bits(m, 0, 25, 4) as u8),
+        User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler
+    ) && m.len() <= 1024
+}

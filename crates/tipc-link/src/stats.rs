@@ -1,0 +1,57 @@
+//! Link counters, modelled on `tipc link stat show`.
+
+/// Counters of one link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Data and protocol packets sent on the link (sequenced).
+    pub sent_pkts: u64,
+    /// Sequenced packets received in order.
+    pub recv_pkts: u64,
+    /// Packets retransmitted.
+    pub retransmitted: u64,
+    /// Duplicate packets received.
+    pub duplicates: u64,
+    /// Packets placed in the deferred (out-of-order) queue.
+    pub deferred: u64,
+    /// NACKs (STATE with a gap) sent.
+    pub sent_nacks: u64,
+    /// NACKs received.
+    pub recv_nacks: u64,
+    /// STATE messages sent.
+    pub sent_states: u64,
+    /// STATE messages received.
+    pub recv_states: u64,
+    /// Probes sent.
+    pub sent_probes: u64,
+    /// Probes received.
+    pub recv_probes: u64,
+    /// Fragments sent.
+    pub sent_fragments: u64,
+    /// Fragments received.
+    pub recv_fragments: u64,
+    /// Bundles sent.
+    pub sent_bundles: u64,
+    /// Messages sent inside bundles.
+    pub sent_bundled: u64,
+    /// Bundles received.
+    pub recv_bundles: u64,
+    /// Times a sender was refused for congestion.
+    pub link_congs: u64,
+    /// Link resets / failures.
+    pub resets: u64,
+}
+
+/// Counters of the whole layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Frames that failed validation.
+    pub malformed: u64,
+    /// Frames from unknown nodes or for other nodes / networks.
+    pub foreign: u64,
+    /// Discovery messages received.
+    pub disc_rx: u64,
+    /// Discovery messages sent.
+    pub disc_tx: u64,
+    /// Protocol errors that reset a link (e.g. a fragment without FIRST).
+    pub proto_errors: u64,
+}

@@ -1,0 +1,337 @@
+//! A deterministic, in-memory network of complete nodes with a virtual clock
+//! and seeded faults.
+//!
+//! Every node is a [`NodeCore`] on one shared Ethernet segment. The
+//! simulator repeatedly delivers the earliest pending frame or fires the
+//! earliest node timer; frames pass through one [`FaultInjector`] per
+//! directed pair of nodes (loss, duplication, reordering by delay,
+//! corruption) and through partitions with heal times. One seed decides
+//! everything, so a failing seed is a complete bug report; every frame a
+//! node sends or receives can be written to a pcap file.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::path::Path;
+
+use bytes::Bytes;
+use tipc_link::LinkConfig;
+use tipc_wire::pcap::PcapSink;
+use tipc_wire::{Duration, EthFrame, Instant, MacAddr, NodeId};
+
+use crate::core::{CoreEvent, NodeCore};
+use crate::fault::{FaultConfig, FaultInjector, Rng};
+
+/// Index of a node in the simulation.
+pub type NodeIx = usize;
+
+struct SimNode {
+    core: NodeCore,
+    mac: MacAddr,
+    alive: bool,
+    events: VecDeque<(Instant, CoreEvent)>,
+    pcap: Option<PcapSink<Vec<u8>>>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    to: NodeIx,
+    src: MacAddr,
+    frame: Bytes,
+}
+
+/// A partition: while active, frames between `a` and `b` are lost.
+#[derive(Clone, Debug)]
+struct Partition {
+    a: Vec<NodeIx>,
+    b: Vec<NodeIx>,
+    from: Instant,
+    until: Instant,
+}
+
+/// The simulated network.
+pub struct SimNet {
+    seed: u64,
+    now: Instant,
+    nodes: Vec<SimNode>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    faults: FaultConfig,
+    injectors: BTreeMap<(NodeIx, NodeIx), FaultInjector>,
+    latency: Duration,
+    partitions: Vec<Partition>,
+    rng: Rng,
+    frames: u64,
+    pcap: bool,
+}
+
+impl std::fmt::Debug for SimNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimNet(seed={}, now={:?}, nodes={})", self.seed, self.now, self.nodes.len())
+    }
+}
+
+impl SimNet {
+    /// An empty network. `seed` decides every random choice.
+    pub fn new(seed: u64) -> SimNet {
+        SimNet {
+            seed,
+            now: Instant::ZERO,
+            nodes: Vec::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            faults: FaultConfig::none(),
+            injectors: BTreeMap::new(),
+            latency: Duration::from_micros(20),
+            partitions: Vec::new(),
+            rng: Rng::new(seed),
+            frames: 0,
+            pcap: false,
+        }
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    /// Frames carried so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+    /// Records every frame per node, for [`SimNet::write_pcap`].
+    pub fn record_pcap(&mut self, on: bool) {
+        self.pcap = on;
+        for n in &mut self.nodes {
+            if on && n.pcap.is_none() {
+                n.pcap = PcapSink::new(Vec::new()).ok();
+            }
+        }
+    }
+    /// One-way latency of the segment.
+    pub fn set_latency(&mut self, d: Duration) {
+        self.latency = d;
+    }
+    /// Faults applied to every frame from now on.
+    pub fn set_faults(&mut self, f: FaultConfig) {
+        self.faults = f;
+        for inj in self.injectors.values_mut() {
+            inj.set_config(f);
+        }
+    }
+
+    /// Adds a node named `name` (its identity), configured by `tweak`.
+    pub fn add_node(&mut self, name: &str, tweak: impl FnOnce(&mut LinkConfig)) -> NodeIx {
+        let ix = self.nodes.len();
+        let mac = MacAddr([0x02, 0x54, 0x49, 0x50, 0x43, ix as u8 + 1]);
+        let mut cfg = LinkConfig::new(NodeId::from_text(name).unwrap_or_default(), mac, 1500);
+        cfg.seed = self.rng.next_u64();
+        cfg.if_name = format!("sim{ix}");
+        tweak(&mut cfg);
+        let core = NodeCore::new(cfg, self.now);
+        let pcap = if self.pcap { PcapSink::new(Vec::new()).ok() } else { None };
+        self.nodes.push(SimNode { core, mac, alive: true, events: VecDeque::new(), pcap });
+        ix
+    }
+
+    /// Adds `n` nodes named `node-0`…
+    pub fn add_nodes(&mut self, n: usize) -> Vec<NodeIx> {
+        (0..n).map(|i| self.add_node(&format!("node-{i}"), |_| {})).collect()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The core of node `i`.
+    pub fn core(&mut self, i: NodeIx) -> &mut NodeCore {
+        &mut self.nodes[i].core
+    }
+    /// Events of node `i` since the last call, with their times.
+    pub fn take_events(&mut self, i: NodeIx) -> Vec<(Instant, CoreEvent)> {
+        self.nodes[i].events.drain(..).collect()
+    }
+
+    /// Loses every frame between `a` and `b` from `from` until `until`.
+    pub fn partition(&mut self, a: &[NodeIx], b: &[NodeIx], from: Instant, until: Instant) {
+        self.partitions.push(Partition { a: a.to_vec(), b: b.to_vec(), from, until });
+    }
+
+    /// Stops node `i` dead (no goodbye), as a crash.
+    pub fn crash(&mut self, i: NodeIx) {
+        self.nodes[i].alive = false;
+    }
+    /// Restarts a crashed node as a fresh process with the same identity.
+    pub fn restart(&mut self, i: NodeIx, tweak: impl FnOnce(&mut LinkConfig)) {
+        let old = self.nodes[i].core.link().config().clone();
+        let mut cfg = old;
+        cfg.seed = self.rng.next_u64();
+        tweak(&mut cfg);
+        self.nodes[i].core = NodeCore::new(cfg, self.now);
+        self.nodes[i].alive = true;
+    }
+    /// Whether node `i` runs.
+    pub fn alive(&self, i: NodeIx) -> bool {
+        self.nodes[i].alive
+    }
+
+    fn partitioned(&self, x: NodeIx, y: NodeIx, t: Instant) -> bool {
+        self.partitions.iter().any(|p| {
+            t >= p.from
+                && t < p.until
+                && ((p.a.contains(&x) && p.b.contains(&y)) || (p.a.contains(&y) && p.b.contains(&x)))
+        })
+    }
+
+    fn drain(&mut self, i: NodeIx) {
+        while let Some(ev) = self.nodes[i].core.poll_event() {
+            let now = self.now;
+            self.nodes[i].events.push_back((now, ev));
+        }
+        while let Some(t) = self.nodes[i].core.poll_transmit() {
+            let src = self.nodes[i].mac;
+            let frame = Bytes::from(EthFrame::build(t.dst, src, &t.msg));
+            if let Some(p) = self.nodes[i].pcap.as_mut() {
+                let _ = p.write_frame(Duration::from_micros(self.now.as_micros()), &frame);
+            }
+            let targets: Vec<NodeIx> = if t.dst.is_broadcast() {
+                (0..self.nodes.len()).filter(|&j| j != i).collect()
+            } else {
+                self.nodes.iter().position(|n| n.mac == t.dst).into_iter().collect()
+            };
+            for j in targets {
+                if self.partitioned(i, j, self.now) {
+                    continue;
+                }
+                let f = self.faults;
+                let seed = self.seed ^ ((i as u64) << 32) ^ (j as u64) ^ 0x5eed;
+                let verdict = self.injectors.entry((i, j)).or_insert_with(|| FaultInjector::new(f, seed)).decide();
+                for c in verdict.copies {
+                    let mut fr = frame.clone();
+                    if let Some((idx, x)) = c.corrupt {
+                        let mut v = fr.to_vec();
+                        let span = v.len() - 14;
+                        if span > 0 {
+                            v[14 + idx % span] ^= x;
+                        }
+                        fr = Bytes::from(v);
+                    }
+                    self.seq += 1;
+                    self.queue.push(Reverse(InFlight {
+                        at: self.now + self.latency + c.delay,
+                        seq: self.seq,
+                        to: j,
+                        src,
+                        frame: fr,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Runs one step: the earliest frame delivery or timer, if it is due
+    /// no later than `limit`. Returns false when nothing is due by then.
+    pub fn step(&mut self, limit: Instant) -> bool {
+        let next_frame = self.queue.peek().map(|Reverse(f)| f.at);
+        let next_timer = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.alive)
+            .filter_map(|(i, n)| n.core.poll_timeout().map(|t| (t, i)))
+            .min();
+        let frame_first = match (next_frame, next_timer) {
+            (Some(f), Some((t, _))) => f <= t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return false,
+        };
+        if frame_first {
+            let at = next_frame.unwrap_or(limit);
+            if at > limit {
+                return false;
+            }
+            let Some(Reverse(f)) = self.queue.pop() else { return false };
+            self.now = self.now.max(f.at);
+            if !self.nodes[f.to].alive {
+                return true;
+            }
+            self.frames += 1;
+            if let Some(p) = self.nodes[f.to].pcap.as_mut() {
+                let _ = p.write_frame(Duration::from_micros(self.now.as_micros()), &f.frame);
+            }
+            if let Ok(eth) = EthFrame::parse_tipc(f.frame) {
+                let now = self.now;
+                self.nodes[f.to].core.handle_frame(now, f.src, eth.payload);
+            }
+            self.drain(f.to);
+        } else if let Some((t, i)) = next_timer {
+            if t > limit {
+                return false;
+            }
+            self.now = self.now.max(t);
+            let now = self.now;
+            self.nodes[i].core.handle_timeout(now);
+            self.drain(i);
+        }
+        true
+    }
+
+    /// Runs until virtual time `t`.
+    pub fn run_until(&mut self, t: Instant) {
+        while self.step(t) {}
+        self.now = self.now.max(t);
+    }
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let t = self.now + d;
+        self.run_until(t);
+    }
+    /// Runs until `cond` holds or `max` of virtual time passes; returns whether it held.
+    pub fn run_while(&mut self, max: Duration, mut cond: impl FnMut(&mut SimNet) -> bool) -> bool {
+        let end = self.now + max;
+        loop {
+            if !cond(self) {
+                return true;
+            }
+            if !self.step(end) {
+                return !cond(self);
+            }
+        }
+    }
+
+    /// Lets the application act on node `i` (send, open ports), then
+    /// collects what that produced.
+    pub fn with<R>(&mut self, i: NodeIx, f: impl FnOnce(&mut NodeCore, Instant) -> R) -> R {
+        let now = self.now;
+        let r = f(&mut self.nodes[i].core, now);
+        self.drain(i);
+        r
+    }
+
+    /// Writes node `i`'s frames so far (sent and received) to a pcap file;
+    /// recording goes on into a fresh buffer.
+    pub fn write_pcap(&mut self, i: NodeIx, path: impl AsRef<Path>) -> std::io::Result<()> {
+        let bytes =
+            self.take_pcap(i).ok_or_else(|| std::io::Error::other("pcap recording is off (record_pcap(true))"))?;
+        std::fs::write(path, bytes)
+    }
+
+    /// Takes node `i`'s recorded pcap bytes (recording restarts empty).
+    pub fn take_pcap(&mut self, i: NodeIx) -> Option<Vec<u8>> {
+        let sink = self.nodes[i].pcap.take()?;
+        if self.pcap {
+            self.nodes[i].pcap = PcapSink::new(Vec::new()).ok();
+        }
+        Some(sink.into_inner())
+    }
+}
