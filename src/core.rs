@@ -175,6 +175,11 @@ impl NodeCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.link.poll_timeout()
     }
+    /// Like [`NodeCore::poll_timeout`], leaving out fast-probe deadlines.
+    #[must_use]
+    pub fn poll_timeout_except_fast_probe(&self) -> Option<Instant> {
+        self.link.poll_timeout_except_fast_probe()
+    }
     /// The next frame to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -184,6 +189,10 @@ impl NodeCore {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<CoreEvent> {
         self.events.pop_front()
+    }
+    /// Whether everything sent has been acknowledged.
+    pub fn all_acked(&self) -> bool {
+        self.link.all_acked()
     }
     /// Leaves the network cleanly (peer-stopping RESETs).
     pub fn shutdown(&mut self, now: Instant) {

@@ -114,9 +114,12 @@ impl Shared {
         }
     }
 
-    /// After work done outside the receive thread: wake it if a timer moved earlier.
+    /// After work done outside the receive thread: wake it if a timer moved
+    /// earlier — except the fast probe of freshly sent data, which waits for
+    /// the receive thread's next turn (at most one supervision tick), so a
+    /// send costs no wake-up of another thread.
     fn rearm(&self, g: &MutexGuard<'_, Inner>) {
-        if let Some(t) = g.core.poll_timeout()
+        if let Some(t) = g.core.poll_timeout_except_fast_probe()
             && t.as_micros() < self.sleep_until.load(Ordering::Acquire)
             && let Some(w) = self.waker.lock().as_ref()
         {
@@ -159,6 +162,11 @@ impl RxHandler for Driver {
         }
         let next = g.core.poll_timeout();
         self.shared.sleep_until.store(next.map_or(u64::MAX, |t| t.as_micros()), Ordering::Release);
+        // while packets are unacknowledged, look again soon (fast probes)
+        let next = match next {
+            Some(t) if !g.core.all_acked() => Some(t.min(now + tipc_link::FAST_PROBE)),
+            other => other,
+        };
         next.map(|t| StdDuration::from_micros(t.as_micros().saturating_sub(now.as_micros())))
     }
 
@@ -399,15 +407,20 @@ impl Stack {
         Ok(PortSocket { shared: self.shared.clone(), port, rx: r })
     }
 
-    /// Leaves the network cleanly (peer-stopping RESETs, so kernel peers drop
-    /// the link at once) and joins the threads.
+    /// Leaves the network cleanly and joins the threads: first waits (up to
+    /// 3 s) until everything sent has been acknowledged, then sends
+    /// peer-stopping RESETs so kernel peers drop the link at once.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
         {
+            let deadline = std::time::Instant::now() + StdDuration::from_secs(3);
             let mut g = self.shared.inner.lock();
+            while !g.stopped && !g.core.all_acked() && std::time::Instant::now() < deadline {
+                let _ = self.shared.cond.wait_for(&mut g, StdDuration::from_millis(5));
+            }
             if !g.stopped {
                 let now = g.now();
                 g.core.shutdown(now);

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use tipc::netns::{LabError, privileged};
 use tipc::wire::{DataMsg, DataType, Msg, PortId};
 
+pub mod kernel;
+
 /// Builds a rig, or explains why not: without root the test is skipped with
 /// a message — except when `CI` is set, where it fails.
 pub fn rig<T>(what: &str, make: impl FnOnce() -> Result<T, LabError>) -> Option<T> {

@@ -35,7 +35,7 @@ impl Rng {
 }
 
 /// Broadcast receive state for one peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct BcRcv {
     synced: bool,
     rcv_nxt: SeqNo,
@@ -47,6 +47,21 @@ struct BcRcv {
     /// Broadcast ack last carried in a packet to the peer.
     acked_sent: SeqNo,
     unacked: u16,
+}
+
+impl Default for BcRcv {
+    fn default() -> Self {
+        BcRcv {
+            synced: false,
+            rcv_nxt: SeqNo(1),
+            peer_last: SeqNo(0),
+            deferred: VecDeque::new(),
+            deferred_count: 0,
+            reasm: Reassembler::new(),
+            acked_sent: SeqNo(0),
+            unacked: 0,
+        }
+    }
 }
 
 impl BcRcv {
@@ -232,6 +247,22 @@ impl LinkLayer {
             if let Some(f) = p.link.fast_probe_at() {
                 t = t.min(f);
             }
+        }
+        Some(t)
+    }
+
+    /// Like [`LinkLayer::poll_timeout`], leaving out fast-probe deadlines.
+    #[must_use]
+    pub fn poll_timeout_except_fast_probe(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let mut t = if self.confirmed { self.disc_next } else { self.next_trial };
+        if let Some(e) = self.trial_end {
+            t = t.min(e);
+        }
+        for p in self.peers.values() {
+            t = t.min(p.next_tick);
         }
         Some(t)
     }
@@ -759,6 +790,12 @@ impl LinkLayer {
     /// Largest message that goes out unfragmented to `dest`.
     pub fn max_pkt(&self, dest: NodeAddr) -> usize {
         self.peers.get(&dest).map_or(self.cfg.mtu - INT_H_SIZE, |p| p.link.max_pkt())
+    }
+
+    /// Whether every up link has all its packets acknowledged and nothing in
+    /// its backlog (a clean moment to stop).
+    pub fn all_acked(&self) -> bool {
+        self.peers.values().filter(|p| p.link.is_up()).all(|p| p.link.queued() == (0, 0))
     }
 
     /// Stops: every up link gets a peer-stopping RESET with a newer session,

@@ -1,0 +1,176 @@
+//! A Linux kernel TIPC peer in a qemu VM (../shared/tipc-peer), for the
+//! interoperability tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tipc::netns::{Lab, NODE_IF, Netns};
+
+/// Where the tipc-peer scripts are.
+pub fn peer_dir() -> PathBuf {
+    std::env::var_os("TIPC_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("tipc-peer")
+}
+
+fn script(name: &str) -> Command {
+    Command::new(peer_dir().join(name))
+}
+
+/// Runs `setup` once per process if the cache looks empty.
+pub fn ensure_setup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cache = std::env::var_os("TIPC_PEER_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("tipc-peer-cache"));
+        if !cache.join("initramfs.cpio.gz").exists() && !cache.join("kernel").exists() {
+            let st = script("setup").status().expect("run tipc-peer/setup");
+            assert!(st.success(), "tipc-peer/setup failed");
+        }
+    });
+}
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// One kernel VM on a bridge in its own namespace, plus our side of it.
+pub struct KernelPeer {
+    /// VM name.
+    pub name: String,
+    /// The namespace holding the bridge.
+    pub bridge_ns: String,
+    /// The kernel node's 32-bit address (hex, as `up` printed it).
+    pub addr: String,
+}
+
+impl KernelPeer {
+    /// Boots a VM with identity `node_id` on bridge `br0` of namespace
+    /// `bridge_ns` (created if missing).
+    pub fn up(tag: &str, bridge_ns: &str, node_id: &str) -> KernelPeer {
+        ensure_setup();
+        let name = format!("{tag}{}x{}", std::process::id() % 10_000, N.fetch_add(1, Ordering::Relaxed));
+        let out = script("up")
+            .args([&name, "--netns", bridge_ns, "--ifname", "br0", "--node-id", node_id])
+            .output()
+            .expect("tipc-peer/up");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "tipc-peer/up {name} failed:\n{text}");
+        let addr = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("address="))
+            .unwrap_or_else(|| panic!("no address in:\n{text}"))
+            .to_string();
+        KernelPeer { name, bridge_ns: bridge_ns.to_string(), addr }
+    }
+
+    /// Runs a command in the VM; returns (stdout, success).
+    pub fn exec(&self, args: &[&str]) -> (String, bool) {
+        let out =
+            script("exec").arg(&self.name).arg("--timeout").arg("120").arg("--").args(args).output().expect("exec");
+        (String::from_utf8_lossy(&out.stdout).to_string(), out.status.success())
+    }
+
+    /// Starts a command in the VM in the background, output to `file` there.
+    pub fn spawn(&self, file: &str, cmd: &str) {
+        let (_, ok) = self.exec(&["sh", "-c", &format!("{cmd} > {file} 2>&1 &")]);
+        assert!(ok, "spawn {cmd}");
+    }
+
+    /// Reads a file in the VM until `pred` holds or `timeout` passes.
+    pub fn wait_file(&self, file: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let (s, _) = self.exec(&["cat", file]);
+            if pred(&s) || Instant::now() > end {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Waits until `tipc link list` shows a link to `peer_id` up.
+    pub fn wait_link(&self, peer_id: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            let (s, _) = self.exec(&["tipc", "link", "list"]);
+            if s.lines().any(|l| l.contains(peer_id) && l.trim_end().ends_with("up")) {
+                return true;
+            }
+            if Instant::now() > end {
+                eprintln!("tipc link list:\n{s}");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for KernelPeer {
+    fn drop(&mut self) {
+        let _ = script("down").arg(&self.name).output();
+    }
+}
+
+/// A namespace of ours plugged into the kernel peer's bridge: our end is
+/// `tipc0` in `ns`; the bridge port is removed with the namespace.
+pub struct Plug {
+    /// Our namespace.
+    pub ns: Netns,
+    bridge_ns: String,
+}
+
+impl Plug {
+    /// Creates `ns` and a veth whose other end joins `br0` in `bridge_ns`.
+    pub fn new(lab_tag: &str, bridge_ns: &str, i: usize) -> Plug {
+        let name = format!("tipc-{lab_tag}-{}-u{i}", std::process::id());
+        let ns = Netns::create(&name).expect("our namespace");
+        let port = format!("up{}x{i}", std::process::id() % 100_000);
+        tipc::netns::ip(&[
+            "link",
+            "add",
+            NODE_IF,
+            "netns",
+            ns.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port,
+            "netns",
+            bridge_ns,
+        ])
+        .expect("veth to the bridge");
+        tipc::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
+        let _ = tipc::netns::ip(&[
+            "netns",
+            "exec",
+            bridge_ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{port}.disable_ipv6=1"),
+        ]);
+        ns.ip(&["link", "set", NODE_IF, "up"]).expect("up");
+        let _ = Lab::new;
+        Plug { ns, bridge_ns: bridge_ns.to_string() }
+    }
+}
+
+impl Drop for Plug {
+    fn drop(&mut self) {
+        let _ = &self.bridge_ns;
+    }
+}
+
+/// A unique namespace name for a kernel peer's bridge.
+pub fn bridge_ns(tag: &str) -> String {
+    format!("tipc-{tag}-{}-br", std::process::id())
+}
+
+/// Deletes a namespace if it is left over.
+pub fn remove_ns(name: &str) {
+    let _ = tipc::netns::ip(&["netns", "del", name]);
+}
