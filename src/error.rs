@@ -34,6 +34,21 @@ pub enum Error {
     /// The bearer failed.
     #[error(transparent)]
     Bearer(#[from] tipc_bearer_eth::BearerError),
+    /// No socket is bound to that service.
+    #[error("no socket bound to service {0}:{1}")]
+    NoService(u32, u32),
+    /// The socket has not joined a group (closed groups: only members send).
+    #[error("the socket is not a group member")]
+    NotJoined,
+    /// The socket already joined a group (one group per socket).
+    #[error("the socket already joined a group")]
+    AlreadyJoined,
+    /// A group member cannot send outside its group.
+    #[error("a group member can only send within its group")]
+    InGroup,
+    /// No such group member.
+    #[error("no such member {0}")]
+    NoSuchMember(tipc_wire::MemberId),
     /// A configuration problem.
     #[error("configuration: {0}")]
     Config(String),

@@ -17,7 +17,11 @@ pub mod stack;
 
 pub use crate::core::{CoreEvent, NodeCore, PortMessage};
 pub use crate::error::Error;
-pub use crate::stack::{PortSocket, Stack, StackBuilder, StackEvent};
+pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, Stack, StackBuilder, StackEvent};
+pub use bytes::Bytes;
 pub use tipc_bearer_eth as bearer;
+pub use tipc_group as group;
+pub use tipc_group::{GroupEvent, GroupSpec, Mode};
 pub use tipc_link as link;
 pub use tipc_wire as wire;
+pub use tipc_wire::Scope;

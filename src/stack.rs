@@ -26,6 +26,8 @@ use tipc_wire::{Duration, EthFrame, Importance, Instant, MemberId, NodeAddr, Nod
 
 use crate::core::{CoreEvent, NodeCore, PortMessage};
 use crate::error::Error;
+use tipc_group::{GroupEvent, GroupSpec, Mode};
+use tipc_wire::{Instance, Scope, ServiceRange, ServiceType};
 
 /// Node-level events an application can watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +46,7 @@ struct Inner {
     core: NodeCore,
     epoch: std::time::Instant,
     sockets: BTreeMap<PortId, Sender<PortMessage>>,
+    group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
     watchers: Vec<Sender<StackEvent>>,
     pcap: Option<PcapSink<std::io::BufWriter<std::fs::File>>>,
     tx: Option<TxHandle>,
@@ -67,6 +70,43 @@ struct Shared {
 }
 
 impl Shared {
+    /// Runs a send on the core, waiting (per `deadline`: `None` = fail at
+    /// once, `Some(None)` = forever, `Some(Some(t))` = until `t`) while it
+    /// reports congestion.
+    fn send_with(
+        &self,
+        deadline: Option<Option<std::time::Instant>>,
+        mut f: impl FnMut(&mut NodeCore, Instant) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut g = self.inner.lock();
+        loop {
+            if g.stopped {
+                return Err(Error::StackStopped);
+            }
+            let now = g.now();
+            let r = f(&mut g.core, now);
+            self.flush(&mut g);
+            self.rearm(&g);
+            match r {
+                Err(Error::WouldBlock(n)) => match deadline {
+                    None => return Err(Error::WouldBlock(n)),
+                    Some(None) => {
+                        let _ = self.cond.wait_for(&mut g, StdDuration::from_millis(50));
+                    }
+                    Some(Some(d)) => {
+                        if std::time::Instant::now() >= d {
+                            return Err(Error::Timeout);
+                        }
+                        let _ = self
+                            .cond
+                            .wait_until(&mut g, d.min(std::time::Instant::now() + StdDuration::from_millis(50)));
+                    }
+                },
+                other => return other,
+            }
+        }
+    }
+
     /// Sends what the core queued and dispatches its events. Called with the lock held.
     fn flush(&self, g: &mut MutexGuard<'_, Inner>) {
         let inner = &mut **g;
@@ -89,6 +129,12 @@ impl Shared {
                 CoreEvent::Message(m) => {
                     if let Some(s) = inner.sockets.get(&m.port) {
                         let _ = s.send(m);
+                    }
+                    None
+                }
+                CoreEvent::Group { port, event } => {
+                    if let Some(s) = inner.group_sockets.get(&port) {
+                        let _ = s.send(event);
                     }
                     None
                 }
@@ -267,6 +313,7 @@ impl StackBuilder {
                 core: NodeCore::new(cfg.clone(), Instant::ZERO),
                 epoch,
                 sockets: BTreeMap::new(),
+                group_sockets: BTreeMap::new(),
                 watchers: Vec::new(),
                 pcap,
                 tx: None,
@@ -407,6 +454,23 @@ impl Stack {
         Ok(PortSocket { shared: self.shared.clone(), port, rx: r })
     }
 
+    /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
+    pub fn group_socket(&self) -> Result<GroupSocket, Error> {
+        let mut g = self.shared.inner.lock();
+        if g.stopped {
+            return Err(Error::StackStopped);
+        }
+        let port = g.core.open_port();
+        let (s, r) = unbounded();
+        g.group_sockets.insert(port, s);
+        Ok(GroupSocket { shared: self.shared.clone(), port, rx: r })
+    }
+
+    /// The name table as (range, scope, node, port) rows, for inspection.
+    pub fn name_table(&self) -> Vec<tipc_group::Publication> {
+        self.shared.inner.lock().core.names().iter().copied().collect()
+    }
+
     /// Leaves the network cleanly and joins the threads: first waits (up to
     /// 3 s) until everything sent has been acknowledged, then sends
     /// peer-stopping RESETs so kernel peers drop the link at once.
@@ -427,6 +491,7 @@ impl Stack {
                 self.shared.flush(&mut g);
                 g.stopped = true;
                 g.sockets.clear();
+                g.group_sockets.clear();
                 g.watchers.clear();
             }
             self.shared.cond.notify_all();
@@ -478,30 +543,37 @@ impl PortSocket {
         deadline: Option<Option<std::time::Instant>>,
         returnable: bool,
     ) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(deadline, |core, now| {
+            core.send_direct(now, me, node, port, data.clone(), Importance::Low, returnable)
+        })
+    }
+
+    /// Binds a service range to this socket (scope node or cluster).
+    pub fn bind(&self, range: ServiceRange, scope: Scope) -> Result<(), Error> {
         let mut g = self.shared.inner.lock();
-        loop {
-            if g.stopped {
-                return Err(Error::StackStopped);
-            }
-            let now = g.now();
-            match g.core.send_direct(now, self.port, node, port, data.clone(), Importance::Low, returnable) {
-                Ok(()) => {
-                    self.shared.flush(&mut g);
-                    self.shared.rearm(&g);
-                    return Ok(());
-                }
-                Err(Error::WouldBlock(n)) => match deadline {
-                    None => return Err(Error::WouldBlock(n)),
-                    Some(None) => self.shared.cond.wait(&mut g),
-                    Some(Some(d)) => {
-                        if self.shared.cond.wait_until(&mut g, d).timed_out() {
-                            return Err(Error::Timeout);
-                        }
-                    }
-                },
-                Err(e) => return Err(e),
-            }
-        }
+        g.core.bind(self.port, range, scope)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Withdraws a binding.
+    pub fn unbind(&self, range: ServiceRange) {
+        let mut g = self.shared.inner.lock();
+        g.core.unbind(self.port, range);
+        self.shared.flush(&mut g);
+    }
+    /// Anycast to a service (one socket bound to `inst`, round robin),
+    /// waiting while congested. `returnable` asks for it back if undeliverable.
+    pub fn send_to_name(&self, stype: ServiceType, inst: Instance, data: Bytes, returnable: bool) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(Some(None), |core, now| {
+            core.send_named(now, me, stype, inst, data.clone(), Importance::Low, returnable)
+        })
+    }
+    /// Multicast to every socket bound in a range, waiting while congested.
+    pub fn send_to_range(&self, range: ServiceRange, data: Bytes) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(Some(None), |core, now| core.send_range(now, me, range, data.clone(), Importance::Low))
     }
 
     /// Sends to a socket, waiting while the link is congested.
@@ -550,5 +622,184 @@ impl Drop for PortSocket {
         let mut g = self.shared.inner.lock();
         g.sockets.remove(&self.port);
         g.core.close_port(self.port);
+    }
+}
+
+/// A message or member event received on a group socket.
+pub type GroupDelivery = GroupEvent;
+
+/// A socket in a TIPC communication group.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tipc::{GroupEvent, GroupSpec, Scope, Stack};
+/// use tipc::wire::{Instance, ServiceType};
+/// let stack = Stack::builder().iface("eth0").start()?;
+/// stack.wait_ready(Duration::from_secs(3))?;
+/// let sock = stack.group_socket()?;
+/// sock.join(GroupSpec { stype: ServiceType(4242), instance: Instance(7), scope: Scope::Cluster,
+///                       loopback: false, member_events: true })?;
+/// sock.broadcast(bytes::Bytes::from_static(b"hello"))?;
+/// match sock.recv()? {
+///     GroupEvent::MemberUp { member, instance } => println!("{member} joined as {instance}"),
+///     GroupEvent::Message { from, data, .. } => println!("{} bytes from {from}", data.len()),
+///     other => println!("{other:?}"),
+/// }
+/// # Ok::<(), tipc::Error>(())
+/// ```
+pub struct GroupSocket {
+    shared: Arc<Shared>,
+    port: PortId,
+    rx: Receiver<GroupEvent>,
+}
+
+impl std::fmt::Debug for GroupSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupSocket({})", self.port)
+    }
+}
+
+impl GroupSocket {
+    /// Our socket address.
+    pub fn id(&self) -> MemberId {
+        let node = self.shared.inner.lock().core.address().unwrap_or_default();
+        MemberId { node, port: self.port }
+    }
+    /// Joins a group (one group per socket).
+    pub fn join(&self, spec: GroupSpec) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        g.core.group_join(self.port, spec)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Leaves the group.
+    pub fn leave(&self) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        g.core.group_leave(self.port)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Members currently joined (other than us).
+    pub fn members(&self) -> Vec<(MemberId, Instance)> {
+        let g = self.shared.inner.lock();
+        g.core
+            .group(self.port)
+            .map(|gr| {
+                gr.members()
+                    .filter(|(_, m)| {
+                        !matches!(
+                            m.state,
+                            tipc_group::MemberState::Joining
+                                | tipc_group::MemberState::Published
+                                | tipc_group::MemberState::Leaving
+                        )
+                    })
+                    .map(|(id, m)| (*id, m.instance))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn send(
+        &self,
+        mode: Mode,
+        to: Option<MemberId>,
+        inst: Instance,
+        data: Bytes,
+        deadline: Option<Option<std::time::Instant>>,
+    ) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(deadline, |core, now| core.group_send(now, me, mode, to, inst, data.clone()))
+    }
+
+    /// Unicast to a member's socket; waits while its window is exhausted.
+    pub fn send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Unicast, Some(to), Instance(0), data, Some(None))
+    }
+    /// Anycast to one member holding `inst`.
+    pub fn send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Anycast, None, inst, data, Some(None))
+    }
+    /// Multicast to every member holding `inst`.
+    pub fn send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Multicast, None, inst, data, Some(None))
+    }
+    /// Broadcast to every member.
+    pub fn broadcast(&self, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Broadcast, None, Instance(0), data, Some(None))
+    }
+    /// [`GroupSocket::send_unicast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Unicast, Some(to), Instance(0), data, None)
+    }
+    /// [`GroupSocket::send_anycast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Anycast, None, inst, data, None)
+    }
+    /// [`GroupSocket::send_multicast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Multicast, None, inst, data, None)
+    }
+    /// [`GroupSocket::broadcast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_broadcast(&self, data: Bytes) -> Result<(), Error> {
+        self.send(Mode::Broadcast, None, Instance(0), data, None)
+    }
+    /// [`GroupSocket::send_unicast`] waiting at most `t`.
+    pub fn send_unicast_timeout(&self, to: MemberId, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Mode::Unicast, Some(to), Instance(0), data, Some(Some(std::time::Instant::now() + t)))
+    }
+    /// [`GroupSocket::send_anycast`] waiting at most `t`.
+    pub fn send_anycast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Mode::Anycast, None, inst, data, Some(Some(std::time::Instant::now() + t)))
+    }
+    /// [`GroupSocket::send_multicast`] waiting at most `t`.
+    pub fn send_multicast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Mode::Multicast, None, inst, data, Some(Some(std::time::Instant::now() + t)))
+    }
+    /// [`GroupSocket::broadcast`] waiting at most `t`.
+    pub fn broadcast_timeout(&self, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Mode::Broadcast, None, Instance(0), data, Some(Some(std::time::Instant::now() + t)))
+    }
+
+    /// Reading a message opens its sender's window again.
+    fn consumed(&self, ev: &GroupEvent) {
+        if let GroupEvent::Message { from, data, .. } = ev
+            && *from != self.id()
+        {
+            let mut g = self.shared.inner.lock();
+            g.core.group_consumed(self.port, *from, data.len());
+            self.shared.flush(&mut g);
+        }
+    }
+
+    /// Waits for the next message or member event.
+    pub fn recv(&self) -> Result<GroupEvent, Error> {
+        let ev = self.rx.recv().map_err(|_| Error::StackStopped)?;
+        self.consumed(&ev);
+        Ok(ev)
+    }
+    /// Waits at most `timeout`.
+    pub fn recv_timeout(&self, timeout: StdDuration) -> Result<GroupEvent, Error> {
+        let ev = self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::Timeout,
+            RecvTimeoutError::Disconnected => Error::StackStopped,
+        })?;
+        self.consumed(&ev);
+        Ok(ev)
+    }
+    /// The next message or event if one is waiting.
+    pub fn try_recv(&self) -> Option<GroupEvent> {
+        let ev = self.rx.try_recv().ok()?;
+        self.consumed(&ev);
+        Some(ev)
+    }
+}
+
+impl Drop for GroupSocket {
+    fn drop(&mut self) {
+        let mut g = self.shared.inner.lock();
+        g.group_sockets.remove(&self.port);
+        g.core.close_port(self.port);
+        self.shared.flush(&mut g);
     }
 }

@@ -1,10 +1,18 @@
 //! # tipc-group — name table, name distribution and communication groups (sans-IO)
 //!
-//! This crate will hold the kernel's `name_table.c`, `name_distr.c` and
-//! `group.c` responsibilities as deterministic state machines: service
-//! bindings and lookups (anycast round robin, multicast sets), bulk and
-//! incremental name distribution, and TIPC communication groups — member
-//! state machine, JOINED/LEFT events, per-member windows in 1 KiB blocks
-//! (ADV / ACK / RECLAIM / REMIT) and broadcast ordering. It has no code
-//! yet; the wire formats it will use live in [`tipc_wire`].
+//! The kernel's `name_table.c`, `name_distr.c` and `group.c` as plain data
+//! structures and state machines that fill output queues instead of
+//! sending: [`NameTable`] (bindings, anycast round robin, multicast sets),
+//! [`NameDistr`] (bulk and sequenced single updates with the kernel's receive
+//! ordering) and [`Group`] (one joined group socket: member state machine,
+//! JOINED/LEFT events, windows in 1 KiB blocks with ADV / ACK / RECLAIM /
+//! REMIT, and broadcast ordering).
 #![forbid(unsafe_code)]
+
+mod group;
+mod name_distr;
+mod name_table;
+
+pub use group::*;
+pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};
+pub use name_table::{NameTable, Publication};

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use tipc_wire::{
-    BcastProtoMsg, DiscoveryMsg, DiscoveryType, Duration, Flags, Header, INT_H_SIZE, Instant, IntHdr, LinkProtoType,
-    MacAddr, MediaAddr, Msg, NodeAddr, NodeId, Reassembler, Reassembly, SeqNo, User,
+    BcastProtoMsg, DiscoveryMsg, DiscoveryType, Duration, Flags, Header, INT_H_SIZE, Importance, Instant, IntHdr,
+    LinkProtoType, MacAddr, MediaAddr, Msg, NodeAddr, NodeId, Reassembler, Reassembly, SeqNo, User,
 };
 
 use crate::config::{AddrMode, LinkConfig};
@@ -86,6 +86,24 @@ struct Peer {
     next_tick: Instant,
     node_up: bool,
     bc: BcRcv,
+    /// The peer's acknowledgement of our broadcast packets.
+    bc_acked: SeqNo,
+    /// Whether the peer counts as a receiver of our broadcast link.
+    bc_in: bool,
+}
+
+/// Our broadcast send link.
+#[derive(Debug)]
+struct BcSend {
+    snd_nxt: SeqNo,
+    window: usize,
+    transmq: VecDeque<(SeqNo, Bytes, Option<Instant>)>,
+    backlog: VecDeque<Bytes>,
+    backlog_limit: usize,
+    progress_at: Instant,
+    congested: bool,
+    sent: u64,
+    retransmitted: u64,
 }
 
 impl Peer {
@@ -142,7 +160,11 @@ pub struct LinkLayer {
     stats: LayerStats,
     scratch: Vec<Bytes>,
     stopped: bool,
+    bcs: BcSend,
 }
+
+/// Broadcast packets are retransmitted at most this often.
+const BC_RETX_GAP: Duration = Duration::from_millis(5);
 
 impl LinkLayer {
     /// A layer starting at `now`: the address trial (or, with a fixed
@@ -172,6 +194,17 @@ impl LinkLayer {
             stats: LayerStats::default(),
             scratch: Vec::new(),
             stopped: false,
+            bcs: BcSend {
+                snd_nxt: SeqNo(1),
+                window: 50,
+                transmq: VecDeque::new(),
+                backlog: VecDeque::new(),
+                backlog_limit: 2000,
+                progress_at: Instant::ZERO,
+                congested: false,
+                sent: 0,
+                retransmitted: 0,
+            },
         };
         if confirmed {
             l.events.push_back(LinkEvent::AddressConfirmed(addr));
@@ -248,6 +281,9 @@ impl LinkLayer {
                 t = t.min(f);
             }
         }
+        if !self.bcs.transmq.is_empty() {
+            t = t.min(self.bcs.progress_at + crate::link::FAST_PROBE);
+        }
         Some(t)
     }
 
@@ -268,7 +304,133 @@ impl LinkLayer {
     }
 
     fn own_bc_last(&self) -> SeqNo {
-        SeqNo(0)
+        self.bcs.snd_nxt.prev()
+    }
+
+    /// Broadcast-link counters: (packets sent, retransmitted, in flight, backlog).
+    pub fn bcast_stats(&self) -> (u64, u64, usize, usize) {
+        (self.bcs.sent, self.bcs.retransmitted, self.bcs.transmq.len(), self.bcs.backlog.len())
+    }
+
+    /// Nodes that receive our broadcast link.
+    pub fn bcast_receivers(&self) -> usize {
+        self.peers.values().filter(|p| p.bc_in).count()
+    }
+
+    /// Sends a message on the broadcast link: one Ethernet broadcast frame
+    /// per packet, acknowledged by every up peer, retransmitted on their
+    /// NACKs. `Err(Congested)` when the backlog is full (nothing queued).
+    pub fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkError> {
+        if !self.confirmed {
+            return Err(LinkError::NotReady);
+        }
+        if msg.len() < tipc_wire::MIN_H_SIZE || msg.len() > tipc_wire::MAX_MSG_SIZE {
+            return Err(LinkError::BadMessage(format!("{} bytes", msg.len())));
+        }
+        if self.bcs.backlog.len() >= self.bcs.backlog_limit {
+            self.bcs.congested = true;
+            return Err(LinkError::Congested(NodeAddr(0)));
+        }
+        let max = self.cfg.mtu - INT_H_SIZE;
+        let pkts: Vec<Bytes> = if msg.len() > max {
+            let hdr = IntHdr { prev_node: self.addr, orig_node: self.addr, ..IntHdr::default() };
+            let imp = Importance::from(tipc_wire::field::bits(&msg, 0, 25, 4).min(4) as u8);
+            tipc_wire::fragment(&msg, max, hdr, imp)
+                .map_err(|e| LinkError::BadMessage(e.to_string()))?
+                .into_iter()
+                .filter_map(|f| Msg::Fragment(f).to_bytes().ok())
+                .collect()
+        } else {
+            vec![msg]
+        };
+        for p in pkts {
+            self.bcs.backlog.push_back(p);
+        }
+        self.bc_advance(now);
+        Ok(())
+    }
+
+    /// Moves broadcast backlog into the window.
+    fn bc_advance(&mut self, now: Instant) {
+        while self.bcs.transmq.len() < self.bcs.window {
+            let Some(m) = self.bcs.backlog.pop_front() else { break };
+            let seq = self.bcs.snd_nxt;
+            self.bcs.snd_nxt = seq.next();
+            let mut b = match m.try_into_mut() {
+                Ok(b) => b,
+                Err(m) => bytes::BytesMut::from(&m[..]),
+            };
+            tipc_wire::field::set_bits(&mut b, 0, 20, 1, 1);
+            tipc_wire::field::set_bits(&mut b, 1, 0, 16, 0);
+            tipc_wire::field::set_bits(&mut b, 2, 16, 16, 0);
+            tipc_wire::field::set_bits(&mut b, 2, 0, 16, u32::from(seq.0));
+            tipc_wire::field::set_word(&mut b, 3, self.addr.0);
+            tipc_wire::field::set_word(&mut b, 5, self.cfg.net_id);
+            if tipc_wire::field::bits(&b, 0, 21, 4) * 4 >= 32 {
+                tipc_wire::field::set_word(&mut b, 7, 0);
+            }
+            let b = b.freeze();
+            if self.bcs.transmq.is_empty() {
+                self.bcs.progress_at = now;
+            }
+            self.bcs.sent += 1;
+            self.tx.push_back(Transmit { dst: MacAddr::BROADCAST, msg: b.clone() });
+            self.bcs.transmq.push_back((seq, b, None));
+        }
+        self.bc_release(now);
+    }
+
+    /// Releases broadcast packets every receiver has acknowledged.
+    fn bc_release(&mut self, now: Instant) {
+        let min = self
+            .peers
+            .values()
+            .filter(|p| p.bc_in)
+            .map(|p| p.bc_acked)
+            .fold(None::<SeqNo>, |m, a| Some(m.map_or(a, |m| if a.lt(m) { a } else { m })));
+        let mut released = false;
+        while let Some((seq, _, _)) = self.bcs.transmq.front() {
+            if min.is_none_or(|m| seq.le(m)) {
+                self.bcs.transmq.pop_front();
+                released = true;
+            } else {
+                break;
+            }
+        }
+        if released {
+            self.bcs.progress_at = now;
+            if !self.bcs.backlog.is_empty() {
+                self.bc_advance(now);
+            }
+            if self.bcs.congested && self.bcs.backlog.len() < self.bcs.backlog_limit {
+                self.bcs.congested = false;
+                self.events.push_back(LinkEvent::Uncongested { node: NodeAddr(0) });
+            }
+        }
+    }
+
+    /// A peer acknowledged our broadcast packets up to `ack`; `gap` more are missing.
+    fn bc_ack(&mut self, now: Instant, from: NodeAddr, ack: SeqNo, gap: u16) {
+        let last = self.bcs.snd_nxt.prev();
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        if !p.bc_in || ack.gt(last) {
+            return;
+        }
+        if ack.gt(p.bc_acked) {
+            p.bc_acked = ack;
+        }
+        let acked = p.bc_acked;
+        if gap > 0 {
+            let (from_s, to_s) = (acked.next(), acked.add(gap));
+            for (seq, m, last_retx) in self.bcs.transmq.iter_mut() {
+                if seq.within(from_s, to_s) && last_retx.is_none_or(|t| now.since(t) >= BC_RETX_GAP) {
+                    *last_retx = Some(now);
+                    self.bcs.retransmitted += 1;
+                    self.tx.push_back(Transmit { dst: MacAddr::BROADCAST, msg: m.clone() });
+                }
+            }
+        }
+        self.bc_release(now);
     }
 
     fn discovery_msg(&self, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
@@ -332,11 +494,21 @@ impl LinkLayer {
                 }
             }
         }
+        if !self.bcs.transmq.is_empty() && now.since(self.bcs.progress_at) >= crate::link::FAST_PROBE {
+            // receivers may have missed the tail: tell the laggards our last seqno
+            self.bcs.progress_at = now;
+            let last = self.bcs.snd_nxt.prev();
+            for p in self.peers.values_mut().filter(|p| p.bc_in && p.bc_acked.lt(last)) {
+                let bc = p.bc_ctx(last);
+                let m = p.link.build_proto(LinkProtoType::State, true, false, 0, false, &bc);
+                self.tx.push_back(Transmit { dst: p.mac, msg: m });
+            }
+        }
         let due: Vec<NodeAddr> = self.peers.values().filter(|p| p.next_tick <= now).map(|p| p.link.peer_addr).collect();
         for a in due {
             let Some(p) = self.peers.get_mut(&a) else { continue };
             let bc = p.bc_ctx(bc_last);
-            let bc_pending = p.bc.synced && p.bc.acked_sent != bc.ack;
+            let bc_pending = p.bc.synced && (p.bc.acked_sent != bc.ack || bc.gap != 0);
             let mut out = std::mem::take(&mut self.scratch);
             p.link.set_now(now);
             let oc = p.link.tick(now, &bc, bc_pending, &mut out);
@@ -413,8 +585,17 @@ impl LinkLayer {
             }
             self.scratch = out;
             self.outcome(now, from, oc);
+            if lp.msg_type == LinkProtoType::State && !lp.bc_ack_invalid && self.is_up(from) {
+                self.bc_ack(now, from, lp.hdr.bcast_ack, lp.bcast_gap);
+            }
             return;
         }
+        // the peer's ack of our broadcast packets rides in word 1
+        let bc_ack_valid = match user {
+            User::BcastProtocol | User::NameDistributor => h.bits(5, 14, 1) == 0,
+            _ => true,
+        };
+        let peer_bc_ack = h.bcast_ack();
         // sequenced unicast packet
         let Some(p) = self.peers.get_mut(&from) else { return };
         let bc = p.bc_ctx(bc_last);
@@ -436,6 +617,9 @@ impl LinkLayer {
         }
         for m in deliver {
             self.deliver_unicast(from, m);
+        }
+        if bc_ack_valid && self.is_up(from) {
+            self.bc_ack(now, from, peer_bc_ack, 0);
         }
         self.outcome(now, from, Outcome { up: false, ..oc });
     }
@@ -462,6 +646,7 @@ impl LinkLayer {
 
     /// A broadcast-link packet from `from`.
     fn handle_bcast(&mut self, _now: Instant, from: NodeAddr, h: &Header<Bytes>, msg: Bytes) {
+        let bc_last = self.own_bc_last();
         if h.word(5) != self.cfg.net_id {
             self.stats.foreign += 1;
             return;
@@ -492,6 +677,13 @@ impl LinkLayer {
             }
             if p.bc.peer_last.lt(seq) {
                 p.bc.peer_last = seq;
+            }
+            if p.bc.deferred_count % 16 == 1 {
+                let bc = p.bc_ctx(bc_last);
+                let m = p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc);
+                p.bc.acked_sent = bc.ack;
+                let mac = p.mac;
+                self.push_tx(mac, m);
             }
             return;
         }
@@ -532,7 +724,7 @@ impl LinkLayer {
         // explicit broadcast ack now and then, so the sender's window moves
         if p.bc.unacked >= 16 {
             p.bc.unacked = 0;
-            let bc = p.bc_ctx(SeqNo(0));
+            let bc = p.bc_ctx(bc_last);
             let m = p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc);
             p.bc.acked_sent = bc.ack;
             let mac = p.mac;
@@ -562,6 +754,8 @@ impl LinkLayer {
                 let _ = p.link.send(b, &bc, &mut out);
             }
             p.node_up = true;
+            p.bc_acked = bc_last;
+            p.bc_in = true;
             let (id, caps, mac) = (p.id, p.caps, p.mac);
             for m in out {
                 self.push_tx(mac, m);
@@ -581,6 +775,7 @@ impl LinkLayer {
             }
             let was_up = std::mem::replace(&mut p.node_up, false);
             p.bc = BcRcv::default();
+            p.bc_in = false;
             let mac = p.mac;
             for m in out {
                 self.push_tx(mac, m);
@@ -595,6 +790,9 @@ impl LinkLayer {
         }
         if oc.uncongested {
             self.events.push_back(LinkEvent::Uncongested { node: peer });
+        }
+        if oc.down.is_some() {
+            self.bc_release(now);
         }
     }
 
@@ -687,6 +885,8 @@ impl LinkLayer {
                         next_tick: now,
                         node_up: false,
                         bc: BcRcv::default(),
+                        bc_acked: SeqNo(0),
+                        bc_in: false,
                     },
                 );
                 respond = true;
