@@ -1,4 +1,5 @@
 //! Communication groups in the simulator: membership events, the four
+#![allow(clippy::needless_range_loop)]
 //! modes, ordering, flow control and many-to-one.
 
 use std::collections::BTreeMap;

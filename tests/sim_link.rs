@@ -1,4 +1,5 @@
 //! Links in the simulator: set-up, exactly-once in-order delivery under
+#![allow(clippy::needless_range_loop)]
 //! loss, duplication and reordering, and supervision across partitions.
 
 use std::collections::BTreeMap;

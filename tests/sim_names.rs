@@ -1,4 +1,5 @@
 //! Name table, name distribution and the broadcast link in the simulator.
+#![allow(clippy::needless_range_loop)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
