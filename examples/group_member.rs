@@ -8,19 +8,26 @@
 //!              [-i 0..3] [-r] [-x] [-T] [--peers N] [--pcap FILE] STEP...
 //! ```
 //!
-//! Steps available now: `self`, `send-port:NODE:PORT:TEXT`, `recv:MS`,
-//! `recv-n:N[:MS]`, `echo:MS`, `sleep:MS`, `count:N`. TEXT is literal, or
-//! `@N` for an N-byte pattern; with `count:N` > 1 a literal TEXT gets `#i`
-//! appended. Output: `SELF`, `RECV`, `REJECTED`, `SENT`, `ERROR` lines and a
-//! final `DONE status=ok|fail`; the exit status is 0 when every step succeeded.
+//! Steps: group `join:TYPE:INST`, `leave`, `wait-members:N[:MS]`,
+//! `bcast:TEXT`, `mcast:INST:TEXT`, `anycast:INST:TEXT`,
+//! `unicast:NODE:PORT:TEXT`, `unicast-member:INST:TEXT`; plain
+//! `bind:TYPE:LOWER[:UPPER]`, `send:TYPE:INST:TEXT`,
+//! `send-range:TYPE:LO:HI:TEXT`, `send-port:NODE:PORT:TEXT`; common `self`,
+//! `recv:MS`, `recv-n:N[:MS]`, `echo:MS`, `sleep:MS`, `count:N`. TEXT is
+//! literal, or `@N` for an N-byte pattern; with `count:N` > 1 a literal TEXT
+//! gets `#i` appended. Output: `JOIN`, `SELF`, `EVENT`, `MEMBERS`, `LEAVE`,
+//! `BOUND`, `RECV`, `REJECTED`, `SENT`, `ERROR` lines and a final
+//! `DONE status=ok|fail`; the exit status is 0 when every step succeeded.
+//! Connection steps (`listen`, `accept`, `connect`, `csend`, `close`) are
+//! not supported: this stack offers connectionless and group sockets.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc::wire::{ErrorCode, NodeAddr, NodeId, PortId};
-use tipc::{Error, PortMessage, PortSocket, Stack};
+use tipc::wire::{ErrorCode, Instance, MemberId, NodeAddr, NodeId, PortId, Scope, ServiceRange, ServiceType};
+use tipc::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -83,6 +90,12 @@ struct Runner {
     data_seen: u64,
     stack: Stack,
     sock: PortSocket,
+    gsock: Option<GroupSocket>,
+    joined: Option<GroupSpec>,
+    members: Vec<(Instance, MemberId)>,
+    scope: Scope,
+    loopback: bool,
+    events: bool,
 }
 
 impl Runner {
@@ -149,25 +162,90 @@ impl Runner {
         }
         self.data_seen += 1;
         let data = self.format_data(&m.data);
-        self.out(&format!("RECV from={}:{} len={} data={data}", m.from_node, m.from_port.0, m.data.len()));
+        let dest = m.dest.map(|d| format!(" dest={}:{}:{}", d.stype.0, d.lower.0, d.upper.0)).unwrap_or_default();
+        self.out(&format!("RECV from={}:{}{dest} len={} data={data}", m.from_node, m.from_port.0, m.data.len()));
         if echo && let Err(e) = self.sock.send_to(m.from_node, m.from_port, m.data.clone()) {
             self.out(&format!("ERROR echo: {e}"));
         }
     }
 
-    /// Receives until `ms` passes or `want` data messages arrived.
+    fn show_group(&mut self, ev: GroupEvent, echo: bool) {
+        let gtype = self.joined.map_or(0, |s| s.stype.0);
+        match ev {
+            GroupEvent::MemberUp { member, instance } | GroupEvent::MemberDown { member, instance } => {
+                let left = matches!(ev, GroupEvent::MemberDown { .. });
+                if left {
+                    self.members.retain(|(i, m)| !(*i == instance && *m == member));
+                } else if !self.members.iter().any(|(i, m)| *i == instance && *m == member) {
+                    self.members.push((instance, member));
+                }
+                self.out(&format!(
+                    "EVENT {} member={gtype}:{} from={}:{} members={}",
+                    if left { "LEFT" } else { "JOINED" },
+                    instance.0,
+                    member.node,
+                    member.port.0,
+                    self.members.len()
+                ));
+            }
+            GroupEvent::Message { from, instance, data, .. } => {
+                self.data_seen += 1;
+                let d = self.format_data(&data);
+                self.out(&format!(
+                    "RECV from={}:{} member={gtype}:{} len={} data={d}",
+                    from.node,
+                    from.port.0,
+                    instance.0,
+                    data.len()
+                ));
+                if echo
+                    && let Some(g) = &self.gsock
+                    && let Err(e) = g.send_unicast(from, data)
+                {
+                    self.out(&format!("ERROR echo: {e}"));
+                }
+            }
+            GroupEvent::Unblocked => {}
+        }
+    }
+
+    /// Receives until `ms` passes, `want` data messages arrived, or
+    /// `want_members` members are known.
     fn recv_loop(&mut self, ms: u64, want: u64, echo: bool) -> bool {
+        self.recv_loop_m(ms, want, 0, echo)
+    }
+
+    fn recv_loop_m(&mut self, ms: u64, want: u64, want_members: usize, echo: bool) -> bool {
         let end = Instant::now() + Duration::from_millis(ms);
         let start = self.data_seen;
         loop {
             if want > 0 && self.data_seen - start >= want {
                 return true;
             }
+            if want_members > 0 && self.members.len() >= want_members {
+                return true;
+            }
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return want == 0;
+                return want == 0 && want_members == 0;
             }
-            match self.sock.recv_timeout(left) {
+            let slice = left.min(Duration::from_millis(20));
+            if let Some(g) = &self.gsock {
+                match g.recv_timeout(slice) {
+                    Ok(ev) => self.show_group(ev, echo),
+                    Err(Error::Timeout) => {}
+                    Err(e) => {
+                        self.out(&format!("ERROR recv: {e}"));
+                        return false;
+                    }
+                }
+            }
+            let r = if self.gsock.is_some() {
+                self.sock.try_recv().ok_or(Error::Timeout)
+            } else {
+                self.sock.recv_timeout(slice)
+            };
+            match r {
                 Ok(m) => self.show(&m, echo),
                 Err(Error::Timeout) => {}
                 Err(e) => {
@@ -176,6 +254,44 @@ impl Runner {
                 }
             }
         }
+    }
+
+    fn group_send(&mut self, mode: Mode, to: Option<MemberId>, inst: u32, text: &str, name: &str) -> bool {
+        let Some(g) = &self.gsock else {
+            self.out(&format!("ERROR send {name}: not a group member"));
+            return false;
+        };
+        let mut len = 0;
+        for i in 0..self.count {
+            let data = self.payload(text, i);
+            len = data.len();
+            let r = match mode {
+                Mode::Unicast => g.send_unicast(to.unwrap_or(MemberId { node: NodeAddr(0), port: PortId(0) }), data),
+                Mode::Anycast => g.send_anycast(Instance(inst), data),
+                Mode::Multicast => g.send_multicast(Instance(inst), data),
+                Mode::Broadcast => g.broadcast(data),
+            };
+            if let Err(e) = r {
+                self.out(&format!("ERROR send {name} (message {} of {}): {e}", i + 1, self.count));
+                return false;
+            }
+        }
+        self.out(&format!("SENT mode={name} len={len} count={}", self.count));
+        true
+    }
+
+    fn plain_send(&mut self, name: &str, text: &str, f: impl Fn(&PortSocket, Bytes) -> Result<(), Error>) -> bool {
+        let mut len = 0;
+        for i in 0..self.count {
+            let data = self.payload(text, i);
+            len = data.len();
+            if let Err(e) = f(&self.sock, data) {
+                self.out(&format!("ERROR send {name} (message {} of {}): {e}", i + 1, self.count));
+                return false;
+            }
+        }
+        self.out(&format!("SENT mode={name} len={len} count={}", self.count));
+        true
     }
 
     fn send_port(&mut self, node: NodeAddr, port: PortId, text: &str, mode: &str) -> bool {
@@ -207,17 +323,142 @@ impl Runner {
             r.map_err(|_| format!("bad {what}: {s}"))
         };
         match name {
-            "self" => {
-                let id = self.sock.id();
-                self.out(&format!("SELF node={} port={}", id.node, id.port.0));
+            "join" => {
+                let mut f = rest.split(':');
+                let t = num(f.next(), "group type")? as u32;
+                let inst = num(f.next(), "member instance")? as u32;
+                let spec = GroupSpec {
+                    stype: ServiceType(t),
+                    instance: Instance(inst),
+                    scope: self.scope,
+                    loopback: self.loopback,
+                    member_events: self.events,
+                };
+                let g = match self.gsock.take() {
+                    Some(g) => g,
+                    None => match self.stack.group_socket() {
+                        Ok(g) => g,
+                        Err(e) => {
+                            self.out(&format!("ERROR join {t}:{inst}: {e}"));
+                            return Ok(false);
+                        }
+                    },
+                };
+                if let Err(e) = g.join(spec) {
+                    self.out(&format!("ERROR join {t}:{inst}: {e}"));
+                    self.gsock = Some(g);
+                    return Ok(false);
+                }
+                self.gsock = Some(g);
+                self.joined = Some(spec);
+                self.out(&format!(
+                    "JOIN group={t} member={inst} scope={} flags={}{}",
+                    if self.scope == Scope::Node { "node" } else { "cluster" },
+                    if self.loopback { "loopback," } else { "" },
+                    if self.events { "member_evts" } else { "" }
+                ));
+                self.step("self")
+            }
+            "leave" => {
+                let Some(g) = &self.gsock else {
+                    self.out("ERROR leave: not joined");
+                    return Ok(false);
+                };
+                if let Err(e) = g.leave() {
+                    self.out(&format!("ERROR leave: {e}"));
+                    return Ok(false);
+                }
+                let t = self.joined.take().map_or(0, |s| s.stype.0);
+                self.out(&format!("LEAVE group={t}"));
                 Ok(true)
             }
-            "send-port" => {
+            "wait-members" => {
+                let mut f = rest.split(':');
+                let n = num(f.next(), "member count")? as usize;
+                let ms = match f.next() {
+                    Some(s) => num(Some(s), "timeout")?,
+                    None => 10_000,
+                };
+                if self.recv_loop_m(ms, 0, n, false) {
+                    self.out(&format!("MEMBERS {}", self.members.len()));
+                    Ok(true)
+                } else {
+                    self.out(&format!("ERROR wait-members: {} of {n} members after {ms} ms", self.members.len()));
+                    Ok(false)
+                }
+            }
+            "bcast" => Ok(self.group_send(Mode::Broadcast, None, 0, rest, "bcast")),
+            "mcast" | "anycast" => {
+                let mut f = rest.splitn(2, ':');
+                let inst = num(f.next(), "instance")? as u32;
+                let text = f.next().unwrap_or("").to_string();
+                let mode = if name == "mcast" { Mode::Multicast } else { Mode::Anycast };
+                Ok(self.group_send(mode, None, inst, &text, name))
+            }
+            "unicast" | "send-port" if self.gsock.is_some() => {
                 let mut f = rest.splitn(3, ':');
                 let node: NodeAddr = f.next().unwrap_or("").parse().map_err(|_| format!("bad node address: {rest}"))?;
                 let port = num(f.next(), "port")? as u32;
                 let text = f.next().unwrap_or("").to_string();
-                Ok(self.send_port(node, PortId(port), &text, "send-port"))
+                Ok(self.group_send(Mode::Unicast, Some(MemberId { node, port: PortId(port) }), 0, &text, name))
+            }
+            "unicast-member" => {
+                let mut f = rest.splitn(2, ':');
+                let inst = num(f.next(), "instance")? as u32;
+                let text = f.next().unwrap_or("").to_string();
+                let Some(&(_, m)) = self.members.iter().find(|(i, _)| i.0 == inst) else {
+                    self.out(&format!("ERROR unicast-member: member {inst} not known (no JOINED event)"));
+                    return Ok(false);
+                };
+                Ok(self.group_send(Mode::Unicast, Some(m), 0, &text, "unicast"))
+            }
+            "bind" => {
+                let mut f = rest.split(':');
+                let t = num(f.next(), "type")? as u32;
+                let lo = num(f.next(), "lower")? as u32;
+                let hi = match f.next() {
+                    Some(s) => num(Some(s), "upper")? as u32,
+                    None => lo,
+                };
+                let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
+                if let Err(e) = self.sock.bind(r, self.scope) {
+                    self.out(&format!("ERROR bind {t}:{lo}:{hi}: {e}"));
+                    return Ok(false);
+                }
+                self.out(&format!(
+                    "BOUND service={t}:{lo}:{hi} scope={}",
+                    if self.scope == Scope::Node { "node" } else { "cluster" }
+                ));
+                Ok(true)
+            }
+            "send" => {
+                let mut f = rest.splitn(3, ':');
+                let t = num(f.next(), "type")? as u32;
+                let inst = num(f.next(), "instance")? as u32;
+                let text = f.next().unwrap_or("").to_string();
+                let ret = self.returnable;
+                Ok(self.plain_send("service", &text, |s, d| s.send_to_name(ServiceType(t), Instance(inst), d, ret)))
+            }
+            "send-range" => {
+                let mut f = rest.splitn(4, ':');
+                let t = num(f.next(), "type")? as u32;
+                let lo = num(f.next(), "lower")? as u32;
+                let hi = num(f.next(), "upper")? as u32;
+                let text = f.next().unwrap_or("").to_string();
+                let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
+                Ok(self.plain_send("range", &text, |s, d| s.send_to_range(r, d)))
+            }
+            "self" => {
+                let id = self.gsock.as_ref().map_or_else(|| self.sock.id(), |g| g.id());
+                self.out(&format!("SELF node={} port={}", id.node, id.port.0));
+                Ok(true)
+            }
+            "send-port" | "unicast" => {
+                let mut f = rest.splitn(3, ':');
+                let node: NodeAddr = f.next().unwrap_or("").parse().map_err(|_| format!("bad node address: {rest}"))?;
+                let port = num(f.next(), "port")? as u32;
+                let text = f.next().unwrap_or("").to_string();
+                Ok(self.send_port(node, PortId(port), &text, name))
             }
             "recv" => {
                 let ms = num(Some(rest), "milliseconds")?;
@@ -264,7 +505,7 @@ fn main() {
         eprintln!("group_member: only -t rdm is supported");
         std::process::exit(2);
     }
-    let _ = (&args.scope, args.loopback, args.events, &args.method, args.importance);
+    let _ = (&args.method, args.importance);
     let mut b = Stack::builder().iface(&args.iface).net_id(args.net_id);
     if let Some(id) = &args.node_id {
         match NodeId::from_text(id) {
@@ -310,6 +551,12 @@ fn main() {
         data_seen: 0,
         stack,
         sock,
+        gsock: None,
+        joined: None,
+        members: Vec::new(),
+        scope: if args.scope == "node" { Scope::Node } else { Scope::Cluster },
+        loopback: args.loopback,
+        events: args.events,
     };
     let mut failed = false;
     for s in &args.steps {
@@ -326,7 +573,8 @@ fn main() {
         }
     }
     r.out(&format!("DONE status={}", if failed { "fail" } else { "ok" }));
-    let Runner { stack, sock, .. } = r;
+    let Runner { stack, sock, gsock, .. } = r;
+    drop(gsock);
     drop(sock);
     stack.shutdown();
     std::process::exit(i32::from(failed));
