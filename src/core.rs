@@ -79,6 +79,18 @@ pub struct CoreStats {
 /// `1 + peers × REPLICAST_RATIO / 100` nodes (the kernel's default rule).
 pub const REPLICAST_RATIO: usize = 10;
 
+/// How multicasts of a socket travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum McastMethod {
+    /// The kernel's rule: replicast to few nodes, the broadcast link to many.
+    #[default]
+    Auto,
+    /// Always one copy per destination node over unicast links.
+    Replicast,
+    /// Always the broadcast link.
+    Broadcast,
+}
+
 /// One node's protocol state.
 #[derive(Debug)]
 pub struct NodeCore {
@@ -92,6 +104,7 @@ pub struct NodeCore {
     groups: BTreeMap<PortId, Group>,
     pending: BTreeMap<NodeAddr, VecDeque<Bytes>>,
     pending_bcast: VecDeque<Bytes>,
+    methods: BTreeMap<PortId, McastMethod>,
     events: VecDeque<CoreEvent>,
     stats: CoreStats,
     now: Instant,
@@ -116,6 +129,7 @@ impl NodeCore {
             groups: BTreeMap::new(),
             pending: BTreeMap::new(),
             pending_bcast: VecDeque::new(),
+            methods: BTreeMap::new(),
             events: VecDeque::new(),
             stats: CoreStats::default(),
             now,
@@ -170,6 +184,7 @@ impl NodeCore {
             self.withdraw_key(k);
         }
         self.ports.remove(&p);
+        self.methods.remove(&p);
     }
 
     // ---------------------------------------------------------------- names
@@ -400,7 +415,14 @@ impl NodeCore {
         if nodes.is_empty() {
             return;
         }
-        if force_replicast || nodes.len() <= self.replicast_limit() {
+        let method = self.methods.get(&m.orig_port).copied().unwrap_or_default();
+        let replicast = match method {
+            _ if force_replicast => true,
+            McastMethod::Replicast => true,
+            McastMethod::Broadcast => false,
+            McastMethod::Auto => nodes.len() <= self.replicast_limit(),
+        };
+        if replicast {
             for n in nodes {
                 let mut c = m.clone();
                 c.dest_node = n;
@@ -421,6 +443,11 @@ impl NodeCore {
                 }
             }
         }
+    }
+
+    /// Chooses how multicasts from `port` travel (tipcmsg's `-m`).
+    pub fn set_mcast_method(&mut self, port: PortId, m: McastMethod) {
+        self.methods.insert(port, m);
     }
 
     /// Multicast to every socket bound in `[lower, upper]` of `stype`.

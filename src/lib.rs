@@ -15,7 +15,7 @@ pub mod relay;
 pub mod sim;
 pub mod stack;
 
-pub use crate::core::{CoreEvent, NodeCore, PortMessage};
+pub use crate::core::{CoreEvent, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
 pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, Stack, StackBuilder, StackEvent};
 pub use bytes::Bytes;

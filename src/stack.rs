@@ -478,6 +478,23 @@ impl Stack {
         self.stop();
     }
 
+    /// Stops dead, sending nothing — what peers see when the process is
+    /// killed (they notice through link supervision, within the tolerance).
+    pub fn kill(mut self) {
+        {
+            let mut g = self.shared.inner.lock();
+            g.stopped = true;
+            g.sockets.clear();
+            g.group_sockets.clear();
+            g.watchers.clear();
+            g.tx = None;
+            self.shared.cond.notify_all();
+        }
+        if let Some(b) = self.bearer.take() {
+            b.shutdown();
+        }
+    }
+
     fn stop(&mut self) {
         {
             let deadline = std::time::Instant::now() + StdDuration::from_secs(3);
@@ -555,6 +572,10 @@ impl PortSocket {
         g.core.bind(self.port, range, scope)?;
         self.shared.flush(&mut g);
         Ok(())
+    }
+    /// Chooses how this socket's multicasts travel.
+    pub fn set_mcast_method(&self, m: crate::core::McastMethod) {
+        self.shared.inner.lock().core.set_mcast_method(self.port, m);
     }
     /// Withdraws a binding.
     pub fn unbind(&self, range: ServiceRange) {
@@ -664,6 +685,11 @@ impl GroupSocket {
     pub fn id(&self) -> MemberId {
         let node = self.shared.inner.lock().core.address().unwrap_or_default();
         MemberId { node, port: self.port }
+    }
+    /// Chooses how this socket's broadcasts and multicasts travel (a
+    /// mandatory replicast after a unicast is kept regardless).
+    pub fn set_mcast_method(&self, m: crate::core::McastMethod) {
+        self.shared.inner.lock().core.set_mcast_method(self.port, m);
     }
     /// Joins a group (one group per socket).
     pub fn join(&self, spec: GroupSpec) -> Result<(), Error> {

@@ -280,6 +280,9 @@ impl LinkLayer {
             if let Some(f) = p.link.fast_probe_at() {
                 t = t.min(f);
             }
+            if let Some(d) = p.link.dead_at() {
+                t = t.min(d);
+            }
         }
         if !self.bcs.transmq.is_empty() {
             t = t.min(self.bcs.progress_at + crate::link::FAST_PROBE);
@@ -299,6 +302,9 @@ impl LinkLayer {
         }
         for p in self.peers.values() {
             t = t.min(p.next_tick);
+            if let Some(d) = p.link.dead_at() {
+                t = t.min(d);
+            }
         }
         Some(t)
     }
@@ -503,6 +509,15 @@ impl LinkLayer {
                 let m = p.link.build_proto(LinkProtoType::State, true, false, 0, false, &bc);
                 self.tx.push_back(Transmit { dst: p.mac, msg: m });
             }
+        }
+        let dead: Vec<NodeAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.link.dead_at().is_some_and(|d| now >= d))
+            .map(|p| p.link.peer_addr)
+            .collect();
+        for a in dead {
+            self.outcome(now, a, Outcome { down: Some("supervision timeout"), ..Outcome::default() });
         }
         let due: Vec<NodeAddr> = self.peers.values().filter(|p| p.next_tick <= now).map(|p| p.link.peer_addr).collect();
         for a in due {

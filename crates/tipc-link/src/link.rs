@@ -122,6 +122,8 @@ pub(crate) struct Link {
     /// When the send queue last made progress (or a fast probe went out).
     progress_at: Instant,
     last_now: Instant,
+    /// When the peer was last heard from (any packet of this session).
+    last_rx: Instant,
     // send side
     pub snd_nxt: SeqNo,
     pub window: u16,
@@ -173,6 +175,7 @@ impl Link {
             checkpoint: SeqNo(1),
             progress_at: Instant::ZERO,
             last_now: Instant::ZERO,
+            last_rx: Instant::ZERO,
             snd_nxt: SeqNo(1),
             window,
             transmq: VecDeque::new(),
@@ -421,6 +424,12 @@ impl Link {
         self.last_now = now;
     }
 
+    /// When an established link is declared dead if nothing more arrives:
+    /// one tolerance after the peer was last heard from.
+    pub fn dead_at(&self) -> Option<Instant> {
+        self.is_up().then(|| self.last_rx + self.tolerance)
+    }
+
     /// Handles a sequenced (non-protocol) packet. Returns messages to
     /// deliver, in order; fragments reassembled and bundles opened.
     pub fn recv(
@@ -439,12 +448,14 @@ impl Link {
             LinkState::Establishing => {
                 // comes up, but the packet is dropped (it will be retransmitted)
                 self.state = LinkState::Established;
+                self.last_rx = now;
                 oc.up = true;
                 return oc;
             }
             LinkState::Established => {}
         }
         self.silent = 0;
+        self.last_rx = now;
         if self.release(ack) > 0 {
             self.progress_at = now;
             oc.uncongested |= self.advance_backlog(bc, out);
@@ -638,6 +649,7 @@ impl Link {
         if !accept {
             return oc;
         }
+        self.last_rx = now;
         let tol = u64::from(m.tolerance);
         match m.msg_type {
             LinkProtoType::Reset | LinkProtoType::Activate => {
@@ -757,7 +769,7 @@ impl Link {
                 out.push(m);
             }
             LinkState::Established => {
-                if self.silent > self.abort_limit() {
+                if self.silent > self.abort_limit() || self.dead_at().is_some_and(|t| now >= t) {
                     oc.down = Some("supervision timeout");
                     return oc;
                 }
