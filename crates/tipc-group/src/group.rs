@@ -134,6 +134,10 @@ pub struct Member {
     queue: VecDeque<Item>,
     /// Messages delivered to the application and not yet read.
     pub unread: usize,
+    /// The same socket joined again while its LEFT was still queued:
+    /// (sync point, grant) of the new JOIN, and the new instance.
+    rejoin: Option<(u16, u16)>,
+    republished: Option<Instance>,
 }
 
 /// What the group wants sent.
@@ -218,7 +222,8 @@ pub struct Group {
     own: MemberId,
     members: BTreeMap<MemberId, Member>,
     bc_snd_nxt: SeqNo,
-    bc_ackers: u32,
+    /// Members that still owe a GRP_ACK for our last ack-requesting broadcast.
+    bc_ackers: BTreeSet<MemberId>,
     mandatory: bool,
     active: VecDeque<MemberId>,
     pending: VecDeque<MemberId>,
@@ -238,7 +243,7 @@ impl Group {
             own,
             members: BTreeMap::new(),
             bc_snd_nxt: SeqNo(0),
-            bc_ackers: 0,
+            bc_ackers: BTreeSet::new(),
             mandatory: true,
             active: VecDeque::new(),
             pending: VecDeque::new(),
@@ -336,6 +341,8 @@ impl Group {
             bc_acked: SeqNo(0),
             queue: VecDeque::new(),
             unread: 0,
+            rejoin: None,
+            republished: None,
         }
     }
 
@@ -357,6 +364,7 @@ impl Group {
                 self.advertise(id, GroupProtoType::Join);
                 self.deliver(id);
             }
+            Some(m) if m.state == MemberState::Leaving => m.republished = Some(instance),
             Some(_) => {}
         }
     }
@@ -372,6 +380,7 @@ impl Group {
             MemberState::Leaving if !node_down => {}
             _ if node_down => {
                 m.state = MemberState::Leaving;
+                self.bc_ackers.remove(&id);
                 // queue LEFT behind what already arrived from it
                 let bc = m.queue.back().map_or(m.bc_rcv_nxt, Item::bc).max(m.bc_rcv_nxt);
                 m.queue.push_back(Item::Left { bc });
@@ -384,9 +393,23 @@ impl Group {
     }
 
     fn remove(&mut self, id: MemberId) {
-        if let Some(m) = self.members.remove(&id) {
-            if receiving(m.state) && m.bc_acked.lt(self.bc_snd_nxt) && self.bc_ackers > 0 {
-                self.bc_ackers -= 1;
+        let old = self.members.remove(&id);
+        self.bc_ackers.remove(&id);
+        if let Some(old) = old {
+            // it joined again meanwhile: start over with what arrived
+            if let Some(inst) = old.republished {
+                self.member_published(id, inst);
+            }
+            if let Some((bc, grant)) = old.rejoin {
+                let p = GroupProtoMsg {
+                    msg_type: GroupProtoType::Join,
+                    hdr: IntHdr::default(),
+                    orig_port: id.port,
+                    dest_port: self.own.port,
+                    bc,
+                    adv_win: grant,
+                };
+                self.handle_proto(id, &p);
             }
         }
         self.active.retain(|x| *x != id);
@@ -398,6 +421,12 @@ impl Group {
     pub fn handle_proto(&mut self, from: MemberId, p: &GroupProtoMsg) {
         match p.msg_type {
             GroupProtoType::Join => {
+                if let Some(m) = self.members.get_mut(&from)
+                    && m.state == MemberState::Leaving
+                {
+                    m.rejoin = Some((p.bc, p.adv_win));
+                    return;
+                }
                 let m = self.members.entry(from).or_insert_with(|| Self::new_member(MemberState::Joining, Instance(0)));
                 m.bc_rcv_nxt = SeqNo(p.bc);
                 m.window += u32::from(p.adv_win);
@@ -414,8 +443,14 @@ impl Group {
                     self.stats.unknown_proto += 1;
                     return;
                 };
+                if matches!(m.state, MemberState::Published | MemberState::Joining) {
+                    // never seen as joined: no LEFT either
+                    self.remove(from);
+                    return;
+                }
                 m.state = MemberState::Leaving;
                 m.queue.push_back(Item::Left { bc: SeqNo(p.bc) });
+                self.bc_ackers.remove(&from);
                 self.deliver(from);
                 self.events.push_back(GroupEvent::Unblocked);
             }
@@ -436,11 +471,8 @@ impl Group {
                 let acked = SeqNo(p.bc);
                 if acked.gt(m.bc_acked) && acked.le(self.bc_snd_nxt) {
                     m.bc_acked = acked;
-                    if acked == self.bc_snd_nxt && self.bc_ackers > 0 {
-                        self.bc_ackers -= 1;
-                        if self.bc_ackers == 0 {
-                            self.events.push_back(GroupEvent::Unblocked);
-                        }
+                    if acked == self.bc_snd_nxt && self.bc_ackers.remove(&from) && self.bc_ackers.is_empty() {
+                        self.events.push_back(GroupEvent::Unblocked);
                     }
                 }
             }
@@ -723,7 +755,7 @@ impl Group {
 
     fn multi(&mut self, t: DataType, inst: Instance, data: Bytes) -> Result<(), GroupError> {
         let b = Self::check_len(&data)?;
-        if self.bc_ackers > 0 {
+        if !self.bc_ackers.is_empty() {
             return Err(GroupError::WouldBlock);
         }
         let blocked: Vec<MemberId> =
@@ -737,10 +769,10 @@ impl Group {
         let ack = self.mandatory;
         let mut nodes = BTreeSet::new();
         let mut local = false;
-        let mut n = 0;
+        let mut owe = BTreeSet::new();
         for (id, m) in self.members.iter_mut().filter(|(_, m)| receiving(m.state)) {
             m.window -= u32::from(b);
-            n += 1;
+            owe.insert(*id);
             if id.node == self.own.node {
                 local = true;
             } else {
@@ -750,7 +782,7 @@ impl Group {
         let bc = self.bc_snd_nxt;
         self.bc_snd_nxt = bc.next();
         if ack {
-            self.bc_ackers = n;
+            self.bc_ackers = owe;
         }
         self.mandatory = false;
         let msg = self.data(t, None, inst, data, bc, ack);
@@ -797,7 +829,7 @@ impl Group {
     /// Whether a send of `len` bytes in `mode` would block now (for poll-style
     /// writability; anycast/unicast need the destination).
     pub fn is_open(&self) -> bool {
-        self.bc_ackers == 0
+        self.bc_ackers.is_empty()
     }
 }
 
