@@ -286,8 +286,8 @@ fn sixteen_senders_to_one_slow_reader_lose_nothing_and_memory_stays_bounded() {
     }
     net.run_for(Duration::from_secs(2));
     const PER: u64 = 300;
-    let mut next = vec![0u64; 16];
-    let mut got: Vec<u64> = vec![0; 16];
+    let mut next = [0u64; 16];
+    let mut got = [0u64; 16];
     let mut unread: std::collections::VecDeque<(MemberId, usize, usize)> = std::collections::VecDeque::new();
     let (mut unread_bytes, mut peak) = (0usize, 0usize);
     let end = net.now() + Duration::from_secs(600);
