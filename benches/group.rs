@@ -15,13 +15,16 @@ use tipc::netns::{Lab, NODE_IF, Netns, privileged};
 use tipc::wire::{Instance, NodeId, ServiceType};
 use tipc::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
 
-fn start(ns: &Netns, name: &str) -> Stack {
+fn start(ns: &Netns, name: &str, cpu: usize) -> Stack {
     let name = name.to_string();
-    ns.spawn("start", move || Stack::builder().iface(NODE_IF).node_id(NodeId::from_text(&name).expect("id")).start())
-        .expect("spawn")
-        .join()
-        .expect("thread")
-        .expect("stack")
+    ns.spawn("start", move || {
+        pin_to_cpu(cpu).expect("pin");
+        Stack::builder().iface(NODE_IF).node_id(NodeId::from_text(&name).expect("id")).start()
+    })
+    .expect("spawn")
+    .join()
+    .expect("thread")
+    .expect("stack")
 }
 
 fn join(s: &Stack, inst: u32) -> Arc<GroupSocket> {
@@ -78,7 +81,8 @@ fn main() {
     let mac1 = lab.node(1).mac(NODE_IF).expect("mac").to_string();
     let raw_rtt = raw_rtt(&raw, lab.node(0), lab.node(1), 64, 20_000, 0);
     let raw_fps = raw_blast(&raw, lab.node(0), lab.node(1), &mac1, 1070, secs, 0, 1);
-    let stacks: Vec<Stack> = (0..9).map(|i| start(lab.node(i), &format!("gb-{i}"))).collect();
+    // node 0 (sender) and node 1 (echo) on CPU 0 like the raw RTT; the other receivers on CPU 1
+    let stacks: Vec<Stack> = (0..9).map(|i| start(lab.node(i), &format!("gb-{i}"), usize::from(i >= 2))).collect();
     for s in &stacks {
         s.wait_for_nodes(8, Duration::from_secs(20)).expect("links");
     }
