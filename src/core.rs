@@ -56,6 +56,8 @@ pub enum CoreEvent {
     Uncongested(NodeAddr),
     /// A conflict (address or identity) seen on the network.
     Conflict(String),
+    /// A binding appeared (`true`) or went away in the name table.
+    Name(bool, Publication),
 }
 
 /// Counters of the core.
@@ -91,6 +93,9 @@ pub enum McastMethod {
     Broadcast,
 }
 
+/// How long a multicast method sticks before the automatic rule may change it.
+pub const METHOD_EXPIRE: tipc_wire::Duration = tipc_wire::Duration::from_secs(5);
+
 /// One node's protocol state.
 #[derive(Debug)]
 pub struct NodeCore {
@@ -105,6 +110,8 @@ pub struct NodeCore {
     pending: BTreeMap<NodeAddr, VecDeque<Bytes>>,
     pending_bcast: VecDeque<Bytes>,
     methods: BTreeMap<PortId, McastMethod>,
+    /// Per sending port: whether its last automatic choice was replicast, and when it changed.
+    auto_choice: BTreeMap<PortId, (bool, Instant)>,
     events: VecDeque<CoreEvent>,
     stats: CoreStats,
     now: Instant,
@@ -130,6 +137,7 @@ impl NodeCore {
             pending: BTreeMap::new(),
             pending_bcast: VecDeque::new(),
             methods: BTreeMap::new(),
+            auto_choice: BTreeMap::new(),
             events: VecDeque::new(),
             stats: CoreStats::default(),
             now,
@@ -185,6 +193,7 @@ impl NodeCore {
         }
         self.ports.remove(&p);
         self.methods.remove(&p);
+        self.auto_choice.remove(&p);
     }
 
     // ---------------------------------------------------------------- names
@@ -242,6 +251,7 @@ impl NodeCore {
     }
 
     fn publication_added(&mut self, p: &Publication) {
+        self.events.push_back(CoreEvent::Name(true, *p));
         let own = self.own();
         for g in self.groups.values_mut() {
             if g.spec().stype == p.range.stype
@@ -256,6 +266,7 @@ impl NodeCore {
     }
 
     fn publication_removed(&mut self, p: &Publication, node_down: bool) {
+        self.events.push_back(CoreEvent::Name(false, *p));
         for g in self.groups.values_mut() {
             if g.spec().stype == p.range.stype && own_scope_matches(g.spec().scope, p) {
                 g.member_withdrawn(p.member(), node_down);
@@ -420,7 +431,20 @@ impl NodeCore {
             _ if force_replicast => true,
             McastMethod::Replicast => true,
             McastMethod::Broadcast => false,
-            McastMethod::Auto => nodes.len() <= self.replicast_limit(),
+            McastMethod::Auto => {
+                // the kernel's rule: switch method at most every 5 s, so a
+                // sender's messages to one receiver cannot overtake each other
+                let want = nodes.len() <= self.replicast_limit();
+                let now = self.now;
+                match self.auto_choice.get(&m.orig_port).copied() {
+                    Some((cur, since)) if cur != want && now.since(since) < METHOD_EXPIRE => cur,
+                    Some((cur, _)) if cur == want => cur,
+                    _ => {
+                        self.auto_choice.insert(m.orig_port, (want, now));
+                        want
+                    }
+                }
+            }
         };
         if replicast {
             for n in nodes {

@@ -17,7 +17,7 @@ pub mod stack;
 
 pub use crate::core::{CoreEvent, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
-pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, Stack, StackBuilder, StackEvent};
+pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, ServiceEvent, Stack, StackBuilder, StackEvent};
 pub use bytes::Bytes;
 pub use tipc_bearer_eth as bearer;
 pub use tipc_group as group;

@@ -29,6 +29,15 @@ use crate::error::Error;
 use tipc_group::{GroupEvent, GroupSpec, Mode};
 use tipc_wire::{Instance, Scope, ServiceRange, ServiceType};
 
+/// A change of the name table inside a subscribed range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    /// A binding appeared (or existed when the subscription was made).
+    Up(tipc_group::Publication),
+    /// A binding went away.
+    Down(tipc_group::Publication),
+}
+
 /// Node-level events an application can watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackEvent {
@@ -48,6 +57,7 @@ struct Inner {
     sockets: BTreeMap<PortId, Sender<PortMessage>>,
     group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
     watchers: Vec<Sender<StackEvent>>,
+    subscribers: Vec<(ServiceRange, Sender<ServiceEvent>)>,
     pcap: Option<PcapSink<std::io::BufWriter<std::fs::File>>>,
     tx: Option<TxHandle>,
     scratch: Vec<TxFrame>,
@@ -149,6 +159,13 @@ impl Shared {
                     None
                 }
                 CoreEvent::Conflict(s) => Some(StackEvent::Conflict(s)),
+                CoreEvent::Name(up, p) => {
+                    inner.subscribers.retain(|(r, tx)| {
+                        !r.overlaps(&p.range)
+                            || tx.send(if up { ServiceEvent::Up(p) } else { ServiceEvent::Down(p) }).is_ok()
+                    });
+                    None
+                }
             };
             if let Some(e) = sev {
                 inner.watchers.retain(|w| w.send(e.clone()).is_ok());
@@ -315,6 +332,7 @@ impl StackBuilder {
                 sockets: BTreeMap::new(),
                 group_sockets: BTreeMap::new(),
                 watchers: Vec::new(),
+                subscribers: Vec::new(),
                 pcap,
                 tx: None,
                 scratch: Vec::new(),
@@ -464,6 +482,18 @@ impl Stack {
         let (s, r) = unbounded();
         g.group_sockets.insert(port, s);
         Ok(GroupSocket { shared: self.shared.clone(), port, rx: r })
+    }
+
+    /// Watches the name table for bindings overlapping `range`: existing
+    /// ones arrive first as [`ServiceEvent::Up`], then every change.
+    pub fn subscribe(&self, range: ServiceRange) -> Receiver<ServiceEvent> {
+        let (s, r) = unbounded();
+        let mut g = self.shared.inner.lock();
+        for p in g.core.names().iter().filter(|p| p.range.overlaps(&range)) {
+            let _ = s.send(ServiceEvent::Up(*p));
+        }
+        g.subscribers.push((range, s));
+        r
     }
 
     /// The name table as (range, scope, node, port) rows, for inspection.

@@ -159,6 +159,7 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
     let all = ServiceRange { stype: ServiceType(3000), lower: Instance(1), upper: Instance(1) };
     let two = ServiceRange { stype: ServiceType(3001), lower: Instance(1), upper: Instance(1) };
     let socks: Vec<_> = stacks.iter().map(|s| s.port_socket().expect("socket")).collect();
+    let sub = stacks[0].subscribe(all);
     for (i, s) in socks.iter().enumerate().skip(1) {
         s.bind(all, Scope::Cluster).expect("bind");
         if i <= 2 {
@@ -170,6 +171,10 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
         assert!(Instant::now() < end, "names did not spread");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // the subscription saw the 8 bindings come up
+    let ups =
+        (0..8).filter(|_| matches!(sub.recv_timeout(Duration::from_secs(5)), Ok(tipc::ServiceEvent::Up(_)))).count();
+    assert_eq!(ups, 8, "service subscription");
     const N: u64 = 2000;
     let mut ratio = Vec::new();
     for (range, receivers) in [(all, 8usize), (two, 2)] {

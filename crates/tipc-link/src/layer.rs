@@ -668,6 +668,7 @@ impl LinkLayer {
         }
         let Some(p) = self.peers.get_mut(&from) else { return };
         if !p.bc.synced || !p.link.is_up() {
+            self.stats.bcast_dropped += 1;
             return;
         }
         if h.user() == User::BcastProtocol {
@@ -677,10 +678,12 @@ impl LinkLayer {
         let seq = h.seqno();
         if seq != p.bc.rcv_nxt {
             if seq.lt(p.bc.rcv_nxt) {
+                self.stats.bcast_dropped += 1;
                 return;
             }
             let d = usize::from(p.bc.rcv_nxt.distance_to(seq));
             if d > usize::from(crate::link::RCV_WINDOW) {
+                self.stats.bcast_dropped += 1;
                 return;
             }
             if p.bc.deferred.len() <= d {

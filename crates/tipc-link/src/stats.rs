@@ -54,4 +54,7 @@ pub struct LayerStats {
     pub disc_tx: u64,
     /// Protocol errors that reset a link (e.g. a fragment without FIRST).
     pub proto_errors: u64,
+    /// Broadcast-link packets dropped: duplicates, outside the receive
+    /// window, or from a peer not yet synchronised.
+    pub bcast_dropped: u64,
 }
