@@ -14,6 +14,7 @@ pub mod netns;
 pub mod relay;
 pub mod sim;
 pub mod stack;
+pub mod stats;
 
 pub use crate::core::{CoreEvent, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;

@@ -446,6 +446,40 @@ impl Stack {
         self.bearer.as_ref().map(EthBearer::stats)
     }
 
+    /// A snapshot of links, group members, names and counters; its
+    /// `Display` prints it as tables.
+    pub fn stats(&self) -> crate::stats::StackStats {
+        let bearer = self.bearer_stats();
+        let g = self.shared.inner.lock();
+        let core = &g.core;
+        let members = g
+            .group_sockets
+            .keys()
+            .filter_map(|p| core.group(*p).map(|gr| (*p, gr)))
+            .flat_map(|(p, gr)| {
+                gr.members().map(move |(id, m)| crate::stats::MemberStats {
+                    socket: p,
+                    member: *id,
+                    instance: m.instance.0,
+                    state: m.state,
+                    window: m.window,
+                    advertised: m.advertised,
+                    queued: m.unread,
+                })
+            })
+            .collect();
+        crate::stats::StackStats {
+            node_id: core.link().config().node_id,
+            address: core.address(),
+            links: core.link().links(),
+            bcast: core.link().bcast_stats(),
+            members,
+            names: core.names().iter().copied().collect(),
+            bearer,
+            layer: core.link().stats(),
+        }
+    }
+
     /// A channel of node-level events from now on.
     pub fn events(&self) -> Receiver<StackEvent> {
         let (s, r) = unbounded();

@@ -1,0 +1,84 @@
+//! A load-balanced request/response service on a TIPC group: every server
+//! joins as instance 1; clients anycast requests to instance 1 and each
+//! request reaches one server, round robin (see `anycast_client`).
+//!
+//! ```text
+//! sudo cargo run --release --example anycast_server -- --iface eth0 --name srv-a
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Parser;
+use tipc::wire::{Instance, NodeId, ServiceType};
+use tipc::{GroupEvent, GroupSpec, Scope, Stack};
+
+#[derive(Parser, Debug)]
+#[command(about = "Anycast request/response server (answers every request)")]
+struct Args {
+    /// Ethernet interface.
+    #[arg(long)]
+    iface: String,
+    /// Node identity (default: from the MAC).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// Server name put in every reply.
+    #[arg(long, default_value = "server")]
+    name: String,
+    /// Group id.
+    #[arg(long, default_value_t = 4800)]
+    group: u32,
+    /// Stop after this many seconds (0 = run until killed).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+    /// Record every frame to this pcap file.
+    #[arg(long)]
+    pcap: Option<String>,
+}
+
+fn main() {
+    let a = Args::parse();
+    let mut b = Stack::builder().iface(&a.iface);
+    if let Some(id) = &a.node_id {
+        b = b.node_id(NodeId::from_text(id).expect("--node-id: up to 16 characters"));
+    }
+    if let Some(p) = &a.pcap {
+        b = b.pcap(p);
+    }
+    let stack = b.start().unwrap_or_else(|e| {
+        eprintln!("anycast_server: {e}");
+        std::process::exit(1)
+    });
+    stack.wait_ready(Duration::from_secs(5)).expect("address");
+    let sock = stack.group_socket().expect("socket");
+    let spec = GroupSpec {
+        stype: ServiceType(a.group),
+        instance: Instance(1),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: false,
+    };
+    sock.join(spec).expect("join");
+    println!("{} serving group {} instance 1 at {}", a.name, a.group, sock.id());
+    let usr1 = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
+    let end = (a.seconds > 0).then(|| std::time::Instant::now() + Duration::from_secs(a.seconds));
+    let mut served = 0u64;
+    while end.is_none_or(|e| std::time::Instant::now() < e) {
+        if usr1.swap(false, Ordering::Relaxed) {
+            eprintln!("{}", stack.stats());
+        }
+        if let Ok(GroupEvent::Message { from, data, .. }) = sock.recv_timeout(Duration::from_millis(100)) {
+            let reply = format!("{} answers {}", a.name, String::from_utf8_lossy(&data));
+            if let Err(e) = sock.send_unicast(from, reply.into()) {
+                eprintln!("reply to {from}: {e}");
+            }
+            served += 1;
+        }
+    }
+    println!("{} served {served} requests", a.name);
+    eprintln!("{}", stack.stats());
+    drop(sock);
+    stack.shutdown();
+}

@@ -1,0 +1,132 @@
+//! A snapshot of a running node, printable as tables in the manner of the
+//! kernel's `tipc link stat show`, `tipc nametable show` and `tipc node list`.
+
+use std::fmt;
+
+use tipc_group::{MemberState, Publication};
+use tipc_link::LinkInfo;
+use tipc_wire::{MemberId, NodeAddr, NodeId, PortId};
+
+/// One group member as a local group socket sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberStats {
+    /// The local socket.
+    pub socket: PortId,
+    /// The member.
+    pub member: MemberId,
+    /// Its instance.
+    pub instance: u32,
+    /// Its state.
+    pub state: MemberState,
+    /// Blocks we may still send it.
+    pub window: u32,
+    /// Blocks we granted it.
+    pub advertised: u16,
+    /// Its messages delivered to us and not yet read.
+    pub queued: usize,
+}
+
+/// Everything [`crate::Stack::stats`] reports.
+#[derive(Clone, Debug)]
+pub struct StackStats {
+    /// Our identity.
+    pub node_id: NodeId,
+    /// Our address.
+    pub address: Option<NodeAddr>,
+    /// One row per peer link.
+    pub links: Vec<LinkInfo>,
+    /// Broadcast link: packets sent, retransmitted, in flight, waiting.
+    pub bcast: (u64, u64, usize, usize),
+    /// Group members seen by local group sockets.
+    pub members: Vec<MemberStats>,
+    /// The name table.
+    pub names: Vec<Publication>,
+    /// Bearer counters.
+    pub bearer: Option<tipc_bearer_eth::BearerStats>,
+    /// Link-layer counters.
+    pub layer: tipc_link::LayerStats,
+}
+
+impl fmt::Display for StackStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.address.map_or("-".to_string(), |a| a.to_string());
+        writeln!(f, "Node {} ({addr})", self.node_id)?;
+        writeln!(
+            f,
+            "{:<18} {:<10} {:<12} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6}",
+            "Peer", "Address", "State", "MTU", "Win", "Sent", "Received", "Retx", "NACKs", "Dups", "Defer", "Cong"
+        )?;
+        for l in &self.links {
+            writeln!(
+                f,
+                "{:<18} {:<10} {:<12} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6}",
+                l.peer_id.to_string(),
+                l.peer.to_string(),
+                format!("{:?}", l.state),
+                l.mtu,
+                l.window,
+                l.stats.sent_pkts,
+                l.stats.recv_pkts,
+                l.stats.retransmitted,
+                l.stats.recv_nacks,
+                l.stats.duplicates,
+                l.stats.deferred,
+                if l.congested { "yes" } else { "no" }
+            )?;
+        }
+        let (s, r, q, b) = self.bcast;
+        writeln!(f, "broadcast-link: sent {s}, retransmitted {r}, in flight {q}, backlog {b}")?;
+        if let Some(bs) = self.bearer {
+            writeln!(
+                f,
+                "bearer: rx {} frames / {} bytes, tx {} frames / {} bytes, dropped {} (malformed {}, kernel {})",
+                bs.rx_frames,
+                bs.rx_bytes,
+                bs.tx_frames,
+                bs.tx_bytes,
+                bs.rx_dropped(),
+                bs.drop_malformed,
+                bs.drop_kernel
+            )?;
+        }
+        writeln!(
+            f,
+            "malformed frames {}, foreign {}, broadcast dropped {}",
+            self.layer.malformed, self.layer.foreign, self.layer.bcast_dropped
+        )?;
+        if !self.members.is_empty() {
+            writeln!(
+                f,
+                "{:<12} {:<22} {:>8} {:<11} {:>7} {:>6} {:>6}",
+                "Socket", "Member", "Instance", "State", "Window", "Adv", "Queued"
+            )?;
+            for m in &self.members {
+                writeln!(
+                    f,
+                    "{:<12} {:<22} {:>8} {:<11} {:>7} {:>6} {:>6}",
+                    m.socket.0,
+                    m.member.to_string(),
+                    m.instance,
+                    format!("{:?}", m.state),
+                    m.window,
+                    m.advertised,
+                    m.queued
+                )?;
+            }
+        }
+        writeln!(f, "{:<10} {:<10} {:<10} {:<8} {:<12} Node", "Type", "Lower", "Upper", "Scope", "Port")?;
+        for p in &self.names {
+            writeln!(
+                f,
+                "{:<10} {:<10} {:<10} {:<8} {:<12} {}",
+                p.range.stype.0,
+                p.range.lower.0,
+                p.range.upper.0,
+                p.scope.name(),
+                p.port.0,
+                p.node
+            )?;
+        }
+        Ok(())
+    }
+}
