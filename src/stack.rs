@@ -129,7 +129,14 @@ impl Shared {
         }
         if !inner.scratch.is_empty() {
             if let Some(tx) = inner.tx.as_ref() {
-                let _ = tx.send_burst(&mut inner.scratch);
+                if inner.scratch.len() == 1 {
+                    // one frame: a single sendmsg, no batch bookkeeping
+                    if let Some(f) = inner.scratch.pop() {
+                        let _ = tx.send(f.dst, f.msg);
+                    }
+                } else {
+                    let _ = tx.send_burst(&mut inner.scratch);
+                }
             }
             inner.scratch.clear();
         }
