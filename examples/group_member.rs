@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! group_member --iface IF [--node-id ID] [--net-id N] [-s cluster|node] [-l] [-e]
-//!              [-i 0..3] [-r] [-x] [-T] [--peers N] [--pcap FILE] STEP...
+//!              [-i 0..3] [-r] [-x] [-T] [--peers N] [--pcap FILE] [--human] [--stats] STEP...
 //! ```
 //!
 //! Steps: group `join:TYPE:INST`, `leave`, `wait-members:N[:MS]`,
@@ -64,6 +64,13 @@ struct Args {
     /// Print payloads as hex.
     #[arg(short = 'x')]
     hex: bool,
+    /// Print plain sentences instead of tipcmsg's line format.
+    #[arg(long)]
+    human: bool,
+    /// Print link, member and name-table statistics to stderr at exit
+    /// (`kill -USR1` prints them at any time).
+    #[arg(long)]
+    stats: bool,
     /// Prefix lines with seconds since start.
     #[arg(short = 'T')]
     stamps: bool,
@@ -83,6 +90,8 @@ struct Args {
 
 struct Runner {
     t0: Instant,
+    human: bool,
+    usr1: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stamps: bool,
     hex: bool,
     returnable: bool,
@@ -100,6 +109,10 @@ struct Runner {
 
 impl Runner {
     fn out(&self, line: &str) {
+        if self.usr1.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("{}", self.stack.stats());
+        }
+        let line = if self.human { humanize(line) } else { line.to_string() };
         let mut o = std::io::stdout().lock();
         if self.stamps {
             let _ = write!(o, "t={:.3} ", self.t0.elapsed().as_secs_f64());
@@ -499,6 +512,39 @@ impl Runner {
     }
 }
 
+/// tipcmsg's `KEY=value` words of a line.
+fn kv<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('='))).unwrap_or("?")
+}
+
+/// The same information as a sentence.
+fn humanize(line: &str) -> String {
+    let word = line.split_whitespace().next().unwrap_or("");
+    match word {
+        "EVENT" if line.contains("JOINED") || line.contains("LEFT") => format!(
+            "member {} (socket {}) {} the group; {} other member(s) now",
+            kv(line, "member"),
+            kv(line, "from"),
+            if line.contains("JOINED") { "joined" } else { "left" },
+            kv(line, "members")
+        ),
+        "RECV" => {
+            let data = line.split_once(" data=").map_or("", |x| x.1);
+            let via =
+                if line.contains(" member=") { format!(" (member {})", kv(line, "member")) } else { String::new() };
+            format!("received {} bytes from {}{via}: {data}", kv(line, "len"), kv(line, "from"))
+        }
+        "SENT" => format!("sent {} message(s) of {} bytes by {}", kv(line, "count"), kv(line, "len"), kv(line, "mode")),
+        "SELF" => format!("this socket is {}:{}", kv(line, "node"), kv(line, "port")),
+        "JOIN" => format!("joined group {} as member {}", kv(line, "group"), kv(line, "member")),
+        "LEAVE" => format!("left group {}", kv(line, "group")),
+        "MEMBERS" => format!("{} other member(s) known", line.split_whitespace().nth(1).unwrap_or("?")),
+        "BOUND" => format!("bound service {} ({} scope)", kv(line, "service"), kv(line, "scope")),
+        "DONE" => format!("finished: {}", if line.ends_with("ok") { "every step succeeded" } else { "a step failed" }),
+        _ => line.to_string(),
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if args.sock_type != "rdm" {
@@ -542,8 +588,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let usr1 = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
     let mut r = Runner {
         t0: Instant::now(),
+        human: args.human,
+        usr1,
         stamps: args.stamps,
         hex: args.hex,
         returnable: args.returnable,
@@ -573,6 +623,9 @@ fn main() {
         }
     }
     r.out(&format!("DONE status={}", if failed { "fail" } else { "ok" }));
+    if args.stats {
+        eprintln!("{}", r.stack.stats());
+    }
     let Runner { stack, sock, gsock, .. } = r;
     drop(gsock);
     drop(sock);
