@@ -257,19 +257,19 @@ pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
 /// Sends one frame (Ethernet header + message) with `sendmsg`, non-blocking.
 /// Returns `Ok(false)` when the kernel's queue is full.
 pub fn send_one(fd: RawFd, ifindex: u32, eth: &[u8; 14], msg: &[u8]) -> io::Result<bool> {
-    let mut sa = ll_addr(ifindex, None);
+    // the socket is bound to the interface: no address, so the kernel uses
+    // its cached device instead of looking the index up per frame
+    let _ = ifindex;
     let mut iov = [
         libc::iovec { iov_base: eth.as_ptr() as *mut libc::c_void, iov_len: 14 },
         libc::iovec { iov_base: msg.as_ptr() as *mut libc::c_void, iov_len: msg.len() },
     ];
     // SAFETY: plain old data; zero is valid.
     let mut mh: libc::msghdr = unsafe { zeroed() };
-    mh.msg_name = (&mut sa as *mut libc::sockaddr_ll).cast();
-    mh.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
     mh.msg_iov = iov.as_mut_ptr();
     mh.msg_iovlen = 2;
     // SAFETY: the msghdr points at two live iovecs over borrowed buffers (read
-    // only by the kernel) and a live sockaddr_ll, all outliving the call.
+    // only by the kernel), outliving the call; it has no address.
     let r = unsafe { libc::sendmsg(fd, &mh, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
@@ -338,7 +338,7 @@ pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result
     if n == 0 {
         return Ok(0);
     }
-    let mut sa = ll_addr(ifindex, None);
+    let _ = ifindex; // bound socket: the kernel's cached device is used
     let mut iovs: Vec<[libc::iovec; 2]> = items
         .iter()
         .take(n)
@@ -352,13 +352,11 @@ pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result
     // SAFETY: plain old data; zero is valid.
     let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
     for i in 0..n {
-        msgs[i].msg_hdr.msg_name = (&mut sa as *mut libc::sockaddr_ll).cast();
-        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
         msgs[i].msg_hdr.msg_iov = iovs[i].as_mut_ptr();
         msgs[i].msg_hdr.msg_iovlen = 2;
     }
     // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed for
-    // the call (the kernel only reads them) and at a live sockaddr_ll.
+    // the call (the kernel only reads them); no address is given.
     let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
