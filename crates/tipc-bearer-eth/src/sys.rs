@@ -37,24 +37,27 @@ fn ll_addr(ifindex: u32, mac: Option<[u8; 6]>) -> libc::sockaddr_ll {
     sa
 }
 
+/// A `socket2` address holding a link-layer address.
+fn sock_addr(sa: &libc::sockaddr_ll) -> SockAddr {
+    // SAFETY: `sa` is a fully initialised sockaddr_ll and we copy exactly its
+    // size into the storage, which is large enough for any socket address.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = zeroed();
+        std::ptr::copy_nonoverlapping(
+            (sa as *const libc::sockaddr_ll).cast::<u8>(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            size_of::<libc::sockaddr_ll>(),
+        );
+        SockAddr::new(storage, size_of::<libc::sockaddr_ll>() as libc::socklen_t)
+    }
+}
+
 /// Opens an AF_PACKET `SOCK_RAW` socket for ethertype 0x88CA bound to `ifindex`,
 /// with our own outgoing frames suppressed.
 pub fn open_packet_socket(ifindex: u32) -> io::Result<Socket> {
     let proto = Protocol::from(i32::from(ETH_P_TIPC.to_be()));
     let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(proto))?;
-    let sa = ll_addr(ifindex, None);
-    // SAFETY: `sa` is a fully initialised sockaddr_ll and we copy exactly its
-    // size into the storage, which is large enough for any socket address.
-    let addr = unsafe {
-        let mut storage: libc::sockaddr_storage = zeroed();
-        std::ptr::copy_nonoverlapping(
-            (&sa as *const libc::sockaddr_ll).cast::<u8>(),
-            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-            size_of::<libc::sockaddr_ll>(),
-        );
-        SockAddr::new(storage, size_of::<libc::sockaddr_ll>() as libc::socklen_t)
-    };
-    sock.bind(&addr)?;
+    sock.bind(&sock_addr(&ll_addr(ifindex, None)))?;
     // Older kernels lack the option; the receive path also filters by packet type.
     let _ = set_int_opt(sock.as_raw_fd(), libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
     Ok(sock)
@@ -66,18 +69,7 @@ pub fn open_send_socket(ifindex: u32) -> io::Result<Socket> {
     let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(Protocol::from(0)))?;
     let mut sa = ll_addr(ifindex, None);
     sa.sll_protocol = 0;
-    // SAFETY: as in `open_packet_socket`: a fully initialised sockaddr_ll copied
-    // into storage large enough for any socket address.
-    let addr = unsafe {
-        let mut storage: libc::sockaddr_storage = zeroed();
-        std::ptr::copy_nonoverlapping(
-            (&sa as *const libc::sockaddr_ll).cast::<u8>(),
-            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-            size_of::<libc::sockaddr_ll>(),
-        );
-        SockAddr::new(storage, size_of::<libc::sockaddr_ll>() as libc::socklen_t)
-    };
-    sock.bind(&addr)?;
+    sock.bind(&sock_addr(&sa))?;
     Ok(sock)
 }
 

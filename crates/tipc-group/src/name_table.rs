@@ -62,32 +62,23 @@ impl NameTable {
 
     /// Removes everything published by `node`.
     pub fn purge_node(&mut self, node: NodeAddr) -> Vec<Publication> {
-        let mut gone = Vec::new();
-        for v in self.by_type.values_mut() {
-            v.retain(|p| {
-                if p.node == node {
-                    gone.push(*p);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        self.by_type.retain(|_, v| !v.is_empty());
-        gone
+        self.purge(|p| p.node == node)
     }
 
     /// Removes everything bound by a local socket; returns it.
     pub fn purge_port(&mut self, node: NodeAddr, port: PortId) -> Vec<Publication> {
+        self.purge(|p| p.node == node && p.port == port)
+    }
+
+    fn purge(&mut self, gone_if: impl Fn(&Publication) -> bool) -> Vec<Publication> {
         let mut gone = Vec::new();
         for v in self.by_type.values_mut() {
             v.retain(|p| {
-                if p.node == node && p.port == port {
+                let g = gone_if(p);
+                if g {
                     gone.push(*p);
-                    false
-                } else {
-                    true
                 }
+                !g
             });
         }
         self.by_type.retain(|_, v| !v.is_empty());

@@ -268,31 +268,16 @@ impl LinkLayer {
     /// When [`LinkLayer::handle_timeout`] must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.stopped {
-            return None;
-        }
-        let mut t = if self.confirmed { self.disc_next } else { self.next_trial };
-        if let Some(e) = self.trial_end {
-            t = t.min(e);
-        }
-        for p in self.peers.values() {
-            t = t.min(p.next_tick);
-            if let Some(f) = p.link.fast_probe_at() {
-                t = t.min(f);
-            }
-            if let Some(d) = p.link.dead_at() {
-                t = t.min(d);
-            }
-        }
-        if !self.bcs.transmq.is_empty() {
-            t = t.min(self.bcs.progress_at + crate::link::FAST_PROBE);
-        }
-        Some(t)
+        self.next_deadline(true)
     }
 
     /// Like [`LinkLayer::poll_timeout`], leaving out fast-probe deadlines.
     #[must_use]
     pub fn poll_timeout_except_fast_probe(&self) -> Option<Instant> {
+        self.next_deadline(false)
+    }
+
+    fn next_deadline(&self, fast_probes: bool) -> Option<Instant> {
         if self.stopped {
             return None;
         }
@@ -305,6 +290,12 @@ impl LinkLayer {
             if let Some(d) = p.link.dead_at() {
                 t = t.min(d);
             }
+            if fast_probes && let Some(f) = p.link.fast_probe_at() {
+                t = t.min(f);
+            }
+        }
+        if fast_probes && !self.bcs.transmq.is_empty() {
+            t = t.min(self.bcs.progress_at + crate::link::FAST_PROBE);
         }
         Some(t)
     }
