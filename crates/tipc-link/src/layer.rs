@@ -555,11 +555,12 @@ impl LinkLayer {
             return;
         }
         let from = h.prev_node();
-        let Some(p) = self.peers.get(&from) else {
+        // a neighbour's frames come from the MAC it announced in discovery;
+        // anything else claiming its address is forged or misrouted
+        if self.peers.get(&from).is_none_or(|p| p.mac != src) {
             self.stats.foreign += 1;
             return;
-        };
-        let _ = p;
+        }
         if h.flags().non_seq {
             self.handle_bcast(now, from, &h, msg);
             return;
