@@ -5,6 +5,35 @@
 //! ([`sim`]), the shared fault model ([`fault`]), the network-namespace rig
 //! ([`netns`]) and fault relay ([`relay`]), and re-exports of the layers:
 //! [`wire`], [`link`], [`bearer`].
+//!
+//! On a real interface, [`Stack`] runs a node and hands out [`PortSocket`]s
+//! and [`GroupSocket`]s (see their docs). The same protocol code runs on
+//! the simulator without privileges — two nodes, one group, a broadcast:
+//!
+//! ```
+//! use tipc::sim::SimNet;
+//! use tipc::wire::{Duration, Instance, ServiceType};
+//! use tipc::{CoreEvent, GroupEvent, GroupSpec, Mode, Scope};
+//!
+//! let mut net = SimNet::new(7);
+//! let [a, b] = [net.add_node("node-a", |_| {}), net.add_node("node-b", |_| {})];
+//! net.run_for(Duration::from_secs(2)); // address trial, discovery, link up
+//! let spec = |i| GroupSpec { stype: ServiceType(4242), instance: Instance(i), scope: Scope::Cluster,
+//!                            loopback: false, member_events: true };
+//! let pa = net.with(a, |c, _| c.open_port());
+//! let pb = net.with(b, |c, _| c.open_port());
+//! net.with(a, |c, _| c.group_join(pa, spec(1))).unwrap();
+//! net.with(b, |c, _| c.group_join(pb, spec(2))).unwrap();
+//! net.run_for(Duration::from_millis(100));
+//! net.with(a, |c, now| c.group_send(now, pa, Mode::Broadcast, None, Instance(0), "hi".into())).unwrap();
+//! net.run_for(Duration::from_millis(100));
+//! let got: Vec<GroupEvent> = net.take_events(b).into_iter().filter_map(|(_, e)| match e {
+//!     CoreEvent::Group { event, .. } => Some(event),
+//!     _ => None,
+//! }).collect();
+//! assert!(matches!(got[0], GroupEvent::MemberUp { instance: Instance(1), .. }));
+//! assert!(matches!(&got[1], GroupEvent::Message { mode: Mode::Broadcast, data, .. } if &data[..] == b"hi"));
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod core;
