@@ -4,7 +4,7 @@
 //! table at the end.
 //!
 //! ```text
-//! sudo cargo run --release --example cluster_demo            # real veth, needs root
+//! cargo run --release --example cluster_demo                 # real veth, as root
 //! cargo run --release --example cluster_demo -- --sim        # the same on the simulator
 //! ```
 
@@ -436,7 +436,7 @@ fn main() {
     if !tipc::netns::privileged() {
         eprintln!(
             "cluster_demo builds network namespaces and veth links and opens raw sockets: run it as root\n\
-             (sudo cargo run --release --example cluster_demo), or try --sim, which needs no privileges."
+             (e.g. sudo cargo run --release --example cluster_demo), or try --sim, which needs no privileges."
         );
         std::process::exit(1);
     }
