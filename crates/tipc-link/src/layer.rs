@@ -300,6 +300,31 @@ impl LinkLayer {
         Some(t)
     }
 
+    /// Runs `f` on the link to `peer` with the peer's broadcast facts, sends
+    /// what it produced to the peer's MAC and notes the broadcast ack that went out.
+    fn on_link<R>(
+        &mut self,
+        now: Instant,
+        peer: NodeAddr,
+        f: impl FnOnce(&mut Link, &BcCtx, &mut Vec<Bytes>) -> R,
+    ) -> Option<R> {
+        let bc_last = self.own_bc_last();
+        let p = self.peers.get_mut(&peer)?;
+        let bc = p.bc_ctx(bc_last);
+        let mut out = std::mem::take(&mut self.scratch);
+        p.link.set_now(now);
+        let r = f(&mut p.link, &bc, &mut out);
+        if !out.is_empty() {
+            p.bc.acked_sent = bc.ack;
+        }
+        let mac = p.mac;
+        for m in out.drain(..) {
+            self.tx.push_back(Transmit { dst: mac, msg: m });
+        }
+        self.scratch = out;
+        Some(r)
+    }
+
     fn own_bc_last(&self) -> SeqNo {
         self.bcs.snd_nxt.prev()
     }
@@ -512,21 +537,13 @@ impl LinkLayer {
         }
         let due: Vec<NodeAddr> = self.peers.values().filter(|p| p.next_tick <= now).map(|p| p.link.peer_addr).collect();
         for a in due {
-            let Some(p) = self.peers.get_mut(&a) else { continue };
+            let Some(p) = self.peers.get(&a) else { continue };
             let bc = p.bc_ctx(bc_last);
             let bc_pending = p.bc.synced && (p.bc.acked_sent != bc.ack || bc.gap != 0);
-            let mut out = std::mem::take(&mut self.scratch);
-            p.link.set_now(now);
-            let oc = p.link.tick(now, &bc, bc_pending, &mut out);
-            if !out.is_empty() {
-                p.bc.acked_sent = bc.ack;
+            let Some(oc) = self.on_link(now, a, |l, bc, out| l.tick(now, bc, bc_pending, out)) else { continue };
+            if let Some(p) = self.peers.get_mut(&a) {
+                p.next_tick = now + p.link.tick_interval();
             }
-            p.next_tick = now + p.link.tick_interval();
-            let mac = p.mac;
-            for m in out.drain(..) {
-                self.push_tx(mac, m);
-            }
-            self.scratch = out;
             self.outcome(now, a, oc);
         }
     }
@@ -569,7 +586,6 @@ impl LinkLayer {
             self.stats.foreign += 1;
             return;
         }
-        let bc_last = self.own_bc_last();
         if user == User::LinkProtocol {
             let Ok(Msg::LinkProto(lp)) = Msg::parse_view(&h) else {
                 self.stats.malformed += 1;
@@ -579,18 +595,7 @@ impl LinkLayer {
             if lp.msg_type == LinkProtoType::State && p.bc.synced {
                 p.bc.peer_last = lp.last_bcast_sent;
             }
-            let bc = p.bc_ctx(bc_last);
-            let mut out = std::mem::take(&mut self.scratch);
-            p.link.set_now(now);
-            let oc = p.link.recv_proto(now, &lp, &bc, &mut out);
-            let mac = p.mac;
-            if !out.is_empty() {
-                p.bc.acked_sent = bc.ack;
-            }
-            for m in out.drain(..) {
-                self.push_tx(mac, m);
-            }
-            self.scratch = out;
+            let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv_proto(now, &lp, bc, out)) else { return };
             self.outcome(now, from, oc);
             if lp.msg_type == LinkProtoType::State && !lp.bc_ack_invalid && self.is_up(from) {
                 self.bc_ack(now, from, lp.hdr.bcast_ack, lp.bcast_gap);
@@ -604,20 +609,8 @@ impl LinkLayer {
         };
         let peer_bc_ack = h.bcast_ack();
         // sequenced unicast packet
-        let Some(p) = self.peers.get_mut(&from) else { return };
-        let bc = p.bc_ctx(bc_last);
-        let mut out = std::mem::take(&mut self.scratch);
         let mut deliver = Vec::new();
-        p.link.set_now(now);
-        let oc = p.link.recv(now, msg, &bc, &mut out, &mut deliver);
-        let mac = p.mac;
-        if !out.is_empty() {
-            p.bc.acked_sent = bc.ack;
-        }
-        for m in out.drain(..) {
-            self.push_tx(mac, m);
-        }
-        self.scratch = out;
+        let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv(now, msg, bc, out, &mut deliver)) else { return };
         let up_now = oc.up;
         if up_now {
             self.outcome(now, from, Outcome { up: true, ..Outcome::default() });
@@ -975,20 +968,10 @@ impl LinkLayer {
         if msg.len() < tipc_wire::MIN_H_SIZE || msg.len() > tipc_wire::MAX_MSG_SIZE {
             return Err(LinkError::BadMessage(format!("{} bytes", msg.len())));
         }
-        let bc_last = self.own_bc_last();
-        let p = self.peers.get_mut(&dest).filter(|p| p.node_up).ok_or(LinkError::NoLink(dest))?;
-        let bc = p.bc_ctx(bc_last);
-        let mut out = std::mem::take(&mut self.scratch);
-        p.link.set_now(now);
-        let r = p.link.send(msg, &bc, &mut out);
-        if !out.is_empty() {
-            p.bc.acked_sent = bc.ack;
+        if !self.peers.get(&dest).is_some_and(|p| p.node_up) {
+            return Err(LinkError::NoLink(dest));
         }
-        let mac = p.mac;
-        for m in out.drain(..) {
-            self.push_tx(mac, m);
-        }
-        self.scratch = out;
+        let r = self.on_link(now, dest, |l, bc, out| l.send(msg, bc, out)).ok_or(LinkError::NoLink(dest))?;
         r.map_err(|()| LinkError::Congested(dest))
     }
 
