@@ -9,18 +9,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tipc::wire::{Instance, NodeId, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc::wire::{Instance, ServiceType};
+use tipc::{GroupEvent, GroupSpec, Scope};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "Anycast request/response client")]
 struct Args {
-    /// Ethernet interface.
-    #[arg(long)]
-    iface: String,
-    /// Node identity (default: from the MAC).
-    #[arg(long)]
-    node_id: Option<String>,
+    #[command(flatten)]
+    node: common::NodeArgs,
     /// Group id.
     #[arg(long, default_value_t = 4800)]
     group: u32,
@@ -30,25 +28,11 @@ struct Args {
     /// How many servers to wait for before starting.
     #[arg(long, default_value_t = 1)]
     servers: usize,
-    /// Record every frame to this pcap file.
-    #[arg(long)]
-    pcap: Option<String>,
 }
 
 fn main() {
     let a = Args::parse();
-    let mut b = Stack::builder().iface(&a.iface);
-    if let Some(id) = &a.node_id {
-        b = b.node_id(NodeId::from_text(id).expect("--node-id: up to 16 characters"));
-    }
-    if let Some(p) = &a.pcap {
-        b = b.pcap(p);
-    }
-    let stack = b.start().unwrap_or_else(|e| {
-        eprintln!("anycast_client: {e}");
-        std::process::exit(1)
-    });
-    stack.wait_ready(Duration::from_secs(5)).expect("address");
+    let stack = a.node.start("anycast_client");
     let sock = stack.group_socket().expect("socket");
     let spec = GroupSpec {
         stype: ServiceType(a.group),

@@ -11,18 +11,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use tipc::wire::{Instance, NodeId, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc::wire::{Instance, ServiceType};
+use tipc::{GroupEvent, GroupSpec, Scope};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "Anycast request/response server (answers every request)")]
 struct Args {
-    /// Ethernet interface.
-    #[arg(long)]
-    iface: String,
-    /// Node identity (default: from the MAC).
-    #[arg(long)]
-    node_id: Option<String>,
+    #[command(flatten)]
+    node: common::NodeArgs,
     /// Server name put in every reply.
     #[arg(long, default_value = "server")]
     name: String,
@@ -32,25 +30,11 @@ struct Args {
     /// Stop after this many seconds (0 = run until killed).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
-    /// Record every frame to this pcap file.
-    #[arg(long)]
-    pcap: Option<String>,
 }
 
 fn main() {
     let a = Args::parse();
-    let mut b = Stack::builder().iface(&a.iface);
-    if let Some(id) = &a.node_id {
-        b = b.node_id(NodeId::from_text(id).expect("--node-id: up to 16 characters"));
-    }
-    if let Some(p) = &a.pcap {
-        b = b.pcap(p);
-    }
-    let stack = b.start().unwrap_or_else(|e| {
-        eprintln!("anycast_server: {e}");
-        std::process::exit(1)
-    });
-    stack.wait_ready(Duration::from_secs(5)).expect("address");
+    let stack = a.node.start("anycast_server");
     let sock = stack.group_socket().expect("socket");
     let spec = GroupSpec {
         stype: ServiceType(a.group),

@@ -15,49 +15,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc::wire::{Instance, NodeId, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc::wire::{Instance, ServiceType};
+use tipc::{GroupEvent, GroupSpec, Scope};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "Chat over a TIPC communication group")]
 struct Args {
-    /// Ethernet interface.
-    #[arg(long)]
-    iface: String,
-    /// Node identity (default: from the MAC).
-    #[arg(long)]
-    node_id: Option<String>,
+    #[command(flatten)]
+    node: common::NodeArgs,
     /// Group id (service type).
     #[arg(long, default_value_t = 4711)]
     group: u32,
     /// Our member id (instance).
     #[arg(long, default_value_t = 1)]
     member: u32,
-    /// Record every frame to this pcap file.
-    #[arg(long)]
-    pcap: Option<String>,
 }
 
 fn main() {
     let a = Args::parse();
-    let mut b = Stack::builder().iface(&a.iface);
-    if let Some(id) = &a.node_id {
-        b = b.node_id(NodeId::from_text(id).unwrap_or_else(|e| {
-            eprintln!("--node-id: {e}");
-            std::process::exit(2)
-        }));
-    }
-    if let Some(p) = &a.pcap {
-        b = b.pcap(p);
-    }
-    let stack = b.start().unwrap_or_else(|e| {
-        eprintln!("group_chat: {e}");
-        std::process::exit(1)
-    });
-    let me = stack.wait_ready(Duration::from_secs(5)).unwrap_or_else(|e| {
-        eprintln!("group_chat: {e}");
-        std::process::exit(1)
-    });
+    let stack = a.node.start("group_chat");
+    let me = stack.address().unwrap_or_default();
     let _ = stack.wait_for_nodes(1, Duration::from_secs(5));
     let sock = Arc::new(stack.group_socket().expect("socket"));
     sock.join(GroupSpec {

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc::wire::{ErrorCode, Instance, MemberId, NodeAddr, NodeId, PortId, Scope, ServiceRange, ServiceType};
+
+mod common;
+use tipc::wire::{ErrorCode, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
 use tipc::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -34,12 +36,8 @@ const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 #[derive(Parser, Debug)]
 #[command(about = "TIPC node speaking tipcmsg's step language", trailing_var_arg = true)]
 struct Args {
-    /// Ethernet interface to run TIPC on.
-    #[arg(long)]
-    iface: String,
-    /// Node identity (text, up to 16 characters; default: from the MAC).
-    #[arg(long)]
-    node_id: Option<String>,
+    #[command(flatten)]
+    node: common::NodeArgs,
     /// Cluster (network) id.
     #[arg(long, default_value_t = 4711)]
     net_id: u32,
@@ -80,9 +78,6 @@ struct Args {
     /// Wait for links to this many nodes before the first step (10 s at most).
     #[arg(long, default_value_t = 1)]
     peers: usize,
-    /// Record every frame to this pcap file.
-    #[arg(long)]
-    pcap: Option<String>,
     /// The steps.
     #[arg(required = true)]
     steps: Vec<String>,
@@ -552,19 +547,13 @@ fn main() {
         std::process::exit(2);
     }
     let _ = (&args.method, args.importance);
-    let mut b = Stack::builder().iface(&args.iface).net_id(args.net_id);
-    if let Some(id) = &args.node_id {
-        match NodeId::from_text(id) {
-            Ok(id) => b = b.node_id(id),
-            Err(e) => {
-                eprintln!("group_member: --node-id: {e}");
-                std::process::exit(2);
-            }
+    let b = match args.node.builder() {
+        Ok(b) => b.net_id(args.net_id),
+        Err(e) => {
+            eprintln!("group_member: {e}");
+            std::process::exit(2);
         }
-    }
-    if let Some(p) = &args.pcap {
-        b = b.pcap(p);
-    }
+    };
     let stack = match b.start() {
         Ok(s) => s,
         Err(e) => {

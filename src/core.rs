@@ -347,9 +347,7 @@ impl NodeCore {
         importance: Importance,
         returnable: bool,
     ) -> Result<(), Error> {
-        self.now = now;
-        let own = self.address().ok_or(Error::NotReady)?;
-        self.check_sender(from, &data)?;
+        let own = self.begin_send(now, from, &data)?;
         let mut m = self.data_header(DataType::Direct, from, importance, returnable);
         m.payload = data;
         m.dest_node = if node.0 == 0 { own } else { node };
@@ -357,7 +355,10 @@ impl NodeCore {
         self.route_unicast(m)
     }
 
-    fn check_sender(&self, from: PortId, data: &Bytes) -> Result<(), Error> {
+    /// Common checks of a plain (non-group) send; returns our address.
+    fn begin_send(&mut self, now: Instant, from: PortId, data: &Bytes) -> Result<NodeAddr, Error> {
+        self.now = now;
+        let own = self.address().ok_or(Error::NotReady)?;
         if !self.ports.contains(&from) {
             return Err(Error::NoSuchPort(from));
         }
@@ -367,7 +368,7 @@ impl NodeCore {
         if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
             return Err(Error::TooLarge(data.len()));
         }
-        Ok(())
+        Ok(own)
     }
 
     fn route_unicast(&mut self, m: DataMsg) -> Result<(), Error> {
@@ -401,9 +402,7 @@ impl NodeCore {
         importance: Importance,
         returnable: bool,
     ) -> Result<(), Error> {
-        self.now = now;
-        let own = self.address().ok_or(Error::NotReady)?;
-        self.check_sender(from, &data)?;
+        let own = self.begin_send(now, from, &data)?;
         let dest = self.names.anycast(stype, inst, own).ok_or(Error::NoService(stype.0, inst.0))?;
         let mut m = self.data_header(DataType::Named, from, importance, returnable);
         m.scope = Scope::Cluster;
@@ -483,9 +482,7 @@ impl NodeCore {
         data: Bytes,
         importance: Importance,
     ) -> Result<(), Error> {
-        self.now = now;
-        let own = self.address().ok_or(Error::NotReady)?;
-        self.check_sender(from, &data)?;
+        let own = self.begin_send(now, from, &data)?;
         let targets = self.names.mcast(range, own);
         if targets.is_empty() {
             return Err(Error::NoService(range.stype.0, range.lower.0));

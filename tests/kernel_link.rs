@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::kernel::{KernelPeer, Plug, bridge_ns, remove_ns};
 use common::rig;
-use tipc::netns::NODE_IF;
-use tipc::wire::{NodeAddr, NodeId, PortId};
-use tipc::{Stack, StackEvent};
+use tipc::StackEvent;
+use tipc::wire::{NodeAddr, PortId};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -21,13 +20,7 @@ fn kernel_peer_links_exchanges_and_recovers() {
     let Some(brns) = rig("kernel link interop", || Ok(bridge_ns("klink"))) else { return };
     let kernel = KernelPeer::up("kl", &brns, "kernel-1");
     let plug = Plug::new("klink", &brns, 0);
-    let stack = plug
-        .ns
-        .spawn("start", || Stack::builder().iface(NODE_IF).node_id(NodeId::from_text("user-1").expect("id")).start())
-        .expect("spawn")
-        .join()
-        .expect("thread")
-        .expect("stack");
+    let stack = common::start_node(&plug.ns, "user-1");
     let events = stack.events();
     let kaddr: NodeAddr = kernel.addr.parse().expect("kernel address");
 

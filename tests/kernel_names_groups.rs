@@ -8,19 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::kernel::{KernelPeer, Plug, bridge_ns, remove_ns};
 use common::rig;
-use tipc::netns::NODE_IF;
-use tipc::wire::{Instance, MemberId, NodeAddr, NodeId, ServiceRange, ServiceType};
-use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
-
-fn start(plug: &Plug, name: &str) -> Stack {
-    let name = name.to_string();
-    plug.ns
-        .spawn("start", move || Stack::builder().iface(NODE_IF).node_id(NodeId::from_text(&name).expect("id")).start())
-        .expect("spawn")
-        .join()
-        .expect("thread")
-        .expect("stack")
-}
+use tipc::wire::{Instance, MemberId, NodeAddr, ServiceRange, ServiceType};
+use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope};
 
 fn range(t: u32, lo: u32, hi: u32) -> ServiceRange {
     ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) }
@@ -39,7 +28,7 @@ fn names_and_broadcast_link_with_a_kernel_node() {
     let Some(brns) = rig("kernel names interop", || Ok(bridge_ns("knames"))) else { return };
     let kernel = KernelPeer::up("kn", &brns, "kernel-n1");
     let plug = Plug::new("knames", &brns, 0);
-    let stack = start(&plug, "user-n1");
+    let stack = common::start_node(&plug.ns, "user-n1");
     let kaddr: NodeAddr = kernel.addr.parse().expect("addr");
     stack.wait_for_nodes(1, Duration::from_secs(20)).expect("link up");
 
@@ -132,8 +121,8 @@ fn mixed_group_of_kernel_and_userspace_members() {
     let k2 = KernelPeer::up("kg", &brns, "kernel-g2");
     let p1 = Plug::new("kgroup", &brns, 0);
     let p2 = Plug::new("kgroup", &brns, 1);
-    let s1 = start(&p1, "user-g1");
-    let s2 = start(&p2, "user-g2");
+    let s1 = common::start_node(&p1.ns, "user-g1");
+    let s2 = common::start_node(&p2.ns, "user-g2");
     s1.wait_for_nodes(3, Duration::from_secs(30)).expect("u1 links");
     s2.wait_for_nodes(3, Duration::from_secs(30)).expect("u2 links");
     // kernel members: k1 = instance 1 (sends every mode), k2 = instance 2 (receives)

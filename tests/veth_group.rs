@@ -9,18 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc::netns::{Lab, NODE_IF, Netns};
-use tipc::wire::{Instance, MemberId, NodeId, ServiceRange, ServiceType};
+use tipc::netns::Lab;
+use tipc::wire::{Instance, MemberId, ServiceRange, ServiceType};
 use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
-
-fn start(ns: &Netns, name: &str) -> Stack {
-    let name = name.to_string();
-    ns.spawn("start", move || Stack::builder().iface(NODE_IF).node_id(NodeId::from_text(&name).expect("id")).start())
-        .expect("spawn")
-        .join()
-        .expect("thread")
-        .expect("stack")
-}
 
 fn drain(s: &GroupSocket, d: Duration) -> Vec<GroupEvent> {
     let end = Instant::now() + d;
@@ -49,7 +40,7 @@ fn msgs(ev: &[GroupEvent]) -> Vec<(MemberId, Mode, String)> {
 #[test]
 fn six_members_on_four_namespaces() {
     let Some(lab) = rig("veth group", || Lab::bridge("vgroup", 4)) else { return };
-    let stacks: Vec<Stack> = (0..4).map(|i| start(lab.node(i), &format!("grp-{i}"))).collect();
+    let stacks: Vec<Stack> = (0..4).map(|i| common::start_node(lab.node(i), &format!("grp-{i}"))).collect();
     for s in &stacks {
         s.wait_for_nodes(3, Duration::from_secs(10)).expect("links");
     }
@@ -152,7 +143,7 @@ fn kill_and_watch(stacks: Vec<Stack>, socks: Vec<GroupSocket>, ids: &[MemberId])
 #[test]
 fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
     let Some(lab) = rig("veth broadcast frames", || Lab::bridge("vbcast", 9)) else { return };
-    let stacks: Vec<Stack> = (0..9).map(|i| start(lab.node(i), &format!("bc-{i}"))).collect();
+    let stacks: Vec<Stack> = (0..9).map(|i| common::start_node(lab.node(i), &format!("bc-{i}"))).collect();
     for s in &stacks {
         s.wait_for_nodes(8, Duration::from_secs(15)).expect("links");
     }

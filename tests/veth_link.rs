@@ -8,18 +8,8 @@ use bytes::Bytes;
 use common::rig;
 use tipc::Stack;
 use tipc::fault::FaultConfig;
-use tipc::netns::{Lab, NODE_IF, Netns};
+use tipc::netns::Lab;
 use tipc::relay::Relay;
-use tipc::wire::NodeId;
-
-fn start(ns: &Netns, name: &str) -> Stack {
-    let name = name.to_string();
-    ns.spawn("start", move || Stack::builder().iface(NODE_IF).node_id(NodeId::from_text(&name).expect("id")).start())
-        .expect("spawn")
-        .join()
-        .expect("thread")
-        .expect("stack starts")
-}
 
 /// Sends `n` numbered messages of mixed sizes from `a` to `b`; checks all
 /// arrive once, in order. Returns the elapsed time.
@@ -52,8 +42,8 @@ fn exchange(a: &Stack, b: &Stack, n: u64) -> Duration {
 fn two_nodes_link_up_within_two_seconds_and_exchange_100k_messages() {
     let Some(lab) = rig("veth link", || Lab::pair("vlink")) else { return };
     let t0 = Instant::now();
-    let a = start(lab.node(0), "veth-a");
-    let b = start(lab.node(1), "veth-b");
+    let a = common::start_node(lab.node(0), "veth-a");
+    let b = common::start_node(lab.node(1), "veth-b");
     let up = a.wait_for_nodes(1, Duration::from_secs(5)).expect("link up");
     b.wait_for_nodes(1, Duration::from_secs(5)).expect("link up on b");
     let took = t0.elapsed();
@@ -70,8 +60,8 @@ fn two_nodes_link_up_within_two_seconds_and_exchange_100k_messages() {
 fn five_percent_loss_through_the_relay_loses_nothing_and_keeps_order() {
     let Some(lab) = rig("veth link 5% loss", || Lab::relayed_pair("vloss")) else { return };
     let relay = Relay::start(lab.relay_ns().expect("relay"), "ra", "rb", FaultConfig::loss(0.05), 77).expect("relay");
-    let a = start(lab.node(0), "loss-a");
-    let b = start(lab.node(1), "loss-b");
+    let a = common::start_node(lab.node(0), "loss-a");
+    let b = common::start_node(lab.node(1), "loss-b");
     a.wait_for_nodes(1, Duration::from_secs(10)).expect("link up");
     b.wait_for_nodes(1, Duration::from_secs(10)).expect("link up on b");
     let t = exchange(&a, &b, 20_000);

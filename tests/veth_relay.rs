@@ -13,52 +13,67 @@ use tipc::fault::FaultConfig;
 use tipc::netns::{Lab, NODE_IF};
 use tipc::relay::Relay;
 
-/// Sends `n` numbered frames from node 0 to node 1 in rounds of 1000, each
-/// round waiting until every frame either arrived or was dropped by `lost()`;
-/// returns the set that arrived.
-fn run_through(lab: &Lab, n: u64, lost: Arc<dyn Fn() -> u64 + Send + Sync>) -> BTreeSet<u64> {
-    let mac_b = lab.node(1).mac(NODE_IF).expect("mac");
-    let got = Arc::new(AtomicU64::new(0));
+/// Opens a bearer in node 1 that records, in arrival order, the sequence
+/// number of every frame until `idle` passes without one; `count` follows
+/// the number received. Returns once the bearer is open.
+fn receiver(lab: &Lab, idle: Duration, count: Arc<AtomicU64>) -> std::thread::JoinHandle<Vec<u64>> {
     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-    let g2 = got.clone();
     let rx = lab
         .node(1)
         .spawn("rx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open b");
+            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open receiver");
             ready_tx.send(()).expect("ready");
-            let mut seen = BTreeSet::new();
-            while let Ok(batch) = b.rx().expect("channel").recv_timeout(Duration::from_secs(3)) {
-                for f in batch {
-                    seen.insert(seq_of(&f.msg).expect("numbered"));
-                }
-                g2.store(seen.len() as u64, Ordering::Release);
+            let mut order = Vec::new();
+            while let Ok(batch) = b.rx().expect("channel").recv_timeout(idle) {
+                order.extend(batch.iter().map(|f| seq_of(&f.msg).expect("numbered")));
+                count.store(order.len() as u64, Ordering::Release);
             }
-            seen
+            order
         })
         .expect("spawn");
     ready_rx.recv().expect("receiver ready");
+    rx
+}
+
+/// Sends `n` numbered frames of `size(i)` bytes from node 0 to node 1,
+/// calling `pause(sent)` after every `chunk` frames.
+fn sender(lab: &Lab, n: u64, size: fn(u64) -> usize, chunk: u64, mut pause: impl FnMut(u64) + Send + 'static) {
+    let mac_b = lab.node(1).mac(NODE_IF).expect("mac");
     lab.node(0)
         .spawn("tx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open a");
-            let tx = b.tx();
-            let mut sent = 0;
-            while sent < n {
-                let end = (sent + 1000).min(n);
-                for i in sent..end {
-                    tx.send(mac_b, numbered_msg(60 + (i % 200) as usize, i)).expect("send");
-                }
-                sent = end;
-                let t0 = Instant::now();
-                while got.load(Ordering::Acquire) + lost() < sent {
-                    assert!(t0.elapsed() < Duration::from_secs(20), "frames vanished outside the relay");
-                    std::thread::sleep(Duration::from_micros(200));
+            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open sender");
+            for i in 0..n {
+                b.tx().send(mac_b, numbered_msg(size(i), i)).expect("send");
+                if i % chunk == chunk - 1 || i + 1 == n {
+                    pause(i + 1);
                 }
             }
         })
         .expect("spawn")
         .join()
         .expect("tx");
-    rx.join().expect("rx")
+}
+
+/// Sends `n` numbered frames in rounds of 1000, each round waiting until
+/// every frame either arrived or was dropped by `lost()`; returns the set
+/// that arrived.
+fn run_through(lab: &Lab, n: u64, lost: Arc<dyn Fn() -> u64 + Send + Sync>) -> BTreeSet<u64> {
+    let got = Arc::new(AtomicU64::new(0));
+    let rx = receiver(lab, Duration::from_secs(3), got.clone());
+    sender(
+        lab,
+        n,
+        |i| 60 + (i % 200) as usize,
+        1000,
+        move |sent| {
+            let t0 = Instant::now();
+            while got.load(Ordering::Acquire) + lost() < sent {
+                assert!(t0.elapsed() < Duration::from_secs(20), "frames vanished outside the relay");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        },
+    );
+    rx.join().expect("rx").into_iter().collect()
 }
 
 #[test]
@@ -95,34 +110,8 @@ fn relay_duplicates_reorders_and_delays() {
         ..FaultConfig::default()
     };
     let relay = Relay::start(lab.relay_ns().expect("ns"), "ra", "rb", cfg, 9).expect("relay");
-    let mac_b = lab.node(1).mac(NODE_IF).expect("mac");
-    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-    let rx = lab
-        .node(1)
-        .spawn("rx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
-            ready_tx.send(()).expect("ready");
-            let mut order = Vec::new();
-            while let Ok(batch) = b.rx().expect("channel").recv_timeout(Duration::from_secs(1)) {
-                order.extend(batch.iter().filter_map(|f| seq_of(&f.msg)));
-            }
-            order
-        })
-        .expect("spawn");
-    ready_rx.recv().expect("ready");
-    lab.node(0)
-        .spawn("tx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
-            for i in 0..5000u64 {
-                b.tx().send(mac_b, numbered_msg(80, i)).expect("send");
-                if i % 100 == 99 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-        .expect("spawn")
-        .join()
-        .expect("tx");
+    let rx = receiver(&lab, Duration::from_secs(1), Arc::new(AtomicU64::new(0)));
+    sender(&lab, 5000, |_| 80, 100, |_| std::thread::sleep(Duration::from_millis(2)));
     let order = rx.join().expect("rx");
     let st = relay.stats()[0];
     let distinct: BTreeSet<u64> = order.iter().copied().collect();
@@ -157,33 +146,7 @@ fn nftables_numgen_rule_drops_about_the_configured_share() {
 
 /// Sends `n` frames paced by time (no relay to ask) and counts arrivals.
 fn run_through_plain(lab: &Lab, n: u64) -> u64 {
-    let mac_b = lab.node(1).mac(NODE_IF).expect("mac");
-    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-    let rx = lab
-        .node(1)
-        .spawn("rx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
-            ready_tx.send(()).expect("ready");
-            let mut c = 0u64;
-            while let Ok(batch) = b.rx().expect("channel").recv_timeout(Duration::from_secs(2)) {
-                c += batch.len() as u64;
-            }
-            c
-        })
-        .expect("spawn");
-    ready_rx.recv().expect("ready");
-    lab.node(0)
-        .spawn("tx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
-            for i in 0..n {
-                b.tx().send(mac_b, numbered_msg(100, i)).expect("send");
-                if i % 500 == 499 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        })
-        .expect("spawn")
-        .join()
-        .expect("tx");
-    rx.join().expect("rx")
+    let rx = receiver(lab, Duration::from_secs(2), Arc::new(AtomicU64::new(0)));
+    sender(lab, n, |_| 100, 500, |_| std::thread::sleep(Duration::from_millis(1)));
+    rx.join().expect("rx").len() as u64
 }

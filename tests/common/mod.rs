@@ -41,3 +41,16 @@ pub fn mixed_size(i: u64, max: usize) -> usize {
     let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
     40 + (x as usize) % (max - 40 + 1)
 }
+
+/// Starts a node with identity `name` on `tipc0` inside `ns`.
+pub fn start_node(ns: &tipc::netns::Netns, name: &str) -> tipc::Stack {
+    let name = name.to_string();
+    ns.spawn("start", move || {
+        let id = tipc::wire::NodeId::from_text(&name).expect("node identity");
+        tipc::Stack::builder().iface(tipc::netns::NODE_IF).node_id(id).start()
+    })
+    .expect("spawn")
+    .join()
+    .expect("start thread")
+    .expect("stack starts")
+}

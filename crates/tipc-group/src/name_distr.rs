@@ -64,8 +64,10 @@ impl NameDistr {
     pub fn bulk(&self, own: NodeAddr, peer: NodeAddr, items: &[PublItem], mtu: usize) -> Vec<NameDistrMsg> {
         let per = ((mtu.saturating_sub(80)) / PublItem::LEN).max(1);
         let hdr = IntHdr { prev_node: own, orig_node: own, dest_node: peer, ..IntHdr::default() };
-        let mut out: Vec<NameDistrMsg> = items
-            .chunks(per)
+        // an empty table still gets one (empty) last-bulk message: it carries our seqno
+        let chunks: Vec<&[PublItem]> = if items.is_empty() { vec![&[]] } else { items.chunks(per).collect() };
+        let mut out: Vec<NameDistrMsg> = chunks
+            .into_iter()
             .map(|c| NameDistrMsg {
                 msg_type: NameDistrType::Publication,
                 hdr,
@@ -77,18 +79,6 @@ impl NameDistr {
                 items: c.to_vec(),
             })
             .collect();
-        if out.is_empty() {
-            out.push(NameDistrMsg {
-                msg_type: NameDistrType::Publication,
-                hdr,
-                bulk: true,
-                last_bulk: false,
-                non_legacy: true,
-                name_seqno: 0,
-                word5: 1 << 14,
-                items: Vec::new(),
-            });
-        }
         if let Some(l) = out.last_mut() {
             l.last_bulk = true;
             l.name_seqno = self.seqno;

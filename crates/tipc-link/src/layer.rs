@@ -325,6 +325,11 @@ impl LinkLayer {
         Some(r)
     }
 
+    /// Sends a plain STATE to `peer` (carrying our acks and gap reports).
+    fn send_state(&mut self, now: Instant, peer: NodeAddr) {
+        self.on_link(now, peer, |l, bc, out| out.push(l.build_proto(LinkProtoType::State, false, false, 0, false, bc)));
+    }
+
     fn own_bc_last(&self) -> SeqNo {
         self.bcs.snd_nxt.prev()
     }
@@ -645,8 +650,7 @@ impl LinkLayer {
     }
 
     /// A broadcast-link packet from `from`.
-    fn handle_bcast(&mut self, _now: Instant, from: NodeAddr, h: &Header<Bytes>, msg: Bytes) {
-        let bc_last = self.own_bc_last();
+    fn handle_bcast(&mut self, now: Instant, from: NodeAddr, h: &Header<Bytes>, msg: Bytes) {
         if h.word(5) != self.cfg.net_id {
             self.stats.foreign += 1;
             return;
@@ -682,11 +686,7 @@ impl LinkLayer {
                 p.bc.peer_last = seq;
             }
             if p.bc.deferred_count % 16 == 1 {
-                let bc = p.bc_ctx(bc_last);
-                let m = p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc);
-                p.bc.acked_sent = bc.ack;
-                let mac = p.mac;
-                self.push_tx(mac, m);
+                self.send_state(now, from);
             }
             return;
         }
@@ -727,11 +727,7 @@ impl LinkLayer {
         // explicit broadcast ack now and then, so the sender's window moves
         if p.bc.unacked >= 16 {
             p.bc.unacked = 0;
-            let bc = p.bc_ctx(bc_last);
-            let m = p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc);
-            p.bc.acked_sent = bc.ack;
-            let mac = p.mac;
-            self.push_tx(mac, m);
+            self.send_state(now, from);
         }
         for m in out {
             self.events.push_back(LinkEvent::Deliver { from, bcast: true, msg: m });
