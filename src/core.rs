@@ -67,8 +67,12 @@ pub struct CoreStats {
     pub no_port: u64,
     /// Delivered messages that could not be parsed.
     pub malformed: u64,
-    /// Name updates for nodes without a link, or withdrawals of unknown bindings.
+    /// Name updates for nodes without a link, duplicate publications, or
+    /// withdrawals of unknown bindings.
     pub bad_names: u64,
+    /// Publications refused because their node already holds
+    /// [`tipc_group::MAX_PUBL_PER_NODE`] bindings.
+    pub names_refused: u64,
     /// Group messages for sockets that are not members.
     pub not_member: u64,
     /// Multicasts sent on the broadcast link.
@@ -207,8 +211,17 @@ impl NodeCore {
             return Err(Error::Config(format!("bad range {range}")));
         }
         let own = self.address().ok_or(Error::NotReady)?;
-        let key = port.0.wrapping_add(self.next_key);
-        self.next_key += 1;
+        if self.names.count_of(own) >= tipc_group::MAX_PUBL_PER_NODE {
+            return Err(Error::TooManyBindings(tipc_group::MAX_PUBL_PER_NODE));
+        }
+        // a key unique among our bindings (the node-state one included)
+        let key = loop {
+            let k = port.0.wrapping_add(self.next_key);
+            self.next_key = self.next_key.wrapping_add(1);
+            if !self.own_pubs.contains_key(&k) {
+                break k;
+            }
+        };
         let scope = if scope == Scope::Node { Scope::Node } else { Scope::Cluster };
         let p = Publication { range, scope, node: own, port, key };
         self.own_pubs.insert(key, p);
@@ -219,6 +232,19 @@ impl NodeCore {
         }
         self.publication_added(&p);
         Ok(())
+    }
+
+    /// Sends an already encoded TIPC message to `node` over its link as it
+    /// is — no port, name or group checks. For tools and tests that speak
+    /// for a node (e.g. a misbehaving one); applications use the socket calls.
+    pub fn send_raw(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), Error> {
+        self.now = now;
+        match self.link.send(now, node, msg) {
+            Ok(()) => Ok(()),
+            Err(tipc_link::LinkError::Congested(n)) => Err(Error::WouldBlock(n)),
+            Err(tipc_link::LinkError::BadMessage(m)) => Err(Error::Wire(m)),
+            Err(_) => Err(Error::NoLink(node)),
+        }
     }
 
     /// Withdraws every binding of `port` for `range`.
@@ -525,7 +551,6 @@ impl NodeCore {
         let existing: Vec<Publication> = self
             .names
             .of_type(spec.stype)
-            .iter()
             .filter(|p| own_scope_matches(spec.scope, p) && p.port != port && (p.scope != Scope::Node || p.node == own))
             .copied()
             .collect();
@@ -740,6 +765,9 @@ impl NodeCore {
                     for p in self.names.purge_node(addr) {
                         self.publication_removed(&p, true);
                     }
+                    for g in self.groups.values_mut() {
+                        g.node_down(addr);
+                    }
                     self.events.push_back(CoreEvent::NodeDown(addr));
                     self.events.push_back(CoreEvent::Uncongested(addr));
                 }
@@ -779,11 +807,11 @@ impl NodeCore {
                         key: u.item.key,
                     };
                     match u.kind {
-                        NameDistrType::Publication => {
-                            if self.names.insert(p) {
-                                self.publication_added(&p);
-                            }
-                        }
+                        NameDistrType::Publication => match self.names.try_insert(p) {
+                            Ok(()) => self.publication_added(&p),
+                            Err(tipc_group::Refused::NodeFull) => self.stats.names_refused += 1,
+                            Err(tipc_group::Refused::Duplicate) => self.stats.bad_names += 1,
+                        },
                         _ => match self.names.remove(p.range, p.node, p.port, p.key) {
                             Some(q) => self.publication_removed(&q, false),
                             None => self.stats.bad_names += 1,
@@ -797,7 +825,13 @@ impl NodeCore {
         }
     }
 
-    fn deliver_group_proto(&mut self, _from: NodeAddr, p: tipc_wire::GroupProtoMsg) {
+    fn deliver_group_proto(&mut self, from: NodeAddr, p: tipc_wire::GroupProtoMsg) {
+        // members send these straight over the link to each other: one
+        // claiming another origin than the neighbour that sent it is forged
+        if p.hdr.orig_node != from {
+            self.stats.not_member += 1;
+            return;
+        }
         let sender = MemberId { node: p.hdr.orig_node, port: p.orig_port };
         match self.groups.get_mut(&p.dest_port) {
             Some(g) => g.handle_proto(sender, &p),
@@ -851,7 +885,6 @@ impl NodeCore {
                 let ports: BTreeSet<PortId> = self
                     .names
                     .of_type(range.stype)
-                    .iter()
                     .filter(|p| p.node == own && p.range.overlaps(&range) && (local_origin || p.scope != Scope::Node))
                     .map(|p| p.port)
                     .collect();

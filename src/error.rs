@@ -49,6 +49,10 @@ pub enum Error {
     /// No such group member.
     #[error("no such member {0}")]
     NoSuchMember(tipc_wire::MemberId),
+    /// This node already holds the most bindings a node may have
+    /// ([`tipc_group::MAX_PUBL_PER_NODE`], as the kernel's `TIPC_MAX_PUBL`).
+    #[error("publication limit of {0} bindings reached")]
+    TooManyBindings(usize),
     /// A configuration problem.
     #[error("configuration: {0}")]
     Config(String),

@@ -214,15 +214,34 @@ impl Lab {
     /// `a:tipc0 — relay:ra`, `relay:rb — b:tipc0`. Nothing crosses until a
     /// relay forwards between `ra` and `rb` ([`crate::relay::Relay`]).
     pub fn relayed_pair(tag: &str) -> Result<Lab, LabError> {
+        Lab::relayed(tag, &["a", "b"], |i| ["ra", "rb"][i].to_string())
+    }
+
+    /// `n` node namespaces, each joined to the relay namespace by its own
+    /// veth pair (`n{i}:tipc0 — relay:r{i}`): a star whose hub is a
+    /// [`crate::relay::Relay`] started with [`crate::relay::Relay::start_ports`]
+    /// on `r0 … r{n-1}` ([`Lab::star_ports`]).
+    pub fn relayed_star(tag: &str, n: usize) -> Result<Lab, LabError> {
+        let roles: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+        Lab::relayed(tag, &roles, |i| format!("r{i}"))
+    }
+
+    /// The relay-side interface names of a [`Lab::relayed_star`] of `n` nodes.
+    pub fn star_ports(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("r{i}")).collect()
+    }
+
+    fn relayed(tag: &str, roles: &[&str], port: impl Fn(usize) -> String) -> Result<Lab, LabError> {
         let mut lab = Lab::new(tag)?;
-        let a = lab.new_ns("a")?;
-        let b = lab.new_ns("b")?;
         let r = lab.new_ns("relay")?;
-        Lab::veth(&a, NODE_IF, &r, "ra")?;
-        Lab::veth(&b, NODE_IF, &r, "rb")?;
-        r.ip(&["link", "set", "ra", "promisc", "on"])?;
-        r.ip(&["link", "set", "rb", "promisc", "on"])?;
-        lab.nodes = vec![a, b];
+        for (i, role) in roles.iter().enumerate() {
+            let ns = lab.new_ns(role)?;
+            let p = port(i);
+            Lab::veth(&ns, NODE_IF, &r, &p)?;
+            r.ip(&["link", "set", &p, "promisc", "on"])?;
+            lab.nodes.push(ns);
+        }
         lab.extra.push(r);
         Ok(lab)
     }

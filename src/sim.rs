@@ -27,6 +27,10 @@ pub type NodeIx = usize;
 struct SimNode {
     core: NodeCore,
     mac: MacAddr,
+    /// When the node's transmitter and its switch port towards it are free
+    /// (only with a bandwidth set).
+    tx_free: Instant,
+    rx_free: Instant,
     alive: bool,
     events: VecDeque<(Instant, CoreEvent)>,
     pcap: Option<PcapSink<Vec<u8>>>,
@@ -64,6 +68,7 @@ pub struct SimNet {
     rng: Rng,
     frames: u64,
     pcap: bool,
+    bandwidth: Option<u64>,
 }
 
 impl std::fmt::Debug for SimNet {
@@ -88,6 +93,7 @@ impl SimNet {
             rng: Rng::new(seed),
             frames: 0,
             pcap: false,
+            bandwidth: None,
         }
     }
 
@@ -116,6 +122,13 @@ impl SimNet {
     pub fn set_latency(&mut self, d: Duration) {
         self.latency = d;
     }
+    /// Gives every node a port of `bits_per_sec` on a switch: a node sends
+    /// one frame after another at that rate, and frames to one node queue
+    /// at its switch port (`None`, the default: no bandwidth limit, only
+    /// latency).
+    pub fn set_bandwidth(&mut self, bits_per_sec: Option<u64>) {
+        self.bandwidth = bits_per_sec;
+    }
     /// Faults applied to every frame from now on.
     pub fn set_faults(&mut self, f: FaultConfig) {
         self.faults = f;
@@ -134,7 +147,15 @@ impl SimNet {
         tweak(&mut cfg);
         let core = NodeCore::new(cfg, self.now);
         let pcap = if self.pcap { PcapSink::new(Vec::new()).ok() } else { None };
-        self.nodes.push(SimNode { core, mac, alive: true, events: VecDeque::new(), pcap });
+        self.nodes.push(SimNode {
+            core,
+            mac,
+            tx_free: Instant::ZERO,
+            rx_free: Instant::ZERO,
+            alive: true,
+            events: VecDeque::new(),
+            pcap,
+        });
         ix
     }
 
@@ -203,6 +224,12 @@ impl SimNet {
             if let Some(p) = self.nodes[i].pcap.as_mut() {
                 let _ = p.write_frame(Duration::from_micros(self.now.as_micros()), &frame);
             }
+            // on the wire: preamble, header, payload, FCS and gap
+            let ser = self
+                .bandwidth
+                .map_or(Duration::ZERO, |b| Duration::from_micros(((frame.len() as u64 + 24) * 8_000_000).div_ceil(b)));
+            let depart = self.now.max(self.nodes[i].tx_free) + ser;
+            self.nodes[i].tx_free = depart;
             let targets: Vec<NodeIx> = if t.dst.is_broadcast() {
                 (0..self.nodes.len()).filter(|&j| j != i).collect()
             } else {
@@ -215,6 +242,10 @@ impl SimNet {
                 let f = self.faults;
                 let seed = self.seed ^ ((i as u64) << 32) ^ (j as u64) ^ 0x5eed;
                 let verdict = self.injectors.entry((i, j)).or_insert_with(|| FaultInjector::new(f, seed)).decide();
+                let arrive = (depart + self.latency).max(self.nodes[j].rx_free + ser);
+                if self.bandwidth.is_some() {
+                    self.nodes[j].rx_free = arrive;
+                }
                 for c in verdict.copies {
                     let mut fr = frame.clone();
                     if let Some((idx, x)) = c.corrupt {
@@ -226,13 +257,7 @@ impl SimNet {
                         fr = Bytes::from(v);
                     }
                     self.seq += 1;
-                    self.queue.push(Reverse(InFlight {
-                        at: self.now + self.latency + c.delay,
-                        seq: self.seq,
-                        to: j,
-                        src,
-                        frame: fr,
-                    }));
+                    self.queue.push(Reverse(InFlight { at: arrive + c.delay, seq: self.seq, to: j, src, frame: fr }));
                 }
             }
         }

@@ -484,6 +484,7 @@ impl Stack {
             names: core.names().iter().copied().collect(),
             bearer,
             layer: core.link().stats(),
+            core: core.stats(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct StackStats {
     pub bearer: Option<tipc_bearer_eth::BearerStats>,
     /// Link-layer counters.
     pub layer: tipc_link::LayerStats,
+    /// Node-level counters (names, ports, groups).
+    pub core: crate::core::CoreStats,
 }
 
 impl fmt::Display for StackStats {
@@ -91,8 +93,17 @@ impl fmt::Display for StackStats {
         }
         writeln!(
             f,
-            "malformed frames {}, foreign {}, broadcast dropped {}",
-            self.layer.malformed, self.layer.foreign, self.layer.bcast_dropped
+            "malformed frames {}, foreign {}, broadcast dropped {}, nodes refused {} / forgotten {}",
+            self.layer.malformed,
+            self.layer.foreign,
+            self.layer.bcast_dropped,
+            self.layer.peers_refused,
+            self.layer.peers_forgotten
+        )?;
+        writeln!(
+            f,
+            "messages: malformed {}, no port {}, bad name updates {}, names refused {}, not member {}",
+            self.core.malformed, self.core.no_port, self.core.bad_names, self.core.names_refused, self.core.not_member
         )?;
         if !self.members.is_empty() {
             writeln!(

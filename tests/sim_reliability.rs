@@ -11,10 +11,15 @@ use tipc::wire::{Duration, Instance, MacAddr, MemberId, PortId, ServiceType};
 use tipc::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
 
 fn group(net: &mut SimNet, n: usize) -> Vec<(PortId, MemberId)> {
+    group_of(net, n, n)
+}
+
+/// `n` nodes, of which the first `members` join the group.
+fn group_of(net: &mut SimNet, n: usize, members: usize) -> Vec<(PortId, MemberId)> {
     let ix = net.add_nodes(n);
     assert!(net.run_while(Duration::from_secs(20), |s| ix.iter().any(|&i| s.core(i).link().up_nodes().len() + 1 < n)));
     let mut v = Vec::new();
-    for i in 0..n {
+    for i in 0..members {
         let p = net.with(i, |c, _| c.open_port());
         let spec = GroupSpec {
             stype: ServiceType(6000),
@@ -162,5 +167,131 @@ fn failures_are_detected_within_tolerance_plus_one_probe_interval() {
             eprintln!("tolerance {tol_ms} ms: node {i} down after {after:?}");
             assert!(after <= Duration::from_millis(tol_ms + interval), "tolerance {tol_ms} ms: down after {after:?}");
         }
+    }
+}
+
+/// A node with a working link that is not a group member sends forged
+/// GROUP_PROTOCOL messages (every type, random ports and windows, some
+/// claiming another node's origin), a publication flood past the per-node
+/// cap, and fragment floods that never complete. The members' stream stays
+/// exact and every structure the hostile node can fill stays under its limit.
+#[test]
+fn a_hostile_linked_node_cannot_break_a_group_or_grow_memory() {
+    use tipc::wire::{
+        FragmentMsg, FragmentType, GroupProtoMsg, GroupProtoType, Instance as Inst, IntHdr, Msg, NameDistrMsg,
+        NameDistrType, PublItem,
+    };
+    let mut net = SimNet::new(0x0405_711e);
+    let ids = group_of(&mut net, 4, 3);
+    let hostile = 3;
+    let evil = net.core(hostile).address().expect("address");
+    let victims: Vec<tipc::wire::NodeAddr> = (0..3).map(|i| net.core(i).address().expect("address")).collect();
+    let mut rng = Rng::new(99);
+    let (mut forged, mut published) = (0u64, 0u32);
+    let target = tipc_group::MAX_PUBL_PER_NODE as u32 + 5_000;
+    stream(&mut net, &ids, 3000, |net| {
+        for _ in 0..24 {
+            let v = rng.below(3) as usize;
+            let orig = if rng.chance(0.2) { victims[0] } else { evil };
+            let dest_port = if rng.chance(0.7) { ids[v].0 } else { PortId(rng.next_u64() as u32) };
+            let m = GroupProtoMsg {
+                msg_type: GroupProtoType::from(rng.below(8) as u8),
+                hdr: IntHdr { prev_node: evil, orig_node: orig, dest_node: victims[v], ..IntHdr::default() },
+                orig_port: PortId(1 + rng.below(5000) as u32),
+                dest_port,
+                bc: rng.next_u64() as u16,
+                adv_win: rng.next_u64() as u16,
+            };
+            let b = Msg::GroupProto(m).to_bytes().expect("encode");
+            if net.with(hostile, |c, now| c.send_raw(now, victims[v], b)).is_ok() {
+                forged += 1;
+            }
+        }
+        // publications past the cap, as unsequenced bulk messages
+        if published < target {
+            let items: Vec<PublItem> = (0..64)
+                .map(|k| {
+                    let i = published + k;
+                    PublItem { stype: ServiceType(5000), lower: Inst(i), upper: Inst(i), port: PortId(7), key: i }
+                })
+                .collect();
+            for &v in &victims {
+                let m = NameDistrMsg {
+                    msg_type: NameDistrType::Publication,
+                    hdr: IntHdr { prev_node: evil, orig_node: evil, dest_node: v, ..IntHdr::default() },
+                    bulk: true,
+                    last_bulk: false,
+                    non_legacy: true,
+                    name_seqno: 0,
+                    word5: 1 << 14,
+                    items: items.clone(),
+                };
+                let b = Msg::NameDistr(m).to_bytes().expect("encode");
+                let _ = net.with(hostile, |c, now| c.send_raw(now, v, b));
+            }
+            published += 64;
+        }
+    });
+    let cap = tipc_group::MAX_PUBL_PER_NODE;
+    for (i, _) in victims.iter().enumerate() {
+        let core = net.core(i);
+        let held = core.names().count_of(evil);
+        let st = core.stats();
+        let g = core.group(ids[i].0).expect("still a member");
+        let from_evil = g.members().filter(|(m, _)| m.node == evil).count();
+        let joined = g.members().filter(|(m, _)| m.node != evil).count();
+        eprintln!(
+            "victim {i}: {held} of the hostile node's names held (cap {cap}), {} refused; {from_evil} entries \
+             for its forged JOINs (cap {}); {} forged protocol messages ignored as unknown, {} as impersonation",
+            st.names_refused,
+            tipc_group::MAX_JOINING,
+            g.stats().unknown_proto,
+            st.not_member
+        );
+        assert_eq!(held, cap, "victim {i}: the publication flood fills exactly the cap");
+        assert!(st.names_refused > 0, "victim {i}: publications past the cap are refused");
+        assert!(from_evil <= tipc_group::MAX_JOINING, "victim {i}: forged JOINs are bounded");
+        assert_eq!(joined, 2, "victim {i}: the real members are all still there");
+        assert!(st.not_member > 0 && g.stats().unknown_proto > 0, "victim {i}: forged messages are counted");
+    }
+    eprintln!("{forged} forged GROUP_PROTOCOL messages, {published} publications sent");
+    // fragment floods: FIRST fragments and middles that never end. The
+    // reassembler holds one message per link (≤ 66 060 bytes); a FIRST in
+    // the middle of another resets the hostile node's link, which purges
+    // its names and held JOINs; the members' stream goes on
+    let mut frags = 0u64;
+    stream(&mut net, &ids, 6000, |net| {
+        let v = victims[rng.below(3) as usize];
+        let kind = if rng.chance(0.3) { FragmentType::First } else { FragmentType::Middle };
+        let inner = vec![rng.next_u64() as u8; 1000];
+        let m = FragmentMsg {
+            msg_type: kind,
+            hdr: IntHdr { prev_node: evil, orig_node: evil, dest_node: v, ..IntHdr::default() },
+            frag_no: 1 + rng.below(60) as u16,
+            frag_count: 0,
+            word5: 0,
+            importance: tipc::wire::Importance::Low,
+            payload: Bytes::from(inner),
+        };
+        let b = Msg::Fragment(m).to_bytes().expect("encode");
+        if net.with(hostile, |c, now| c.send_raw(now, v, b)).is_ok() {
+            frags += 1;
+        }
+    });
+    net.run_for(Duration::from_secs(3));
+    for i in 0..3 {
+        let core = net.core(i);
+        let st = core.link().stats();
+        let held = core.names().count_of(evil);
+        let g = core.group(ids[i].0).expect("member");
+        let from_evil = g.members().filter(|(m, _)| m.node == evil).count();
+        eprintln!(
+            "victim {i}: {frags} hostile fragments sent, {} protocol errors reset its link; now {held} of its \
+             names and {from_evil} of its JOINs held",
+            st.proto_errors
+        );
+        assert!(st.proto_errors > 0, "victim {i}: the fragment flood is caught");
+        assert!(held <= 1, "victim {i}: the hostile node's names went with its link (node-state name only)");
+        assert_eq!(from_evil, 0, "victim {i}: held JOINs went with its link");
     }
 }

@@ -11,10 +11,7 @@ use tipc::netns::{Lab, NODE_IF, Netns};
 
 /// Where the tipc-peer scripts are.
 pub fn peer_dir() -> PathBuf {
-    std::env::var_os("TIPC_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("tipc-peer")
+    super::shared_dir().join("tipc-peer")
 }
 
 fn script(name: &str) -> Command {

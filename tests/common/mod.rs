@@ -7,6 +7,33 @@ use tipc::wire::{DataMsg, DataType, Msg, PortId};
 
 pub mod kernel;
 
+/// The shared material beside the repository (`../shared`, or `TIPC_SHARED_DIR`).
+pub fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("TIPC_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// The TIPC messages (Ethernet header removed) of every kernel capture in `shared/captures`.
+pub fn kernel_messages() -> Vec<Bytes> {
+    let dir = shared_dir().join("captures");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    files.sort();
+    for f in files {
+        for c in tipc::wire::pcap::read_pcap_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())) {
+            if let Ok(e) = tipc::wire::EthFrame::parse_tipc(c.data) {
+                out.push(e.payload);
+            }
+        }
+    }
+    out
+}
+
 /// Builds a rig, or explains why not: without root the test is skipped with
 /// a message — except when `CI` is set, where it fails.
 pub fn rig<T>(what: &str, make: impl FnOnce() -> Result<T, LabError>) -> Option<T> {

@@ -18,6 +18,12 @@ use tipc_wire::{
 
 /// Flow-control block size.
 pub const FLOWCTL_BLK_SZ: usize = 1024;
+
+/// Most JOINs a group holds from one node's sockets whose publication has
+/// not arrived yet. A real member's publication follows its JOIN closely,
+/// so only forged JOINs meet this limit; beyond it they are counted and
+/// dropped.
+pub const MAX_JOINING: usize = 1024;
 /// Window of an idle (joined) member, in blocks.
 pub const ADV_IDLE: u16 = 65;
 /// Window of an active member, in blocks.
@@ -369,6 +375,21 @@ impl Group {
         }
     }
 
+    /// `node` went down: JOINs from its sockets that never got a
+    /// publication are forgotten (published members go through
+    /// [`Group::member_withdrawn`]).
+    pub fn node_down(&mut self, node: NodeAddr) {
+        let gone: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(id, m)| id.node == node && m.state == MemberState::Joining)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
     /// A member's binding was withdrawn; `node_down` when its node is gone
     /// (then it is LEFT now; otherwise its LEAVE carries the event).
     pub fn member_withdrawn(&mut self, id: MemberId, node_down: bool) {
@@ -427,9 +448,23 @@ impl Group {
                     m.rejoin = Some((p.bc, p.adv_win));
                     return;
                 }
+                if !self.members.contains_key(&from) {
+                    // a JOIN ahead of the member's publication: hold it, but
+                    // only so many per node (forged JOINs must not grow
+                    // memory, nor crowd out other nodes' members)
+                    let joining = self
+                        .members
+                        .iter()
+                        .filter(|(id, m)| id.node == from.node && m.state == MemberState::Joining)
+                        .count();
+                    if joining >= MAX_JOINING {
+                        self.stats.unknown_proto += 1;
+                        return;
+                    }
+                }
                 let m = self.members.entry(from).or_insert_with(|| Self::new_member(MemberState::Joining, Instance(0)));
                 m.bc_rcv_nxt = SeqNo(p.bc);
-                m.window += u32::from(p.adv_win);
+                m.window = m.window.saturating_add(u32::from(p.adv_win));
                 if m.state == MemberState::Published {
                     m.state = MemberState::Joined;
                     m.queue.push_back(Item::Joined { bc: SeqNo(p.bc) });
@@ -459,7 +494,7 @@ impl Group {
                     self.stats.unknown_proto += 1;
                     return;
                 };
-                m.window += u32::from(p.adv_win);
+                m.window = m.window.saturating_add(u32::from(p.adv_win));
                 self.events.push_back(GroupEvent::Unblocked);
             }
             GroupProtoType::Ack => {
@@ -479,8 +514,12 @@ impl Group {
             GroupProtoType::Reclaim => {
                 let Some(m) = self.members.get_mut(&from) else { return };
                 if m.state != MemberState::Leaving {
+                    // remit what is left, and restart from the idle window:
+                    // the reclaimer counts ADV_IDLE fresh blocks plus what
+                    // is still in flight, so keeping less here (say, the
+                    // nothing left of a spent window) would block us for good
                     let remaining = m.window.min(u32::from(u16::MAX)) as u16;
-                    m.window = u32::from(ADV_IDLE).min(m.window);
+                    m.window = u32::from(ADV_IDLE);
                     let o = self.proto(from, GroupProtoType::Remit, remaining, 0);
                     self.out.push_back(o);
                 }
@@ -846,5 +885,49 @@ fn mode_of(msg: &DataMsg, _own: bool) -> Mode {
         DataType::GrpBcast => Mode::Broadcast,
         DataType::GrpMcast => Mode::Multicast,
         _ => Mode::Unicast,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tipc_wire::PortId;
+
+    fn member(node: u32, port: u32) -> MemberId {
+        MemberId { node: NodeAddr(node), port: PortId(port) }
+    }
+
+    /// A sender that spent its whole window when the receiver reclaims it
+    /// must restart from the idle window, as the kernel does: the receiver
+    /// counts ADV_IDLE fresh blocks and will not advertise again.
+    #[test]
+    fn reclaim_of_a_spent_window_leaves_the_idle_window() {
+        let spec = GroupSpec {
+            stype: ServiceType(100),
+            instance: Instance(1),
+            scope: Scope::Cluster,
+            loopback: false,
+            member_events: false,
+        };
+        let (me, rcv) = (member(1, 10), member(2, 20));
+        let mut g = Group::new(spec, me);
+        g.member_published(rcv, Instance(2));
+        let hdr = IntHdr { orig_node: rcv.node, ..IntHdr::default() };
+        let msg =
+            |t, bc, adv_win| GroupProtoMsg { msg_type: t, hdr, orig_port: rcv.port, dest_port: me.port, bc, adv_win };
+        g.handle_proto(rcv, &msg(GroupProtoType::Join, 0, ADV_IDLE));
+        // spend the window
+        while g.send_unicast(rcv, Bytes::from(vec![0u8; 1000])).is_ok() {}
+        assert_eq!(g.members().find(|(id, _)| **id == rcv).map(|(_, m)| m.window), Some(1));
+        while g.poll_out().is_some() {}
+        g.handle_proto(rcv, &msg(GroupProtoType::Reclaim, 0, 0));
+        let remit = std::iter::from_fn(|| g.poll_out()).find_map(|o| match o {
+            GroupOut::To { msg: DataMsgOrProto::Proto(p), .. } if p.msg_type == GroupProtoType::Remit => Some(p.bc),
+            _ => None,
+        });
+        assert_eq!(remit, Some(1), "REMIT carries what was left");
+        let w = g.members().find(|(id, _)| **id == rcv).map(|(_, m)| m.window);
+        assert_eq!(w, Some(u32::from(ADV_IDLE)), "and the sender goes on with the idle window");
+        assert!(g.send_unicast(rcv, Bytes::from(vec![0u8; 1000])).is_ok());
     }
 }

@@ -15,4 +15,4 @@ mod name_table;
 
 pub use group::*;
 pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};
-pub use name_table::{NameTable, Publication};
+pub use name_table::{MAX_PUBL_PER_NODE, NameTable, Publication, Refused};

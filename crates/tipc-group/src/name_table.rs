@@ -26,10 +26,31 @@ impl Publication {
     }
 }
 
-/// The table.
+/// Most publications the table holds from one node: the kernel refuses a
+/// node's own bindings beyond the same number (`TIPC_MAX_PUBL`), so a
+/// well-behaved peer never reaches it, and a hostile one cannot grow the
+/// table without bound.
+pub const MAX_PUBL_PER_NODE: usize = 65_535;
+
+/// (publishing node, port, key): unique per binding.
+type Key = (NodeAddr, PortId, u32);
+
+/// Why [`NameTable::insert`] added nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The same (node, port, key) is already bound.
+    Duplicate,
+    /// The node already holds [`MAX_PUBL_PER_NODE`] bindings.
+    NodeFull,
+}
+
+/// The table. Every operation is logarithmic in its size except the
+/// lookups, which scan the bindings of one type.
 #[derive(Debug, Default, Clone)]
 pub struct NameTable {
-    by_type: BTreeMap<ServiceType, Vec<Publication>>,
+    by_type: BTreeMap<ServiceType, BTreeMap<Key, Publication>>,
+    types: BTreeMap<Key, ServiceType>,
+    per_node: BTreeMap<NodeAddr, usize>,
     rr: BTreeMap<(ServiceType, Instance), usize>,
 }
 
@@ -39,60 +60,110 @@ impl NameTable {
         Self::default()
     }
 
-    /// Adds a binding; false if the same (node, port, key) is already there.
+    /// Adds a binding; true if added, false if the same (node, port, key)
+    /// is already there or its node is full ([`NameTable::try_insert`] says which).
     pub fn insert(&mut self, p: Publication) -> bool {
-        let v = self.by_type.entry(p.range.stype).or_default();
-        if v.iter().any(|q| q.node == p.node && q.port == p.port && q.key == p.key) {
-            return false;
+        self.try_insert(p).is_ok()
+    }
+
+    /// Adds a binding, or says why not.
+    pub fn try_insert(&mut self, p: Publication) -> Result<(), Refused> {
+        let key = (p.node, p.port, p.key);
+        if self.types.contains_key(&key) {
+            return Err(Refused::Duplicate);
         }
-        v.push(p);
-        true
+        let n = self.per_node.entry(p.node).or_default();
+        if *n >= MAX_PUBL_PER_NODE {
+            return Err(Refused::NodeFull);
+        }
+        *n += 1;
+        self.types.insert(key, p.range.stype);
+        self.by_type.entry(p.range.stype).or_default().insert(key, p);
+        Ok(())
+    }
+
+    /// How many bindings `node` holds.
+    pub fn count_of(&self, node: NodeAddr) -> usize {
+        self.per_node.get(&node).copied().unwrap_or(0)
+    }
+
+    /// Number of bindings.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
     }
 
     /// Removes the binding of (node, port, key) for `range`; returns it.
     pub fn remove(&mut self, range: ServiceRange, node: NodeAddr, port: PortId, key: u32) -> Option<Publication> {
+        let k = (node, port, key);
         let v = self.by_type.get_mut(&range.stype)?;
-        let i = v.iter().position(|q| q.node == node && q.port == port && q.key == key && q.range == range)?;
-        let p = v.remove(i);
+        if v.get(&k)?.range != range {
+            return None;
+        }
+        let p = v.remove(&k)?;
         if v.is_empty() {
             self.by_type.remove(&range.stype);
         }
+        self.forget(k);
         Some(p)
+    }
+
+    fn forget(&mut self, k: Key) {
+        self.types.remove(&k);
+        if let Some(n) = self.per_node.get_mut(&k.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_node.remove(&k.0);
+            }
+        }
     }
 
     /// Removes everything published by `node`.
     pub fn purge_node(&mut self, node: NodeAddr) -> Vec<Publication> {
-        self.purge(|p| p.node == node)
+        let keys: Vec<(Key, ServiceType)> = self
+            .types
+            .range((node, PortId(0), 0)..=(node, PortId(u32::MAX), u32::MAX))
+            .map(|(k, t)| (*k, *t))
+            .collect();
+        self.remove_keys(keys)
     }
 
     /// Removes everything bound by a local socket; returns it.
     pub fn purge_port(&mut self, node: NodeAddr, port: PortId) -> Vec<Publication> {
-        self.purge(|p| p.node == node && p.port == port)
+        let keys: Vec<(Key, ServiceType)> =
+            self.types.range((node, port, 0)..=(node, port, u32::MAX)).map(|(k, t)| (*k, *t)).collect();
+        self.remove_keys(keys)
     }
 
-    fn purge(&mut self, gone_if: impl Fn(&Publication) -> bool) -> Vec<Publication> {
-        let mut gone = Vec::new();
-        for v in self.by_type.values_mut() {
-            v.retain(|p| {
-                let g = gone_if(p);
-                if g {
-                    gone.push(*p);
+    fn remove_keys(&mut self, keys: Vec<(Key, ServiceType)>) -> Vec<Publication> {
+        let mut gone = Vec::with_capacity(keys.len());
+        for (k, t) in keys {
+            if let Some(v) = self.by_type.get_mut(&t) {
+                if let Some(p) = v.remove(&k) {
+                    gone.push(p);
                 }
-                !g
-            });
+                if v.is_empty() {
+                    self.by_type.remove(&t);
+                }
+            }
+            self.forget(k);
         }
-        self.by_type.retain(|_, v| !v.is_empty());
+        gone.sort_by_key(|p| p.range.stype);
         gone
     }
 
     /// Every binding, ordered by type.
     pub fn iter(&self) -> impl Iterator<Item = &Publication> {
-        self.by_type.values().flatten()
+        self.by_type.values().flat_map(BTreeMap::values)
     }
 
     /// Bindings of one type.
-    pub fn of_type(&self, t: ServiceType) -> &[Publication] {
-        self.by_type.get(&t).map_or(&[], |v| v.as_slice())
+    pub fn of_type(&self, t: ServiceType) -> impl Iterator<Item = &Publication> {
+        self.by_type.get(&t).into_iter().flat_map(BTreeMap::values)
     }
 
     fn visible(p: &Publication, own: NodeAddr) -> bool {
@@ -104,7 +175,6 @@ impl NameTable {
     pub fn anycast(&mut self, t: ServiceType, inst: Instance, own: NodeAddr) -> Option<MemberId> {
         let cands: Vec<MemberId> = self
             .of_type(t)
-            .iter()
             .filter(|p| p.range.contains(inst) && Self::visible(p, own))
             .map(Publication::member)
             .collect();
@@ -120,7 +190,6 @@ impl NameTable {
     /// Multicast lookup: every socket with a binding overlapping `range`.
     pub fn mcast(&self, range: ServiceRange, own: NodeAddr) -> BTreeSet<MemberId> {
         self.of_type(range.stype)
-            .iter()
             .filter(|p| p.range.overlaps(&range) && Self::visible(p, own))
             .map(Publication::member)
             .collect()
@@ -161,5 +230,26 @@ mod tests {
         assert_eq!(t.mcast(r, NodeAddr(1)).len(), 2);
         assert_eq!(t.purge_node(NodeAddr(2)).len(), 1);
         assert_eq!(t.mcast(r, NodeAddr(1)).len(), 1);
+    }
+
+    #[test]
+    fn a_node_is_capped_and_removal_is_exact() {
+        let mut t = NameTable::new();
+        for k in 0..MAX_PUBL_PER_NODE as u32 {
+            assert!(t.insert(publ(7, 1, k, k, k)));
+        }
+        assert_eq!(t.try_insert(publ(7, 1, 0, 0, u32::MAX)), Err(Refused::NodeFull));
+        assert_eq!(t.try_insert(publ(7, 1, 0, 0, 0)), Err(Refused::Duplicate));
+        assert!(t.insert(publ(8, 1, 0, 0, 0)), "other nodes are not affected");
+        // a withdrawal must name the same range
+        let wrong = ServiceRange { stype: ServiceType(1000), lower: Instance(9), upper: Instance(9) };
+        assert!(t.remove(wrong, NodeAddr(7), PortId(1), 3).is_none());
+        assert!(t.remove(publ(7, 1, 3, 3, 3).range, NodeAddr(7), PortId(1), 3).is_some());
+        assert_eq!(t.count_of(NodeAddr(7)), MAX_PUBL_PER_NODE - 1);
+        assert!(t.insert(publ(7, 1, 0, 0, u32::MAX)), "room again after a withdrawal");
+        assert_eq!(t.purge_node(NodeAddr(7)).len(), MAX_PUBL_PER_NODE);
+        assert_eq!((t.len(), t.count_of(NodeAddr(7))), (1, 0));
+        assert_eq!(t.purge_port(NodeAddr(8), PortId(1)).len(), 1);
+        assert!(t.is_empty());
     }
 }

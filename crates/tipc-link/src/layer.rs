@@ -21,6 +21,17 @@ const DISC_MIN: Duration = Duration::from_millis(125);
 const DISC_MAX_NO_LINK: Duration = Duration::from_millis(1000);
 const DISC_MAX_LINKED: Duration = Duration::from_millis(60_000);
 
+/// Most nodes one node keeps state for (a link each). Discovery from a
+/// further node evicts the longest-silent node whose link is down; when
+/// every link is up, the newcomer is refused and counted. The kernel sets
+/// no limit; a cluster of legacy addresses cannot exceed 4 095 nodes.
+pub const MAX_PEERS: usize = 4096;
+
+/// A node whose link is down and that has sent nothing for this long is
+/// forgotten (a later discovery creates it again), so discovery frames
+/// with made-up identities cannot pile up state.
+pub const PEER_EXPIRY: Duration = Duration::from_millis(60_000);
+
 /// A small seeded generator (SplitMix64) for signatures and sessions.
 #[derive(Clone, Debug)]
 struct Rng(u64);
@@ -90,6 +101,8 @@ struct Peer {
     bc_acked: SeqNo,
     /// Whether the peer counts as a receiver of our broadcast link.
     bc_in: bool,
+    /// When the peer was last heard from (discovery or a frame from its MAC).
+    heard: Instant,
 }
 
 /// Our broadcast send link.
@@ -531,6 +544,16 @@ impl LinkLayer {
                 self.tx.push_back(Transmit { dst: p.mac, msg: m });
             }
         }
+        let stale: Vec<NodeAddr> = self
+            .peers
+            .values()
+            .filter(|p| !p.link.is_up() && !p.node_up && now.since(p.heard) >= PEER_EXPIRY)
+            .map(|p| p.link.peer_addr)
+            .collect();
+        for a in stale {
+            self.peers.remove(&a);
+            self.stats.peers_forgotten += 1;
+        }
         let dead: Vec<NodeAddr> = self
             .peers
             .values()
@@ -579,9 +602,12 @@ impl LinkLayer {
         let from = h.prev_node();
         // a neighbour's frames come from the MAC it announced in discovery;
         // anything else claiming its address is forged or misrouted
-        if self.peers.get(&from).is_none_or(|p| p.mac != src) {
-            self.stats.foreign += 1;
-            return;
+        match self.peers.get_mut(&from) {
+            Some(p) if p.mac == src => p.heard = now,
+            _ => {
+                self.stats.foreign += 1;
+                return;
+            }
         }
         if h.flags().non_seq {
             self.handle_bcast(now, from, &h, msg);
@@ -763,7 +789,9 @@ impl LinkLayer {
             let _ = now;
         }
         if let Some(reason) = oc.down {
-            let _ = reason;
+            if reason == crate::link::FRAGMENT_OUT_OF_PLACE {
+                self.stats.proto_errors += 1;
+            }
             let Some(p) = self.peers.get_mut(&peer) else { return };
             let mut out = Vec::new();
             if p.link.state == LinkState::Established || reason != "peer reset" {
@@ -793,6 +821,20 @@ impl LinkLayer {
         if oc.down.is_some() {
             self.bc_release(now);
         }
+    }
+
+    /// Forgets the longest-silent node whose link is down; false if every link is up.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .peers
+            .values()
+            .filter(|p| !p.link.is_up() && !p.node_up)
+            .min_by_key(|p| p.heard)
+            .map(|p| p.link.peer_addr);
+        let Some(a) = victim else { return false };
+        self.peers.remove(&a);
+        self.stats.peers_forgotten += 1;
+        true
     }
 
     fn handle_discovery(&mut self, now: Instant, src: MacAddr, d: DiscoveryMsg) {
@@ -861,6 +903,10 @@ impl LinkLayer {
                     });
                     return;
                 }
+                if self.peers.len() >= MAX_PEERS && !self.evict_one() {
+                    self.stats.peers_refused += 1;
+                    return;
+                }
                 let session = self.rng.next() as u16;
                 let link = Link::new(
                     self.addr,
@@ -886,6 +932,7 @@ impl LinkLayer {
                         bc: BcRcv::default(),
                         bc_acked: SeqNo(0),
                         bc_in: false,
+                        heard: now,
                     },
                 );
                 respond = true;
@@ -898,6 +945,7 @@ impl LinkLayer {
                     });
                     return;
                 }
+                p.heard = now;
                 let sign_match = p.signature == d.signature;
                 let addr_match = p.mac == mac;
                 let up = p.link.is_up();

@@ -36,6 +36,6 @@ mod stats;
 pub use config::{AddrMode, LinkConfig, caps};
 pub use error::LinkError;
 pub use event::{LinkEvent, Transmit};
-pub use layer::{LinkInfo, LinkLayer};
+pub use layer::{LinkInfo, LinkLayer, MAX_PEERS, PEER_EXPIRY};
 pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
 pub use stats::{LayerStats, LinkStats};

@@ -30,6 +30,11 @@ pub const RCV_WINDOW: u16 = 8191;
 /// Explicit ack after this many packets received without sending.
 pub const ACK_EVERY: u16 = 16;
 /// Probe after this long without acknowledgement progress while packets are
+/// Why a link is reset when a fragment arrives out of place (a FIRST while
+/// another message is being reassembled, a middle without a FIRST, or a
+/// message past the largest size): a protocol error, counted as such.
+pub(crate) const FRAGMENT_OUT_OF_PLACE: &str = "fragment out of place";
+
 /// unacknowledged (tail-loss recovery faster than the supervision tick).
 pub const FAST_PROBE: Duration = Duration::from_millis(10);
 
@@ -537,7 +542,7 @@ impl Link {
                 match self.reasm.push(&f) {
                     Ok(Reassembly::Complete(whole)) => deliver.push(whole),
                     Ok(Reassembly::Pending) => {}
-                    Err(_) => return Err("fragment out of place"),
+                    Err(_) => return Err(FRAGMENT_OUT_OF_PLACE),
                 }
             }
             _ => deliver.push(m),

@@ -57,4 +57,10 @@ pub struct LayerStats {
     /// Broadcast-link packets dropped: duplicates, outside the receive
     /// window, or from a peer not yet synchronised.
     pub bcast_dropped: u64,
+    /// Discovered nodes not taken because [`crate::MAX_PEERS`] nodes were
+    /// known, all with links up.
+    pub peers_refused: u64,
+    /// Known nodes forgotten: never linked and silent for
+    /// [`crate::PEER_EXPIRY`], or the longest silent one when the table was full.
+    pub peers_forgotten: u64,
 }
