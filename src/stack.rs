@@ -13,13 +13,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use tipc_bearer_eth::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle, Waker};
+use tipc_bearer_eth::{BearerConfig, EthBearer, RxFrame, RxHandler, RxPoller, TxFrame, TxHandle, Waker};
 use tipc_link::{AddrMode, LinkConfig, LinkInfo};
 use tipc_wire::pcap::PcapSink;
 use tipc_wire::{Duration, EthFrame, Importance, Instant, MemberId, NodeAddr, NodeId, PortId};
@@ -77,6 +77,12 @@ struct Shared {
     waker: Mutex<Option<Waker>>,
     /// When the receive thread will next look at timers (µs since epoch).
     sleep_until: AtomicU64,
+    /// The socket reader an application thread borrows while it waits in a
+    /// receive call: whoever holds this lock reads the frames itself.
+    poller: Mutex<Option<RxPoller>>,
+    /// Whether an application thread is reading the socket (the receive
+    /// thread then only keeps the timers).
+    leading: AtomicBool,
 }
 
 impl Shared {
@@ -113,6 +119,92 @@ impl Shared {
                     }
                 },
                 other => return other,
+            }
+        }
+    }
+
+    /// Runs received frames through the core and dispatches the results.
+    fn handle_frames(&self, frames: &mut Vec<RxFrame>) {
+        let mut g = self.inner.lock();
+        if g.stopped {
+            frames.clear();
+            return;
+        }
+        let now = g.now();
+        let own_mac = g.core.mac();
+        for f in frames.drain(..) {
+            if let Some(p) = g.pcap.as_mut() {
+                let dst = if f.broadcast { tipc_wire::MacAddr::BROADCAST } else { own_mac };
+                let fr = EthFrame::build(dst, f.src, &f.msg);
+                let _ = p.write_frame(Duration::from_micros(now.as_micros()), &fr);
+            }
+            g.core.handle_frame(now, f.src, f.msg);
+        }
+        self.flush(&mut g);
+    }
+
+    /// Waits for the next item of a socket's queue until `deadline` (`None`:
+    /// forever). If no other thread is doing so, the waiting thread reads
+    /// the bearer's socket itself and runs the frames through the core, so
+    /// a reply to a request reaches it without a hand-off from the receive
+    /// thread (which meanwhile keeps only the timers). Frames that arrive
+    /// just after it returns wait at most [`tipc_bearer_eth::POLLER_WAIT`]
+    /// for the receive thread or the next reader.
+    fn recv_on<T>(&self, rx: &Receiver<T>, deadline: Option<std::time::Instant>) -> Result<T, RecvTimeoutError> {
+        let slice = tipc_bearer_eth::POLLER_WAIT;
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            let now = std::time::Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if let Some(mut guard) = self.poller.try_lock()
+                && let Some(poller) = guard.as_mut()
+            {
+                self.leading.store(true, Ordering::Release);
+                let r = self.lead(poller, rx, deadline);
+                self.leading.store(false, Ordering::Release);
+                return r;
+            }
+            // another thread reads the socket: wait for it to hand us ours,
+            // in slices, to take over if it stops
+            let wait = deadline.map_or(slice, |d| d.saturating_duration_since(now).min(slice));
+            match rx.recv_timeout(wait) {
+                Ok(v) => return Ok(v),
+                Err(RecvTimeoutError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn lead<T>(
+        &self,
+        poller: &mut RxPoller,
+        rx: &Receiver<T>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        let mut frames = Vec::new();
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return Ok(v),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if self.inner.lock().stopped {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            match poller.recv(&mut frames) {
+                Ok(_) if !frames.is_empty() => self.handle_frames(&mut frames),
+                Ok(_) => {}
+                // let the receive thread have the socket back for a while
+                Err(_) => return rx.recv_timeout(tipc_bearer_eth::POLLER_WAIT),
             }
         }
     }
@@ -205,19 +297,7 @@ struct Driver {
 
 impl RxHandler for Driver {
     fn on_frames(&mut self, frames: &mut Vec<RxFrame>, _tx: &TxHandle) {
-        let mut g = self.shared.inner.lock();
-        let now = g.now();
-        let own_mac = g.core.mac();
-        for f in frames.drain(..) {
-            if let Some(p) = g.pcap.as_mut() {
-                let mac = f.src;
-                let dst = if f.broadcast { tipc_wire::MacAddr::BROADCAST } else { own_mac };
-                let fr = EthFrame::build(dst, mac, &f.msg);
-                let _ = p.write_frame(Duration::from_micros(now.as_micros()), &fr);
-            }
-            g.core.handle_frame(now, f.src, f.msg);
-        }
-        self.shared.flush(&mut g);
+        self.shared.handle_frames(frames);
     }
 
     fn on_wake(&mut self, _tx: &TxHandle) -> Option<StdDuration> {
@@ -237,11 +317,29 @@ impl RxHandler for Driver {
             Some(t) if !g.core.all_acked() => Some(t.min(now + tipc_link::FAST_PROBE)),
             other => other,
         };
-        next.map(|t| StdDuration::from_micros(t.as_micros().saturating_sub(now.as_micros())))
+        let wait = next.map(|t| StdDuration::from_micros(t.as_micros().saturating_sub(now.as_micros())));
+        // while an application thread reads the socket, look again soon in
+        // case it stops
+        if self.shared.leading.load(Ordering::Acquire) {
+            Some(wait.map_or(tipc_bearer_eth::POLLER_WAIT, |w| w.min(tipc_bearer_eth::POLLER_WAIT)))
+        } else {
+            wait
+        }
     }
 
     fn wants_wakeups(&self) -> bool {
         true
+    }
+
+    fn poll_socket(&self) -> bool {
+        !self.shared.leading.load(Ordering::Acquire)
+    }
+}
+
+fn recv_error(e: RecvTimeoutError) -> Error {
+    match e {
+        RecvTimeoutError::Timeout => Error::Timeout,
+        RecvTimeoutError::Disconnected => Error::StackStopped,
     }
 }
 
@@ -348,6 +446,8 @@ impl StackBuilder {
             cond: Condvar::new(),
             waker: Mutex::new(None),
             sleep_until: AtomicU64::new(0),
+            poller: Mutex::new(None),
+            leading: AtomicBool::new(false),
         });
         let bearer = EthBearer::open_with_handler(BearerConfig::new(&iface), Driver { shared: shared.clone() })?;
         {
@@ -360,6 +460,7 @@ impl StackBuilder {
             g.tx = Some(bearer.tx());
         }
         *shared.waker.lock() = Some(bearer.waker());
+        *shared.poller.lock() = Some(bearer.rx_poller());
         bearer.waker().wake();
         Ok(Stack { shared, bearer: Some(bearer) })
     }
@@ -695,14 +796,11 @@ impl PortSocket {
 
     /// Waits for the next message.
     pub fn recv(&self) -> Result<PortMessage, Error> {
-        self.rx.recv().map_err(|_| Error::StackStopped)
+        self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)
     }
     /// Waits at most `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<PortMessage, Error> {
-        self.rx.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => Error::Timeout,
-            RecvTimeoutError::Disconnected => Error::StackStopped,
-        })
+        self.shared.recv_on(&self.rx, Some(std::time::Instant::now() + timeout)).map_err(recv_error)
     }
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Option<PortMessage> {
@@ -872,16 +970,13 @@ impl GroupSocket {
 
     /// Waits for the next message or member event.
     pub fn recv(&self) -> Result<GroupEvent, Error> {
-        let ev = self.rx.recv().map_err(|_| Error::StackStopped)?;
+        let ev = self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)?;
         self.consumed(&ev);
         Ok(ev)
     }
     /// Waits at most `timeout`.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<GroupEvent, Error> {
-        let ev = self.rx.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => Error::Timeout,
-            RecvTimeoutError::Disconnected => Error::StackStopped,
-        })?;
+        let ev = self.shared.recv_on(&self.rx, Some(std::time::Instant::now() + timeout)).map_err(recv_error)?;
         self.consumed(&ev);
         Ok(ev)
     }

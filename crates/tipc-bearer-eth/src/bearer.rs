@@ -93,7 +93,54 @@ pub trait RxHandler: Send + 'static {
     fn wants_wakeups(&self) -> bool {
         false
     }
+    /// Whether the receive thread should read the socket now (asked before
+    /// every wait when [`RxHandler::wants_wakeups`]). A handler returns
+    /// false while another thread receives through an [`RxPoller`]; the
+    /// receive thread then only waits for its [`Waker`] and timeouts.
+    fn poll_socket(&self) -> bool {
+        true
+    }
 }
+
+/// Receives from the bearer's socket on the caller's thread: a thread that
+/// would otherwise wait for the receive thread to hand it a message can read
+/// the frames itself and save the hand-off (see [`RxHandler::poll_socket`]).
+/// Filtering and counters are the receive thread's.
+pub struct RxPoller {
+    sock: Arc<Socket>,
+    counters: Arc<Counters>,
+    mac: MacAddr,
+    rb: sys::RecvBatch,
+}
+
+impl std::fmt::Debug for RxPoller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RxPoller").field("mac", &self.mac).finish()
+    }
+}
+
+impl RxPoller {
+    /// Waits until frames arrive or [`POLLER_WAIT`] passes, and appends
+    /// what arrived (filtered as the receive thread filters) to `out`.
+    /// Returns how many frames were read from the socket.
+    pub fn recv(&mut self, out: &mut Vec<RxFrame>) -> Result<usize, BearerError> {
+        let n = self.rb.recv(self.sock.as_raw_fd(), true).map_err(BearerError::io("recvmmsg"))?;
+        if n > 0 {
+            Counters::add(&self.counters.rx_batches, 1);
+        }
+        for i in 0..n {
+            let (raw, m) = self.rb.frame(i);
+            if let Some(f) = classify(&self.counters, self.mac, &m, raw) {
+                out.push(f);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Longest an [`RxPoller::recv`] waits when nothing arrives (the socket's
+/// receive timeout in handler mode).
+pub const POLLER_WAIT: Duration = Duration::from_millis(1);
 
 struct ChannelHandler {
     out: Sender<Vec<RxFrame>>,
@@ -404,6 +451,17 @@ impl EthBearer {
     pub fn rx(&self) -> Option<&Receiver<Vec<RxFrame>>> {
         self.rx.as_ref()
     }
+    /// A receiver for another thread (see [`RxPoller`]); meant for handler
+    /// mode with [`RxHandler::poll_socket`].
+    pub fn rx_poller(&self) -> RxPoller {
+        let slot = (self.info.mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
+        RxPoller {
+            sock: self.sock.clone(),
+            counters: self.counters.clone(),
+            mac: self.info.mac,
+            rb: sys::RecvBatch::new(64, slot),
+        }
+    }
     /// A handle that wakes the receive thread's handler.
     pub fn waker(&self) -> Waker {
         Waker(self.wake.clone())
@@ -516,6 +574,11 @@ fn rx_loop(
         // to notice shutdown.
         let _ = sys::set_recv_timeout(fd, Duration::from_millis(100));
     }
+    if wants_wake {
+        // the receive thread itself never blocks in recvmmsg then; an
+        // RxPoller does, for at most this long
+        let _ = sys::set_recv_timeout(fd, POLLER_WAIT);
+    }
     let mut timeout = handler.on_wake(&tx);
     while !stop.load(Ordering::Relaxed) {
         let mut wait_in_recv = !wants_wake;
@@ -524,10 +587,16 @@ fn rx_loop(
                 None => -1,
                 Some(d) => i32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
             };
-            match sys::poll2(fd, wake.fd(), ms) {
-                Ok((_, woken)) => {
+            // a negative descriptor is ignored by poll: wait for the waker only
+            let watch = if handler.poll_socket() { fd } else { -1 };
+            match sys::poll2(watch, wake.fd(), ms) {
+                Ok((readable, woken)) => {
                     if woken {
                         wake.clear();
+                    }
+                    if !readable {
+                        timeout = handler.on_wake(&tx);
+                        continue;
                     }
                 }
                 Err(_) => {

@@ -37,7 +37,7 @@ mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
 
-pub use bearer::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle, Waker};
+pub use bearer::{BearerConfig, EthBearer, POLLER_WAIT, RxFrame, RxHandler, RxPoller, TxFrame, TxHandle, Waker};
 pub use error::BearerError;
 pub use iface::{IfInfo, MIN_MTU, lookup_interface};
 /// The socket type of [`sys`] functions.

@@ -160,6 +160,11 @@ pub struct RecvBatch {
     meta: Vec<RecvMeta>,
 }
 
+// SAFETY: the raw pointers inside `msgs` and `_iovs` point only into this
+// struct's own heap buffers, which move with it and are reached only through
+// `&mut self`; nothing is shared with another thread.
+unsafe impl Send for RecvBatch {}
+
 impl RecvBatch {
     /// Room for `batch` frames of up to `slot` bytes each.
     pub fn new(batch: usize, slot: usize) -> RecvBatch {
