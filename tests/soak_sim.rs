@@ -5,6 +5,8 @@
 //! Zero loss, order kept, no link reset, and the process's resident memory
 //! sampled ten times along the way must stay flat.
 
+mod common;
+
 use bytes::Bytes;
 use tipc::fault::FaultConfig;
 use tipc::sim::SimNet;
@@ -17,15 +19,6 @@ const SIZE: usize = 1024;
 
 fn soak_secs() -> u64 {
     std::env::var("TIPC_SOAK_SIM_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30)
-}
-
-/// Resident set size of this process, in KiB.
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 struct Net {
@@ -65,6 +58,26 @@ fn resets(net: &mut SimNet, n: usize) -> u64 {
     (0..n).map(|i| net.core(i).link().links().iter().map(|l| l.stats.resets).sum::<u64>()).sum()
 }
 
+/// Every receiver reads all its messages (opening windows at once),
+/// checking per-sender order; returns how many.
+fn read(w: &mut Net, receivers: &[usize], want: &mut [Vec<u64>]) -> u64 {
+    let mut delivered = 0;
+    for &r in receivers {
+        let (node, port) = w.members[r];
+        for (_, ev) in w.net.take_events(node) {
+            if let CoreEvent::Group { event: GroupEvent::Message { from, data, .. }, .. } = ev {
+                let s = data[8] as usize;
+                let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
+                assert_eq!(seq, want[r][s], "receiver {r} from sender {s}: lost or reordered");
+                want[r][s] += 1;
+                delivered += 1;
+                w.net.with(node, |c, _| c.group_consumed(port, from, data.len()));
+            }
+        }
+    }
+    delivered
+}
+
 /// Runs `senders` → `receivers` for `secs` simulated seconds. Every sender
 /// sends `mode` messages (to the hub for unicast) as fast as it is allowed;
 /// every receiver reads everything at once. Returns (messages delivered, RSS samples).
@@ -97,26 +110,14 @@ fn run(w: &mut Net, senders: &[usize], receivers: &[usize], mode: Mode, secs: u6
         }
         let t = w.net.now() + step;
         w.net.run_until(t);
-        for &r in receivers {
-            let (node, port) = w.members[r];
-            for (_, ev) in w.net.take_events(node) {
-                if let CoreEvent::Group { event: GroupEvent::Message { from, data, .. }, .. } = ev {
-                    let s = data[8] as usize;
-                    let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
-                    assert_eq!(seq, want[r][s], "receiver {r} from sender {s}: lost or reordered");
-                    want[r][s] += 1;
-                    delivered += 1;
-                    w.net.with(node, |c, _| c.group_consumed(port, from, data.len()));
-                }
-            }
-        }
+        delivered += read(w, receivers, &mut want);
         for i in 0..n {
             if !receivers.contains(&i) {
                 w.net.take_events(w.members[i].0);
             }
         }
         if w.net.now() >= next_sample {
-            samples.push(((w.net.now() - start).as_micros() as f64 / 1e6, rss_kib()));
+            samples.push(((w.net.now() - start).as_micros() as f64 / 1e6, common::rss_kib()));
             next_sample = start + Duration::from_micros(secs * 100_000 * samples.len() as u64);
         }
     }
@@ -125,19 +126,7 @@ fn run(w: &mut Net, senders: &[usize], receivers: &[usize], mode: Mode, secs: u6
     while w.net.now() < drain_end {
         let t = w.net.now() + step;
         w.net.run_until(t);
-        for &r in receivers {
-            let (node, port) = w.members[r];
-            for (_, ev) in w.net.take_events(node) {
-                if let CoreEvent::Group { event: GroupEvent::Message { from, data, .. }, .. } = ev {
-                    let s = data[8] as usize;
-                    let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
-                    assert_eq!(seq, want[r][s], "receiver {r} from sender {s}: lost or reordered");
-                    want[r][s] += 1;
-                    delivered += 1;
-                    w.net.with(node, |c, _| c.group_consumed(port, from, data.len()));
-                }
-            }
-        }
+        delivered += read(w, receivers, &mut want);
     }
     for &r in receivers {
         for &s in senders {
@@ -145,16 +134,8 @@ fn run(w: &mut Net, senders: &[usize], receivers: &[usize], mode: Mode, secs: u6
         }
     }
     assert_eq!(resets(&mut w.net, n), resets0, "no link reset");
-    samples.push(((w.net.now() - start).as_micros() as f64 / 1e6, rss_kib()));
+    samples.push(((w.net.now() - start).as_micros() as f64 / 1e6, common::rss_kib()));
     (delivered, samples)
-}
-
-/// Memory is flat: from the sample at 30 % of the run to the end, RSS grows
-/// by less than 10 % + 8 MiB.
-fn assert_flat(what: &str, samples: &[(f64, u64)]) {
-    let base = samples[samples.len() * 3 / 10].1;
-    let last = samples.last().map_or(0, |s| s.1);
-    assert!(last <= base + base / 10 + 8 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
 }
 
 #[test]
@@ -172,7 +153,7 @@ fn sixteen_to_one_then_one_to_sixteen_at_full_speed_lose_nothing_and_memory_stay
         t1.as_secs_f64(),
         d1 as f64 * 8192.0 / secs as f64 / 1e6
     );
-    assert_flat("16 -> 1", &s1);
+    common::assert_rss_flat("16 -> 1", &s1);
     let wall = std::time::Instant::now();
     let (d2, s2) = run(&mut w, &[0], &all, Mode::Broadcast, secs);
     eprintln!(
@@ -182,5 +163,5 @@ fn sixteen_to_one_then_one_to_sixteen_at_full_speed_lose_nothing_and_memory_stay
         d2 as f64 / FANS as f64 * 8192.0 / secs as f64 / 1e6,
         w.net.frames() - frames1
     );
-    assert_flat("1 -> 16", &s2);
+    common::assert_rss_flat("1 -> 16", &s2);
 }

@@ -23,14 +23,6 @@ fn soak_secs() -> u64 {
     std::env::var("TIPC_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
 }
 
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn resets(stacks: &[Stack]) -> u64 {
     stacks.iter().flat_map(Stack::links).map(|l| l.stats.resets).sum()
 }
@@ -116,7 +108,7 @@ fn run(
             })
             .collect();
         for _ in 0..10 {
-            samples.push((t0.elapsed().as_secs_f64(), rss_kib()));
+            samples.push((t0.elapsed().as_secs_f64(), common::rss_kib()));
             std::thread::sleep(Duration::from_millis(secs * 1000 / 10));
         }
         stop.store(true, Ordering::Relaxed);
@@ -130,14 +122,8 @@ fn run(
         }
         got.iter().sum::<u64>()
     });
-    samples.push((t0.elapsed().as_secs_f64(), rss_kib()));
+    samples.push((t0.elapsed().as_secs_f64(), common::rss_kib()));
     (delivered, samples)
-}
-
-fn assert_flat(what: &str, samples: &[(f64, u64)]) {
-    let base = samples[samples.len() * 3 / 10].1;
-    let last = samples.last().map_or(0, |s| s.1);
-    assert!(last <= base + base / 10 + 8 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
 }
 
 #[test]
@@ -185,8 +171,8 @@ fn sixteen_to_one_then_one_to_sixteen_on_veth_lose_nothing_and_memory_stays_flat
         d2 as f64 / FANS as f64 / secs as f64
     );
     assert_eq!(resets(&stacks), resets0, "no link reset");
-    assert_flat("16 -> 1", &s1);
-    assert_flat("1 -> 16", &s2);
+    common::assert_rss_flat("16 -> 1", &s1);
+    common::assert_rss_flat("1 -> 16", &s2);
     drop(socks);
     for s in stacks {
         s.shutdown();
