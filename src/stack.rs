@@ -2,13 +2,16 @@
 //! socket handles applications use.
 //!
 //! Threads: the bearer's receive thread (`tipc-eth-rx:<if>`) runs the
-//! protocol work for every received batch and every timer; the bearer's
+//! protocol work for received frames and for every timer; the bearer's
 //! transmit thread (`tipc-eth-tx:<if>`) sends what cannot leave at once.
 //! An application thread that sends does its own protocol work under the
-//! core's lock and hands its frames to the kernel itself, so neither
-//! direction pays a thread hand-off on the hot path (on a 2-CPU VM one
-//! costs tens of microseconds). The lock is never held across a blocking
-//! system call.
+//! core's lock and hands its frames to the kernel itself. An application
+//! thread waiting in a receive call reads the socket itself while the
+//! receive thread keeps only the timers (one such thread at a time; the
+//! receive thread takes the socket back within a millisecond of it
+//! stopping). So neither direction pays a thread hand-off on the hot path
+//! (on a 2-CPU VM one costs tens of microseconds). The lock is never held
+//! across a blocking system call.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
