@@ -214,7 +214,7 @@ impl Lab {
     /// `a:tipc0 — relay:ra`, `relay:rb — b:tipc0`. Nothing crosses until a
     /// relay forwards between `ra` and `rb` ([`crate::relay::Relay`]).
     pub fn relayed_pair(tag: &str) -> Result<Lab, LabError> {
-        Lab::relayed(tag, &["a", "b"], |i| ["ra", "rb"][i].to_string())
+        Lab::relayed(tag, &["a", "b"], &["ra".to_string(), "rb".to_string()])
     }
 
     /// `n` node namespaces, each joined to the relay namespace by its own
@@ -224,7 +224,7 @@ impl Lab {
     pub fn relayed_star(tag: &str, n: usize) -> Result<Lab, LabError> {
         let roles: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
         let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
-        Lab::relayed(tag, &roles, |i| format!("r{i}"))
+        Lab::relayed(tag, &roles, &Lab::star_ports(n))
     }
 
     /// The relay-side interface names of a [`Lab::relayed_star`] of `n` nodes.
@@ -232,14 +232,14 @@ impl Lab {
         (0..n).map(|i| format!("r{i}")).collect()
     }
 
-    fn relayed(tag: &str, roles: &[&str], port: impl Fn(usize) -> String) -> Result<Lab, LabError> {
+    /// Node namespace `roles[i]` joined to the relay namespace's `ports[i]`.
+    fn relayed(tag: &str, roles: &[&str], ports: &[String]) -> Result<Lab, LabError> {
         let mut lab = Lab::new(tag)?;
         let r = lab.new_ns("relay")?;
-        for (i, role) in roles.iter().enumerate() {
+        for (role, p) in roles.iter().zip(ports) {
             let ns = lab.new_ns(role)?;
-            let p = port(i);
-            Lab::veth(&ns, NODE_IF, &r, &p)?;
-            r.ip(&["link", "set", &p, "promisc", "on"])?;
+            Lab::veth(&ns, NODE_IF, &r, p)?;
+            r.ip(&["link", "set", p, "promisc", "on"])?;
             lab.nodes.push(ns);
         }
         lab.extra.push(r);

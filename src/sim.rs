@@ -243,6 +243,8 @@ impl SimNet {
                 let seed = self.seed ^ ((i as u64) << 32) ^ (j as u64) ^ 0x5eed;
                 let verdict = self.injectors.entry((i, j)).or_insert_with(|| FaultInjector::new(f, seed)).decide();
                 let arrive = (depart + self.latency).max(self.nodes[j].rx_free + ser);
+                // (without a bandwidth the port never queues: a latency
+                // changed mid-run must not hold frames behind older ones)
                 if self.bandwidth.is_some() {
                     self.nodes[j].rx_free = arrive;
                 }

@@ -154,16 +154,9 @@ impl Shared {
     /// just after it returns wait at most [`tipc_bearer_eth::POLLER_WAIT`]
     /// for the receive thread or the next reader.
     fn recv_on<T>(&self, rx: &Receiver<T>, deadline: Option<std::time::Instant>) -> Result<T, RecvTimeoutError> {
-        let slice = tipc_bearer_eth::POLLER_WAIT;
         loop {
-            match rx.try_recv() {
-                Ok(v) => return Ok(v),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
-            }
-            let now = std::time::Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(RecvTimeoutError::Timeout);
+            if let Some(r) = ready(rx, deadline) {
+                return r;
             }
             if let Some(mut guard) = self.poller.try_lock()
                 && let Some(poller) = guard.as_mut()
@@ -171,11 +164,14 @@ impl Shared {
                 self.leading.store(true, Ordering::Release);
                 let r = self.lead(poller, rx, deadline);
                 self.leading.store(false, Ordering::Release);
-                return r;
+                if let Some(r) = r {
+                    return r;
+                }
             }
-            // another thread reads the socket: wait for it to hand us ours,
-            // in slices, to take over if it stops
-            let wait = deadline.map_or(slice, |d| d.saturating_duration_since(now).min(slice));
+            // another thread reads the socket (or reading failed): wait for
+            // the item to be handed over, in slices, to take over if it stops
+            let slice = tipc_bearer_eth::POLLER_WAIT;
+            let wait = deadline.map_or(slice, |d| d.saturating_duration_since(std::time::Instant::now()).min(slice));
             match rx.recv_timeout(wait) {
                 Ok(v) => return Ok(v),
                 Err(RecvTimeoutError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
@@ -184,30 +180,23 @@ impl Shared {
         }
     }
 
+    /// Reads the socket until `rx` has an item, is closed (the stack
+    /// stopped: its senders are dropped) or `deadline` passes; `None` if the
+    /// socket failed, to leave it to the receive thread.
     fn lead<T>(
         &self,
         poller: &mut RxPoller,
         rx: &Receiver<T>,
         deadline: Option<std::time::Instant>,
-    ) -> Result<T, RecvTimeoutError> {
+    ) -> Option<Result<T, RecvTimeoutError>> {
         let mut frames = Vec::new();
         loop {
-            match rx.try_recv() {
-                Ok(v) => return Ok(v),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(crossbeam_channel::TryRecvError::Empty) => {}
+            if let Some(r) = ready(rx, deadline) {
+                return Some(r);
             }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            if self.inner.lock().stopped {
-                return Err(RecvTimeoutError::Disconnected);
-            }
-            match poller.recv(&mut frames) {
-                Ok(_) if !frames.is_empty() => self.handle_frames(&mut frames),
-                Ok(_) => {}
-                // let the receive thread have the socket back for a while
-                Err(_) => return rx.recv_timeout(tipc_bearer_eth::POLLER_WAIT),
+            poller.recv(&mut frames).ok()?;
+            if !frames.is_empty() {
+                self.handle_frames(&mut frames);
             }
         }
     }
@@ -336,6 +325,18 @@ impl RxHandler for Driver {
 
     fn poll_socket(&self) -> bool {
         !self.shared.leading.load(Ordering::Acquire)
+    }
+}
+
+/// An item of `rx` if one is waiting, or the end of waiting (the queue is
+/// closed or `deadline` passed); `None` to go on waiting.
+fn ready<T>(rx: &Receiver<T>, deadline: Option<std::time::Instant>) -> Option<Result<T, RecvTimeoutError>> {
+    match rx.try_recv() {
+        Ok(v) => Some(Ok(v)),
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+        Err(crossbeam_channel::TryRecvError::Empty) => {
+            deadline.is_some_and(|d| std::time::Instant::now() >= d).then_some(Err(RecvTimeoutError::Timeout))
+        }
     }
 }
 

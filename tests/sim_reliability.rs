@@ -4,6 +4,8 @@
 //! (the kernel's duplicate-GRP_ACK bug, CVE-2026-31662).
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use bytes::Bytes;
 use tipc::fault::{FaultConfig, Rng};
 use tipc::sim::SimNet;
@@ -117,17 +119,7 @@ fn a_flood_of_random_and_mutated_frames_breaks_nothing() {
     let mut injected = 0u64;
     stream(&mut net, &ids, 2000, |net| {
         for _ in 0..10 {
-            let frame = if rng.chance(0.5) {
-                let len = rng.below(1600) as usize;
-                Bytes::from((0..len).map(|_| rng.next_u64() as u8).collect::<Vec<u8>>())
-            } else {
-                let mut v = seeds[rng.below(seeds.len() as u64) as usize].to_vec();
-                for _ in 0..=rng.below(4) {
-                    let i = rng.below(v.len() as u64) as usize;
-                    v[i] ^= (rng.below(255) + 1) as u8;
-                }
-                Bytes::from(v)
-            };
+            let frame = Bytes::from(common::hostile_message(&mut rng, &seeds, 0.5, 0, 1600));
             let src = macs[rng.below(3) as usize];
             let now = net.now();
             net.core(1).handle_frame(now, src, frame);

@@ -210,17 +210,7 @@ fn flood(ns: &tipc::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
             let src = [0x02, 0xba, 0xd0, 0x00, 0x00, 0x01];
             while !done2.load(Ordering::Relaxed) {
                 for (sock, idx) in &socks {
-                    let msg: Vec<u8> = if rng.chance(0.4) {
-                        let len = 1 + rng.below(1500) as usize;
-                        (0..len).map(|_| rng.next_u64() as u8).collect()
-                    } else {
-                        let mut v = seeds[rng.below(seeds.len() as u64) as usize].to_vec();
-                        for _ in 0..=rng.below(4) {
-                            let i = rng.below(v.len() as u64) as usize;
-                            v[i] ^= (rng.below(255) + 1) as u8;
-                        }
-                        v
-                    };
+                    let msg = common::hostile_message(&mut rng, &seeds, 0.4, 1, 1500);
                     let mut eth = [0u8; 14];
                     eth[..6].copy_from_slice(&[0xff; 6]);
                     eth[6..12].copy_from_slice(&src);

@@ -98,3 +98,26 @@ pub fn assert_rss_flat(what: &str, samples: &[(f64, u64)]) {
     let last = samples.last().map_or(0, |s| s.1);
     assert!(last <= base + base / 10 + 8 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
 }
+
+/// One hostile TIPC message: with probability `p_random` random bytes of
+/// `min_len + below(span)` bytes, otherwise one of `seeds` with one to five
+/// bytes flipped.
+pub fn hostile_message(
+    rng: &mut tipc::fault::Rng,
+    seeds: &[Bytes],
+    p_random: f64,
+    min_len: usize,
+    span: u64,
+) -> Vec<u8> {
+    if rng.chance(p_random) {
+        let len = min_len + rng.below(span) as usize;
+        (0..len).map(|_| rng.next_u64() as u8).collect()
+    } else {
+        let mut v = seeds[rng.below(seeds.len() as u64) as usize].to_vec();
+        for _ in 0..=rng.below(4) {
+            let i = rng.below(v.len() as u64) as usize;
+            v[i] ^= (rng.below(255) + 1) as u8;
+        }
+        v
+    }
+}

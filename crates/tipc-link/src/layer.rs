@@ -120,6 +120,11 @@ struct BcSend {
 }
 
 impl Peer {
+    /// Whether the node may be forgotten: its link is down and it is not up.
+    fn is_down(&self) -> bool {
+        !self.link.is_up() && !self.node_up
+    }
+
     fn bc_ctx(&self, own_bc_last: SeqNo) -> BcCtx {
         BcCtx { ack: self.bc.rcv_nxt.prev(), synced: self.bc.synced, gap: self.bc.gap(), last_sent: own_bc_last }
     }
@@ -547,7 +552,7 @@ impl LinkLayer {
         let stale: Vec<NodeAddr> = self
             .peers
             .values()
-            .filter(|p| !p.link.is_up() && !p.node_up && now.since(p.heard) >= PEER_EXPIRY)
+            .filter(|p| p.is_down() && now.since(p.heard) >= PEER_EXPIRY)
             .map(|p| p.link.peer_addr)
             .collect();
         for a in stale {
@@ -825,12 +830,7 @@ impl LinkLayer {
 
     /// Forgets the longest-silent node whose link is down; false if every link is up.
     fn evict_one(&mut self) -> bool {
-        let victim = self
-            .peers
-            .values()
-            .filter(|p| !p.link.is_up() && !p.node_up)
-            .min_by_key(|p| p.heard)
-            .map(|p| p.link.peer_addr);
+        let victim = self.peers.values().filter(|p| p.is_down()).min_by_key(|p| p.heard).map(|p| p.link.peer_addr);
         let Some(a) = victim else { return false };
         self.peers.remove(&a);
         self.stats.peers_forgotten += 1;

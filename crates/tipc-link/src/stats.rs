@@ -60,7 +60,7 @@ pub struct LayerStats {
     /// Discovered nodes not taken because [`crate::MAX_PEERS`] nodes were
     /// known, all with links up.
     pub peers_refused: u64,
-    /// Known nodes forgotten: never linked and silent for
-    /// [`crate::PEER_EXPIRY`], or the longest silent one when the table was full.
+    /// Known nodes forgotten: link down and silent for [`crate::PEER_EXPIRY`],
+    /// or the longest-silent such node when the table was full.
     pub peers_forgotten: u64,
 }
