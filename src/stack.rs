@@ -65,11 +65,20 @@ struct Inner {
     tx: Option<TxHandle>,
     scratch: Vec<TxFrame>,
     stopped: bool,
+    /// The latest time given to the core.
+    last_now: Instant,
 }
 
 impl Inner {
-    fn now(&self) -> Instant {
-        Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    fn now(&mut self) -> Instant {
+        self.now_at(std::time::Instant::now())
+    }
+    /// The core's time for the moment `t`, never earlier than a time the
+    /// core was already given.
+    fn now_at(&mut self, t: std::time::Instant) -> Instant {
+        let now = Instant::from_micros(t.saturating_duration_since(self.epoch).as_micros() as u64).max(self.last_now);
+        self.last_now = now;
+        now
     }
 }
 
@@ -126,14 +135,18 @@ impl Shared {
         }
     }
 
-    /// Runs received frames through the core and dispatches the results.
-    fn handle_frames(&self, frames: &mut Vec<RxFrame>) {
+    /// Runs received frames through the core and dispatches the results;
+    /// `at` is when they were received, if known (saves a clock read).
+    fn handle_frames(&self, frames: &mut Vec<RxFrame>, at: Option<std::time::Instant>) {
         let mut g = self.inner.lock();
         if g.stopped {
             frames.clear();
             return;
         }
-        let now = g.now();
+        let now = match at {
+            Some(t) => g.now_at(t),
+            None => g.now(),
+        };
         let own_mac = g.core.mac();
         for f in frames.drain(..) {
             if let Some(p) = g.pcap.as_mut() {
@@ -146,18 +159,22 @@ impl Shared {
         self.flush(&mut g);
     }
 
-    /// Waits for the next item of a socket's queue until `deadline` (`None`:
-    /// forever). If no other thread is doing so, the waiting thread reads
+    /// Waits for the next item of a socket's queue for at most `timeout`
+    /// (`None`: forever). If no other thread is doing so, the waiting thread reads
     /// the bearer's socket itself and runs the frames through the core, so
     /// a reply to a request reaches it without a hand-off from the receive
     /// thread (which meanwhile keeps only the timers). Frames that arrive
     /// just after it returns wait at most [`tipc_bearer_eth::POLLER_WAIT`]
     /// for the receive thread or the next reader.
-    fn recv_on<T>(&self, rx: &Receiver<T>, deadline: Option<std::time::Instant>) -> Result<T, RecvTimeoutError> {
+    fn recv_on<T>(&self, rx: &Receiver<T>, timeout: Option<StdDuration>) -> Result<T, RecvTimeoutError> {
+        // an item already waiting costs no clock read
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
-            if let Some(r) = ready(rx, deadline) {
-                return r;
-            }
             if let Some(mut guard) = self.poller.try_lock()
                 && let Some(poller) = guard.as_mut()
             {
@@ -177,27 +194,30 @@ impl Shared {
                 Err(RecvTimeoutError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            if let Some(r) = ready(rx, deadline) {
+                return r;
+            }
         }
     }
 
     /// Reads the socket until `rx` has an item, is closed (the stack
     /// stopped: its senders are dropped) or `deadline` passes; `None` if the
-    /// socket failed, to leave it to the receive thread.
+    /// receive thread is reading (it hands the item over) or the socket
+    /// failed (left to the receive thread).
     fn lead<T>(
         &self,
         poller: &mut RxPoller,
         rx: &Receiver<T>,
         deadline: Option<std::time::Instant>,
     ) -> Option<Result<T, RecvTimeoutError>> {
-        let mut frames = Vec::new();
+        // the caller has just computed the deadline: no clock read the first time
+        let mut check = None;
         loop {
-            if let Some(r) = ready(rx, deadline) {
+            if let Some(r) = ready(rx, check) {
                 return Some(r);
             }
-            poller.recv(&mut frames).ok()?;
-            if !frames.is_empty() {
-                self.handle_frames(&mut frames);
-            }
+            check = deadline;
+            poller.recv(|frames, at| self.handle_frames(frames, at)).ok()?;
         }
     }
 
@@ -289,7 +309,7 @@ struct Driver {
 
 impl RxHandler for Driver {
     fn on_frames(&mut self, frames: &mut Vec<RxFrame>, _tx: &TxHandle) {
-        self.shared.handle_frames(frames);
+        self.shared.handle_frames(frames, None);
     }
 
     fn on_wake(&mut self, _tx: &TxHandle) -> Option<StdDuration> {
@@ -446,6 +466,7 @@ impl StackBuilder {
                 tx: None,
                 scratch: Vec::new(),
                 stopped: false,
+                last_now: Instant::ZERO,
             }),
             cond: Condvar::new(),
             waker: Mutex::new(None),
@@ -804,7 +825,7 @@ impl PortSocket {
     }
     /// Waits at most `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<PortMessage, Error> {
-        self.shared.recv_on(&self.rx, Some(std::time::Instant::now() + timeout)).map_err(recv_error)
+        self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)
     }
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Option<PortMessage> {
@@ -980,7 +1001,7 @@ impl GroupSocket {
     }
     /// Waits at most `timeout`.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<GroupEvent, Error> {
-        let ev = self.shared.recv_on(&self.rx, Some(std::time::Instant::now() + timeout)).map_err(recv_error)?;
+        let ev = self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)?;
         self.consumed(&ev);
         Ok(ev)
     }

@@ -106,35 +106,81 @@ pub trait RxHandler: Send + 'static {
 /// would otherwise wait for the receive thread to hand it a message can read
 /// the frames itself and save the hand-off (see [`RxHandler::poll_socket`]).
 /// Filtering and counters are the receive thread's.
+///
+/// The socket has one reader at a time: the receive thread and pollers
+/// take turns, and each runs the frames it read before giving up its turn,
+/// so frames are handled in the order they arrived.
 pub struct RxPoller {
-    sock: Arc<Socket>,
-    counters: Arc<Counters>,
-    mac: MacAddr,
-    rb: sys::RecvBatch,
+    rx: Arc<RxShared>,
 }
 
 impl std::fmt::Debug for RxPoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RxPoller").field("mac", &self.mac).finish()
+        f.debug_struct("RxPoller").field("mac", &self.rx.mac).finish()
     }
 }
 
 impl RxPoller {
-    /// Waits until frames arrive or [`POLLER_WAIT`] passes, and appends
-    /// what arrived (filtered as the receive thread filters) to `out`.
-    /// Returns how many frames were read from the socket.
-    pub fn recv(&mut self, out: &mut Vec<RxFrame>) -> Result<usize, BearerError> {
-        let n = self.rb.recv(self.sock.as_raw_fd(), true).map_err(BearerError::io("recvmmsg"))?;
-        if n > 0 {
+    /// Waits until frames arrive or [`POLLER_WAIT`] passes and runs `f` on
+    /// what arrived (filtered as the receive thread filters), with the time
+    /// they were received when the read measured it (saves a clock read).
+    /// Returns how many frames were read from the socket, or
+    /// [`BearerError::Busy`] at once if the receive thread is reading: it
+    /// hands on what it reads the usual way.
+    pub fn recv(&mut self, f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>)) -> Result<usize, BearerError> {
+        let Some(mut r) = self.rx.reader.try_lock() else { return Err(BearerError::Busy) };
+        self.rx.drain(&mut r, true, f).map_err(BearerError::io("recv"))
+    }
+}
+
+/// The socket's reading side, shared by the receive thread and pollers.
+struct RxShared {
+    sock: Arc<Socket>,
+    counters: Arc<Counters>,
+    mac: MacAddr,
+    reader: Mutex<Reader>,
+}
+
+/// Whoever holds it reads the socket.
+struct Reader {
+    rb: sys::RecvBatch,
+    frames: Vec<RxFrame>,
+}
+
+impl RxShared {
+    /// Reads what is queued (waiting for the first frame when `wait`) and
+    /// passes each batch to `f`, until a batch comes back short. Returns
+    /// how many frames were read.
+    fn drain(
+        &self,
+        r: &mut Reader,
+        mut wait: bool,
+        mut f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>),
+    ) -> std::io::Result<usize> {
+        let fd = self.sock.as_raw_fd();
+        let mut total = 0;
+        loop {
+            let n = r.rb.recv(fd, wait)?;
+            wait = false;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
             Counters::add(&self.counters.rx_batches, 1);
-        }
-        for i in 0..n {
-            let (raw, m) = self.rb.frame(i);
-            if let Some(f) = classify(&self.counters, self.mac, &m, raw) {
-                out.push(f);
+            for i in 0..n {
+                let (raw, m) = r.rb.frame(i);
+                if let Some(fr) = classify(&self.counters, self.mac, &m, raw) {
+                    r.frames.push(fr);
+                }
+            }
+            if !r.frames.is_empty() {
+                f(&mut r.frames, r.rb.received_at());
+                r.frames.clear();
+            }
+            if n < r.rb.capacity() {
+                return Ok(total);
             }
         }
-        Ok(n)
     }
 }
 
@@ -186,8 +232,10 @@ struct TxShared {
     /// Frames queued or being sent by the tx thread.
     in_flight: AtomicUsize,
     /// Held while frames are handed to the kernel, so that a direct send
-    /// never overtakes queued frames.
-    send_lock: Mutex<()>,
+    /// never overtakes queued frames; holds the buffer a direct send
+    /// assembles its frame in (one contiguous `send` costs less than a
+    /// gathered `sendmsg`).
+    send_lock: Mutex<Vec<u8>>,
     counters: Arc<Counters>,
     closed: AtomicBool,
 }
@@ -238,12 +286,14 @@ impl TxHandle {
         if self.s.in_flight.load(Ordering::Acquire) != 0 {
             return Some(f);
         }
-        let _g = self.s.send_lock.try_lock()?;
+        let mut buf = self.s.send_lock.try_lock()?;
         if self.s.in_flight.load(Ordering::Acquire) != 0 {
             return Some(f);
         }
-        let eth = eth_header(f.dst, self.s.info.mac);
-        match sys::send_one(self.s.sock.as_raw_fd(), self.s.info.index, &eth, &f.msg) {
+        buf.clear();
+        buf.extend_from_slice(&eth_header(f.dst, self.s.info.mac));
+        buf.extend_from_slice(&f.msg);
+        match sys::send_frame(self.s.sock.as_raw_fd(), &buf) {
             Ok(true) => {
                 Counters::add(&self.s.counters.tx_frames, 1);
                 Counters::add(&self.s.counters.tx_bytes, f.msg.len() as u64);
@@ -352,6 +402,7 @@ pub struct EthBearer {
     threads: Vec<JoinHandle<()>>,
     counters: Arc<Counters>,
     sock: Arc<Socket>,
+    rx_shared: Arc<RxShared>,
 }
 
 impl std::fmt::Debug for EthBearer {
@@ -368,17 +419,22 @@ impl EthBearer {
         let stop = Arc::new(AtomicBool::new(false));
         let (out, rx) = bounded(cfg.rx_queue.max(1));
         let h = ChannelHandler { out, stop: stop.clone() };
-        let mut b = Self::start(cfg, Box::new(h), stop)?;
+        let mut b = Self::start(cfg, Box::new(h), stop, true)?;
         b.rx = Some(rx);
         Ok(b)
     }
 
     /// Opens the bearer with `handler` running on the receive thread.
     pub fn open_with_handler(cfg: BearerConfig, handler: impl RxHandler) -> Result<EthBearer, BearerError> {
-        Self::start(cfg, Box::new(handler), Arc::new(AtomicBool::new(false)))
+        Self::start(cfg, Box::new(handler), Arc::new(AtomicBool::new(false)), false)
     }
 
-    fn start(cfg: BearerConfig, handler: Box<dyn RxHandler>, stop: Arc<AtomicBool>) -> Result<EthBearer, BearerError> {
+    fn start(
+        cfg: BearerConfig,
+        handler: Box<dyn RxHandler>,
+        stop: Arc<AtomicBool>,
+        batches_only: bool,
+    ) -> Result<EthBearer, BearerError> {
         let (index, mac) = iface::lookup(&cfg.iface)?;
         let sock = sys::open_packet_socket(index).map_err(BearerError::io("open AF_PACKET socket"))?;
         let mtu = iface::mtu(&sock, &cfg.iface)?;
@@ -397,7 +453,7 @@ impl EthBearer {
                 info: info.clone(),
                 queue: qtx,
                 in_flight: AtomicUsize::new(0),
-                send_lock: Mutex::new(()),
+                send_lock: Mutex::new(Vec::with_capacity(mtu + ETH_HLEN)),
                 counters: counters.clone(),
                 closed: AtomicBool::new(false),
             }),
@@ -415,18 +471,24 @@ impl EthBearer {
                     .map_err(BearerError::io("spawn tx thread"))?,
             );
         }
+        let slot = (mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
+        let rb = sys::RecvBatch::new(batch, slot);
+        // a channel hands every batch to another thread: read in batches
+        let rb = if batches_only { rb.batches_only() } else { rb };
+        let rx_shared = Arc::new(RxShared {
+            sock: sock.clone(),
+            counters: counters.clone(),
+            mac,
+            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
+        });
         {
             let tx2 = tx.clone();
             let stop2 = stop.clone();
             let wake2 = wake.clone();
-            let sock2 = sock.clone();
-            let c2 = counters.clone();
-            let mac2 = mac;
-            let mtu2 = mtu;
+            let rx2 = rx_shared.clone();
             let name = format!("tipc-eth-rx:{}", cfg.iface);
-            let spawned = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || rx_loop(sock2, wake2, stop2, handler, tx2, c2, mac2, mtu2, batch));
+            let spawned =
+                std::thread::Builder::new().name(name).spawn(move || rx_loop(&rx2, &wake2, &stop2, handler, &tx2));
             match spawned {
                 Ok(h) => threads.push(h),
                 Err(e) => {
@@ -436,7 +498,7 @@ impl EthBearer {
                 }
             }
         }
-        Ok(EthBearer { info, tx, rx: None, wake, stop, threads, counters, sock })
+        Ok(EthBearer { info, tx, rx: None, wake, stop, threads, counters, sock, rx_shared })
     }
 
     /// Interface facts.
@@ -454,13 +516,7 @@ impl EthBearer {
     /// A receiver for another thread (see [`RxPoller`]); meant for handler
     /// mode with [`RxHandler::poll_socket`].
     pub fn rx_poller(&self) -> RxPoller {
-        let slot = (self.info.mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
-        RxPoller {
-            sock: self.sock.clone(),
-            counters: self.counters.clone(),
-            mac: self.info.mac,
-            rb: sys::RecvBatch::new(64, slot),
-        }
+        RxPoller { rx: self.rx_shared.clone() }
     }
     /// A handle that wakes the receive thread's handler.
     pub fn waker(&self) -> Waker {
@@ -552,36 +608,16 @@ fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBoo
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rx_loop(
-    sock: Arc<Socket>,
-    wake: Arc<EventFd>,
-    stop: Arc<AtomicBool>,
-    mut handler: Box<dyn RxHandler>,
-    tx: TxHandle,
-    c: Arc<Counters>,
-    mac: MacAddr,
-    mtu: usize,
-    batch: usize,
-) {
-    let fd = sock.as_raw_fd();
-    let slot = (mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
-    let mut rb = sys::RecvBatch::new(batch, slot);
-    let mut frames: Vec<RxFrame> = Vec::with_capacity(batch);
+fn rx_loop(rx: &RxShared, wake: &EventFd, stop: &AtomicBool, mut handler: Box<dyn RxHandler>, tx: &TxHandle) {
+    let fd = rx.sock.as_raw_fd();
     let wants_wake = handler.wants_wakeups();
-    if !wants_wake {
-        // Block in recvmmsg itself (one syscall per batch); wake every 100 ms
-        // to notice shutdown.
-        let _ = sys::set_recv_timeout(fd, Duration::from_millis(100));
-    }
-    if wants_wake {
-        // the receive thread itself never blocks in recvmmsg then; an
-        // RxPoller does, for at most this long
-        let _ = sys::set_recv_timeout(fd, POLLER_WAIT);
-    }
-    let mut timeout = handler.on_wake(&tx);
+    // Without wake-ups the thread blocks in the receive call itself and
+    // wakes every 100 ms to notice shutdown; with them it waits in `poll`
+    // and never blocks in a receive, which an RxPoller does, for at most
+    // POLLER_WAIT.
+    let _ = sys::set_recv_timeout(fd, if wants_wake { POLLER_WAIT } else { Duration::from_millis(100) });
+    let mut timeout = handler.on_wake(tx);
     while !stop.load(Ordering::Relaxed) {
-        let mut wait_in_recv = !wants_wake;
         if wants_wake {
             let ms = match timeout {
                 None => -1,
@@ -595,12 +631,12 @@ fn rx_loop(
                         wake.clear();
                     }
                     if !readable {
-                        timeout = handler.on_wake(&tx);
+                        timeout = handler.on_wake(tx);
                         continue;
                     }
                 }
                 Err(_) => {
-                    Counters::add(&c.rx_errors, 1);
+                    Counters::add(&rx.counters.rx_errors, 1);
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
@@ -608,34 +644,14 @@ fn rx_loop(
                 break;
             }
         }
-        loop {
-            let n = match rb.recv(fd, wait_in_recv) {
-                Ok(n) => n,
-                Err(_) => {
-                    Counters::add(&c.rx_errors, 1);
-                    0
-                }
-            };
-            wait_in_recv = false;
-            if n == 0 {
-                break;
-            }
-            Counters::add(&c.rx_batches, 1);
-            for i in 0..n {
-                let (raw, m) = rb.frame(i);
-                if let Some(f) = classify(&c, mac, &m, raw) {
-                    frames.push(f);
-                }
-            }
-            if !frames.is_empty() {
-                handler.on_frames(&mut frames, &tx);
-                frames.clear();
-            }
-            if n < rb.capacity() {
-                break;
-            }
+        // a poller holding the reader reads the socket itself: leave it
+        let reader = if wants_wake { rx.reader.try_lock() } else { Some(rx.reader.lock()) };
+        if let Some(mut r) = reader
+            && rx.drain(&mut r, !wants_wake, |frames, _| handler.on_frames(frames, tx)).is_err()
+        {
+            Counters::add(&rx.counters.rx_errors, 1);
         }
-        timeout = handler.on_wake(&tx);
+        timeout = handler.on_wake(tx);
     }
 }
 
@@ -656,6 +672,11 @@ fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<Rx
     }
     if frame.len() < m.len {
         return drop(&c.drop_malformed);
+    }
+    // unicast to another station (what the packet type says, when the
+    // receive call did not report it)
+    if frame[0] & 1 == 0 && frame[0..6] != own.0 {
+        return drop(&c.drop_other_host);
     }
     if u16::from_be_bytes([frame[12], frame[13]]) != ETH_P_TIPC {
         return drop(&c.drop_foreign);
@@ -712,7 +733,14 @@ mod tests {
         assert!(classify(&c, own, &meta(54, 0), &frame(peer, 0x0800, 40, 54)).is_none());
         assert!(classify(&c, own, &meta(54, 0), &frame(peer, ETH_P_TIPC, 60, 54)).is_none());
         assert!(classify(&c, own, &meta(20, 0), &frame(peer, ETH_P_TIPC, 40, 20)).is_none());
+        // unicast: to us, or (packet type not reported) to another station
+        let mut to_us = frame(peer, ETH_P_TIPC, 40, 54);
+        to_us[0..6].copy_from_slice(&own.0);
+        assert!(!classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_us).unwrap().broadcast);
+        let mut to_other = to_us.clone();
+        to_other[5] = 0x77;
+        assert!(classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_other).is_none());
         let s = c.snapshot();
-        assert_eq!((s.drop_own, s.drop_other_host, s.drop_foreign, s.drop_malformed, s.rx_frames), (2, 1, 1, 2, 1));
+        assert_eq!((s.drop_own, s.drop_other_host, s.drop_foreign, s.drop_malformed, s.rx_frames), (2, 2, 1, 2, 2));
     }
 }

@@ -28,6 +28,10 @@ pub enum BearerError {
     /// The transmit queue is full (from `try_send`); nothing was dropped.
     #[error("transmit queue full")]
     WouldBlock,
+    /// Another thread is reading the socket at the moment (from
+    /// [`crate::RxPoller::recv`]); it hands on what it reads.
+    #[error("another thread is reading the socket")]
+    Busy,
     /// The bearer was shut down.
     #[error("bearer is shut down")]
     Closed,

@@ -6,11 +6,14 @@
 //! * A raw `AF_PACKET` / `SOCK_RAW` socket (opened with `socket2`) bound to
 //!   the interface and to ethertype 0x88CA; index and MAC come from `pnet`'s
 //!   interface list, the MTU from `SIOCGIFMTU`.
-//! * Batched IO: `recvmmsg` on the receive thread and `sendmmsg` on the
-//!   transmit thread, 64 frames per call by default. (PACKET_RX_RING with
-//!   TPACKET_V3 adds its block timer's latency; TPACKET_V2 rings were not
-//!   faster than `sendmmsg` on veth per `../shared/bench`; the batched calls
-//!   sit behind [`sys`] so AF_XDP can replace them later.)
+//! * Batched IO: `recvmmsg` and `sendmmsg`, 64 frames per call by default.
+//!   A blocking receive reads one frame with a plain `recv` while traffic is
+//!   sparse (a request/response exchange then pays what raw `recv` pays)
+//!   and switches to `recvmmsg` batches once frames queue up; a direct send
+//!   is one contiguous `send`. (PACKET_RX_RING with TPACKET_V3 adds its
+//!   block timer's latency; a TPACKET_V2 ring waited on with `poll` measured
+//!   slower per round trip than `recv` on veth; the calls sit behind [`sys`]
+//!   so AF_XDP can replace them later.)
 //! * Threads `tipc-eth-rx:<if>` and `tipc-eth-tx:<if>`, joined on shutdown.
 //!   The receive thread runs an [`RxHandler`]: by default it forwards
 //!   batches to a bounded crossbeam channel; a stack can instead run its

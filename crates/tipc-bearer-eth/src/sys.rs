@@ -19,6 +19,8 @@ const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 pub const PACKET_OTHERHOST: u8 = 3;
 /// Packet type of our own outgoing frames.
 pub const PACKET_OUTGOING: u8 = 4;
+/// Packet type not reported by the receive call (judge it from the frame).
+pub const PACKET_UNKNOWN: u8 = 0xff;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
@@ -158,6 +160,15 @@ pub struct RecvBatch {
     _iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
     meta: Vec<RecvMeta>,
+    /// Whether the last wait found frames already queued (then waits read
+    /// a whole batch; otherwise one frame, which is cheaper when idle).
+    backlog: bool,
+    /// Whether waits may read single frames at all.
+    single: bool,
+    /// Consecutive single-frame waits that did not sleep.
+    fast: u32,
+    /// When the last single-frame wait returned its frame.
+    received_at: Option<std::time::Instant>,
 }
 
 // SAFETY: the raw pointers inside `msgs` and `_iovs` point only into this
@@ -183,7 +194,32 @@ impl RecvBatch {
         }
         // The pointers above target the vectors' heap buffers, which never move
         // or reallocate for the life of this struct (no vector is resized).
-        RecvBatch { slot, buf, addrs, _iovs: iovs, msgs, meta: vec![RecvMeta::default(); batch] }
+        RecvBatch {
+            slot,
+            buf,
+            addrs,
+            _iovs: iovs,
+            msgs,
+            meta: vec![RecvMeta::default(); batch],
+            single: true,
+            backlog: false,
+            fast: 0,
+            received_at: None,
+        }
+    }
+
+    /// Makes waits always read whole batches (for a receiver that hands
+    /// every batch to another thread, where fewer, larger batches save
+    /// more than a single-frame read does).
+    pub fn batches_only(mut self) -> RecvBatch {
+        self.single = false;
+        self
+    }
+
+    /// When the last [`RecvBatch::recv`] got its frame, if it read a single
+    /// frame (it reads the clock then anyway; callers can save a read).
+    pub fn received_at(&self) -> Option<std::time::Instant> {
+        self.received_at
     }
 
     /// Frames the batch can hold.
@@ -195,7 +231,69 @@ impl RecvBatch {
     /// until at least one arrives (or the socket's receive timeout passes);
     /// otherwise returns at once. Returns how many arrived (0 on timeout or
     /// when none was waiting).
+    ///
+    /// A wait reads a single frame with `recvfrom` while traffic is sparse:
+    /// `recvmmsg` costs more per call and, after the first frame, makes a
+    /// second (failing) attempt, which a request/response exchange pays on
+    /// every message. After a run of waits that returned without having
+    /// slept (frames were queued), waits read whole batches until a run of
+    /// batches finds one frame each. See [`RecvBatch::batches_only`].
     pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
+        self.received_at = None;
+        if wait && self.single && !self.backlog {
+            let t = std::time::Instant::now();
+            let n = self.recv_one(fd)?;
+            let done = std::time::Instant::now();
+            if n == 1 {
+                self.received_at = Some(done);
+            }
+            // a wait that did not sleep returns within a syscall's time
+            self.fast = if n == 1 && done.duration_since(t) < SLEPT { self.fast + 1 } else { 0 };
+            if self.fast >= FAST_STREAK {
+                self.backlog = true;
+                self.fast = 0;
+            }
+            return Ok(n);
+        }
+        let n = self.recv_many(fd, wait)?;
+        if wait {
+            // leave batch mode after a run of batches that found one frame
+            self.fast = if n > 1 { 0 } else { self.fast + 1 };
+            if self.fast >= SPARSE_STREAK {
+                self.backlog = false;
+                self.fast = 0;
+            }
+        }
+        Ok(n)
+    }
+
+    /// One blocking `recv` into the first slot. No link-layer address is
+    /// asked for (copying it out costs time on every frame): the source is
+    /// in the frame, and the packet type is left [`PACKET_UNKNOWN`], for the
+    /// caller to judge from the destination address.
+    fn recv_one(&mut self, fd: RawFd) -> io::Result<usize> {
+        // SAFETY: the first slot is `slot` bytes of our own buffer; `&mut
+        // self` gives exclusive use of it for the call.
+        let r = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), self.slot, libc::MSG_TRUNC) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        // with MSG_TRUNC the result is the frame's real length
+        let full = r as usize;
+        let mut src = [0u8; 6];
+        if let Some(s) = self.buf.get(6..12).filter(|_| full >= 12) {
+            src.copy_from_slice(s);
+        }
+        self.meta[0] = RecvMeta { len: full.min(self.slot), src, pkttype: PACKET_UNKNOWN, truncated: full > self.slot };
+        Ok(1)
+    }
+
+    /// One `recvmmsg` call for up to a batch.
+    fn recv_many(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
         let n = self.msgs.len();
         for m in &mut self.msgs {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
@@ -235,6 +333,16 @@ impl RecvBatch {
     }
 }
 
+/// Single-frame waits in a row that must find their frame already queued
+/// before waits read batches (request/response traffic finds one now and
+/// then, when the sender is scheduled first).
+const FAST_STREAK: u32 = 16;
+/// Batch waits in a row that must find a single frame before waits read
+/// single frames again.
+const SPARSE_STREAK: u32 = 8;
+/// A blocking receive that returns faster than this found its frame queued.
+const SLEPT: std::time::Duration = std::time::Duration::from_micros(2);
+
 /// Sets the receive timeout of a socket (`SO_RCVTIMEO`).
 pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
     let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
@@ -268,6 +376,22 @@ pub fn send_one(fd: RawFd, ifindex: u32, eth: &[u8; 14], msg: &[u8]) -> io::Resu
     // SAFETY: the msghdr points at two live iovecs over borrowed buffers (read
     // only by the kernel), outliving the call; it has no address.
     let r = unsafe { libc::sendmsg(fd, &mh, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(true)
+}
+
+/// Sends one whole frame (Ethernet header included) with `send`,
+/// non-blocking. Returns `Ok(false)` when the kernel's queue is full.
+pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
+    // SAFETY: passes a live buffer and its length; the kernel only reads it.
+    let r = unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
@@ -460,4 +584,73 @@ pub fn drop_effective_caps_on_this_thread() -> io::Result<()> {
     // SAFETY: capset reads the header and two CapData records from live memory.
     cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) as libc::c_int })
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    #[test]
+    fn waits_read_single_frames_until_frames_queue_up_then_batches() {
+        let (tx, rx) = UnixDatagram::pair().expect("socketpair");
+        let fd = rx.as_raw_fd();
+        let mut rb = RecvBatch::new(64, 2048);
+        // (few enough to fit the socket buffer: nobody reads while they are sent)
+        let total = 150usize;
+        for i in 0..total {
+            tx.send(&(i as u32).to_be_bytes()).expect("send");
+        }
+        // every frame once and in order; single reads first (the switch
+        // needs a run of reads that found their frame queued, which a
+        // preempted test thread may break, so only "eventually" is checked)
+        let (mut next, mut calls, mut biggest) = (0u32, 0usize, 0usize);
+        while (next as usize) < total {
+            let n = rb.recv(fd, true).expect("recv");
+            calls += 1;
+            if calls < FAST_STREAK as usize {
+                assert_eq!(n, 1, "call {calls} reads a single frame");
+                assert!(rb.received_at().is_some(), "single reads are timed");
+            }
+            biggest = biggest.max(n);
+            for i in 0..n {
+                assert_eq!(rb.frame(i).0, &next.to_be_bytes()[..]);
+                next += 1;
+            }
+        }
+        assert!(biggest > 1, "queued frames switched waits to batches");
+        // one frame per wait: batch reads until a run of them found one
+        // frame each, then single reads again
+        let mut single_again = false;
+        for _ in 0..=SPARSE_STREAK {
+            tx.send(&[1; 4]).expect("send");
+            assert_eq!(rb.recv(fd, true).expect("recv"), 1);
+            single_again = rb.received_at().is_some();
+        }
+        assert!(single_again, "back to single reads");
+    }
+
+    #[test]
+    fn batches_only_never_reads_single_frames() {
+        let (tx, rx) = UnixDatagram::pair().expect("socketpair");
+        let mut rb = RecvBatch::new(8, 2048).batches_only();
+        for _ in 0..3 {
+            tx.send(&[7; 60]).expect("send");
+        }
+        assert_eq!(rb.recv(rx.as_raw_fd(), true).expect("recv"), 3);
+        assert!(rb.received_at().is_none());
+    }
+
+    #[test]
+    fn a_single_read_reports_truncation_and_the_source_from_the_frame() {
+        let (tx, rx) = UnixDatagram::pair().expect("socketpair");
+        let mut rb = RecvBatch::new(4, 2048);
+        let mut big = vec![0u8; 3000];
+        big[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        tx.send(&big).expect("send");
+        assert_eq!(rb.recv(rx.as_raw_fd(), true).expect("recv"), 1);
+        let (data, m) = rb.frame(0);
+        assert!(m.truncated);
+        assert_eq!((data.len(), m.len, m.src, m.pkttype), (2048, 2048, [2, 0, 0, 0, 0, 9], PACKET_UNKNOWN));
+    }
 }
