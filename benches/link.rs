@@ -100,6 +100,12 @@ fn main() {
         });
         stop.store(true, Ordering::Relaxed);
         echo.join().expect("echo");
+        {
+            let mut v = rtts.clone();
+            v.sort_by(f64::total_cmp);
+            let p = |q: usize| v.get(v.len() * q / 100).copied().unwrap_or(f64::NAN);
+            eprintln!("  stack RTT µs: p10 {:.2}, p50 {:.2}, p90 {:.2}, p99 {:.2}", p(10), p(50), p(90), p(99));
+        }
         r.entry("stack.rtt.64.same".into()).or_default().push(median(&mut rtts));
         drop(client);
         sa.shutdown();

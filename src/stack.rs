@@ -95,6 +95,8 @@ struct Shared {
     /// Whether an application thread is reading the socket (the receive
     /// thread then only keeps the timers).
     leading: AtomicBool,
+    /// How many times an application thread has stopped reading the socket.
+    leads_ended: AtomicU64,
 }
 
 impl Shared {
@@ -164,8 +166,8 @@ impl Shared {
     /// the bearer's socket itself and runs the frames through the core, so
     /// a reply to a request reaches it without a hand-off from the receive
     /// thread (which meanwhile keeps only the timers). Frames that arrive
-    /// just after it returns wait at most [`tipc_bearer_eth::POLLER_WAIT`]
-    /// for the receive thread or the next reader.
+    /// while no thread waits in a receive call wait for the next reader or
+    /// the receive thread: at most two [`STANDBY_LOOK`]s.
     fn recv_on<T>(&self, rx: &Receiver<T>, timeout: Option<StdDuration>) -> Result<T, RecvTimeoutError> {
         // an item already waiting costs no clock read
         match rx.try_recv() {
@@ -182,6 +184,7 @@ impl Shared {
                 let r = self.lead(poller, rx, deadline);
                 self.leading.store(false, Ordering::Release);
                 if let Some(r) = r {
+                    self.leads_ended.fetch_add(1, Ordering::Release);
                     return r;
                 }
             }
@@ -302,9 +305,18 @@ impl Shared {
     }
 }
 
+/// How often the receive thread looks whether application threads still
+/// read the socket (see [`Driver::on_wake`]). Frames that arrive while no
+/// thread waits in a receive call wait at most two of these.
+pub const STANDBY_LOOK: StdDuration = StdDuration::from_millis(4);
+
 /// Runs on the bearer's receive thread.
 struct Driver {
     shared: Arc<Shared>,
+    /// Whether the receive thread reads the socket in its next wait.
+    watch: bool,
+    /// `leads_ended` when it last looked.
+    leads_seen: u64,
 }
 
 impl RxHandler for Driver {
@@ -330,13 +342,18 @@ impl RxHandler for Driver {
             other => other,
         };
         let wait = next.map(|t| StdDuration::from_micros(t.as_micros().saturating_sub(now.as_micros())));
-        // while an application thread reads the socket, look again soon in
-        // case it stops
-        if self.shared.leading.load(Ordering::Acquire) {
-            Some(wait.map_or(tipc_bearer_eth::POLLER_WAIT, |w| w.min(tipc_bearer_eth::POLLER_WAIT)))
-        } else {
-            wait
-        }
+        // Application threads read the socket themselves while they wait in
+        // a receive call. The receive thread reads it only once none has
+        // for a whole turn (none is reading now and none stopped since its
+        // last look); otherwise it looks again after STANDBY_LOOK in case
+        // they stop. Taking turns with threads that come back to their
+        // receive calls all the time would steal their frames and cost
+        // hand-offs, and looking more often costs them latency (measured:
+        // 1 ms looks made the median round trip 1.6 µs slower than 4 ms).
+        let ended = self.shared.leads_ended.load(Ordering::Acquire);
+        self.watch = !self.shared.leading.load(Ordering::Acquire) && ended == self.leads_seen;
+        self.leads_seen = ended;
+        if self.watch { wait } else { Some(wait.map_or(STANDBY_LOOK, |w| w.min(STANDBY_LOOK))) }
     }
 
     fn wants_wakeups(&self) -> bool {
@@ -344,7 +361,7 @@ impl RxHandler for Driver {
     }
 
     fn poll_socket(&self) -> bool {
-        !self.shared.leading.load(Ordering::Acquire)
+        self.watch
     }
 }
 
@@ -473,8 +490,12 @@ impl StackBuilder {
             sleep_until: AtomicU64::new(0),
             poller: Mutex::new(None),
             leading: AtomicBool::new(false),
+            leads_ended: AtomicU64::new(0),
         });
-        let bearer = EthBearer::open_with_handler(BearerConfig::new(&iface), Driver { shared: shared.clone() })?;
+        let bearer = EthBearer::open_with_handler(
+            BearerConfig::new(&iface),
+            Driver { shared: shared.clone(), watch: true, leads_seen: 0 },
+        )?;
         {
             let mut g = shared.inner.lock();
             if bearer.info().mtu != 1500 {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 use socket2::Socket;
@@ -145,6 +145,27 @@ struct RxShared {
 struct Reader {
     rb: sys::RecvBatch,
     frames: Vec<RxFrame>,
+    slab: Slab,
+}
+
+/// Where received messages are copied to: consecutive pieces of one larger
+/// buffer, so a message costs no allocation of its own (and its clones, for
+/// payload slices and queues, no promotion to a shared buffer). A buffer is
+/// freed when the last message cut from it is dropped, so a message kept
+/// for long keeps up to [`SLAB`] bytes alive.
+struct Slab(BytesMut);
+
+/// Size of the buffers received messages are cut from.
+const SLAB: usize = 16 << 10;
+
+impl Slab {
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if self.0.capacity() - self.0.len() < data.len() {
+            self.0 = BytesMut::with_capacity(SLAB.max(data.len()));
+        }
+        self.0.extend_from_slice(data);
+        self.0.split().freeze()
+    }
 }
 
 impl RxShared {
@@ -169,8 +190,9 @@ impl RxShared {
             Counters::add(&self.counters.rx_batches, 1);
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
-                if let Some(fr) = classify(&self.counters, self.mac, &m, raw) {
-                    r.frames.push(fr);
+                if let Some((src, broadcast, msg)) = classify(&self.counters, self.mac, &m, raw) {
+                    let msg = r.slab.copy(msg);
+                    r.frames.push(RxFrame { src, broadcast, msg });
                 }
             }
             if !r.frames.is_empty() {
@@ -479,7 +501,7 @@ impl EthBearer {
             sock: sock.clone(),
             counters: counters.clone(),
             mac,
-            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
+            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch), slab: Slab(BytesMut::new()) }),
         });
         {
             let tx2 = tx.clone();
@@ -655,8 +677,9 @@ fn rx_loop(rx: &RxShared, wake: &EventFd, stop: &AtomicBool, mut handler: Box<dy
     }
 }
 
-/// Filters one received buffer and cuts it to the TIPC message.
-fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<RxFrame> {
+/// Filters one received buffer: the sender, whether it was broadcast, and
+/// the TIPC message (cut to its size field).
+fn classify<'a>(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &'a [u8]) -> Option<(MacAddr, bool, &'a [u8])> {
     let drop = |ctr: &std::sync::atomic::AtomicU64| {
         Counters::add(ctr, 1);
         None
@@ -695,7 +718,7 @@ fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<Rx
     Counters::add(&c.rx_frames, 1);
     Counters::add(&c.rx_bytes, size as u64);
     let broadcast = frame[0] & 1 == 1;
-    Some(RxFrame { src, broadcast, msg: Bytes::copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + size]) })
+    Some((src, broadcast, &frame[ETH_HLEN..ETH_HLEN + size]))
 }
 
 #[cfg(test)]
@@ -719,14 +742,29 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_cut_from_shared_buffers_and_outlive_them() {
+        let mut slab = Slab(BytesMut::new());
+        let a = slab.copy(&[1; 100]);
+        let b = slab.copy(&[2; 200]);
+        assert_eq!((&a[..], &b[..]), (&[1u8; 100][..], &[2u8; 200][..]));
+        // larger than what is left (and than a whole buffer)
+        let big = slab.copy(&[3; SLAB + 5]);
+        let c = slab.copy(&[4; 10]);
+        assert_eq!((big.len(), &c[..]), (SLAB + 5, &[4u8; 10][..]));
+        drop(slab);
+        assert_eq!((a[99], b[199], big[SLAB + 4]), (1, 2, 3));
+    }
+
+    #[test]
     fn classify_filters_and_trims() {
         let c = Counters::default();
         let own = MacAddr([2, 0, 0, 0, 0, 1]);
         let peer = [2, 0, 0, 0, 0, 2];
         // padded frame: cut to the size field
-        let f = classify(&c, own, &meta(74, 0), &frame(peer, ETH_P_TIPC, 40, 74)).unwrap();
-        assert_eq!(f.msg.len(), 40);
-        assert!(f.broadcast);
+        let padded = frame(peer, ETH_P_TIPC, 40, 74);
+        let f = classify(&c, own, &meta(74, 0), &padded).unwrap();
+        assert_eq!(f.2.len(), 40);
+        assert!(f.1);
         assert!(classify(&c, own, &meta(54, sys::PACKET_OUTGOING), &frame(peer, ETH_P_TIPC, 40, 54)).is_none());
         assert!(classify(&c, own, &meta(54, sys::PACKET_OTHERHOST), &frame(peer, ETH_P_TIPC, 40, 54)).is_none());
         assert!(classify(&c, own, &meta(54, 0), &frame(own.0, ETH_P_TIPC, 40, 54)).is_none());
@@ -736,7 +774,7 @@ mod tests {
         // unicast: to us, or (packet type not reported) to another station
         let mut to_us = frame(peer, ETH_P_TIPC, 40, 54);
         to_us[0..6].copy_from_slice(&own.0);
-        assert!(!classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_us).unwrap().broadcast);
+        assert!(!classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_us).unwrap().1);
         let mut to_other = to_us.clone();
         to_other[5] = 0x77;
         assert!(classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_other).is_none());

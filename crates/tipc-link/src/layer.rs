@@ -177,6 +177,8 @@ pub struct LinkLayer {
     events: VecDeque<LinkEvent>,
     stats: LayerStats,
     scratch: Vec<Bytes>,
+    /// Reused for the messages one received packet releases.
+    deliver_scratch: Vec<Bytes>,
     stopped: bool,
     bcs: BcSend,
 }
@@ -211,6 +213,7 @@ impl LinkLayer {
             events: VecDeque::new(),
             stats: LayerStats::default(),
             scratch: Vec::new(),
+            deliver_scratch: Vec::new(),
             stopped: false,
             bcs: BcSend {
                 snd_nxt: SeqNo(1),
@@ -645,15 +648,19 @@ impl LinkLayer {
         };
         let peer_bc_ack = h.bcast_ack();
         // sequenced unicast packet
-        let mut deliver = Vec::new();
-        let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv(now, msg, bc, out, &mut deliver)) else { return };
+        let mut deliver = std::mem::take(&mut self.deliver_scratch);
+        let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv(now, msg, bc, out, &mut deliver)) else {
+            self.deliver_scratch = deliver;
+            return;
+        };
         let up_now = oc.up;
         if up_now {
             self.outcome(now, from, Outcome { up: true, ..Outcome::default() });
         }
-        for m in deliver {
+        for m in deliver.drain(..) {
             self.deliver_unicast(from, m);
         }
+        self.deliver_scratch = deliver;
         if bc_ack_valid && self.is_up(from) {
             self.bc_ack(now, from, peer_bc_ack, 0);
         }
