@@ -306,8 +306,9 @@ impl Shared {
 }
 
 /// How often the receive thread looks whether application threads still
-/// read the socket (see [`Driver::on_wake`]). Frames that arrive while no
-/// thread waits in a receive call wait at most two of these.
+/// read the socket; it takes over after a quiet turn of this length.
+/// Frames that arrive while no thread waits in a receive call wait at most
+/// two of these.
 pub const STANDBY_LOOK: StdDuration = StdDuration::from_millis(4);
 
 /// Runs on the bearer's receive thread.
