@@ -96,7 +96,9 @@ pub trait RxHandler: Send + 'static {
     /// Whether the receive thread should read the socket now (asked before
     /// every wait when [`RxHandler::wants_wakeups`]). A handler returns
     /// false while another thread receives through an [`RxPoller`]; the
-    /// receive thread then only waits for its [`Waker`] and timeouts.
+    /// receive thread then only waits for its [`Waker`] and timeouts. (It
+    /// never reads while a poller holds the socket in any case: one reader
+    /// at a time.)
     fn poll_socket(&self) -> bool {
         true
     }
