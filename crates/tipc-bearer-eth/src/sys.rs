@@ -160,13 +160,14 @@ pub struct RecvBatch {
     _iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
     meta: Vec<RecvMeta>,
-    /// Whether the last wait found frames already queued (then waits read
-    /// a whole batch; otherwise one frame, which is cheaper when idle).
+    /// Whether waits read whole batches (frames have been queuing up)
+    /// rather than one frame, which is cheaper while traffic is sparse.
     backlog: bool,
     /// Whether waits may read single frames at all.
     single: bool,
-    /// Consecutive single-frame waits that did not sleep.
-    fast: u32,
+    /// Waits in a row that point to the other mode: single reads that found
+    /// their frame queued, or batch reads that found one frame.
+    streak: u32,
     /// When the last single-frame wait returned its frame.
     received_at: Option<std::time::Instant>,
 }
@@ -203,7 +204,7 @@ impl RecvBatch {
             meta: vec![RecvMeta::default(); batch],
             single: true,
             backlog: false,
-            fast: 0,
+            streak: 0,
             received_at: None,
         }
     }
@@ -248,20 +249,20 @@ impl RecvBatch {
                 self.received_at = Some(done);
             }
             // a wait that did not sleep returns within a syscall's time
-            self.fast = if n == 1 && done.duration_since(t) < SLEPT { self.fast + 1 } else { 0 };
-            if self.fast >= FAST_STREAK {
+            self.streak = if n == 1 && done.duration_since(t) < SLEPT { self.streak + 1 } else { 0 };
+            if self.streak >= FAST_STREAK {
                 self.backlog = true;
-                self.fast = 0;
+                self.streak = 0;
             }
             return Ok(n);
         }
         let n = self.recv_many(fd, wait)?;
         if wait {
             // leave batch mode after a run of batches that found one frame
-            self.fast = if n > 1 { 0 } else { self.fast + 1 };
-            if self.fast >= SPARSE_STREAK {
+            self.streak = if n > 1 { 0 } else { self.streak + 1 };
+            if self.streak >= SPARSE_STREAK {
                 self.backlog = false;
-                self.fast = 0;
+                self.streak = 0;
             }
         }
         Ok(n)
@@ -275,15 +276,8 @@ impl RecvBatch {
         // SAFETY: the first slot is `slot` bytes of our own buffer; `&mut
         // self` gives exclusive use of it for the call.
         let r = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), self.slot, libc::MSG_TRUNC) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
         // with MSG_TRUNC the result is the frame's real length
-        let full = r as usize;
+        let Some(full) = received(r)? else { return Ok(0) };
         let mut src = [0u8; 6];
         if let Some(s) = self.buf.get(6..12).filter(|_| full >= 12) {
             src.copy_from_slice(s);
@@ -304,14 +298,7 @@ impl RecvBatch {
         // buffer and at a live sockaddr_ll of the stated size (see `new`);
         // `&mut self` gives exclusive use of all of them for the call.
         let r = unsafe { libc::recvmmsg(fd, self.msgs.as_mut_ptr(), n as u32, flags, std::ptr::null_mut()) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
-        let got = r as usize;
+        let Some(got) = received(r as isize)? else { return Ok(0) };
         for i in 0..got {
             let mut src = [0u8; 6];
             src.copy_from_slice(&self.addrs[i].sll_addr[..6]);
@@ -340,6 +327,25 @@ const FAST_STREAK: u32 = 16;
 /// Batch waits in a row that must find a single frame before waits read
 /// single frames again.
 const SPARSE_STREAK: u32 = 8;
+/// The result of a receive call: the count, or `None` when nothing was
+/// waiting (or a signal interrupted the wait).
+fn received(r: isize) -> io::Result<Option<usize>> {
+    if r >= 0 {
+        return Ok(Some(r as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// Whether a send failed only because the kernel's queue is full (retry
+/// later) rather than for an error.
+fn queue_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS)
+}
+
 /// A blocking receive that returns faster than this found its frame queued.
 const SLEPT: std::time::Duration = std::time::Duration::from_micros(2);
 
@@ -378,11 +384,7 @@ pub fn send_one(fd: RawFd, ifindex: u32, eth: &[u8; 14], msg: &[u8]) -> io::Resu
     let r = unsafe { libc::sendmsg(fd, &mh, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
-            Ok(false)
-        } else {
-            Err(e)
-        };
+        return if queue_full(&e) { Ok(false) } else { Err(e) };
     }
     Ok(true)
 }
@@ -394,11 +396,7 @@ pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
     let r = unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
-            Ok(false)
-        } else {
-            Err(e)
-        };
+        return if queue_full(&e) { Ok(false) } else { Err(e) };
     }
     Ok(true)
 }
@@ -481,11 +479,7 @@ pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result
     let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) {
-            Ok(0)
-        } else {
-            Err(e)
-        };
+        return if queue_full(&e) { Ok(0) } else { Err(e) };
     }
     Ok(r as usize)
 }
