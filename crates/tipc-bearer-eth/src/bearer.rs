@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 use socket2::Socket;
@@ -147,27 +147,6 @@ struct RxShared {
 struct Reader {
     rb: sys::RecvBatch,
     frames: Vec<RxFrame>,
-    slab: Slab,
-}
-
-/// Where received messages are copied to: consecutive pieces of one larger
-/// buffer, so a message costs no allocation of its own (and its clones, for
-/// payload slices and queues, no promotion to a shared buffer). A buffer is
-/// freed when the last message cut from it is dropped, so a message kept
-/// for long keeps up to [`SLAB`] bytes alive.
-struct Slab(BytesMut);
-
-/// Size of the buffers received messages are cut from.
-const SLAB: usize = 16 << 10;
-
-impl Slab {
-    fn copy(&mut self, data: &[u8]) -> Bytes {
-        if self.0.capacity() - self.0.len() < data.len() {
-            self.0 = BytesMut::with_capacity(SLAB.max(data.len()));
-        }
-        self.0.extend_from_slice(data);
-        self.0.split().freeze()
-    }
 }
 
 impl RxShared {
@@ -193,8 +172,7 @@ impl RxShared {
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
                 if let Some((src, broadcast, msg)) = classify(&self.counters, self.mac, &m, raw) {
-                    let msg = r.slab.copy(msg);
-                    r.frames.push(RxFrame { src, broadcast, msg });
+                    r.frames.push(RxFrame { src, broadcast, msg: Bytes::copy_from_slice(msg) });
                 }
             }
             if !r.frames.is_empty() {
@@ -503,7 +481,7 @@ impl EthBearer {
             sock: sock.clone(),
             counters: counters.clone(),
             mac,
-            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch), slab: Slab(BytesMut::new()) }),
+            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
         });
         {
             let tx2 = tx.clone();
@@ -741,20 +719,6 @@ mod tests {
             v[14..18].copy_from_slice(&w0.to_be_bytes());
         }
         v
-    }
-
-    #[test]
-    fn messages_are_cut_from_shared_buffers_and_outlive_them() {
-        let mut slab = Slab(BytesMut::new());
-        let a = slab.copy(&[1; 100]);
-        let b = slab.copy(&[2; 200]);
-        assert_eq!((&a[..], &b[..]), (&[1u8; 100][..], &[2u8; 200][..]));
-        // larger than what is left (and than a whole buffer)
-        let big = slab.copy(&[3; SLAB + 5]);
-        let c = slab.copy(&[4; 10]);
-        assert_eq!((big.len(), &c[..]), (SLAB + 5, &[4u8; 10][..]));
-        drop(slab);
-        assert_eq!((a[99], b[199], big[SLAB + 4]), (1, 2, 3));
     }
 
     #[test]
