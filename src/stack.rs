@@ -170,10 +170,8 @@ impl Shared {
     /// the receive thread: at most two [`STANDBY_LOOK`]s.
     fn recv_on<T>(&self, rx: &Receiver<T>, timeout: Option<StdDuration>) -> Result<T, RecvTimeoutError> {
         // an item already waiting costs no clock read
-        match rx.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-            Err(crossbeam_channel::TryRecvError::Empty) => {}
+        if let Some(r) = ready(rx, None) {
+            return r;
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {

@@ -202,20 +202,21 @@ fn flood(ns: &tipc::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
                 .iter()
                 .map(|p| {
                     let (idx, _) = tipc::bearer::lookup_interface(p).expect("relay port");
-                    (tipc::bearer::sys::open_send_socket(idx).expect("raw socket"), idx)
+                    tipc::bearer::sys::open_send_socket(idx).expect("raw socket")
                 })
                 .collect();
             let mut rng = tipc::fault::Rng::new(0xf100d);
             let (mut sent, mut rounds) = (0u64, 0u64);
             let src = [0x02, 0xba, 0xd0, 0x00, 0x00, 0x01];
             while !done2.load(Ordering::Relaxed) {
-                for (sock, idx) in &socks {
+                for sock in &socks {
                     let msg = common::hostile_message(&mut rng, &seeds, 0.4, 1, 1500);
-                    let mut eth = [0u8; 14];
-                    eth[..6].copy_from_slice(&[0xff; 6]);
-                    eth[6..12].copy_from_slice(&src);
-                    eth[12..].copy_from_slice(&0x88cau16.to_be_bytes());
-                    if let Ok(true) = tipc::bearer::sys::send_one(sock.as_raw_fd(), *idx, &eth, &msg) {
+                    let mut frame = Vec::with_capacity(14 + msg.len());
+                    frame.extend_from_slice(&[0xff; 6]);
+                    frame.extend_from_slice(&src);
+                    frame.extend_from_slice(&0x88cau16.to_be_bytes());
+                    frame.extend_from_slice(&msg);
+                    if let Ok(true) = tipc::bearer::sys::send_frame(sock.as_raw_fd(), &frame) {
                         sent += 1;
                     }
                 }

@@ -171,8 +171,8 @@ impl RxShared {
             Counters::add(&self.counters.rx_batches, 1);
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
-                if let Some((src, broadcast, msg)) = classify(&self.counters, self.mac, &m, raw) {
-                    r.frames.push(RxFrame { src, broadcast, msg: Bytes::copy_from_slice(msg) });
+                if let Some(fr) = classify(&self.counters, self.mac, &m, raw) {
+                    r.frames.push(fr);
                 }
             }
             if !r.frames.is_empty() {
@@ -657,9 +657,8 @@ fn rx_loop(rx: &RxShared, wake: &EventFd, stop: &AtomicBool, mut handler: Box<dy
     }
 }
 
-/// Filters one received buffer: the sender, whether it was broadcast, and
-/// the TIPC message (cut to its size field).
-fn classify<'a>(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &'a [u8]) -> Option<(MacAddr, bool, &'a [u8])> {
+/// Filters one received buffer and cuts it to the TIPC message.
+fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<RxFrame> {
     let drop = |ctr: &std::sync::atomic::AtomicU64| {
         Counters::add(ctr, 1);
         None
@@ -698,7 +697,7 @@ fn classify<'a>(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &'a [u8]) -> Op
     Counters::add(&c.rx_frames, 1);
     Counters::add(&c.rx_bytes, size as u64);
     let broadcast = frame[0] & 1 == 1;
-    Some((src, broadcast, &frame[ETH_HLEN..ETH_HLEN + size]))
+    Some(RxFrame { src, broadcast, msg: Bytes::copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + size]) })
 }
 
 #[cfg(test)]
@@ -727,10 +726,9 @@ mod tests {
         let own = MacAddr([2, 0, 0, 0, 0, 1]);
         let peer = [2, 0, 0, 0, 0, 2];
         // padded frame: cut to the size field
-        let padded = frame(peer, ETH_P_TIPC, 40, 74);
-        let f = classify(&c, own, &meta(74, 0), &padded).unwrap();
-        assert_eq!(f.2.len(), 40);
-        assert!(f.1);
+        let f = classify(&c, own, &meta(74, 0), &frame(peer, ETH_P_TIPC, 40, 74)).unwrap();
+        assert_eq!(f.msg.len(), 40);
+        assert!(f.broadcast);
         assert!(classify(&c, own, &meta(54, sys::PACKET_OUTGOING), &frame(peer, ETH_P_TIPC, 40, 54)).is_none());
         assert!(classify(&c, own, &meta(54, sys::PACKET_OTHERHOST), &frame(peer, ETH_P_TIPC, 40, 54)).is_none());
         assert!(classify(&c, own, &meta(54, 0), &frame(own.0, ETH_P_TIPC, 40, 54)).is_none());
@@ -740,7 +738,7 @@ mod tests {
         // unicast: to us, or (packet type not reported) to another station
         let mut to_us = frame(peer, ETH_P_TIPC, 40, 54);
         to_us[0..6].copy_from_slice(&own.0);
-        assert!(!classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_us).unwrap().1);
+        assert!(!classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_us).unwrap().broadcast);
         let mut to_other = to_us.clone();
         to_other[5] = 0x77;
         assert!(classify(&c, own, &meta(54, sys::PACKET_UNKNOWN), &to_other).is_none());

@@ -365,30 +365,6 @@ pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
     .map(|_| ())
 }
 
-/// Sends one frame (Ethernet header + message) with `sendmsg`, non-blocking.
-/// Returns `Ok(false)` when the kernel's queue is full.
-pub fn send_one(fd: RawFd, ifindex: u32, eth: &[u8; 14], msg: &[u8]) -> io::Result<bool> {
-    // the socket is bound to the interface: no address, so the kernel uses
-    // its cached device instead of looking the index up per frame
-    let _ = ifindex;
-    let mut iov = [
-        libc::iovec { iov_base: eth.as_ptr() as *mut libc::c_void, iov_len: 14 },
-        libc::iovec { iov_base: msg.as_ptr() as *mut libc::c_void, iov_len: msg.len() },
-    ];
-    // SAFETY: plain old data; zero is valid.
-    let mut mh: libc::msghdr = unsafe { zeroed() };
-    mh.msg_iov = iov.as_mut_ptr();
-    mh.msg_iovlen = 2;
-    // SAFETY: the msghdr points at two live iovecs over borrowed buffers (read
-    // only by the kernel), outliving the call; it has no address.
-    let r = unsafe { libc::sendmsg(fd, &mh, libc::MSG_DONTWAIT) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if queue_full(&e) { Ok(false) } else { Err(e) };
-    }
-    Ok(true)
-}
-
 /// Sends one whole frame (Ethernet header included) with `send`,
 /// non-blocking. Returns `Ok(false)` when the kernel's queue is full.
 pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
