@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::bounded;
-use tipc::bearer::sys::pin_to_cpu;
-use tipc::bearer::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle};
-use tipc::netns::{Lab, NODE_IF, privileged};
-use tipc::wire::{DataMsg, DataType, MacAddr, Msg};
+use tipc_rs::bearer::sys::pin_to_cpu;
+use tipc_rs::bearer::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle};
+use tipc_rs::netns::{Lab, NODE_IF, privileged};
+use tipc_rs::wire::{DataMsg, DataType, MacAddr, Msg};
 
 use common::*;
 

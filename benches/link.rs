@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use tipc::Stack;
-use tipc::bearer::sys::pin_to_cpu;
-use tipc::netns::{Lab, NODE_IF, Netns, privileged};
-use tipc::wire::NodeId;
+use tipc_rs::Stack;
+use tipc_rs::bearer::sys::pin_to_cpu;
+use tipc_rs::netns::{Lab, NODE_IF, Netns, privileged};
+use tipc_rs::wire::NodeId;
 
 fn start(ns: &Netns, name: &str, cpu: usize, window: u16) -> Stack {
     let name = name.to_string();

@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tipc::wire::*;
+use tipc_rs::wire::*;
 
 fn group_frame() -> Msg {
     let mut m = DataMsg::new(DataType::GrpBcast, Bytes::from(vec![0xa5u8; 1024]));

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tipc::wire::{Instance, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope};
+use tipc_rs::wire::{Instance, ServiceType};
+use tipc_rs::{GroupEvent, GroupSpec, Scope};
 
 mod common;
 

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use tipc::wire::{Instance, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope};
+use tipc_rs::wire::{Instance, ServiceType};
+use tipc_rs::{GroupEvent, GroupSpec, Scope};
 
 mod common;
 

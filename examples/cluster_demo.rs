@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc::netns::{Lab, NODE_IF};
-use tipc::sim::SimNet;
-use tipc::wire::{Instance, MemberId, NodeId, PortId, ServiceType};
-use tipc::{CoreEvent, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_rs::netns::{Lab, NODE_IF};
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Instance, MemberId, NodeId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
 
 #[derive(Parser, Debug)]
 #[command(about = "A 4-node TIPC cluster demo over veth (or --sim)")]
@@ -433,7 +433,7 @@ fn main() {
         let ok = demo(&mut c, args.messages, true);
         std::process::exit(i32::from(!ok));
     }
-    if !tipc::netns::privileged() {
+    if !tipc_rs::netns::privileged() {
         eprintln!(
             "cluster_demo builds network namespaces and veth links and opens raw sockets: run it as root\n\
              (e.g. sudo cargo run --release --example cluster_demo), or try --sim, which needs no privileges."
@@ -452,7 +452,7 @@ fn main() {
     let names: Vec<String> = lab.nodes().iter().chain(lab.infra()).map(|n| n.name().to_string()).collect();
     let _ = ctrlc::set_handler(move || {
         for n in &names {
-            let _ = tipc::netns::ip(&["netns", "del", n]);
+            let _ = tipc_rs::netns::ip(&["netns", "del", n]);
         }
         eprintln!("\ninterrupted: namespaces removed");
         std::process::exit(130);

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc::wire::{Instance, ServiceType};
-use tipc::{GroupEvent, GroupSpec, Scope};
+use tipc_rs::wire::{Instance, ServiceType};
+use tipc_rs::{GroupEvent, GroupSpec, Scope};
 
 mod common;
 

@@ -28,8 +28,8 @@ use bytes::Bytes;
 use clap::Parser;
 
 mod common;
-use tipc::wire::{ErrorCode, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
-use tipc::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
+use tipc_rs::wire::{ErrorCode, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+use tipc_rs::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 

@@ -1,4 +1,8 @@
-//! # tipc — userspace TIPC over raw Ethernet
+//! # tipc-rs — userspace TIPC over raw Ethernet
+//!
+//! The package is `tipc-rs` and its library is `tipc_rs`: the name `tipc` on
+//! the crate registry belongs to bindings of the kernel's AF_TIPC sockets,
+//! and a program may well use both side by side.
 //!
 //! The facade of the tipc-rs workspace: [`NodeCore`] (the link layer and
 //! the port table of one node, sans-IO), the seeded in-memory simulator
@@ -11,9 +15,9 @@
 //! the simulator without privileges — two nodes, one group, a broadcast:
 //!
 //! ```
-//! use tipc::sim::SimNet;
-//! use tipc::wire::{Duration, Instance, ServiceType};
-//! use tipc::{CoreEvent, GroupEvent, GroupSpec, Mode, Scope};
+//! use tipc_rs::sim::SimNet;
+//! use tipc_rs::wire::{Duration, Instance, ServiceType};
+//! use tipc_rs::{CoreEvent, GroupEvent, GroupSpec, Mode, Scope};
 //!
 //! let mut net = SimNet::new(7);
 //! let [a, b] = [net.add_node("node-a", |_| {}), net.add_node("node-b", |_| {})];
@@ -55,3 +59,8 @@ pub use tipc_group::{GroupEvent, GroupSpec, Mode};
 pub use tipc_link as link;
 pub use tipc_wire as wire;
 pub use tipc_wire::Scope;
+
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

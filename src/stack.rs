@@ -515,12 +515,12 @@ impl StackBuilder {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// let stack = tipc::Stack::builder().iface("eth0").start()?;
+/// let stack = tipc_rs::Stack::builder().iface("eth0").start()?;
 /// let addr = stack.wait_ready(Duration::from_secs(3))?;
 /// let sock = stack.port_socket()?;
 /// println!("I am {addr}, port {}", sock.id().port);
 /// stack.shutdown();
-/// # Ok::<(), tipc::Error>(())
+/// # Ok::<(), tipc_rs::Error>(())
 /// ```
 pub struct Stack {
     shared: Arc<Shared>,
@@ -868,8 +868,8 @@ pub type GroupDelivery = GroupEvent;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tipc::{GroupEvent, GroupSpec, Scope, Stack};
-/// use tipc::wire::{Instance, ServiceType};
+/// use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
+/// use tipc_rs::wire::{Instance, ServiceType};
 /// let stack = Stack::builder().iface("eth0").start()?;
 /// stack.wait_ready(Duration::from_secs(3))?;
 /// let sock = stack.group_socket()?;
@@ -881,7 +881,7 @@ pub type GroupDelivery = GroupEvent;
 ///     GroupEvent::Message { from, data, .. } => println!("{} bytes from {from}", data.len()),
 ///     other => println!("{other:?}"),
 /// }
-/// # Ok::<(), tipc::Error>(())
+/// # Ok::<(), tipc_rs::Error>(())
 /// ```
 pub struct GroupSocket {
     shared: Arc<Shared>,

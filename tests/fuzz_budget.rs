@@ -11,10 +11,10 @@
 mod common;
 
 use bytes::Bytes;
-use tipc::fault::Rng;
-use tipc::sim::SimNet;
-use tipc::wire::{Duration, Instance, Msg, ServiceType};
-use tipc::{GroupSpec, Mode, Scope};
+use tipc_rs::fault::Rng;
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Instance, Msg, ServiceType};
+use tipc_rs::{GroupSpec, Mode, Scope};
 
 fn budget() -> std::time::Duration {
     let s = std::env::var("TIPC_FUZZ_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20u64);
@@ -141,12 +141,12 @@ fn fuzz_nodes(seed: u64, rng: &mut Rng, until: std::time::Instant) -> (u64, u64)
             net.run_for(Duration::from_micros(300));
         }
         // real frames node 1 received, with their senders' MACs
-        let frames: Vec<(tipc::wire::MacAddr, Bytes)> = net
+        let frames: Vec<(tipc_rs::wire::MacAddr, Bytes)> = net
             .take_pcap(1)
-            .map(|p| tipc::wire::pcap::read_pcap(&p[..]).expect("pcap"))
+            .map(|p| tipc_rs::wire::pcap::read_pcap(&p[..]).expect("pcap"))
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|f| tipc::wire::EthFrame::parse_tipc(f.data).ok().map(|e| (e.src, e.payload)))
+            .filter_map(|f| tipc_rs::wire::EthFrame::parse_tipc(f.data).ok().map(|e| (e.src, e.payload)))
             .collect();
         if frames.is_empty() {
             panic!("no traffic recorded");

@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::kernel::{KernelPeer, Plug, bridge_ns, remove_ns};
-use common::rig;
-use tipc::netns::NODE_IF;
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use tipc_rs::netns::NODE_IF;
 
 #[test]
 fn group_chat_with_a_kernel_member() {
-    let Some(brns) = rig("group_chat with the kernel", || Ok(bridge_ns("kchat"))) else { return };
+    let Some(brns) = kernel_rig("group_chat with the kernel", "kchat") else { return };
+    if !common::have_tool("tshark", "tshark") {
+        return;
+    }
     let kernel = KernelPeer::up("kc", &brns, "kernel-chat");
     let plug = Plug::new("kchat", &brns, 0);
     let exe = std::env::var_os("CARGO_TARGET_DIR")
@@ -24,7 +26,7 @@ fn group_chat_with_a_kernel_member() {
     let pcap = std::env::temp_dir().join(format!("tipc-chat-{}.pcap", std::process::id()));
     kernel.spawn(
         "/tmp/chat.log",
-        "tipcmsg -e join:4711:9 wait-members:1:40000 bcast:hello-from-kernel recv-n:1:40000 sleep:500 leave",
+        "tipc-client -e join:4711:9 wait-members:1:40000 bcast:hello-from-kernel recv-n:1:40000 sleep:500 leave",
     );
     let mut chat = Command::new("ip")
         .args(["netns", "exec", plug.ns.name()])

@@ -1,5 +1,5 @@
 //! Interoperability of our links with a real Linux 6.1 kernel node
-//! (../shared/tipc-peer): link set-up both ways, supervision for 60 s,
+//! (tools/kernel-peer): link set-up both ways, supervision for 60 s,
 //! messages by port id both ways (60 000 bytes, a burst of 1 000), and the
 //! link coming back after the kernel's bearer is disabled and re-enabled.
 
@@ -8,16 +8,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, bridge_ns, remove_ns};
-use common::rig;
-use tipc::StackEvent;
-use tipc::wire::{NodeAddr, PortId};
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use tipc_rs::StackEvent;
+use tipc_rs::wire::{NodeAddr, PortId};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 #[test]
 fn kernel_peer_links_exchanges_and_recovers() {
-    let Some(brns) = rig("kernel link interop", || Ok(bridge_ns("klink"))) else { return };
+    let Some(brns) = kernel_rig("kernel link interop", "klink") else { return };
     let kernel = KernelPeer::up("kl", &brns, "kernel-1");
     let plug = Plug::new("klink", &brns, 0);
     let stack = common::start_node(&plug.ns, "user-1");
@@ -37,7 +36,7 @@ fn kernel_peer_links_exchanges_and_recovers() {
     let port = sock.id().port.0;
     let dst = format!("{me}:{port}");
     let (out, ok) = kernel.exec(&[
-        "tipcmsg",
+        "tipc-client",
         &format!("send-port:{dst}:hello"),
         &format!("send-port:{dst}:@60000"),
         "count:1000",
@@ -55,7 +54,7 @@ fn kernel_peer_links_exchanges_and_recovers() {
     }
 
     // us -> kernel
-    kernel.spawn("/tmp/r.log", "tipcmsg self recv-n:1002:60000");
+    kernel.spawn("/tmp/r.log", "tipc-client self recv-n:1002:60000");
     let s = kernel.wait_file("/tmp/r.log", Duration::from_secs(20), |s| s.contains("SELF"));
     let kport: u32 = s
         .lines()

@@ -1,15 +1,14 @@
 //! Interoperability of names, the broadcast link and communication groups
-//! with real Linux 6.1 kernel nodes (../shared/tipc-peer).
+//! with real Linux 6.1 kernel nodes (tools/kernel-peer).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, bridge_ns, remove_ns};
-use common::rig;
-use tipc::wire::{Instance, MemberId, NodeAddr, ServiceRange, ServiceType};
-use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope};
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use tipc_rs::wire::{Instance, MemberId, NodeAddr, ServiceRange, ServiceType};
+use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope};
 
 fn range(t: u32, lo: u32, hi: u32) -> ServiceRange {
     ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) }
@@ -25,7 +24,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn names_and_broadcast_link_with_a_kernel_node() {
-    let Some(brns) = rig("kernel names interop", || Ok(bridge_ns("knames"))) else { return };
+    let Some(brns) = kernel_rig("kernel names interop", "knames") else { return };
     let kernel = KernelPeer::up("kn", &brns, "kernel-n1");
     let plug = Plug::new("knames", &brns, 0);
     let stack = common::start_node(&plug.ns, "user-n1");
@@ -36,7 +35,7 @@ fn names_and_broadcast_link_with_a_kernel_node() {
     let sock = stack.port_socket().expect("socket");
     sock.bind(range(1000, 100, 100), Scope::Cluster).expect("bind");
     sock.bind(range(1000, 200, 200), Scope::Node).expect("bind node");
-    kernel.spawn("/tmp/kb.log", "tipcmsg bind:1001:7 recv-n:1:30000");
+    kernel.spawn("/tmp/kb.log", "tipc-client bind:1001:7 recv-n:1:30000");
     let mut table = String::new();
     wait_until("our publication in the kernel table", Duration::from_secs(10), || {
         table = kernel.exec(&["tipc", "nametable", "show"]).0;
@@ -48,7 +47,7 @@ fn names_and_broadcast_link_with_a_kernel_node() {
     });
 
     // kernel send:TYPE:INST and a range multicast reach our socket
-    let (out, ok) = kernel.exec(&["tipcmsg", "send:1000:100:named-hi", "send-range:1000:90:110:range-hi"]);
+    let (out, ok) = kernel.exec(&["tipc-client", "send:1000:100:named-hi", "send-range:1000:90:110:range-hi"]);
     assert!(ok, "{out}");
     let m = sock.recv_timeout(Duration::from_secs(10)).expect("named");
     assert_eq!((&m.data[..], m.dest), (&b"named-hi"[..], Some(range(1000, 100, 100))));
@@ -74,7 +73,7 @@ fn names_and_broadcast_link_with_a_kernel_node() {
     std::thread::sleep(Duration::from_millis(500));
     for burst in 0..2 {
         let (out, ok) =
-            kernel.exec(&["tipcmsg", "-m", "broadcast", "count:300", &format!("send-range:1000:50:55:bc{burst}")]);
+            kernel.exec(&["tipc-client", "-m", "broadcast", "count:300", &format!("send-range:1000:50:55:bc{burst}")]);
         assert!(ok && out.contains("DONE status=ok"), "kernel broadcast sender:\n{out}");
         for i in 1..=300 {
             let m = sock.recv_timeout(Duration::from_secs(15)).unwrap_or_else(|e| panic!("burst {burst} #{i}: {e}"));
@@ -116,7 +115,7 @@ fn texts(ev: &[GroupEvent]) -> Vec<(Mode, String)> {
 
 #[test]
 fn mixed_group_of_kernel_and_userspace_members() {
-    let Some(brns) = rig("kernel group interop", || Ok(bridge_ns("kgroup"))) else { return };
+    let Some(brns) = kernel_rig("kernel group interop", "kgroup") else { return };
     let k1 = KernelPeer::up("kg", &brns, "kernel-g1");
     let k2 = KernelPeer::up("kg", &brns, "kernel-g2");
     let p1 = Plug::new("kgroup", &brns, 0);
@@ -126,10 +125,10 @@ fn mixed_group_of_kernel_and_userspace_members() {
     s1.wait_for_nodes(3, Duration::from_secs(30)).expect("u1 links");
     s2.wait_for_nodes(3, Duration::from_secs(30)).expect("u2 links");
     // kernel members: k1 = instance 1 (sends every mode), k2 = instance 2 (receives)
-    k2.spawn("/tmp/k2.log", "tipcmsg -e join:4711:2 wait-members:3:40000 recv:14000 leave");
+    k2.spawn("/tmp/k2.log", "tipc-client -e join:4711:2 wait-members:3:40000 recv:14000 leave");
     k1.spawn(
         "/tmp/k1.log",
-        "tipcmsg -e join:4711:1 wait-members:3:40000 sleep:1500 bcast:k1-bcast mcast:2:k1-mcast count:4 anycast:2:k1-any count:1 unicast-member:3:k1-uni recv:5000 leave",
+        "tipc-client -e join:4711:1 wait-members:3:40000 sleep:1500 bcast:k1-bcast mcast:2:k1-mcast count:4 anycast:2:k1-any count:1 unicast-member:3:k1-uni recv:5000 leave",
     );
     let spec = |i: u32| GroupSpec {
         stype: ServiceType(4711),
@@ -201,7 +200,7 @@ fn mixed_group_of_kernel_and_userspace_members() {
     // LEFT on both sides: k1 left before us; we left before k2 finished
     assert!(e1.iter().any(|x| matches!(x, GroupEvent::MemberDown { member, .. } if *member == k1_id)), "{e1:?}");
     assert!(l2.contains("EVENT LEFT member=4711:2") && l2.contains("EVENT LEFT member=4711:3"), "{l2}");
-    let _ = MemberId { node: NodeAddr(0), port: tipc::wire::PortId(0) };
+    let _ = MemberId { node: NodeAddr(0), port: tipc_rs::wire::PortId(0) };
     drop((u1, u2));
     s1.shutdown();
     s2.shutdown();

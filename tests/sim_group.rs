@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use tipc::fault::FaultConfig;
-use tipc::sim::SimNet;
-use tipc::wire::{Duration, Instance, MemberId, PortId, ServiceType};
-use tipc::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Instance, MemberId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0006)

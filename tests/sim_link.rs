@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use tipc::fault::FaultConfig;
-use tipc::sim::{NodeIx, SimNet};
-use tipc::wire::{Duration, Importance, Instant, NodeAddr, PortId};
-use tipc::{CoreEvent, Error};
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::sim::{NodeIx, SimNet};
+use tipc_rs::wire::{Duration, Importance, Instant, NodeAddr, PortId};
+use tipc_rs::{CoreEvent, Error};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0001)
@@ -212,11 +212,11 @@ fn every_node_writes_a_pcap_of_valid_tipc_frames() {
     for i in 0..3 {
         let path = dir.join(format!("node{i}.pcap"));
         net.write_pcap(i, &path).expect("write pcap");
-        let frames = tipc::wire::pcap::read_pcap_file(&path).expect("read back");
+        let frames = tipc_rs::wire::pcap::read_pcap_file(&path).expect("read back");
         assert!(frames.len() > 10, "node {i}: {} frames", frames.len());
         for f in frames {
-            let eth = tipc::wire::EthFrame::parse_tipc(f.data).expect("TIPC frame");
-            tipc::wire::Msg::parse(eth.payload).expect("valid message");
+            let eth = tipc_rs::wire::EthFrame::parse_tipc(f.data).expect("TIPC frame");
+            tipc_rs::wire::Msg::parse(eth.payload).expect("valid message");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use tipc::fault::{FaultConfig, Rng};
-use tipc::sim::SimNet;
-use tipc::wire::{Duration, Importance, Instance, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
-use tipc::{CoreEvent, Error};
+use tipc_rs::fault::{FaultConfig, Rng};
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Importance, Instance, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+use tipc_rs::{CoreEvent, Error};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0005)

@@ -7,10 +7,10 @@
 mod common;
 
 use bytes::Bytes;
-use tipc::fault::{FaultConfig, Rng};
-use tipc::sim::SimNet;
-use tipc::wire::{Duration, Instance, MacAddr, MemberId, PortId, ServiceType};
-use tipc::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::fault::{FaultConfig, Rng};
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Instance, MacAddr, MemberId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
 
 fn group(net: &mut SimNet, n: usize) -> Vec<(PortId, MemberId)> {
     group_of(net, n, n)
@@ -107,10 +107,10 @@ fn a_flood_of_random_and_mutated_frames_breaks_nothing() {
     // real frames to mutate: what node 1 received so far
     let seeds: Vec<Bytes> = net
         .take_pcap(1)
-        .map(|p| tipc::wire::pcap::read_pcap(&p[..]).expect("pcap"))
+        .map(|p| tipc_rs::wire::pcap::read_pcap(&p[..]).expect("pcap"))
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|f| tipc::wire::EthFrame::parse_tipc(f.data).ok().map(|e| e.payload))
+        .filter_map(|f| tipc_rs::wire::EthFrame::parse_tipc(f.data).ok().map(|e| e.payload))
         .collect();
     assert!(seeds.len() > 10);
     let mut rng = Rng::new(7);
@@ -169,7 +169,7 @@ fn failures_are_detected_within_tolerance_plus_one_probe_interval() {
 /// exact and every structure the hostile node can fill stays under its limit.
 #[test]
 fn a_hostile_linked_node_cannot_break_a_group_or_grow_memory() {
-    use tipc::wire::{
+    use tipc_rs::wire::{
         FragmentMsg, FragmentType, GroupProtoMsg, GroupProtoType, Instance as Inst, IntHdr, Msg, NameDistrMsg,
         NameDistrType, PublItem,
     };
@@ -177,7 +177,7 @@ fn a_hostile_linked_node_cannot_break_a_group_or_grow_memory() {
     let ids = group_of(&mut net, 4, 3);
     let hostile = 3;
     let evil = net.core(hostile).address().expect("address");
-    let victims: Vec<tipc::wire::NodeAddr> = (0..3).map(|i| net.core(i).address().expect("address")).collect();
+    let victims: Vec<tipc_rs::wire::NodeAddr> = (0..3).map(|i| net.core(i).address().expect("address")).collect();
     let mut rng = Rng::new(99);
     let (mut forged, mut published) = (0u64, 0u32);
     let target = tipc_group::MAX_PUBL_PER_NODE as u32 + 5_000;
@@ -262,7 +262,7 @@ fn a_hostile_linked_node_cannot_break_a_group_or_grow_memory() {
             frag_no: 1 + rng.below(60) as u16,
             frag_count: 0,
             word5: 0,
-            importance: tipc::wire::Importance::Low,
+            importance: tipc_rs::wire::Importance::Low,
             payload: Bytes::from(inner),
         };
         let b = Msg::Fragment(m).to_bytes().expect("encode");

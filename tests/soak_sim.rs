@@ -8,10 +8,10 @@
 mod common;
 
 use bytes::Bytes;
-use tipc::fault::FaultConfig;
-use tipc::sim::SimNet;
-use tipc::wire::{Duration, Instance, MemberId, PortId, ServiceType};
-use tipc::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Instance, MemberId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
 
 const G: ServiceType = ServiceType(5100);
 const FANS: usize = 16;

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc::fault::FaultConfig;
-use tipc::netns::Lab;
-use tipc::relay::Relay;
-use tipc::wire::{Duration as WireDuration, Instance, MemberId, ServiceType};
-use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::netns::Lab;
+use tipc_rs::relay::Relay;
+use tipc_rs::wire::{Duration as WireDuration, Instance, MemberId, ServiceType};
+use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
 
 const NODES: usize = 4;
 /// Instance of member `k`: two members hold 1, two hold 2.
@@ -164,7 +164,7 @@ fn phase(rig: &Rig, relay: &Relay, name: &str, cfg: FaultConfig, during: impl Fn
     let delivered = check(name, &recvd, n);
     relay.set_config(FaultConfig::none());
     let after = relay.stats();
-    let sum = |f: fn(&tipc::relay::RelayDirStats) -> u64| -> u64 {
+    let sum = |f: fn(&tipc_rs::relay::RelayDirStats) -> u64| -> u64 {
         after.iter().zip(&before).map(|(a, b)| f(a) - f(b)).sum()
     };
     let (rtx1, resets1) = retransmitted_and_resets(&rig.stacks);
@@ -189,7 +189,7 @@ fn phase(rig: &Rig, relay: &Relay, name: &str, cfg: FaultConfig, during: impl Fn
 
 /// Floods every port of the relay with random frames and mutated kernel
 /// frames until `stop`; returns how many it sent.
-fn flood(ns: &tipc::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
+fn flood(ns: &tipc_rs::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
     let seeds = common::kernel_messages();
     assert!(seeds.len() > 100, "kernel captures to mutate");
     let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
@@ -201,11 +201,11 @@ fn flood(ns: &tipc::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
             let socks: Vec<_> = ports
                 .iter()
                 .map(|p| {
-                    let (idx, _) = tipc::bearer::lookup_interface(p).expect("relay port");
-                    tipc::bearer::sys::open_send_socket(idx).expect("raw socket")
+                    let (idx, _) = tipc_rs::bearer::lookup_interface(p).expect("relay port");
+                    tipc_rs::bearer::sys::open_send_socket(idx).expect("raw socket")
                 })
                 .collect();
-            let mut rng = tipc::fault::Rng::new(0xf100d);
+            let mut rng = tipc_rs::fault::Rng::new(0xf100d);
             let (mut sent, mut rounds) = (0u64, 0u64);
             let src = [0x02, 0xba, 0xd0, 0x00, 0x00, 0x01];
             while !done2.load(Ordering::Relaxed) {
@@ -216,7 +216,7 @@ fn flood(ns: &tipc::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
                     frame.extend_from_slice(&src);
                     frame.extend_from_slice(&0x88cau16.to_be_bytes());
                     frame.extend_from_slice(&msg);
-                    if let Ok(true) = tipc::bearer::sys::send_frame(sock.as_raw_fd(), &frame) {
+                    if let Ok(true) = tipc_rs::bearer::sys::send_frame(sock.as_raw_fd(), &frame) {
                         sent += 1;
                     }
                 }

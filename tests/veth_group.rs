@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc::netns::Lab;
-use tipc::wire::{Instance, MemberId, ServiceRange, ServiceType};
-use tipc::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_rs::netns::Lab;
+use tipc_rs::wire::{Instance, MemberId, ServiceRange, ServiceType};
+use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
 
 fn drain(s: &GroupSocket, d: Duration) -> Vec<GroupEvent> {
     let end = Instant::now() + d;
@@ -164,7 +164,7 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
     }
     // the subscription saw the 8 bindings come up
     let ups =
-        (0..8).filter(|_| matches!(sub.recv_timeout(Duration::from_secs(5)), Ok(tipc::ServiceEvent::Up(_)))).count();
+        (0..8).filter(|_| matches!(sub.recv_timeout(Duration::from_secs(5)), Ok(tipc_rs::ServiceEvent::Up(_)))).count();
     assert_eq!(ups, 8, "service subscription");
     const N: u64 = 2000;
     let mut ratio = Vec::new();
@@ -172,7 +172,7 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
         // the kernel's rule would put 2 of 8 peers on the broadcast link too;
         // force replicast for the second case, as `tipcmsg -m replicast` does
         if receivers == 2 {
-            socks[0].set_mcast_method(tipc::McastMethod::Replicast);
+            socks[0].set_mcast_method(tipc_rs::McastMethod::Replicast);
         }
         let before = stacks[0].bearer_stats().expect("stats").tx_frames;
         for i in 0..N {

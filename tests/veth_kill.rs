@@ -22,9 +22,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tipc::netns::{Lab, NODE_IF, Netns};
-use tipc::wire::{Instance, MemberId, NodeId, ServiceType};
-use tipc::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
+use tipc_rs::netns::{Lab, NODE_IF, Netns};
+use tipc_rs::wire::{Instance, MemberId, NodeId, ServiceType};
+use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
 
 const GROUP: ServiceType = ServiceType(7200);
 const VICTIM_ID: &str = "kill-victim";
@@ -162,8 +162,9 @@ fn victim_named(stack: &Stack) -> bool {
     stack.name_table().iter().any(|p| p.range.stype == GROUP && p.range.lower == Instance(99))
 }
 
-fn run() {
-    let Some(lab) = common::rig("veth SIGKILL", || Lab::bridge("vkill", 3)) else { return };
+/// The test; false when it was skipped.
+fn run() -> bool {
+    let Some(lab) = common::rig("veth SIGKILL", || Lab::bridge("vkill", 3)) else { return false };
     let observers: Vec<Stack> = (0..2).map(|i| common::start_node(lab.node(i), &format!("kill-obs-{i}"))).collect();
     let socks: Vec<GroupSocket> = observers
         .iter()
@@ -264,6 +265,7 @@ fn run() {
     for s in observers {
         s.shutdown();
     }
+    true
 }
 
 fn main() {
@@ -272,9 +274,24 @@ fn main() {
     }
     // `cargo test -- <filter>` passes arguments; this file has one test
     if std::env::args().skip(1).any(|a| a == "--list") {
-        println!("sigkill_and_restart_with_the_same_identity: test");
+        println!("{TEST}: test");
         return;
     }
-    run();
-    println!("test sigkill_and_restart_with_the_same_identity ... ok");
+    // a thread named like the test, so a skip is reported under its name
+    let ran = std::thread::Builder::new()
+        .name(TEST.into())
+        .spawn(run)
+        .expect("test thread")
+        .join()
+        .unwrap_or_else(|_| {
+            println!("test {TEST} ... FAILED");
+            println!("\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+            std::process::exit(101)
+        });
+    let verdict = if ran { "ok" } else { "skipped" };
+    println!("test {TEST} ... {verdict}");
+    let (passed, ignored) = if ran { (1, 0) } else { (0, 1) };
+    println!("\ntest result: ok. {passed} passed; 0 failed; {ignored} ignored; 0 measured; 0 filtered out");
 }
+
+const TEST: &str = "sigkill_and_restart_with_the_same_identity";

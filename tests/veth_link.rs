@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc::Stack;
-use tipc::fault::FaultConfig;
-use tipc::netns::Lab;
-use tipc::relay::Relay;
+use tipc_rs::Stack;
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::netns::Lab;
+use tipc_rs::relay::Relay;
 
 /// Sends `n` numbered messages of mixed sizes from `a` to `b`; checks all
 /// arrive once, in order. Returns the elapsed time.

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{numbered_msg, rig, seq_of};
-use tipc::bearer::{BearerConfig, EthBearer};
-use tipc::fault::FaultConfig;
-use tipc::netns::{Lab, NODE_IF};
-use tipc::relay::Relay;
+use tipc_rs::bearer::{BearerConfig, EthBearer};
+use tipc_rs::fault::FaultConfig;
+use tipc_rs::netns::{Lab, NODE_IF};
+use tipc_rs::relay::Relay;
 
 /// Opens a bearer in node 1 that records, in arrival order, the sequence
 /// number of every frame until `idle` passes without one; `count` follows
@@ -105,8 +105,8 @@ fn relay_duplicates_reorders_and_delays() {
     let cfg = FaultConfig {
         duplicate: 0.05,
         reorder: 0.05,
-        reorder_delay: tipc::wire::Duration::from_millis(3),
-        delay: tipc::wire::Duration::from_micros(200),
+        reorder_delay: tipc_rs::wire::Duration::from_millis(3),
+        delay: tipc_rs::wire::Duration::from_micros(200),
         ..FaultConfig::default()
     };
     let relay = Relay::start(lab.relay_ns().expect("ns"), "ra", "rb", cfg, 9).expect("relay");
@@ -134,6 +134,9 @@ fn relay_duplicates_reorders_and_delays() {
 #[test]
 fn nftables_numgen_rule_drops_about_the_configured_share() {
     let Some(lab) = rig("nft loss", || Lab::pair("nft")) else { return };
+    if !common::have_tool("nft", "nftables") {
+        return;
+    }
     if let Err(e) = Lab::nft_drop(lab.node(1), NODE_IF, 20) {
         panic!("nft rule: {e} (install nftables)");
     }

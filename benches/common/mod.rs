@@ -1,5 +1,5 @@
-//! Raw AF_PACKET denominators for the benches: `rawlimit` from
-//! `../shared/bench`, run in the same namespaces, the same sitting and the
+//! Raw AF_PACKET denominators for the benches: the repository's own probe
+//! `benches/rawlimit/rawlimit.c`, run in the same namespaces, the same sitting and the
 //! same CPU placement as the stack being measured.
 #![allow(dead_code)]
 
@@ -7,18 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tipc::netns::{NODE_IF, Netns};
-
-/// Where `../shared` is (override with `TIPC_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("TIPC_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+use tipc_rs::netns::{NODE_IF, Netns};
 
 /// Compiles `rawlimit.c` with `gcc -O2` into the target folder.
 pub fn build_rawlimit() -> PathBuf {
-    let src = shared_dir().join("bench/rawlimit.c");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/rawlimit/rawlimit.c");
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/rawlimit");
     let st = Command::new("gcc").args(["-O2", "-o"]).arg(&out).arg(&src).status().expect("gcc (apt-get install gcc)");
     assert!(st.success(), "cannot compile {}", src.display());

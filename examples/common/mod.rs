@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tipc::wire::NodeId;
-use tipc::{Stack, StackBuilder};
+use tipc_rs::wire::NodeId;
+use tipc_rs::{Stack, StackBuilder};
 
 /// The options every LAN example takes.
 #[derive(clap::Args, Debug)]

@@ -1,5 +1,5 @@
-//! A Linux kernel TIPC peer in a qemu VM (../shared/tipc-peer), for the
-//! interoperability tests.
+//! A Linux kernel TIPC peer in a qemu VM, run by the project's own tool
+//! `tools/kernel-peer/kpeer`, for the interoperability tests.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -7,29 +7,40 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tipc::netns::{Lab, NODE_IF, Netns};
+use tipc_rs::netns::{Lab, NODE_IF, Netns};
 
-/// Where the tipc-peer scripts are.
-pub fn peer_dir() -> PathBuf {
-    super::shared_dir().join("tipc-peer")
+/// The kernel-peer tool of the repository.
+pub fn kpeer() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/kernel-peer/kpeer")
 }
 
-fn script(name: &str) -> Command {
-    Command::new(peer_dir().join(name))
+fn script(sub: &str) -> Command {
+    let mut c = Command::new(kpeer());
+    c.arg(sub);
+    c
 }
 
-/// Runs `setup` once per process if the cache looks empty.
-pub fn ensure_setup() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let cache = std::env::var_os("TIPC_PEER_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("tipc-peer-cache"));
-        if !cache.join("initramfs.cpio.gz").exists() && !cache.join("kernel").exists() {
-            let st = script("setup").status().expect("run tipc-peer/setup");
-            assert!(st.success(), "tipc-peer/setup failed");
+/// The namespace for a kernel test's bridge, or `None` when the test
+/// cannot run here (no root, or the kernel peer image is not built:
+/// `kpeer setup`, which `tools/test` runs) — then it is skipped by name,
+/// and fails when `CI` is set.
+pub fn kernel_rig(what: &str, tag: &str) -> Option<String> {
+    let ns = super::rig(what, || Ok(bridge_ns(tag)))?;
+    let ready = script("setup").arg("--check").output();
+    match ready {
+        Ok(o) if o.status.success() => Some(ns),
+        Ok(o) => {
+            super::skip(&format!(
+                "{what}: the kernel peer image is not built ({}; `tools/kernel-peer/kpeer setup` builds it)",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+            None
         }
-    });
+        Err(e) => {
+            super::skip(&format!("{what}: cannot run {}: {e}", kpeer().display()));
+            None
+        }
+    }
 }
 
 static N: AtomicUsize = AtomicUsize::new(0);
@@ -48,7 +59,6 @@ impl KernelPeer {
     /// Boots a VM with identity `node_id` on bridge `br0` of namespace
     /// `bridge_ns` (created if missing).
     pub fn up(tag: &str, bridge_ns: &str, node_id: &str) -> KernelPeer {
-        ensure_setup();
         let name = format!("{tag}{}x{}", std::process::id() % 10_000, N.fetch_add(1, Ordering::Relaxed));
         let out = script("up")
             .args([&name, "--netns", bridge_ns, "--ifname", "br0", "--node-id", node_id])
@@ -126,7 +136,7 @@ impl Plug {
         let name = format!("tipc-{lab_tag}-{}-u{i}", std::process::id());
         let ns = Netns::create(&name).expect("our namespace");
         let port = format!("up{}x{i}", std::process::id() % 100_000);
-        tipc::netns::ip(&[
+        tipc_rs::netns::ip(&[
             "link",
             "add",
             NODE_IF,
@@ -141,8 +151,8 @@ impl Plug {
             bridge_ns,
         ])
         .expect("veth to the bridge");
-        tipc::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
-        let _ = tipc::netns::ip(&[
+        tipc_rs::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
+        let _ = tipc_rs::netns::ip(&[
             "netns",
             "exec",
             bridge_ns,
@@ -169,5 +179,5 @@ pub fn bridge_ns(tag: &str) -> String {
 
 /// Deletes a namespace if it is left over.
 pub fn remove_ns(name: &str) {
-    let _ = tipc::netns::ip(&["netns", "del", name]);
+    let _ = tipc_rs::netns::ip(&["netns", "del", name]);
 }

@@ -2,21 +2,19 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use tipc::netns::{LabError, privileged};
-use tipc::wire::{DataMsg, DataType, Msg, PortId};
+use tipc_rs::netns::{LabError, privileged};
+use tipc_rs::wire::{DataMsg, DataType, Msg, PortId};
 
 pub mod kernel;
 
-/// The shared material beside the repository (`../shared`, or `TIPC_SHARED_DIR`).
-pub fn shared_dir() -> std::path::PathBuf {
-    std::env::var_os("TIPC_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+/// The kernel captures kept as test data (`tests/data/captures`).
+pub fn captures_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures")
 }
 
-/// The TIPC messages (Ethernet header removed) of every kernel capture in `shared/captures`.
+/// The TIPC messages (Ethernet header removed) of every kernel capture in [`captures_dir`].
 pub fn kernel_messages() -> Vec<Bytes> {
-    let dir = shared_dir().join("captures");
+    let dir = captures_dir();
     let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -25,8 +23,8 @@ pub fn kernel_messages() -> Vec<Bytes> {
         .collect();
     files.sort();
     for f in files {
-        for c in tipc::wire::pcap::read_pcap_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())) {
-            if let Ok(e) = tipc::wire::EthFrame::parse_tipc(c.data) {
+        for c in tipc_rs::wire::pcap::read_pcap_file(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())) {
+            if let Ok(e) = tipc_rs::wire::EthFrame::parse_tipc(c.data) {
                 out.push(e.payload);
             }
         }
@@ -34,17 +32,55 @@ pub fn kernel_messages() -> Vec<Bytes> {
     out
 }
 
-/// Builds a rig, or explains why not: without root the test is skipped with
-/// a message — except when `CI` is set, where it fails.
+/// Where skipped tests leave their record for the run's closing report
+/// (`tests/zz_skip_report.rs`): one file per `cargo test` run, named after
+/// the cargo process every test binary of the run is a child of.
+pub fn skip_file(cargo_pid: u32) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("skipped-{cargo_pid}.txt"))
+}
+
+/// Gives up on the current test because its environment is missing:
+/// prints `SKIPPED binary::test: reason` on the real stderr (not the
+/// captured one, so it shows beside the test's `ok`), and records it for
+/// the run's closing list. With `CI` set a skip is a failure: it panics.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("main").to_string();
+    let name = format!("{}::{test}", env!("CARGO_CRATE_NAME"));
+    if std::env::var_os("CI").is_some() {
+        panic!("{name} cannot run: {reason} (CI is set, so this is a failure, not a skip)");
+    }
+    let line = format!("SKIPPED {name}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    let path = skip_file(std::os::unix::process::parent_id());
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// Builds a rig, or explains why not: without root the test is skipped
+/// ([`skip`]) — except when `CI` is set, where it fails.
 pub fn rig<T>(what: &str, make: impl FnOnce() -> Result<T, LabError>) -> Option<T> {
     if !privileged() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{what}: {} (CI is set, so this is a failure, not a skip)", LabError::NotPrivileged);
-        }
-        eprintln!("SKIPPED {what}: {}", LabError::NotPrivileged);
+        skip(&format!("{what}: {}", LabError::NotPrivileged));
         return None;
     }
     Some(make().unwrap_or_else(|e| panic!("{what}: cannot build the veth rig: {e}")))
+}
+
+/// Whether `tool` runs (`tool --version`); if not, the test is skipped
+/// with the package that brings it ([`skip`]).
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        skip(&format!("`{tool}` is not installed (apt-get install {package}, or run tools/test)"));
+    }
+    ok
 }
 
 /// A valid TIPC direct message of exactly `size` bytes (≥ 40) whose payload
@@ -70,11 +106,11 @@ pub fn mixed_size(i: u64, max: usize) -> usize {
 }
 
 /// Starts a node with identity `name` on `tipc0` inside `ns`.
-pub fn start_node(ns: &tipc::netns::Netns, name: &str) -> tipc::Stack {
+pub fn start_node(ns: &tipc_rs::netns::Netns, name: &str) -> tipc_rs::Stack {
     let name = name.to_string();
     ns.spawn("start", move || {
-        let id = tipc::wire::NodeId::from_text(&name).expect("node identity");
-        tipc::Stack::builder().iface(tipc::netns::NODE_IF).node_id(id).start()
+        let id = tipc_rs::wire::NodeId::from_text(&name).expect("node identity");
+        tipc_rs::Stack::builder().iface(tipc_rs::netns::NODE_IF).node_id(id).start()
     })
     .expect("spawn")
     .join()
@@ -103,7 +139,7 @@ pub fn assert_rss_flat(what: &str, samples: &[(f64, u64)]) {
 /// `min_len + below(span)` bytes, otherwise one of `seeds` with one to five
 /// bytes flipped.
 pub fn hostile_message(
-    rng: &mut tipc::fault::Rng,
+    rng: &mut tipc_rs::fault::Rng,
     seeds: &[Bytes],
     p_random: f64,
     min_len: usize,

@@ -1,6 +1,6 @@
-//! Golden vectors: every frame Linux 6.1 sent in ../shared/captures must
-//! parse, re-emit byte-identical, and agree with the facts in
-//! captures/README.md.
+//! Golden vectors: every frame Linux 6.1 sent in the kernel captures
+//! (`tests/data/captures` of the repository) must parse, re-emit
+//! byte-identical, and agree with what the captures' README says of them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,15 +9,8 @@ use bytes::Bytes;
 use tipc_wire::*;
 
 fn captures_dir() -> PathBuf {
-    let dir = match std::env::var_os("TIPC_SHARED_DIR") {
-        Some(d) => PathBuf::from(d).join("captures"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/captures"),
-    };
-    assert!(
-        dir.join("README.md").is_file(),
-        "the reference captures are missing at {} (set TIPC_SHARED_DIR to the shared/ folder)",
-        dir.display()
-    );
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/captures");
+    assert!(dir.join("README.md").is_file(), "the kernel captures are missing at {}", dir.display());
     dir
 }
 
@@ -93,12 +86,29 @@ fn every_file_every_frame() {
         total += f.len();
     }
     assert_eq!(total, 619);
-    // every .pcap in the folder is covered by the table
-    let n = std::fs::read_dir(captures_dir())
+    // every .pcap in the folder is covered by the table, or is one of the
+    // captures of features tipc-wire does not parse yet: connections
+    // (CONN_MANAGER), the UDP bearer and failover tunnels, encryption
+    let later = [
+        "11-conn-stream-window.pcap",
+        "12-conn-abort.pcap",
+        "13-importance.pcap",
+        "14-udp-multicast.pcap",
+        "15-udp-replicast.pcap",
+        "16-failover.pcap",
+        "17-crypto-master.pcap",
+        "18-crypto-rekey.pcap",
+        "19-crypto-wrong-key.pcap",
+    ];
+    let mut files: Vec<String> = std::fs::read_dir(captures_dir())
         .expect("captures dir")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "pcap")))
-        .count();
-    assert_eq!(n, table.len());
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    files.sort();
+    let mut known: Vec<String> = table.iter().map(|(n, _)| n.to_string()).chain(later.map(String::from)).collect();
+    known.sort();
+    assert_eq!(files, known, "a capture is neither checked here nor listed as later work");
 }
 
 #[test]

@@ -53,9 +53,7 @@ fn no_panic(b: &[u8]) {
 
 /// Frames worth mutating: a few real kernel frames of every user.
 fn seed_frames() -> Vec<Vec<u8>> {
-    let dir = std::env::var_os("TIPC_SHARED_DIR")
-        .map(|d| std::path::PathBuf::from(d).join("captures"))
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/captures"));
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/captures");
     let mut out = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("captures at {}: {e}", dir.display()))
