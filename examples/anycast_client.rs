@@ -42,6 +42,7 @@ fn main() {
         member_events: false,
     };
     sock.join(spec).expect("join");
+    common::node_signals(&stack, || {});
     let t0 = Instant::now();
     while sock.members().iter().filter(|(_, i)| *i == Instance(1)).count() < a.servers {
         if t0.elapsed() > Duration::from_secs(15) {
@@ -78,6 +79,7 @@ fn main() {
     }
     println!("answers per server: {by:?}");
     drop(sock);
-    stack.shutdown();
+    stack.close();
+    eprintln!("{}", stack.stats());
     std::process::exit(i32::from(failed));
 }

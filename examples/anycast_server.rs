@@ -6,8 +6,6 @@
 //! sudo cargo run --release --example anycast_server -- --iface eth0 --name srv-a
 //! ```
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -45,14 +43,10 @@ fn main() {
     };
     sock.join(spec).expect("join");
     println!("{} serving group {} instance 1 at {}", a.name, a.group, sock.id());
-    let usr1 = Arc::new(AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
+    common::node_signals(&stack, || {});
     let end = (a.seconds > 0).then(|| std::time::Instant::now() + Duration::from_secs(a.seconds));
     let mut served = 0u64;
     while end.is_none_or(|e| std::time::Instant::now() < e) {
-        if usr1.swap(false, Ordering::Relaxed) {
-            eprintln!("{}", stack.stats());
-        }
         if let Ok(GroupEvent::Message { from, data, .. }) = sock.recv_timeout(Duration::from_millis(100)) {
             let reply = format!("{} answers {}", a.name, String::from_utf8_lossy(&data));
             if let Err(e) = sock.send_unicast(from, reply.into()) {
@@ -62,7 +56,7 @@ fn main() {
         }
     }
     println!("{} served {served} requests", a.name);
-    eprintln!("{}", stack.stats());
     drop(sock);
-    stack.shutdown();
+    stack.close();
+    eprintln!("{}", stack.stats());
 }

@@ -7,6 +7,9 @@
 //! cargo run --release --example cluster_demo                 # real veth, as root
 //! cargo run --release --example cluster_demo -- --sim        # the same on the simulator
 //! ```
+//!
+//! `kill -USR1` prints every node's statistics; SIGINT/SIGTERM close the
+//! nodes, print their statistics, remove the namespaces and exit 0.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,6 +23,8 @@ use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Instance, MemberId, NodeId, PortId, ServiceType};
 use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+
+mod common;
 
 #[derive(Parser, Debug)]
 #[command(about = "A 4-node TIPC cluster demo over veth (or --sim)")]
@@ -150,7 +155,8 @@ impl Cluster for Sim {
 
 struct Real {
     _lab: Lab,
-    stacks: Vec<Option<Stack>>,
+    /// Shared with the signal thread (statistics, a clean stop).
+    stacks: Arc<Mutex<Vec<Option<Stack>>>>,
     socks: Vec<Option<Arc<GroupSocket>>>,
     ids: Vec<MemberId>,
     epoch: Instant,
@@ -214,7 +220,8 @@ impl Real {
             }));
             socks.push(Some(g));
         }
-        Ok(Real { _lab: lab, stacks: stacks.into_iter().map(Some).collect(), socks, ids, epoch, seen, stop, readers })
+        let stacks = Arc::new(Mutex::new(stacks.into_iter().map(Some).collect()));
+        Ok(Real { _lab: lab, stacks, socks, ids, epoch, seen, stop, readers })
     }
 }
 
@@ -245,15 +252,18 @@ impl Cluster for Real {
     }
     fn kill(&mut self, node: usize) {
         self.socks[node] = None;
-        if let Some(s) = self.stacks[node].take() {
+        let victim = self.stacks.lock().ok().and_then(|mut v| v[node].take());
+        if let Some(s) = victim {
             s.kill();
         }
     }
     fn frames_sent(&mut self, node: usize) -> u64 {
-        self.stacks[node].as_ref().and_then(Stack::bearer_stats).map_or(0, |s| s.tx_frames)
+        let stacks = self.stacks.lock().expect("stacks");
+        stacks[node].as_ref().and_then(Stack::bearer_stats).map_or(0, |s| s.tx_frames)
     }
     fn retransmissions(&mut self) -> u64 {
-        self.stacks.iter().flatten().map(|s| s.links().iter().map(|l| l.stats.retransmitted).sum::<u64>()).sum()
+        let stacks = self.stacks.lock().expect("stacks");
+        stacks.iter().flatten().map(|s| s.links().iter().map(|l| l.stats.retransmitted).sum::<u64>()).sum()
     }
 }
 
@@ -264,7 +274,9 @@ impl Drop for Real {
             let _ = r.join();
         }
         self.socks.clear();
-        for s in self.stacks.iter_mut().filter_map(Option::take) {
+        let stacks: Vec<Stack> =
+            self.stacks.lock().map(|mut v| v.iter_mut().filter_map(Option::take).collect()).unwrap_or_default();
+        for s in stacks {
             s.shutdown();
         }
     }
@@ -281,7 +293,14 @@ struct Row {
     frames: Option<f64>,
 }
 
+/// The last line said, for SIGUSR1 on the simulator (whose nodes have no
+/// runtime statistics to print).
+static LAST_SAID: Mutex<String> = Mutex::new(String::new());
+
 fn say(s: &str) {
+    if let Ok(mut l) = LAST_SAID.lock() {
+        s.clone_into(&mut l);
+    }
     println!("{s}");
     let _ = std::io::stdout().flush();
 }
@@ -428,6 +447,9 @@ fn demo(c: &mut dyn Cluster, n: u64, sim: bool) -> bool {
 fn main() {
     let args = Args::parse();
     if args.sim {
+        let progress =
+            || eprintln!("cluster_demo --sim: at \"{}\"", LAST_SAID.lock().map(|l| l.clone()).unwrap_or_default());
+        common::on_signals(progress, progress);
         say(&format!("Simulated 4-node cluster (seed {}).", args.seed));
         let mut c = Sim::new(args.seed);
         let ok = demo(&mut c, args.messages, true);
@@ -448,15 +470,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // Ctrl-C: remove our namespaces (and with them every interface) and leave
     let names: Vec<String> = lab.nodes().iter().chain(lab.infra()).map(|n| n.name().to_string()).collect();
-    let _ = ctrlc::set_handler(move || {
-        for n in &names {
-            let _ = tipc_rs::netns::ip(&["netns", "del", n]);
-        }
-        eprintln!("\ninterrupted: namespaces removed");
-        std::process::exit(130);
-    });
     let t0 = Instant::now();
     let mut c = match Real::new(lab) {
         Ok(c) => c,
@@ -465,6 +479,30 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // SIGUSR1: every node's statistics; SIGINT/SIGTERM: close the nodes
+    // (the others see them leave), print their statistics, remove our
+    // namespaces (and with them every interface) and exit 0
+    let (st1, st2) = (c.stacks.clone(), c.stacks.clone());
+    common::on_signals(
+        move || {
+            for s in st1.lock().map(|v| v.iter().flatten().map(Stack::stats).collect::<Vec<_>>()).unwrap_or_default() {
+                eprintln!("{s}");
+            }
+        },
+        move || {
+            eprintln!("\ninterrupted: closing the nodes");
+            if let Ok(v) = st2.lock() {
+                for s in v.iter().flatten() {
+                    s.close();
+                    eprintln!("{}", s.stats());
+                }
+            }
+            for n in &names {
+                let _ = tipc_rs::netns::ip(&["netns", "del", n]);
+            }
+            eprintln!("namespaces removed");
+        },
+    );
     say(&format!(
         "All {} links up after {:.2} s (1 s of that is TIPC's address trial).",
         NODES * (NODES - 1) / 2,

@@ -5,8 +5,9 @@
 //! ```text
 //! sudo cargo run --release --example group_chat -- --iface eth0 --member 7
 //! ```
-//! `kill -USR1 <pid>` prints link, member and name-table statistics; they
-//! are printed at exit too (to stderr).
+//! `kill -USR1 <pid>` prints link, member and name-table statistics at
+//! once (to stderr); Ctrl-C, SIGTERM or the end of input leave the group
+//! (the others see this member leave at once), print them and exit 0.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser;
 use tipc_rs::wire::{Instance, ServiceType};
-use tipc_rs::{GroupEvent, GroupSpec, Scope};
+use tipc_rs::{Error, GroupEvent, GroupSpec, Scope};
 
 mod common;
 
@@ -51,10 +52,9 @@ fn main() {
         std::process::exit(1)
     });
     println!("* joined group {} as member {} ({me}:{}); type lines to broadcast", a.group, a.member, sock.id().port.0);
-    let usr1 = Arc::new(AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
-    let stop = Arc::new(AtomicBool::new(false));
-    let (s2, stop2) = (sock.clone(), stop.clone());
+    common::node_signals(&stack, || {});
+    let (s2, stop2) = (sock.clone(), Arc::new(AtomicBool::new(false)));
+    let stop = stop2.clone();
     let reader = std::thread::spawn(move || {
         while !stop2.load(Ordering::Relaxed) {
             match s2.recv_timeout(Duration::from_millis(100)) {
@@ -63,24 +63,12 @@ fn main() {
                 Ok(GroupEvent::Message { from, instance, data, .. }) => {
                     println!("<{} {from}> {}", instance.0, String::from_utf8_lossy(&data).trim_end())
                 }
-                _ => {}
+                Ok(GroupEvent::Unblocked) | Err(Error::Timeout) => {}
+                Err(_) => return, // the node was closed
             }
         }
     });
-    let stats_stack = &stack;
-    let watcher = {
-        let usr1 = usr1.clone();
-        let stop = stop.clone();
-        move || {
-            if usr1.swap(false, Ordering::Relaxed) {
-                eprintln!("{}", stats_stack.stats());
-            }
-            !stop.load(Ordering::Relaxed)
-        }
-    };
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let _ = watcher();
+    for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if let Err(e) = sock.broadcast(Bytes::from(line)) {
             eprintln!("send: {e}");
@@ -91,7 +79,6 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = reader.join();
     let _ = sock.leave();
+    stack.close();
     eprintln!("{}", stack.stats());
-    drop(sock);
-    stack.shutdown();
 }

@@ -1,7 +1,7 @@
 //! One TIPC node on a real interface that runs a scenario in the step
-//! language of the kernel test client `tipcmsg` (../shared/tipc-peer) and
-//! prints the same lines, flushed as they happen — so a scenario runs the
-//! same against kernel nodes and ours.
+//! language of the kernel-side test client `tipc-client`
+//! (tools/kernel-peer) and prints the same lines, flushed as they happen —
+//! so a scenario runs the same against kernel nodes and ours.
 //!
 //! ```text
 //! group_member --iface IF [--node-id ID] [--net-id N] [-s cluster|node] [-l] [-e]
@@ -18,8 +18,12 @@
 //! gets `#i` appended. Output: `JOIN`, `SELF`, `EVENT`, `MEMBERS`, `LEAVE`,
 //! `BOUND`, `RECV`, `REJECTED`, `SENT`, `ERROR` lines and a final
 //! `DONE status=ok|fail`; the exit status is 0 when every step succeeded.
-//! Connection steps (`listen`, `accept`, `connect`, `csend`, `close`) are
-//! not supported: this stack offers connectionless and group sockets.
+//! Every step is checked before the node starts: a bad step or option
+//! exits 2 at once, naming the valid ones. Connection steps (`listen`,
+//! `accept`, `connect`, `csend`, `close`) are refused the same way: this
+//! stack offers connectionless and group sockets so far.
+//! `kill -USR1` prints statistics at once; SIGINT/SIGTERM close the node
+//! (peers see its members leave at once), print them and exit 0.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -33,8 +37,70 @@ use tipc_rs::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, Port
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
+/// Set by SIGINT/SIGTERM before the node is closed.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The step language, as `--help` shows it.
+const STEPS_HELP: &str = "\
+STEPS (run in order on one socket; NODE is 8 hex digits, numbers are decimal or 0x hex):
+ group:
+  join:TYPE:INST              join group TYPE as member INST (prints JOIN and SELF)
+  leave                       leave the group (LEAVE)
+  wait-members:N[:MS]         wait until N other members are known (MEMBERS; MS default 10000)
+  bcast:TEXT                  broadcast to every member
+  mcast:INST:TEXT             multicast to the members with instance INST
+  anycast:INST:TEXT           anycast to one member with instance INST
+  unicast:NODE:PORT:TEXT      unicast to the member at NODE:PORT
+  unicast-member:INST:TEXT    unicast to the member INST seen in a JOINED event
+ plain (RDM):
+  bind:TYPE:LOWER[:UPPER]     bind the service range (BOUND)
+  send:TYPE:INST:TEXT         send to a service instance
+  send-range:TYPE:LO:HI:TEXT  multicast to a service range
+  send-port:NODE:PORT:TEXT    send to a socket
+ common:
+  self                        print this socket's id (SELF node=... port=...)
+  recv:MS                     print what arrives during MS milliseconds (RECV, EVENT, REJECTED)
+  recv-n:N[:MS]               receive N messages (MS default 10000)
+  echo:MS                     like recv, and send every message back to its sender
+  sleep:MS                    wait MS milliseconds
+  count:N                     send every later message N times (literal TEXT gets #i appended)
+TEXT is literal, or @N for an N-byte pattern (reported as data=@N(pattern ok)).
+Connection steps (listen, accept, connect, csend, close) are not supported yet.
+OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT and ERROR lines, then
+DONE status=ok|fail; exit status 0 when every step succeeded, 2 for a bad step or option.
+SIGNALS: SIGUSR1 prints statistics to stderr; SIGINT/SIGTERM leave, print them and exit 0.";
+
+/// The group scope of `-s`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ScopeArg {
+    /// The whole cluster.
+    Cluster,
+    /// This node only.
+    Node,
+}
+
+/// The socket type of `-t`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum SockType {
+    /// Reliable datagrams (the only type this stack offers so far).
+    Rdm,
+}
+
+/// The multicast method of `-m`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Method {
+    /// The broadcast link.
+    Broadcast,
+    /// One copy per destination node.
+    Replicast,
+}
+
 #[derive(Parser, Debug)]
-#[command(about = "TIPC node speaking tipcmsg's step language", trailing_var_arg = true)]
+#[command(
+    about = "TIPC node speaking the step language of tools/kernel-peer's tipc-client",
+    trailing_var_arg = true,
+    after_help = STEPS_HELP
+)]
 struct Args {
     #[command(flatten)]
     node: common::NodeArgs,
@@ -42,20 +108,20 @@ struct Args {
     #[arg(long, default_value_t = 4711)]
     net_id: u32,
     /// Scope for join and bind.
-    #[arg(short = 's', default_value = "cluster")]
-    scope: String,
+    #[arg(short = 's', value_enum, default_value_t = ScopeArg::Cluster)]
+    scope: ScopeArg,
     /// Group: receive own broadcasts/multicasts (TIPC_GROUP_LOOPBACK).
     #[arg(short = 'l')]
     loopback: bool,
     /// Group: deliver JOINED/LEFT events (TIPC_GROUP_MEMBER_EVTS).
     #[arg(short = 'e')]
     events: bool,
-    /// Message importance 0..3.
-    #[arg(short = 'i', default_value_t = 0)]
+    /// Message importance 0..3 (accepted; messages go at LOW so far).
+    #[arg(short = 'i', default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     importance: u8,
     /// Multicast method (accepted for compatibility).
-    #[arg(short = 'm')]
-    method: Option<String>,
+    #[arg(short = 'm', value_enum)]
+    method: Option<Method>,
     /// Ask for undeliverable messages back.
     #[arg(short = 'r')]
     returnable: bool,
@@ -72,27 +138,26 @@ struct Args {
     /// Prefix lines with seconds since start.
     #[arg(short = 'T')]
     stamps: bool,
-    /// Socket type (only rdm).
-    #[arg(short = 't', default_value = "rdm")]
-    sock_type: String,
+    /// Socket type.
+    #[arg(short = 't', value_enum, default_value_t = SockType::Rdm)]
+    sock_type: SockType,
     /// Wait for links to this many nodes before the first step (10 s at most).
     #[arg(long, default_value_t = 1)]
     peers: usize,
-    /// The steps.
-    #[arg(required = true)]
+    /// The steps (see STEPS below).
+    #[arg(required = true, value_name = "STEP")]
     steps: Vec<String>,
 }
 
 struct Runner {
     t0: Instant,
     human: bool,
-    usr1: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stamps: bool,
     hex: bool,
     returnable: bool,
     count: u64,
     data_seen: u64,
-    stack: Stack,
+    stack: std::sync::Arc<Stack>,
     sock: PortSocket,
     gsock: Option<GroupSocket>,
     joined: Option<GroupSpec>,
@@ -104,8 +169,12 @@ struct Runner {
 
 impl Runner {
     fn out(&self, line: &str) {
-        if self.usr1.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            eprintln!("{}", self.stack.stats());
+        if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+            // SIGINT/SIGTERM closed the node: the signal thread prints the
+            // statistics and exits 0; nothing more from this thread
+            loop {
+                std::thread::park();
+            }
         }
         let line = if self.human { humanize(line) } else { line.to_string() };
         let mut o = std::io::stdout().lock();
@@ -321,20 +390,9 @@ impl Runner {
         true
     }
 
-    fn step(&mut self, step: &str) -> Result<bool, String> {
-        let mut parts = step.splitn(2, ':');
-        let name = parts.next().unwrap_or("");
-        let rest = parts.next().unwrap_or("");
-        let num = |s: Option<&str>, what: &str| -> Result<u64, String> {
-            let s = s.filter(|s| !s.is_empty()).ok_or(format!("missing {what}"))?;
-            let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse() };
-            r.map_err(|_| format!("bad {what}: {s}"))
-        };
-        match name {
-            "join" => {
-                let mut f = rest.split(':');
-                let t = num(f.next(), "group type")? as u32;
-                let inst = num(f.next(), "member instance")? as u32;
+    fn run(&mut self, step: &Step) -> bool {
+        match step {
+            &Step::Join { stype: t, inst } => {
                 let spec = GroupSpec {
                     stype: ServiceType(t),
                     instance: Instance(inst),
@@ -348,14 +406,14 @@ impl Runner {
                         Ok(g) => g,
                         Err(e) => {
                             self.out(&format!("ERROR join {t}:{inst}: {e}"));
-                            return Ok(false);
+                            return false;
                         }
                     },
                 };
                 if let Err(e) = g.join(spec) {
                     self.out(&format!("ERROR join {t}:{inst}: {e}"));
                     self.gsock = Some(g);
-                    return Ok(false);
+                    return false;
                 }
                 self.gsock = Some(g);
                 self.joined = Some(spec);
@@ -365,148 +423,246 @@ impl Runner {
                     if self.loopback { "loopback," } else { "" },
                     if self.events { "member_evts" } else { "" }
                 ));
-                self.step("self")
+                self.run(&Step::SelfId)
             }
-            "leave" => {
+            Step::Leave => {
                 let Some(g) = &self.gsock else {
                     self.out("ERROR leave: not joined");
-                    return Ok(false);
+                    return false;
                 };
                 if let Err(e) = g.leave() {
                     self.out(&format!("ERROR leave: {e}"));
-                    return Ok(false);
+                    return false;
                 }
                 let t = self.joined.take().map_or(0, |s| s.stype.0);
                 self.out(&format!("LEAVE group={t}"));
-                Ok(true)
+                true
             }
-            "wait-members" => {
-                let mut f = rest.split(':');
-                let n = num(f.next(), "member count")? as usize;
-                let ms = match f.next() {
-                    Some(s) => num(Some(s), "timeout")?,
-                    None => 10_000,
-                };
+            &Step::WaitMembers { n, ms } => {
                 if self.recv_loop_m(ms, 0, n, false) {
                     self.out(&format!("MEMBERS {}", self.members.len()));
-                    Ok(true)
+                    true
                 } else {
                     self.out(&format!("ERROR wait-members: {} of {n} members after {ms} ms", self.members.len()));
-                    Ok(false)
+                    false
                 }
             }
-            "bcast" => Ok(self.group_send(Mode::Broadcast, None, 0, rest, "bcast")),
-            "mcast" | "anycast" => {
-                let mut f = rest.splitn(2, ':');
-                let inst = num(f.next(), "instance")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                let mode = if name == "mcast" { Mode::Multicast } else { Mode::Anycast };
-                Ok(self.group_send(mode, None, inst, &text, name))
+            Step::Bcast(text) => self.group_send(Mode::Broadcast, None, 0, text, "bcast"),
+            Step::Mcast { inst, text } => self.group_send(Mode::Multicast, None, *inst, text, "mcast"),
+            Step::Anycast { inst, text } => self.group_send(Mode::Anycast, None, *inst, text, "anycast"),
+            Step::ToPort { name, node, port, text } => {
+                let (node, port) = (*node, PortId(*port));
+                if self.gsock.is_some() {
+                    self.group_send(Mode::Unicast, Some(MemberId { node, port }), 0, text, name)
+                } else {
+                    self.send_port(node, port, text, name)
+                }
             }
-            "unicast" | "send-port" if self.gsock.is_some() => {
-                let mut f = rest.splitn(3, ':');
-                let node: NodeAddr = f.next().unwrap_or("").parse().map_err(|_| format!("bad node address: {rest}"))?;
-                let port = num(f.next(), "port")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                Ok(self.group_send(Mode::Unicast, Some(MemberId { node, port: PortId(port) }), 0, &text, name))
-            }
-            "unicast-member" => {
-                let mut f = rest.splitn(2, ':');
-                let inst = num(f.next(), "instance")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                let Some(&(_, m)) = self.members.iter().find(|(i, _)| i.0 == inst) else {
+            Step::UnicastMember { inst, text } => {
+                let Some(&(_, m)) = self.members.iter().find(|(i, _)| i.0 == *inst) else {
                     self.out(&format!("ERROR unicast-member: member {inst} not known (no JOINED event)"));
-                    return Ok(false);
+                    return false;
                 };
-                Ok(self.group_send(Mode::Unicast, Some(m), 0, &text, "unicast"))
+                self.group_send(Mode::Unicast, Some(m), 0, text, "unicast")
             }
-            "bind" => {
-                let mut f = rest.split(':');
-                let t = num(f.next(), "type")? as u32;
-                let lo = num(f.next(), "lower")? as u32;
-                let hi = match f.next() {
-                    Some(s) => num(Some(s), "upper")? as u32,
-                    None => lo,
-                };
+            &Step::Bind { stype: t, lo, hi } => {
                 let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
                 if let Err(e) = self.sock.bind(r, self.scope) {
                     self.out(&format!("ERROR bind {t}:{lo}:{hi}: {e}"));
-                    return Ok(false);
+                    return false;
                 }
                 self.out(&format!(
                     "BOUND service={t}:{lo}:{hi} scope={}",
                     if self.scope == Scope::Node { "node" } else { "cluster" }
                 ));
-                Ok(true)
+                true
             }
-            "send" => {
-                let mut f = rest.splitn(3, ':');
-                let t = num(f.next(), "type")? as u32;
-                let inst = num(f.next(), "instance")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                let ret = self.returnable;
-                Ok(self.plain_send("service", &text, |s, d| s.send_to_name(ServiceType(t), Instance(inst), d, ret)))
+            Step::Send { stype: t, inst, text } => {
+                let (ret, t, inst) = (self.returnable, *t, *inst);
+                self.plain_send("service", text, |s, d| s.send_to_name(ServiceType(t), Instance(inst), d, ret))
             }
-            "send-range" => {
-                let mut f = rest.splitn(4, ':');
-                let t = num(f.next(), "type")? as u32;
-                let lo = num(f.next(), "lower")? as u32;
-                let hi = num(f.next(), "upper")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
-                Ok(self.plain_send("range", &text, |s, d| s.send_to_range(r, d)))
+            Step::SendRange { stype: t, lo, hi, text } => {
+                let r = ServiceRange { stype: ServiceType(*t), lower: Instance(*lo), upper: Instance(*hi) };
+                self.plain_send("range", text, |s, d| s.send_to_range(r, d))
             }
-            "self" => {
+            Step::SelfId => {
                 let id = self.gsock.as_ref().map_or_else(|| self.sock.id(), |g| g.id());
                 self.out(&format!("SELF node={} port={}", id.node, id.port.0));
-                Ok(true)
+                true
             }
-            "send-port" | "unicast" => {
-                let mut f = rest.splitn(3, ':');
-                let node: NodeAddr = f.next().unwrap_or("").parse().map_err(|_| format!("bad node address: {rest}"))?;
-                let port = num(f.next(), "port")? as u32;
-                let text = f.next().unwrap_or("").to_string();
-                Ok(self.send_port(node, PortId(port), &text, name))
-            }
-            "recv" => {
-                let ms = num(Some(rest), "milliseconds")?;
-                Ok(self.recv_loop(ms, 0, false))
-            }
-            "recv-n" => {
-                let mut f = rest.split(':');
-                let n = num(f.next(), "count")?;
-                let ms = match f.next() {
-                    Some(s) => num(Some(s), "timeout")?,
-                    None => 10_000,
-                };
+            &Step::Recv(ms) => self.recv_loop(ms, 0, false),
+            &Step::RecvN { n, ms } => {
                 let before = self.data_seen;
                 if self.recv_loop(ms, n, false) {
-                    Ok(true)
+                    true
                 } else {
                     self.out(&format!("ERROR recv-n: {} of {n} messages after {ms} ms", self.data_seen - before));
-                    Ok(false)
+                    false
                 }
             }
-            "echo" => {
-                let ms = num(Some(rest), "milliseconds")?;
-                Ok(self.recv_loop(ms, 0, true))
+            &Step::Echo(ms) => self.recv_loop(ms, 0, true),
+            &Step::Sleep(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                true
             }
-            "sleep" => {
-                std::thread::sleep(Duration::from_millis(num(Some(rest), "milliseconds")?));
-                Ok(true)
-            }
-            "count" => {
-                self.count = num(Some(rest), "count")?.max(1);
-                Ok(true)
-            }
-            other => {
-                self.out(&format!("ERROR step {other}: not supported by this node yet"));
-                Ok(false)
+            &Step::Count(n) => {
+                self.count = n.max(1);
+                true
             }
         }
     }
 }
 
+/// One step of the scenario, checked before the node starts.
+#[derive(Debug)]
+enum Step {
+    Join {
+        stype: u32,
+        inst: u32,
+    },
+    Leave,
+    WaitMembers {
+        n: usize,
+        ms: u64,
+    },
+    Bcast(String),
+    Mcast {
+        inst: u32,
+        text: String,
+    },
+    Anycast {
+        inst: u32,
+        text: String,
+    },
+    /// `unicast` (in a group) or `send-port`: to a socket.
+    ToPort {
+        name: &'static str,
+        node: NodeAddr,
+        port: u32,
+        text: String,
+    },
+    UnicastMember {
+        inst: u32,
+        text: String,
+    },
+    Bind {
+        stype: u32,
+        lo: u32,
+        hi: u32,
+    },
+    Send {
+        stype: u32,
+        inst: u32,
+        text: String,
+    },
+    SendRange {
+        stype: u32,
+        lo: u32,
+        hi: u32,
+        text: String,
+    },
+    SelfId,
+    Recv(u64),
+    RecvN {
+        n: u64,
+        ms: u64,
+    },
+    Echo(u64),
+    Sleep(u64),
+    Count(u64),
+}
+
+/// The step names, for error messages.
+const STEP_NAMES: &str = "join, leave, wait-members, bcast, mcast, anycast, unicast, unicast-member, bind, send, \
+                          send-range, send-port, self, recv, recv-n, echo, sleep, count";
+
+/// Parses one step; the error names what is wrong and what is valid.
+fn parse_step(step: &str) -> Result<Step, String> {
+    let (name, rest) = step.split_once(':').unwrap_or((step, ""));
+    let num = |s: Option<&str>, what: &str| -> Result<u64, String> {
+        let s = s.filter(|s| !s.is_empty()).ok_or(format!("step {step}: missing {what}"))?;
+        let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse() };
+        r.map_err(|_| format!("step {step}: bad {what} `{s}` (a number)"))
+    };
+    let num32 = |s: Option<&str>, what: &str| -> Result<u32, String> {
+        u32::try_from(num(s, what)?).map_err(|_| format!("step {step}: {what} does not fit 32 bits"))
+    };
+    let text = |s: Option<&str>| -> Result<String, String> {
+        let t = s.unwrap_or("");
+        if let Some(n) = t.strip_prefix('@') {
+            match n.parse::<usize>() {
+                Ok(n) if n <= 66_000 => {}
+                _ => return Err(format!("step {step}: @N takes a size of 0 to 66000 bytes")),
+            }
+        }
+        Ok(t.to_string())
+    };
+    let no_args = |s: Step| if rest.is_empty() { Ok(s) } else { Err(format!("step {name} takes no arguments")) };
+    let mut f = rest.split(':');
+    let step = match name {
+        "join" => Step::Join { stype: num32(f.next(), "group type")?, inst: num32(f.next(), "member instance")? },
+        "leave" => no_args(Step::Leave)?,
+        "wait-members" => Step::WaitMembers {
+            n: num(f.next(), "member count")? as usize,
+            ms: f.next().map_or(Ok(10_000), |s| num(Some(s), "timeout"))?,
+        },
+        "bcast" => Step::Bcast(text(Some(rest))?),
+        "mcast" | "anycast" | "unicast-member" => {
+            let mut f = rest.splitn(2, ':');
+            let inst = num32(f.next(), "instance")?;
+            let text = text(f.next())?;
+            match name {
+                "mcast" => Step::Mcast { inst, text },
+                "anycast" => Step::Anycast { inst, text },
+                _ => Step::UnicastMember { inst, text },
+            }
+        }
+        "unicast" | "send-port" => {
+            let mut f = rest.splitn(3, ':');
+            let n = f.next().unwrap_or("");
+            let node: NodeAddr =
+                n.parse().map_err(|_| format!("step {step}: bad node address `{n}` (8 hex digits)"))?;
+            let port = num32(f.next(), "port")?;
+            let name = if name == "unicast" { "unicast" } else { "send-port" };
+            Step::ToPort { name, node, port, text: text(f.next())? }
+        }
+        "bind" => {
+            let stype = num32(f.next(), "type")?;
+            let lo = num32(f.next(), "lower")?;
+            let hi = f.next().map_or(Ok(lo), |s| num32(Some(s), "upper"))?;
+            Step::Bind { stype, lo, hi }
+        }
+        "send" => {
+            let mut f = rest.splitn(3, ':');
+            Step::Send { stype: num32(f.next(), "type")?, inst: num32(f.next(), "instance")?, text: text(f.next())? }
+        }
+        "send-range" => {
+            let mut f = rest.splitn(4, ':');
+            Step::SendRange {
+                stype: num32(f.next(), "type")?,
+                lo: num32(f.next(), "lower")?,
+                hi: num32(f.next(), "upper")?,
+                text: text(f.next())?,
+            }
+        }
+        "self" => no_args(Step::SelfId)?,
+        "recv" => Step::Recv(num(Some(rest), "milliseconds")?),
+        "recv-n" => {
+            Step::RecvN { n: num(f.next(), "count")?, ms: f.next().map_or(Ok(10_000), |s| num(Some(s), "timeout"))? }
+        }
+        "echo" => Step::Echo(num(Some(rest), "milliseconds")?),
+        "sleep" => Step::Sleep(num(Some(rest), "milliseconds")?),
+        "count" => Step::Count(num(Some(rest), "count")?),
+        "listen" | "accept" | "connect" | "csend" | "close" => {
+            return Err(format!(
+                "step {name}: connection steps are not supported yet (this stack offers group and RDM sockets); \
+                 valid steps: {STEP_NAMES}"
+            ));
+        }
+        other => return Err(format!("unknown step `{other}`; valid steps: {STEP_NAMES} (see --help)")),
+    };
+    Ok(step)
+}
 /// tipcmsg's `KEY=value` words of a line.
 fn kv<'a>(line: &'a str, key: &str) -> &'a str {
     line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('='))).unwrap_or("?")
@@ -542,11 +698,11 @@ fn humanize(line: &str) -> String {
 
 fn main() {
     let args = Args::parse();
-    if args.sock_type != "rdm" {
-        eprintln!("group_member: only -t rdm is supported");
-        std::process::exit(2);
-    }
-    let _ = (&args.method, args.importance);
+    let steps: Vec<Step> = args.steps.iter().map(|s| parse_step(s)).collect::<Result<_, _>>().unwrap_or_else(|e| {
+        eprintln!("group_member: {e}");
+        std::process::exit(2)
+    });
+    let (SockType::Rdm, _, _) = (args.sock_type, args.method, args.importance);
     let b = match args.node.builder() {
         Ok(b) => b.net_id(args.net_id),
         Err(e) => {
@@ -555,13 +711,14 @@ fn main() {
         }
     };
     let stack = match b.start() {
-        Ok(s) => s,
+        Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
             println!("ERROR start: {e}");
             println!("DONE status=fail");
             std::process::exit(1);
         }
     };
+    common::node_signals(&stack, || STOPPING.store(true, std::sync::atomic::Ordering::Release));
     if let Err(e) = stack.wait_ready(Duration::from_secs(5)) {
         println!("ERROR address: {e}");
         println!("DONE status=fail");
@@ -577,12 +734,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let usr1 = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
     let mut r = Runner {
         t0: Instant::now(),
         human: args.human,
-        usr1,
         stamps: args.stamps,
         hex: args.hex,
         returnable: args.returnable,
@@ -593,31 +747,24 @@ fn main() {
         gsock: None,
         joined: None,
         members: Vec::new(),
-        scope: if args.scope == "node" { Scope::Node } else { Scope::Cluster },
+        scope: match args.scope {
+            ScopeArg::Node => Scope::Node,
+            ScopeArg::Cluster => Scope::Cluster,
+        },
         loopback: args.loopback,
         events: args.events,
     };
-    let mut failed = false;
-    for s in &args.steps {
-        match r.step(s) {
-            Ok(true) => {}
-            Ok(false) => {
-                failed = true;
-                break;
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(2);
-            }
-        }
-    }
+    let failed = !steps.iter().all(|s| r.run(s));
     r.out(&format!("DONE status={}", if failed { "fail" } else { "ok" }));
-    if args.stats {
-        eprintln!("{}", r.stack.stats());
+    if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
+        r.out(""); // parks: the signal thread exits
     }
     let Runner { stack, sock, gsock, .. } = r;
     drop(gsock);
     drop(sock);
-    stack.shutdown();
+    stack.close();
+    if args.stats {
+        eprintln!("{}", stack.stats());
+    }
     std::process::exit(i32::from(failed));
 }

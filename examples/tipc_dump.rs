@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -q --example tipc_dump -- FILE.pcap [--text]
+//! cargo run --release -q --example tipc_dump -- --help
 //! ```
 //!
 //! Keys (a contract other tools and tests rely on): `frame` (1-based),
@@ -16,6 +17,8 @@
 use std::io::Write;
 
 use serde_json::{Map, Value, json};
+
+mod common;
 use tipc_wire::{EthFrame, Msg, pcap};
 
 fn hex(n: u32) -> Value {
@@ -138,26 +141,59 @@ fn describe(m: &Msg) -> Map<String, Value> {
     o
 }
 
+/// Prints every frame of a pcap file as JSON (or text), one per line.
+#[derive(clap::Parser, Debug)]
+#[command(
+    about = "Prints every frame of a pcap file as one JSON object per line",
+    after_help = "SIGUSR1 prints how many frames were printed so far; SIGINT/SIGTERM stop after the current \
+                  frame, flush and exit 0."
+)]
+struct Args {
+    /// The pcap file (Ethernet link type).
+    file: std::path::PathBuf,
+    /// One readable line per frame instead of JSON.
+    #[arg(long)]
+    text: bool,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let text = args.iter().any(|a| a == "--text");
-    let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!("usage: tipc_dump FILE.pcap [--text]");
-        std::process::exit(2);
-    };
-    let frames = match pcap::read_pcap_file(path) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let args = <Args as clap::Parser>::parse();
+    let path = args.file.display().to_string();
+    let frames = match pcap::read_pcap_file(&args.file) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("tipc_dump: {path}: {e}");
             std::process::exit(1);
         }
     };
+    let total = frames.len();
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flushed_tx, flushed_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let (done, stop) = (done.clone(), stop.clone());
+        let d2 = done.clone();
+        common::on_signals(
+            move || eprintln!("tipc_dump: {} of {total} frames printed", d2.load(Ordering::Relaxed)),
+            move || {
+                // the main thread stops after its frame, flushes and says so
+                stop.store(true, Ordering::Relaxed);
+                let _ = flushed_rx.recv_timeout(std::time::Duration::from_secs(2));
+                eprintln!("tipc_dump: stopped after {} of {total} frames", done.load(Ordering::Relaxed));
+            },
+        );
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (i, f) in frames.iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let n = i + 1;
         let parsed = EthFrame::parse_tipc(f.data.clone()).and_then(|e| Msg::parse(e.payload));
-        let line = match (parsed, text) {
+        let line = match (parsed, args.text) {
             (Ok(m), true) => format!("{n:4} {m}"),
             (Ok(m), false) => {
                 let mut o = Map::new();
@@ -172,6 +208,12 @@ fn main() {
         if writeln!(out, "{line}").is_err() {
             return;
         }
+        done.store(n, Ordering::Relaxed);
     }
     let _ = out.flush();
+    let _ = flushed_tx.send(());
+    if stop.load(Ordering::Relaxed) {
+        // the signal thread prints the figures and exits 0
+        std::thread::park();
+    }
 }

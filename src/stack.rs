@@ -713,14 +713,23 @@ impl Stack {
         }
     }
 
-    fn stop(&mut self) {
-        {
+    /// Leaves the network now, from any thread, without consuming the
+    /// stack: waits (up to 3 s) until everything sent has been
+    /// acknowledged, sends peer-stopping RESETs (peers drop the link at
+    /// once, so group members on this node are LEFT for them at once),
+    /// flushes the pcap file, and wakes every blocked call, which then
+    /// returns [`Error::StackStopped`]. Statistics stay readable. The
+    /// threads are joined when the stack is dropped. Meant for a signal
+    /// handler's thread; calling it again does nothing.
+    pub fn close(&self) {
+        let first = {
             let deadline = std::time::Instant::now() + StdDuration::from_secs(3);
             let mut g = self.shared.inner.lock();
             while !g.stopped && !g.core.all_acked() && std::time::Instant::now() < deadline {
                 let _ = self.shared.cond.wait_for(&mut g, StdDuration::from_millis(5));
             }
-            if !g.stopped {
+            let first = !g.stopped;
+            if first {
                 let now = g.now();
                 g.core.shutdown(now);
                 self.shared.flush(&mut g);
@@ -730,17 +739,25 @@ impl Stack {
                 g.watchers.clear();
             }
             self.shared.cond.notify_all();
+            first
+        };
+        if !first {
+            return;
         }
         // let the transmit thread send the goodbyes
         std::thread::sleep(StdDuration::from_millis(20));
-        if let Some(b) = self.bearer.take() {
-            b.shutdown();
-        }
         let mut g = self.shared.inner.lock();
-        g.tx = None;
         if let Some(p) = g.pcap.take() {
             let _ = std::io::Write::flush(&mut p.into_inner());
         }
+    }
+
+    fn stop(&mut self) {
+        self.close();
+        if let Some(b) = self.bearer.take() {
+            b.shutdown();
+        }
+        self.shared.inner.lock().tx = None;
     }
 }
 

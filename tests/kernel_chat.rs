@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,10 +18,7 @@ fn group_chat_with_a_kernel_member() {
     }
     let kernel = KernelPeer::up("kc", &brns, "kernel-chat");
     let plug = Plug::new("kchat", &brns, 0);
-    let exe = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("debug/examples/group_chat");
+    let exe = common::example("group_chat");
     let pcap = std::env::temp_dir().join(format!("tipc-chat-{}.pcap", std::process::id()));
     kernel.spawn(
         "/tmp/chat.log",

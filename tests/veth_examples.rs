@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,14 +11,7 @@ use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::wire::{Instance, NodeId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
 
-fn example(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let p = dir.join("debug/examples").join(name);
-    assert!(p.exists(), "{} not built (cargo test builds the examples)", p.display());
-    p
-}
+use common::example;
 
 #[test]
 fn anycast_servers_share_the_requests_of_a_client() {
@@ -135,4 +127,125 @@ fn pcap_of_a_group_session_decodes_in_tshark() {
             "only GROUP_PROTOCOL frames (which Wireshark 4.0 mis-decodes) may show as malformed: {l}"
         );
     }
+}
+
+/// Lines of a child's stream, each with the time it arrived.
+fn lines_of(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<(std::time::Instant, String)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send((std::time::Instant::now(), l)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (up to `limit`) for a line containing `what`; returns when it came.
+fn wait_line(
+    rx: &std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+    what: &str,
+    limit: Duration,
+    seen: &mut Vec<String>,
+) -> Option<std::time::Instant> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((t, l)) => {
+                let hit = l.contains(what);
+                seen.push(l);
+                if hit {
+                    return Some(t);
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let st = Command::new("kill").args([sig, &child.id().to_string()]).status().expect("kill");
+    assert!(st.success(), "kill {sig}");
+}
+
+/// Waits up to `limit` for a child to exit.
+fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// SIGUSR1 prints statistics while an example waits (on stdin, on a
+/// socket); SIGTERM leaves the group so the others see LEFT at once — long
+/// before link supervision (tolerance 1.5 s) could notice a dead node — and
+/// exits 0 with the exit statistics.
+#[test]
+fn examples_answer_usr1_at_once_and_leave_cleanly_on_term() {
+    let Some(lab) = rig("example signals", || Lab::bridge("vsig", 3)) else { return };
+    let in_ns = |i: usize, name: &str, args: &[&str]| {
+        Command::new("ip")
+            .args(["netns", "exec", lab.node(i).name()])
+            .arg(example(name))
+            .args(["--iface", NODE_IF])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect(name)
+    };
+    let mut obs = in_ns(0, "group_member", &["--node-id", "sig-obs", "-e", "join:4711:1", "recv:60000"]);
+    let obs_out = lines_of(obs.stdout.take().expect("stdout"));
+    let mut chat = in_ns(1, "group_chat", &["--node-id", "sig-chat", "--member", "2"]);
+    let chat_err = lines_of(chat.stderr.take().expect("stderr"));
+    let mut member = in_ns(2, "group_member", &["--node-id", "sig-member", "-e", "join:4711:3", "recv:60000"]);
+    let member_err = lines_of(member.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    for m in ["member=4711:2", "member=4711:3"] {
+        let up = wait_line(&obs_out, &format!("JOINED {m}"), Duration::from_secs(20), &mut seen);
+        assert!(up.is_some(), "observer never saw {m} join: {seen:?}");
+    }
+
+    // SIGUSR1 while group_chat waits for a line on stdin, and while
+    // group_member waits in a receive: statistics naming the peers at once
+    for (who, child, err) in [("group_chat", &chat, &chat_err), ("group_member", &member, &member_err)] {
+        let sent = std::time::Instant::now();
+        signal(child, "-USR1");
+        let mut lines = Vec::new();
+        let at = wait_line(err, "sig-obs", Duration::from_secs(3), &mut lines);
+        let at = at.unwrap_or_else(|| panic!("{who}: no statistics after SIGUSR1: {lines:?}"));
+        eprintln!("{who}: statistics {:.1} ms after SIGUSR1", at.duration_since(sent).as_secs_f64() * 1e3);
+    }
+
+    // SIGTERM: exit 0 with statistics, and the observer sees LEFT at once
+    for (who, child, err, m) in
+        [("group_member", &mut member, &member_err, "4711:3"), ("group_chat", &mut chat, &chat_err, "4711:2")]
+    {
+        let sent = std::time::Instant::now();
+        signal(child, "-TERM");
+        let status = exit_within(child, Duration::from_secs(10));
+        assert!(status.is_some_and(|s| s.success()), "{who}: SIGTERM gave {status:?}, not a clean exit 0");
+        let mut lines = Vec::new();
+        assert!(
+            wait_line(err, "sig-obs", Duration::from_secs(1), &mut lines).is_some(),
+            "{who}: no exit statistics: {lines:?}"
+        );
+        let left = wait_line(&obs_out, &format!("LEFT member={m}"), Duration::from_secs(5), &mut seen);
+        let left = left.unwrap_or_else(|| panic!("{who}: observer saw no LEFT: {seen:?}"));
+        let after = left.duration_since(sent);
+        eprintln!("{who}: LEFT seen {:.1} ms after SIGTERM", after.as_secs_f64() * 1e3);
+        assert!(after < Duration::from_millis(1000), "{who}: LEFT after {after:?}: a timeout, not a clean leave");
+    }
+    signal(&obs, "-TERM");
+    assert!(exit_within(&mut obs, Duration::from_secs(10)).is_some_and(|s| s.success()), "observer exits 0");
 }

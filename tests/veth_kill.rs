@@ -278,12 +278,8 @@ fn main() {
         return;
     }
     // a thread named like the test, so a skip is reported under its name
-    let ran = std::thread::Builder::new()
-        .name(TEST.into())
-        .spawn(run)
-        .expect("test thread")
-        .join()
-        .unwrap_or_else(|_| {
+    let ran =
+        std::thread::Builder::new().name(TEST.into()).spawn(run).expect("test thread").join().unwrap_or_else(|_| {
             println!("test {TEST} ... FAILED");
             println!("\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
             std::process::exit(101)

@@ -34,7 +34,7 @@ impl NodeArgs {
     }
 
     /// Starts the node and waits for its address, or exits explaining why not.
-    pub fn start(&self, who: &str) -> Stack {
+    pub fn start(&self, who: &str) -> std::sync::Arc<Stack> {
         let fail = |e: String| -> ! {
             eprintln!("{who}: {e}");
             std::process::exit(1)
@@ -43,6 +43,48 @@ impl NodeArgs {
         if let Err(e) = stack.wait_ready(Duration::from_secs(5)) {
             fail(format!("no address: {e}"));
         }
-        stack
+        std::sync::Arc::new(stack)
     }
+}
+
+/// The examples' signal handling, on a thread of its own so it works
+/// whatever the main thread waits on (a socket, stdin, a sleep):
+/// SIGUSR1 calls `usr1` at once; SIGINT and SIGTERM call `quit`, then the
+/// process exits with status 0.
+///
+/// # Panics
+/// If the signal handlers cannot be installed (an example has no way on
+/// without them).
+pub fn on_signals(usr1: impl Fn() + Send + 'static, quit: impl FnOnce() + Send + 'static) {
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGUSR1, SIGINT, SIGTERM]).expect("signal handlers");
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGUSR1 {
+                    usr1();
+                } else {
+                    quit();
+                    std::process::exit(0);
+                }
+            }
+        })
+        .expect("signal thread");
+}
+
+/// [`on_signals`] for an example with one node: SIGUSR1 prints the node's
+/// statistics to stderr; SIGINT/SIGTERM run `before`, close the node
+/// (peers see it, and every group member on it, leave at once) and print
+/// its statistics before exiting 0.
+pub fn node_signals(stack: &std::sync::Arc<Stack>, before: impl FnOnce() + Send + 'static) {
+    let (s1, s2) = (stack.clone(), stack.clone());
+    on_signals(
+        move || eprintln!("{}", s1.stats()),
+        move || {
+            before();
+            s2.close();
+            eprintln!("{}", s2.stats());
+        },
+    );
 }

@@ -83,6 +83,15 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
     ok
 }
 
+/// The path of a built example (`cargo test` builds them beside the tests).
+pub fn example(name: &str) -> std::path::PathBuf {
+    // tests run from target/<profile>/deps; examples are in target/<profile>/examples
+    let exe = std::env::current_exe().expect("test binary path");
+    let p = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples").join(name);
+    assert!(p.exists(), "{} not built (cargo test builds the examples)", p.display());
+    p
+}
+
 /// A valid TIPC direct message of exactly `size` bytes (≥ 40) whose payload
 /// starts with `seq`.
 pub fn numbered_msg(size: usize, seq: u64) -> Bytes {
