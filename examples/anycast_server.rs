@@ -25,7 +25,7 @@ struct Args {
     /// Group id.
     #[arg(long, default_value_t = 4800)]
     group: u32,
-    /// Stop after this many seconds (0 = run until killed).
+    /// Stop after this many seconds (0: until SIGINT/SIGTERM).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
 }
