@@ -101,6 +101,8 @@ pub struct FaultStats {
     pub reordered: u64,
     /// Frames corrupted (delivered or dropped per the config).
     pub corrupted: u64,
+    /// Frames held back by the fixed `delay` (not counting jitter alone).
+    pub delayed: u64,
 }
 
 /// Decides the fate of each frame from a seeded generator.
@@ -154,6 +156,9 @@ impl FaultInjector {
             }
         }
         let mut d = c.delay + Duration::from_micros(jitter);
+        if c.delay.as_micros() > 0 {
+            self.stats.delayed += 1;
+        }
         if reorder {
             self.stats.reordered += 1;
             d = d + c.reorder_delay;

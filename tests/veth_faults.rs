@@ -9,7 +9,13 @@
 //! be taken as data. On a real LAN the Ethernet FCS drops such a frame
 //! before TIPC sees it, and the relay does the same (it drops every frame
 //! it corrupts); corrupted frames *delivered* are the hostile-input tests'
-//! business (`veth_hostile.rs`, `sim_reliability.rs`).
+//! business (the "hostile flood" phase below, and `sim_reliability.rs`).
+//!
+//! Every phase also checks that its fault really fired (the relay's
+//! counters, against the configured rate) and, per message, exactly which
+//! members got it: all the others for a broadcast, the instance-1 holders
+//! for a multicast, the next member for a unicast, one holder of the other
+//! instance for an anycast.
 #![allow(clippy::needless_range_loop)]
 
 mod common;
@@ -92,9 +98,26 @@ fn read_until(sock: &GroupSocket, got: &AtomicU64, stop: &AtomicBool, k: usize) 
     r
 }
 
-/// Checks exactly-once and per-sender order; returns the number of deliveries.
+/// The members that must get sender `s`'s `k`th message, or (anycast)
+/// the members one of which must get it.
+fn receivers(s: usize, k: u64) -> Vec<usize> {
+    let others = (0..NODES).filter(move |&m| m != s);
+    match plan(s, k).0 {
+        Mode::Broadcast => others.collect(),
+        Mode::Multicast => others.filter(|&m| INSTANCE[m] == 1).collect(),
+        Mode::Anycast => {
+            let to = if INSTANCE[s] == 1 { 2 } else { 1 };
+            others.filter(|&m| INSTANCE[m] == to).collect()
+        }
+        Mode::Unicast => vec![(s + 1) % NODES],
+    }
+}
+
+/// Checks exactly-once at exactly the intended receivers, and per-sender
+/// order; returns the number of deliveries.
 fn check(phase: &str, got: &[Received], n: u64) -> u64 {
-    let mut count = vec![vec![0usize; n as usize]; NODES];
+    // who got each message, per sender and sequence number
+    let mut at: Vec<Vec<Vec<usize>>> = vec![vec![Vec::new(); n as usize]; NODES];
     for (m, r) in got.iter().enumerate() {
         assert!(r.downs.is_empty(), "{phase}: member {m} saw spurious LEFT events {:?}", r.downs);
         let mut last = [None::<u64>; NODES];
@@ -102,16 +125,23 @@ fn check(phase: &str, got: &[Received], n: u64) -> u64 {
             assert!(s < NODES && s != m && k < n, "{phase}: member {m} got a stray message {s}/{k}");
             assert!(last[s].is_none_or(|l| l < k), "{phase}: member {m}: from {s}, {k} after {:?}", last[s]);
             last[s] = Some(k);
-            count[s][k as usize] += 1;
+            at[s][k as usize].push(m);
         }
     }
     for s in 0..NODES {
         for k in 0..n {
-            let want = plan(s, k).1;
-            assert_eq!(count[s][k as usize], want, "{phase}: sender {s} message {k} ({:?})", plan(s, k).0);
+            let (mode, want) = plan(s, k);
+            let mut who = at[s][k as usize].clone();
+            who.sort_unstable();
+            let may = receivers(s, k);
+            assert_eq!(who.len(), want, "{phase}: sender {s} message {k} ({mode:?}) reached {who:?}");
+            assert!(
+                who.iter().all(|m| may.contains(m)),
+                "{phase}: sender {s} message {k} ({mode:?}): {who:?}, not within {may:?}"
+            );
         }
     }
-    count.iter().flatten().map(|&c| c as u64).sum()
+    at.iter().flatten().map(|v| v.len() as u64).sum()
 }
 
 struct Rig {
@@ -125,7 +155,16 @@ fn retransmitted_and_resets(stacks: &[Stack]) -> (u64, u64) {
 }
 
 /// Runs one phase; `during` runs beside the traffic (delay bursts).
-fn phase(rig: &Rig, relay: &Relay, name: &str, cfg: FaultConfig, during: impl Fn(&AtomicBool) + Sync) {
+/// `check_delays`: the phase delays frames through `during` (bursts), and
+/// must show delayed frames.
+fn phase(
+    rig: &Rig,
+    relay: &Relay,
+    name: &str,
+    cfg: FaultConfig,
+    check_delays: bool,
+    during: impl Fn(&AtomicBool) + Sync,
+) {
     let n = per_sender();
     relay.set_config(cfg);
     let before = relay.stats();
@@ -170,7 +209,7 @@ fn phase(rig: &Rig, relay: &Relay, name: &str, cfg: FaultConfig, during: impl Fn
     let (rtx1, resets1) = retransmitted_and_resets(&rig.stacks);
     eprintln!(
         "FAULTS {name:<22} {} msgs, {delivered} deliveries in {:.2} s; relay: {} copies, {} dropped, {} duplicated, \
-         {} reordered, {} corrupted; {} retransmitted; link resets {}",
+         {} reordered, {} corrupted, {} delayed; {} retransmitted; link resets {}",
         n * NODES as u64,
         took.as_secs_f64(),
         sum(|s| s.faults.seen),
@@ -178,12 +217,34 @@ fn phase(rig: &Rig, relay: &Relay, name: &str, cfg: FaultConfig, during: impl Fn
         sum(|s| s.faults.duplicated),
         sum(|s| s.faults.reordered),
         sum(|s| s.faults.corrupted),
+        sum(|s| s.faults.delayed),
         rtx1 - rtx0,
         resets1 - resets0,
     );
     assert_eq!(resets1, resets0, "{name}: a link was reset");
     for s in &rig.stacks {
         assert_eq!(s.up_nodes().len(), NODES - 1, "{name}: a link went down");
+    }
+    // the fault fired, at about its configured rate (a quarter of it at least)
+    let seen = sum(|s| s.faults.seen);
+    let fired = |what: &str, count: u64, rate: f64| {
+        let floor = ((seen as f64 * rate) / 4.0) as u64;
+        assert!(count > 0 && count >= floor, "{name}: {what} fired {count} times in {seen} frames (rate {rate})");
+    };
+    if cfg.drop > 0.0 {
+        fired("loss", sum(|s| s.faults.dropped), cfg.drop);
+    }
+    if cfg.duplicate > 0.0 {
+        fired("duplication", sum(|s| s.faults.duplicated), cfg.duplicate);
+    }
+    if cfg.reorder > 0.0 {
+        fired("reordering", sum(|s| s.faults.reordered), cfg.reorder);
+    }
+    if cfg.corrupt > 0.0 {
+        fired("corruption", sum(|s| s.faults.corrupted), cfg.corrupt);
+    }
+    if check_delays {
+        fired("delay bursts", sum(|s| s.faults.delayed), 0.01);
     }
 }
 
@@ -275,14 +336,14 @@ fn four_node_group_under_the_fault_matrix_delivers_exactly_once_in_order() {
     let rig = Rig { stacks, socks, ids };
     let nothing = |_: &AtomicBool| {};
     let ms = |m: u64| WireDuration::from_micros(m * 1000);
-    phase(&rig, &relay, "loss 1 %", FaultConfig::loss(0.01), nothing);
-    phase(&rig, &relay, "loss 5 %", FaultConfig::loss(0.05), nothing);
-    phase(&rig, &relay, "loss 10 %", FaultConfig::loss(0.10), nothing);
-    phase(&rig, &relay, "duplication 2 %", FaultConfig { duplicate: 0.02, ..FaultConfig::none() }, nothing);
+    phase(&rig, &relay, "loss 1 %", FaultConfig::loss(0.01), false, nothing);
+    phase(&rig, &relay, "loss 5 %", FaultConfig::loss(0.05), false, nothing);
+    phase(&rig, &relay, "loss 10 %", FaultConfig::loss(0.10), false, nothing);
+    phase(&rig, &relay, "duplication 2 %", FaultConfig { duplicate: 0.02, ..FaultConfig::none() }, false, nothing);
     let reorder = FaultConfig { reorder: 0.05, reorder_delay: ms(2), jitter: ms(1), ..FaultConfig::none() };
-    phase(&rig, &relay, "reordering 5 % by 2 ms", reorder, nothing);
+    phase(&rig, &relay, "reordering 5 % by 2 ms", reorder, false, nothing);
     let corrupt = FaultConfig { corrupt: 0.001, deliver_corrupted: false, ..FaultConfig::none() };
-    phase(&rig, &relay, "corruption 0.1 %", corrupt, nothing);
+    phase(&rig, &relay, "corruption 0.1 %", corrupt, false, nothing);
     // delay bursts: every 600 ms, 200 ms during which frames take 150 ms
     // (well under the 1.5 s tolerance); frames sent after a burst overtake it
     let relay_ref = &relay;
@@ -295,10 +356,10 @@ fn four_node_group_under_the_fault_matrix_delivers_exactly_once_in_order() {
             std::thread::sleep(Duration::from_millis(400));
         }
     };
-    phase(&rig, &relay, "delay bursts 150 ms", FaultConfig::none(), bursts);
+    phase(&rig, &relay, "delay bursts 150 ms", FaultConfig::none(), true, bursts);
     // everything at once
     let all = FaultConfig { drop: 0.05, duplicate: 0.02, reorder: 0.05, reorder_delay: ms(2), ..corrupt };
-    phase(&rig, &relay, "all combined", all, nothing);
+    phase(&rig, &relay, "all combined", all, false, nothing);
     // hostile input: a raw socket in the relay's namespace floods every
     // segment with random and mutated 0x88CA frames from its own MAC
     let counted = |rig: &Rig| -> u64 {
@@ -313,7 +374,7 @@ fn four_node_group_under_the_fault_matrix_delivers_exactly_once_in_order() {
     let before = counted(&rig);
     let sent = std::sync::atomic::AtomicU64::new(0);
     let flood = |stop: &AtomicBool| sent.store(flood(relay_ns, &ports, stop), Ordering::Relaxed);
-    phase(&rig, &relay, "hostile flood", FaultConfig::none(), flood);
+    phase(&rig, &relay, "hostile flood", FaultConfig::none(), false, flood);
     let (sent, caught) = (sent.load(Ordering::Relaxed), counted(&rig) - before);
     eprintln!("FAULTS hostile flood: {sent} frames injected, {caught} counted as malformed or foreign by the nodes");
     assert!(sent > 10_000, "the flood ran");

@@ -137,11 +137,13 @@ pub fn rss_kib() -> u64 {
 }
 
 /// Memory is flat: from the sample at 30 % of a run to its end, RSS grows
-/// by less than 10 % + 8 MiB. `samples` are (seconds, KiB).
+/// by at most 10 % + 2 MiB (allocator noise; a leak of a few bytes per
+/// message over a soak's millions of messages passes that). `samples` are
+/// (seconds, KiB).
 pub fn assert_rss_flat(what: &str, samples: &[(f64, u64)]) {
     let base = samples[samples.len() * 3 / 10].1;
     let last = samples.last().map_or(0, |s| s.1);
-    assert!(last <= base + base / 10 + 8 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
+    assert!(last <= base + base / 10 + 2 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
 }
 
 /// One hostile TIPC message: with probability `p_random` random bytes of

@@ -128,3 +128,90 @@ impl Reassembler {
         Ok(Reassembly::Complete(whole))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DataMsg, DataType, Msg, PortId};
+
+    fn piece(msg_type: FragmentType, frag_no: u16, len: usize) -> FragmentMsg {
+        FragmentMsg {
+            msg_type,
+            hdr: IntHdr::default(),
+            frag_no,
+            frag_count: 0,
+            word5: 0,
+            importance: Importance::Low,
+            payload: Bytes::from(vec![0x5a; len]),
+        }
+    }
+
+    /// The largest message a user may send, as its encoded bytes.
+    fn largest() -> Bytes {
+        let mut m = DataMsg::new(DataType::Direct, Bytes::from(vec![7u8; crate::MAX_USER_MSG_SIZE]));
+        m.dest_port = PortId(1);
+        Msg::Data(m).to_bytes().expect("encode")
+    }
+
+    #[test]
+    fn the_largest_message_reassembles_from_full_size_fragments() {
+        let whole = largest();
+        let frags = fragment(&whole, 1500, IntHdr::default(), Importance::Low).expect("fragments");
+        assert!(frags.len() > 40);
+        let mut r = Reassembler::new();
+        for (i, f) in frags.iter().enumerate() {
+            let got = r.push(f).expect("in place");
+            assert!(r.held() <= MAX_MSG_SIZE);
+            if i + 1 < frags.len() {
+                assert_eq!(got, Reassembly::Pending);
+            } else {
+                assert_eq!(got, Reassembly::Complete(whole.clone()));
+            }
+        }
+        assert!(!r.in_progress());
+    }
+
+    /// A train that grows past 66 060 bytes is refused at the fragment
+    /// that would cross the cap; the buffer never holds more than the cap,
+    /// the partial message is dropped, and what follows without a FIRST is
+    /// refused too (on a link: a protocol error, which resets it).
+    #[test]
+    fn a_train_past_the_cap_is_refused_at_the_crossing_fragment() {
+        let mut r = Reassembler::new();
+        assert_eq!(r.push(&piece(FragmentType::First, 1, 1460)), Ok(Reassembly::Pending));
+        let mut no = 2u16;
+        while r.held() + 1460 <= MAX_MSG_SIZE {
+            assert_eq!(r.push(&piece(FragmentType::Middle, no, 1460)), Ok(Reassembly::Pending));
+            assert!(r.held() <= MAX_MSG_SIZE);
+            no += 1;
+        }
+        let before = r.held();
+        assert!(before > MAX_MSG_SIZE - 1460, "filled up to the cap: {before}");
+        let crossing = r.push(&piece(FragmentType::Middle, no, 1460));
+        assert!(matches!(crossing, Err(WireError::Overflow { .. })), "{crossing:?}");
+        assert_eq!(r.held(), 0, "the partial message is dropped");
+        assert!(!r.in_progress());
+        let orphan = r.push(&piece(FragmentType::Last, no + 1, 100));
+        assert!(matches!(orphan, Err(WireError::BadField { .. })), "{orphan:?}");
+    }
+
+    /// One byte past the cap, as a LAST fragment, is refused as well: the
+    /// largest message plus one byte does not complete.
+    #[test]
+    fn one_byte_past_the_cap_is_refused() {
+        let whole = largest();
+        let mut frags = fragment(&whole, 1500, IntHdr::default(), Importance::Low).expect("fragments");
+        let pad = MAX_MSG_SIZE - whole.len() + 1;
+        let last = frags.len() - 1;
+        let mut grown = frags[last].payload.to_vec();
+        grown.extend(std::iter::repeat_n(0u8, pad));
+        frags[last].payload = Bytes::from(grown);
+        let mut r = Reassembler::new();
+        let mut result = Ok(Reassembly::Pending);
+        for f in &frags {
+            result = r.push(f);
+            assert!(r.held() <= MAX_MSG_SIZE);
+        }
+        assert!(matches!(result, Err(WireError::Overflow { .. })), "{result:?}");
+    }
+}
