@@ -79,6 +79,12 @@ pub struct CoreStats {
     pub bcast_sends: u64,
     /// Multicast copies sent by replicast.
     pub replicast_copies: u64,
+    /// Data messages that reached port or group dispatch.
+    pub data_in: u64,
+    /// NAME_DISTRIBUTOR messages that reached name distribution.
+    pub names_in: u64,
+    /// GROUP_PROTOCOL messages that reached the group layer.
+    pub group_proto_in: u64,
 }
 
 /// A multicast is replicated over unicast links when it reaches at most
@@ -790,9 +796,11 @@ impl NodeCore {
         match Msg::parse(msg) {
             Ok(Msg::Data(m)) if user.is_data() => {
                 let _ = now;
+                self.stats.data_in += 1;
                 self.deliver_data(from, m);
             }
             Ok(Msg::NameDistr(n)) => {
+                self.stats.names_in += 1;
                 let origin = n.hdr.orig_node;
                 if !self.link.is_up(origin) {
                     self.stats.bad_names += 1;
@@ -819,7 +827,10 @@ impl NodeCore {
                     }
                 }
             }
-            Ok(Msg::GroupProto(p)) => self.deliver_group_proto(from, p),
+            Ok(Msg::GroupProto(p)) => {
+                self.stats.group_proto_in += 1;
+                self.deliver_group_proto(from, p);
+            }
             Ok(_) => {}
             Err(_) => self.stats.malformed += 1,
         }

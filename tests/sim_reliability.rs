@@ -364,3 +364,43 @@ fn a_fragment_train_past_the_reassembly_cap_resets_the_link_at_the_crossing() {
     let got = net.take_events(victim).into_iter().any(|(_, e)| matches!(e, CoreEvent::Message(m) if m.data == msg));
     assert!(got, "data flows again after the reset");
 }
+
+/// A sequenced packet whose destination node is not ours still takes its
+/// place in the link's sequence (as in the kernel, which checks the
+/// destination only after the link): it is dropped and counted, and what
+/// follows it on the link is delivered at once. Dropping it before the
+/// link left a gap that the peer filled with the same packet again and
+/// again, stalling the link until its retransmission failure (10 × the
+/// tolerance).
+#[test]
+fn a_packet_for_another_node_does_not_stall_the_link() {
+    use tipc_rs::wire::{DataMsg, DataType, Msg, NodeAddr};
+    let mut net = SimNet::new(0xd0e5_7a11);
+    let ix = net.add_nodes(2);
+    assert!(net.run_while(Duration::from_secs(10), |n| ix.iter().any(|&i| n.core(i).link().up_nodes().is_empty())));
+    let (a0, a1) = (net.core(0).address().expect("address"), net.core(1).address().expect("address"));
+    let port = net.with(1, |c, _| c.open_port());
+    let msg = |dest: NodeAddr, text: &'static str| {
+        let mut m = DataMsg::new(DataType::Direct, Bytes::from_static(text.as_bytes()));
+        m.dest_port = port;
+        m.dest_node = dest;
+        m.orig_node = a0;
+        Msg::Data(m).to_bytes().expect("encode")
+    };
+    let foreign_before = net.core(1).link().stats().foreign;
+    net.with(0, |c, now| c.send_raw(now, a1, msg(NodeAddr(0x0bad_0bad), "misaddressed"))).expect("send");
+    net.with(0, |c, now| c.send_raw(now, a1, msg(a1, "next"))).expect("send");
+    net.run_for(Duration::from_millis(100));
+    let got: Vec<Bytes> = net
+        .take_events(1)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            CoreEvent::Message(m) => Some(m.data),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![Bytes::from_static(b"next")], "only the message for us, and at once");
+    assert_eq!(net.core(1).link().stats().foreign, foreign_before + 1, "the other one is counted");
+    let retx: u64 = net.core(0).link().links().iter().map(|l| l.stats.retransmitted).sum();
+    assert_eq!(retx, 0, "nothing had to be sent again");
+}

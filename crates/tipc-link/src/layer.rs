@@ -621,11 +621,11 @@ impl LinkLayer {
             self.handle_bcast(now, from, &h, msg);
             return;
         }
-        if h.header_len() >= 32 && h.dest_node() != self.addr {
-            self.stats.foreign += 1;
-            return;
-        }
         if user == User::LinkProtocol {
+            if h.header_len() >= 32 && h.dest_node() != self.addr {
+                self.stats.foreign += 1;
+                return;
+            }
             let Ok(Msg::LinkProto(lp)) = Msg::parse_view(&h) else {
                 self.stats.malformed += 1;
                 return;
@@ -668,6 +668,17 @@ impl LinkLayer {
     }
 
     fn deliver_unicast(&mut self, from: NodeAddr, m: Bytes) {
+        // A packet for another node still takes its place in the link's
+        // sequence (the link acknowledges it, as the kernel's does; dropping
+        // it before would leave a gap the peer fills with the same packet
+        // until the link fails); only then is it dropped.
+        if let Ok(h) = Header::new_checked(m.clone())
+            && h.header_len() >= 32
+            && h.dest_node() != self.addr
+        {
+            self.stats.foreign += 1;
+            return;
+        }
         let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
         if user == User::BcastProtocol {
             if let Ok(Msg::BcastProto(b)) = Msg::parse(m)
