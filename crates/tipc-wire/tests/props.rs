@@ -193,3 +193,61 @@ fn mutated_captured_frames_never_panic() {
         })
         .expect("no panic on mutated frames");
 }
+
+/// Random bytes behind a *consistent* header — version 2, a user that
+/// exists, a header size that user has, the size field equal to the real
+/// length — so that most inputs get past the header checks and into the
+/// per-user parsers (plain random bytes almost never do). Nothing may
+/// panic, and the run asserts how many inputs the parsers took.
+#[test]
+fn random_bodies_behind_consistent_headers_reach_the_parsers() {
+    let cases: u32 = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    // (user, header words it may have)
+    let shapes: [(u8, &[u32]); 11] = [
+        (0, &[6, 8, 10, 11]),
+        (1, &[6, 8, 10, 11]),
+        (2, &[6, 8, 10, 11]),
+        (3, &[6, 8, 10, 11]),
+        (5, &[10]),
+        (6, &[10]),
+        (7, &[10]),
+        (8, &[10]),
+        (9, &[10]),
+        (11, &[10]),
+        (12, &[10]),
+    ];
+    let parsed = std::cell::Cell::new(0u32);
+    let strat = (
+        0..shapes.len(),
+        any::<prop::sample::Index>(),
+        0u32..16,
+        proptest::collection::vec(any::<u8>(), 0..1500),
+        proptest::collection::vec(any::<u8>(), 60),
+    );
+    runner
+        .run(&strat, |(s, hw_ix, flags, body, head)| {
+            let (user, hws) = shapes[s];
+            let hw = hws[hw_ix.index(hws.len())];
+            let hsize = hw as usize * 4;
+            // header words 1.. random, body random, word 0 consistent
+            let mut b = head[..hsize].to_vec();
+            b.extend_from_slice(&body);
+            let size = b.len() as u32;
+            let w0 = (2u32 << 29) | (u32::from(user) << 25) | (hw << 21) | ((flags & 0b1011) << 17) | size;
+            b[..4].copy_from_slice(&w0.to_be_bytes());
+            if Msg::parse(Bytes::from(b.clone())).is_ok() {
+                parsed.set(parsed.get() + 1);
+            }
+            no_panic(&b);
+            Ok(())
+        })
+        .expect("no panic");
+    let p = parsed.get();
+    eprintln!("{p} of {cases} random bodies behind consistent headers parsed");
+    assert!(p * 4 >= cases, "only {p} of {cases} inputs reached past the parsers' first checks");
+}
