@@ -897,6 +897,22 @@ mod tests {
         MemberId { node: NodeAddr(node), port: PortId(port) }
     }
 
+    /// The windows are the kernel's, so that both sides agree on them
+    /// (net/tipc/group.c: ADV_UNIT = 66 060 B / 1 KiB + 1 blocks; idle
+    /// members get one unit, active ones twelve, re-advertised once they
+    /// fall to three quarters).
+    #[test]
+    fn flow_control_windows_are_the_kernels() {
+        assert_eq!(ADV_IDLE, 65);
+        assert_eq!(ADV_ACTIVE, 780);
+        assert_eq!(ADV_ACTIVE_LOW, 585);
+        assert_eq!(blocks(0), 1);
+        assert_eq!(blocks(FLOWCTL_BLK_SZ - 1), 1);
+        assert_eq!(blocks(FLOWCTL_BLK_SZ), 2);
+        assert_eq!(blocks(66_060), 65);
+        assert_eq!(blocks(usize::MAX), u16::MAX);
+    }
+
     /// A sender that spent its whole window when the receiver reclaims it
     /// must restart from the idle window, as the kernel does: the receiver
     /// counts ADV_IDLE fresh blocks and will not advertise again.

@@ -99,3 +99,41 @@ impl BundleBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod builder_tests {
+    use super::*;
+
+    #[test]
+    fn fits_up_to_the_packet_size_exactly() {
+        // room for 100 bytes of inner messages
+        let mut b = BundleBuilder::new(IntHdr::default(), INT_H_SIZE + 100);
+        assert!(b.fits(100) && !b.fits(101));
+        assert!(b.push(&[1; 58], Importance::High));
+        // 58 is padded to 60: 40 bytes left
+        assert!(b.fits(40), "exactly the rest fits");
+        assert!(!b.fits(41));
+        assert!(!b.push(&[2; 41], Importance::Low), "too long: refused");
+        assert_eq!(b.count(), 1, "a refused message is not counted");
+        assert!(b.push(&[3; 40], Importance::Low));
+        assert_eq!(b.count(), 2);
+        let m = b.finish();
+        assert_eq!(m.msg_count, 2);
+        assert_eq!(m.importance, Importance::High, "the first message sets the importance");
+        assert_eq!(m.payload.len(), 100);
+        assert_eq!(&m.payload[58..60], &[0, 0], "padding to a 4-byte boundary");
+        assert_eq!(&m.payload[60..], &[3; 40][..]);
+    }
+
+    #[test]
+    fn counts_every_message_and_stops_at_the_field_limit() {
+        let mut b = BundleBuilder::new(IntHdr::default(), usize::MAX / 2);
+        for k in 1..=u32::from(u16::MAX) {
+            assert!(b.push(&[], Importance::Low), "message {k}");
+            assert_eq!(u32::from(b.count()), k);
+        }
+        assert!(!b.fits(0), "the 16-bit count is full");
+        assert!(!b.push(&[], Importance::Low));
+        assert_eq!(b.count(), u16::MAX);
+    }
+}

@@ -158,6 +158,10 @@ mod tests {
         let whole = largest();
         let frags = fragment(&whole, 1500, IntHdr::default(), Importance::Low).expect("fragments");
         assert!(frags.len() > 40);
+        for (k, f) in frags.iter().enumerate() {
+            assert_eq!(usize::from(f.frag_no), k + 1, "fragments are numbered from 1");
+            assert!(f.payload.len() <= 1500 - INT_H_SIZE);
+        }
         let mut r = Reassembler::new();
         for (i, f) in frags.iter().enumerate() {
             let got = r.push(f).expect("in place");
@@ -185,14 +189,31 @@ mod tests {
             assert!(r.held() <= MAX_MSG_SIZE);
             no += 1;
         }
-        let before = r.held();
-        assert!(before > MAX_MSG_SIZE - 1460, "filled up to the cap: {before}");
-        let crossing = r.push(&piece(FragmentType::Middle, no, 1460));
-        assert!(matches!(crossing, Err(WireError::Overflow { .. })), "{crossing:?}");
+        assert!(r.in_progress());
+        // exactly up to the cap is still fine
+        let rest = MAX_MSG_SIZE - r.held();
+        assert_eq!(r.push(&piece(FragmentType::Middle, no, rest)), Ok(Reassembly::Pending));
+        assert_eq!(r.held(), MAX_MSG_SIZE);
+        no += 1;
+        // one byte more crosses it
+        let crossing = r.push(&piece(FragmentType::Middle, no, 1));
+        assert_eq!(crossing, Err(WireError::Overflow { field: "reassembled size", value: MAX_MSG_SIZE as u64 + 1 }));
         assert_eq!(r.held(), 0, "the partial message is dropped");
         assert!(!r.in_progress());
         let orphan = r.push(&piece(FragmentType::Last, no + 1, 100));
         assert!(matches!(orphan, Err(WireError::BadField { .. })), "{orphan:?}");
+    }
+
+    /// The fragment number is 16 bits: 65 535 fragments are fine, one more
+    /// is refused.
+    #[test]
+    fn at_most_65535_fragments() {
+        let msg = Bytes::from(vec![0u8; usize::from(u16::MAX)]);
+        let frags = fragment(&msg, INT_H_SIZE + 1, IntHdr::default(), Importance::Low).expect("65 535 fragments");
+        assert_eq!(frags.len(), usize::from(u16::MAX));
+        assert_eq!(frags.last().map(|f| f.frag_no), Some(u16::MAX));
+        let msg = Bytes::from(vec![0u8; usize::from(u16::MAX) + 1]);
+        assert!(fragment(&msg, INT_H_SIZE + 1, IntHdr::default(), Importance::Low).is_err());
     }
 
     /// One byte past the cap, as a LAST fragment, is refused as well: the
