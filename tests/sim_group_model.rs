@@ -402,7 +402,6 @@ impl World {
             let sender_ok = sender.start + JOIN_WINDOW <= m.t
                 && !self.crashes.iter().any(|&(n, c)| n == sender.node && c >= m.t && c < m.t + DELIVERY_WINDOW);
             let must: BTreeSet<usize> = may.iter().copied().filter(|&e| self.epochs[e].stable_around(m.t)).collect();
-            // an anycast may still pick a member that died unnoticed
             // an anycast may pick a member whose end the sender does not
             // know yet: a leave on its way (JOIN_WINDOW) or a crash of its
             // node not yet detected (DETECTION; a leave that a crash
