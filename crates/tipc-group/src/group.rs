@@ -913,6 +913,40 @@ mod tests {
         assert_eq!(blocks(usize::MAX), u16::MAX);
     }
 
+    /// A member is announced once: its JOIN and its publication make it
+    /// JOINED; the same publication seen again (a bulk re-sent after a
+    /// link came back) announces nothing more.
+    #[test]
+    fn a_publication_seen_twice_announces_the_member_once() {
+        let spec = GroupSpec {
+            stype: ServiceType(100),
+            instance: Instance(1),
+            scope: Scope::Cluster,
+            loopback: false,
+            member_events: true,
+        };
+        let (me, other) = (member(1, 10), member(2, 20));
+        let mut g = Group::new(spec, me);
+        let hdr = IntHdr { orig_node: other.node, ..IntHdr::default() };
+        let join = GroupProtoMsg {
+            msg_type: GroupProtoType::Join,
+            hdr,
+            orig_port: other.port,
+            dest_port: me.port,
+            bc: 0,
+            adv_win: ADV_IDLE,
+        };
+        // the JOIN first, then the publication, then the publication again
+        g.handle_proto(other, &join);
+        g.member_published(other, Instance(2));
+        g.member_published(other, Instance(2));
+        let ups = std::iter::from_fn(|| g.poll_event())
+            .filter(|e| matches!(e, GroupEvent::MemberUp { member, .. } if *member == other))
+            .count();
+        assert_eq!(ups, 1, "one JOINED event");
+        assert_eq!(g.joined_count(), 1);
+    }
+
     /// A sender that spent its whole window when the receiver reclaims it
     /// must restart from the idle window, as the kernel does: the receiver
     /// counts ADV_IDLE fresh blocks and will not advertise again.

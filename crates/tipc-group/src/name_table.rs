@@ -215,6 +215,20 @@ mod tests {
         }
     }
 
+    /// A node-scope binding is seen only on its own node (kernel: such
+    /// bindings are never distributed; a table holding one of another node
+    /// must not offer it either).
+    #[test]
+    fn node_scope_bindings_are_visible_on_their_own_node_only() {
+        let mut t = NameTable::new();
+        assert!(t.insert(Publication { scope: Scope::Node, ..publ(7, 70, 1, 1, 1) }));
+        let r = ServiceRange { stype: ServiceType(1000), lower: Instance(1), upper: Instance(1) };
+        assert_eq!(t.anycast(ServiceType(1000), Instance(1), NodeAddr(7)).map(|m| m.port), Some(PortId(70)));
+        assert_eq!(t.mcast(r, NodeAddr(7)).len(), 1);
+        assert_eq!(t.anycast(ServiceType(1000), Instance(1), NodeAddr(8)), None);
+        assert!(t.mcast(r, NodeAddr(8)).is_empty());
+    }
+
     #[test]
     fn anycast_round_robin_and_multicast() {
         let mut t = NameTable::new();
