@@ -353,6 +353,18 @@ impl SimNet {
         std::fs::write(path, bytes)
     }
 
+    /// Takes node `i`'s recorded TIPC frames (sent and received, in order),
+    /// parsed; recording restarts empty. Empty while recording is off.
+    ///
+    /// # Errors
+    /// [`tipc_wire::WireError`] if the recording cannot be read back (a
+    /// bug of the recorder: it writes the pcap itself).
+    pub fn take_frames(&mut self, i: NodeIx) -> Result<Vec<EthFrame>, tipc_wire::WireError> {
+        let Some(bytes) = self.take_pcap(i) else { return Ok(Vec::new()) };
+        let frames = tipc_wire::pcap::read_pcap(&bytes[..])?;
+        Ok(frames.into_iter().filter_map(|f| EthFrame::parse_tipc(f.data).ok()).collect())
+    }
+
     /// Takes node `i`'s recorded pcap bytes (recording restarts empty).
     pub fn take_pcap(&mut self, i: NodeIx) -> Option<Vec<u8>> {
         let sink = self.nodes[i].pcap.take()?;

@@ -163,13 +163,8 @@ fn fuzz_nodes(seed: u64, rng: &mut Rng, until: std::time::Instant) -> NodeFuzz {
             net.run_for(Duration::from_micros(300));
         }
         // real frames node 1 received, with their senders' MACs
-        let frames: Vec<(tipc_rs::wire::MacAddr, Bytes)> = net
-            .take_pcap(1)
-            .map(|p| tipc_rs::wire::pcap::read_pcap(&p[..]).expect("pcap"))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|f| tipc_rs::wire::EthFrame::parse_tipc(f.data).ok().map(|e| (e.src, e.payload)))
-            .collect();
+        let frames: Vec<(tipc_rs::wire::MacAddr, Bytes)> =
+            net.take_frames(1).expect("recording").into_iter().map(|e| (e.src, e.payload)).collect();
         if frames.is_empty() {
             panic!("no traffic recorded");
         }

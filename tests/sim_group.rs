@@ -187,38 +187,21 @@ fn order_holds_across_modes_under_loss_and_many_to_one_is_flow_controlled() {
 /// the message carried before it went on the broadcast link.
 #[test]
 fn broadcast_link_packets_carry_no_destination_node() {
-    let mut net = SimNet::new(seed());
-    net.record_pcap(true);
-    let ix = net.add_nodes(3);
-    assert!(net.run_while(Duration::from_secs(20), |n| ix.iter().any(|&i| n.core(i).link().up_nodes().len() < 2)));
-    let spec = |i: u32| GroupSpec {
-        stype: G,
-        instance: Instance(i),
-        scope: Scope::Cluster,
-        loopback: false,
-        member_events: false,
-    };
-    let ports: Vec<PortId> = (0..3)
-        .map(|i| {
-            let p = net.with(i, |c, _| c.open_port());
-            net.with(i, |c, _| c.group_join(p, spec(i as u32))).expect("join");
-            p
-        })
-        .collect();
-    net.run_for(Duration::from_millis(500));
-    net.with(0, |c, _| c.set_mcast_method(ports[0], tipc_rs::McastMethod::Broadcast));
-    for k in 0..20u8 {
-        net.with(0, |c, now| {
-            c.group_send(now, ports[0], Mode::Broadcast, None, Instance(0), Bytes::from(vec![k; 100]))
-        })
-        .expect("broadcast");
-        net.run_for(Duration::from_millis(2));
+    let mut n = Net::new(3, FaultConfig::none());
+    n.net.record_pcap(true);
+    for i in 0..3 {
+        n.join(i, i as u32, false);
     }
-    net.run_for(Duration::from_millis(200));
-    let frames = net.take_pcap(1).map(|p| tipc_rs::wire::pcap::read_pcap(&p[..]).expect("pcap")).unwrap_or_default();
+    n.run(Duration::from_millis(500));
+    let (node, port) = n.socks[0];
+    n.net.with(node, |c, _| c.set_mcast_method(port, tipc_rs::McastMethod::Broadcast));
+    for k in 0..20 {
+        n.send(node, port, Mode::Broadcast, None, 0, &format!("broadcast {k}"));
+        n.run(Duration::from_millis(2));
+    }
+    n.run(Duration::from_millis(200));
     let mut seen = 0;
-    for f in frames {
-        let Ok(e) = tipc_rs::wire::EthFrame::parse_tipc(f.data) else { continue };
+    for e in n.net.take_frames(1).expect("recording") {
         let Ok(h) = tipc_rs::wire::Header::new_checked(e.payload) else { continue };
         if e.dst.is_broadcast() && h.user().is_data() {
             assert!(h.flags().non_seq, "a broadcast-link data packet is non-sequenced");

@@ -112,13 +112,7 @@ fn a_flood_of_random_and_mutated_frames_breaks_nothing() {
     net.record_pcap(true);
     let ids = group(&mut net, 3);
     // real frames to mutate: what node 1 received so far
-    let seeds: Vec<Bytes> = net
-        .take_pcap(1)
-        .map(|p| tipc_rs::wire::pcap::read_pcap(&p[..]).expect("pcap"))
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|f| tipc_rs::wire::EthFrame::parse_tipc(f.data).ok().map(|e| e.payload))
-        .collect();
+    let seeds: Vec<Bytes> = net.take_frames(1).expect("recording").into_iter().map(|e| e.payload).collect();
     assert!(seeds.len() > 10);
     let mut rng = Rng::new(7);
     // the flood comes from an attacker's own MAC, as from a raw socket elsewhere on the segment

@@ -897,6 +897,24 @@ mod tests {
         MemberId { node: NodeAddr(node), port: PortId(port) }
     }
 
+    /// `me` joined as instance 1 of group 100.
+    fn joined(me: MemberId, member_events: bool) -> Group {
+        let spec = GroupSpec {
+            stype: ServiceType(100),
+            instance: Instance(1),
+            scope: Scope::Cluster,
+            loopback: false,
+            member_events,
+        };
+        Group::new(spec, me)
+    }
+
+    /// A GROUP_PROTOCOL message of `t` from member `from` to `to`.
+    fn proto(t: GroupProtoType, from: MemberId, to: MemberId, bc: u16, adv_win: u16) -> GroupProtoMsg {
+        let hdr = IntHdr { orig_node: from.node, ..IntHdr::default() };
+        GroupProtoMsg { msg_type: t, hdr, orig_port: from.port, dest_port: to.port, bc, adv_win }
+    }
+
     /// The windows are the kernel's, so that both sides agree on them
     /// (net/tipc/group.c: ADV_UNIT = 66 060 B / 1 KiB + 1 blocks; idle
     /// members get one unit, active ones twelve, re-advertised once they
@@ -918,24 +936,9 @@ mod tests {
     /// link came back) announces nothing more.
     #[test]
     fn a_publication_seen_twice_announces_the_member_once() {
-        let spec = GroupSpec {
-            stype: ServiceType(100),
-            instance: Instance(1),
-            scope: Scope::Cluster,
-            loopback: false,
-            member_events: true,
-        };
         let (me, other) = (member(1, 10), member(2, 20));
-        let mut g = Group::new(spec, me);
-        let hdr = IntHdr { orig_node: other.node, ..IntHdr::default() };
-        let join = GroupProtoMsg {
-            msg_type: GroupProtoType::Join,
-            hdr,
-            orig_port: other.port,
-            dest_port: me.port,
-            bc: 0,
-            adv_win: ADV_IDLE,
-        };
+        let mut g = joined(me, true);
+        let join = proto(GroupProtoType::Join, other, me, 0, ADV_IDLE);
         // the JOIN first, then the publication, then the publication again
         g.handle_proto(other, &join);
         g.member_published(other, Instance(2));
@@ -952,19 +955,10 @@ mod tests {
     /// counts ADV_IDLE fresh blocks and will not advertise again.
     #[test]
     fn reclaim_of_a_spent_window_leaves_the_idle_window() {
-        let spec = GroupSpec {
-            stype: ServiceType(100),
-            instance: Instance(1),
-            scope: Scope::Cluster,
-            loopback: false,
-            member_events: false,
-        };
         let (me, rcv) = (member(1, 10), member(2, 20));
-        let mut g = Group::new(spec, me);
+        let mut g = joined(me, false);
         g.member_published(rcv, Instance(2));
-        let hdr = IntHdr { orig_node: rcv.node, ..IntHdr::default() };
-        let msg =
-            |t, bc, adv_win| GroupProtoMsg { msg_type: t, hdr, orig_port: rcv.port, dest_port: me.port, bc, adv_win };
+        let msg = |t, bc, adv_win| proto(t, rcv, me, bc, adv_win);
         g.handle_proto(rcv, &msg(GroupProtoType::Join, 0, ADV_IDLE));
         // spend the window
         while g.send_unicast(rcv, Bytes::from(vec![0u8; 1000])).is_ok() {}

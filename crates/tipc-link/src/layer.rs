@@ -622,7 +622,7 @@ impl LinkLayer {
             return;
         }
         if user == User::LinkProtocol {
-            if h.header_len() >= 32 && h.dest_node() != self.addr {
+            if self.for_another_node(&h) {
                 self.stats.foreign += 1;
                 return;
             }
@@ -667,19 +667,29 @@ impl LinkLayer {
         self.outcome(now, from, Outcome { up: false, ..oc });
     }
 
+    /// Whether a message names a destination node that is not us (short
+    /// headers name none).
+    fn for_another_node(&self, h: &Header<Bytes>) -> bool {
+        h.header_len() >= 32 && h.dest_node() != self.addr
+    }
+
+    /// A message the link delivered in sequence. Every one has a checked
+    /// header: the frame's own, or one checked by the bundle iterator or the
+    /// reassembler.
     fn deliver_unicast(&mut self, from: NodeAddr, m: Bytes) {
+        let Ok(h) = Header::new_checked(m.clone()) else {
+            self.stats.malformed += 1;
+            return;
+        };
         // A packet for another node still takes its place in the link's
         // sequence (the link acknowledges it, as the kernel's does; dropping
         // it before would leave a gap the peer fills with the same packet
         // until the link fails); only then is it dropped.
-        if let Ok(h) = Header::new_checked(m.clone())
-            && h.header_len() >= 32
-            && h.dest_node() != self.addr
-        {
+        if self.for_another_node(&h) {
             self.stats.foreign += 1;
             return;
         }
-        let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
+        let user = h.user();
         if user == User::BcastProtocol {
             if let Ok(Msg::BcastProto(b)) = Msg::parse(m)
                 && let Some(p) = self.peers.get_mut(&from)
