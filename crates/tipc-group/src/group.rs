@@ -974,4 +974,694 @@ mod tests {
         assert_eq!(w, Some(u32::from(ADV_IDLE)), "and the sender goes on with the idle window");
         assert!(g.send_unicast(rcv, Bytes::from(vec![0u8; 1000])).is_ok());
     }
+
+    /// Member `other` published and joined with its next broadcast `bc`.
+    fn with_member(g: &mut Group, me: MemberId, other: MemberId, bc: u16) {
+        g.member_published(other, Instance(2));
+        g.handle_proto(other, &proto(GroupProtoType::Join, other, me, bc, ADV_IDLE));
+    }
+
+    /// A group data message of type `t` from `from`, carrying broadcast
+    /// sequence number `bc` and `body`.
+    fn data_from(t: DataType, from: MemberId, bc: u16, body: &[u8]) -> DataMsg {
+        let mut d = DataMsg::new(t, Bytes::copy_from_slice(body));
+        d.orig_node = from.node;
+        d.orig_port = from.port;
+        d.name_inst = Instance(1);
+        d.set_grp(bc, false);
+        d
+    }
+
+    /// The bodies of the messages delivered so far, in delivery order.
+    fn delivered(g: &mut Group) -> Vec<Vec<u8>> {
+        delivered_with_mode(g).into_iter().map(|(_, d)| d).collect()
+    }
+
+    fn delivered_with_mode(g: &mut Group) -> Vec<(Mode, Vec<u8>)> {
+        std::iter::from_fn(|| g.poll_event())
+            .filter_map(|e| match e {
+                GroupEvent::Message { mode, data, .. } => Some((mode, data.to_vec())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Broadcasts are sorted in by their sequence number, a unicast goes
+    /// behind everything that arrived before it from its sender, and a
+    /// broadcast seen before is dropped (net/tipc/group.c,
+    /// tipc_group_sort_msg and tipc_group_filter_msg).
+    #[test]
+    fn broadcasts_are_sorted_in_and_unicasts_queued_behind() {
+        let (me, other) = (member(1, 10), member(2, 20));
+        let mut g = joined(me, false);
+        with_member(&mut g, me, other, 1);
+        delivered(&mut g);
+        // broadcast 3 overtook 1 and 2; a unicast sent after 1 comes next
+        g.handle_data(other, data_from(DataType::GrpBcast, other, 3, b"b3"));
+        g.handle_data(other, data_from(DataType::GrpUcast, other, 2, b"u2"));
+        assert!(delivered(&mut g).is_empty(), "nothing before broadcast 1");
+        g.handle_data(other, data_from(DataType::GrpBcast, other, 1, b"b1"));
+        g.handle_data(other, data_from(DataType::GrpBcast, other, 2, b"b2"));
+        let order = delivered_with_mode(&mut g);
+        let (bc, uc) = (Mode::Broadcast, Mode::Unicast);
+        assert_eq!(order, [(bc, b"b1".to_vec()), (bc, b"b2".to_vec()), (bc, b"b3".to_vec()), (uc, b"u2".to_vec())]);
+        // broadcast 2 again: stale, dropped and counted
+        g.handle_data(other, data_from(DataType::GrpBcast, other, 2, b"b2"));
+        assert!(delivered(&mut g).is_empty());
+        assert_eq!(g.stats().dropped, 1);
+    }
+
+    /// What is dropped or ignored is counted where `stats` shows it.
+    #[test]
+    fn dropped_and_ignored_messages_are_counted() {
+        let (me, other, stranger) = (member(1, 10), member(2, 20), member(3, 30));
+        let mut g = joined(me, false);
+        with_member(&mut g, me, other, 1);
+        g.handle_data(stranger, data_from(DataType::GrpUcast, stranger, 1, b"x"));
+        let mut mc = data_from(DataType::GrpMcast, other, 1, b"m");
+        mc.name_inst = Instance(7);
+        g.handle_data(other, mc);
+        g.handle_proto(stranger, &proto(GroupProtoType::Adv, stranger, me, 0, 10));
+        let st = g.stats();
+        assert_eq!((st.dropped, st.other_instance, st.unknown_proto), (1, 1, 1));
+    }
+
+    /// Only members with both a JOIN and a publication count as joined.
+    #[test]
+    fn joined_count_counts_members_with_join_and_publication() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let (published, joining) = (member(2, 20), member(3, 30));
+        g.member_published(published, Instance(2));
+        g.handle_proto(joining, &proto(GroupProtoType::Join, joining, me, 1, ADV_IDLE));
+        assert_eq!(g.joined_count(), 0, "half-known members are not joined");
+        with_member(&mut g, me, member(4, 40), 1);
+        with_member(&mut g, me, member(5, 50), 1);
+        assert_eq!(g.joined_count(), 2);
+    }
+
+    /// Data messages go with the importance set on the group.
+    #[test]
+    fn data_carries_the_groups_importance() {
+        let (me, other) = (member(1, 10), member(2, 20));
+        let mut g = joined(me, false);
+        with_member(&mut g, me, other, 1);
+        g.set_importance(Importance::Critical);
+        assert!(g.send_unicast(other, Bytes::from_static(b"x")).is_ok());
+        let imp = std::iter::from_fn(|| g.poll_out()).find_map(|o| match o {
+            GroupOut::To { msg: DataMsgOrProto::Data(d), .. } => Some(d.importance),
+            _ => None,
+        });
+        assert_eq!(imp, Some(Importance::Critical));
+    }
+
+    /// At most max(16, min(64, (members + 1) / 8)) members send to us with
+    /// the active window at once; the others wait in PENDING
+    /// (net/tipc/group.c, tipc_group_rcvbuf_limit).
+    #[test]
+    fn active_senders_are_capped_by_group_size() {
+        for (others, active) in [(20usize, 16usize), (199, 25), (600, 64)] {
+            let me = member(1, 10);
+            let mut g = joined(me, false);
+            let ids: Vec<MemberId> = (0..others).map(|i| member(2 + i as u32, 20)).collect();
+            for &id in &ids {
+                with_member(&mut g, me, id, 1);
+            }
+            for &id in &ids {
+                g.handle_data(id, data_from(DataType::GrpUcast, id, 1, b"x"));
+                g.consumed(id, 1);
+            }
+            let pending = g.members().filter(|(_, m)| m.state == MemberState::Pending).count();
+            assert_eq!(pending, others - active, "{others} members");
+        }
+    }
+
+    /// GROUP_PROTOCOL messages carry the header the kernel gives them
+    /// (net/tipc/group.c, tipc_group_proto_xmit): droppable, our node as previous and originating node, the member's
+    /// node as destination, both ports (capture 03, JOIN/LEAVE/ADV).
+    #[test]
+    fn group_protocol_headers_are_the_kernels() {
+        let (me, other) = (member(1, 10), member(2, 20));
+        let mut g = joined(me, false);
+        // its JOIN first: our JOIN then grants the idle window at once
+        g.handle_proto(other, &proto(GroupProtoType::Join, other, me, 1, ADV_IDLE));
+        g.member_published(other, Instance(2));
+        let join = std::iter::from_fn(|| g.poll_out())
+            .find_map(|o| match o {
+                GroupOut::To { member, msg: DataMsgOrProto::Proto(p) } if member == other => Some(p),
+                _ => None,
+            })
+            .expect("a JOIN to the new member");
+        assert_eq!(join.msg_type, GroupProtoType::Join);
+        assert!(join.hdr.flags.d, "dest droppable");
+        assert_eq!((join.hdr.prev_node, join.hdr.orig_node, join.hdr.dest_node), (me.node, me.node, other.node));
+        assert_eq!((join.orig_port, join.dest_port), (me.port, other.port));
+        assert_eq!(join.adv_win, ADV_IDLE);
+    }
+
+    /// The protocol messages `g` has queued for `to`, by type.
+    fn protos_to(g: &mut Group, to: MemberId) -> Vec<(GroupProtoType, u16, u16)> {
+        std::iter::from_fn(|| g.poll_out())
+            .filter_map(|o| match o {
+                GroupOut::To { member, msg: DataMsgOrProto::Proto(p) } if member == to => {
+                    Some((p.msg_type, p.bc, p.adv_win))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn member_events(g: &mut Group) -> Vec<(bool, MemberId)> {
+        std::iter::from_fn(|| g.poll_event())
+            .filter_map(|e| match e {
+                GroupEvent::MemberUp { member, .. } => Some((true, member)),
+                GroupEvent::MemberDown { member, .. } => Some((false, member)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn state_of(g: &Group, id: MemberId) -> Option<MemberState> {
+        g.members().find(|(m, _)| **m == id).map(|(_, m)| m.state)
+    }
+
+    /// A member that publishes again while its LEFT still waits for its
+    /// last broadcast is taken up anew once LEFT is delivered; a second
+    /// publication of a member that stays is nothing new.
+    #[test]
+    fn a_member_republished_while_leaving_comes_back_after_left() {
+        let (me, other) = (member(1, 10), member(2, 20));
+        let mut g = joined(me, true);
+        with_member(&mut g, me, other, 1);
+        g.member_published(other, Instance(2));
+        assert_eq!(member_events(&mut g), [(true, other)]);
+        // LEAVE says broadcast 1 is still on its way
+        g.handle_proto(other, &proto(GroupProtoType::Leave, other, me, 2, 0));
+        assert_eq!(state_of(&g, other), Some(MemberState::Leaving));
+        g.member_published(other, Instance(3));
+        protos_to(&mut g, other);
+        g.handle_data(other, data_from(DataType::GrpBcast, other, 1, b"last"));
+        let events: Vec<GroupEvent> = std::iter::from_fn(|| g.poll_event())
+            .filter(|e| matches!(e, GroupEvent::Message { .. } | GroupEvent::MemberDown { .. }))
+            .collect();
+        assert!(
+            matches!(&events[..], [GroupEvent::Message { data, .. }, GroupEvent::MemberDown { member, .. }, ..]
+                if &data[..] == b"last" && *member == other),
+            "the last broadcast, then LEFT: {events:?}"
+        );
+        assert_eq!(state_of(&g, other), Some(MemberState::Published), "known again, as published");
+        let join = protos_to(&mut g, other);
+        assert_eq!(join.first().map(|p| p.0), Some(GroupProtoType::Join));
+
+        // a member republished while joined does not come back after LEFT
+        let third = member(3, 30);
+        with_member(&mut g, me, third, 1);
+        g.member_published(third, Instance(2));
+        g.handle_proto(third, &proto(GroupProtoType::Leave, third, me, 1, 0));
+        assert_eq!(state_of(&g, third), None);
+    }
+
+    /// A node going down forgets the JOINs of its sockets that never
+    /// published; other nodes' JOINs and its published members stay.
+    #[test]
+    fn node_down_forgets_its_unpublished_joins_only() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let (j5, p5, j6) = (member(5, 50), member(5, 51), member(6, 60));
+        g.handle_proto(j5, &proto(GroupProtoType::Join, j5, me, 1, ADV_IDLE));
+        g.handle_proto(j6, &proto(GroupProtoType::Join, j6, me, 1, ADV_IDLE));
+        g.member_published(p5, Instance(2));
+        g.node_down(NodeAddr(5));
+        assert_eq!(state_of(&g, j5), None);
+        assert_eq!(state_of(&g, j6), Some(MemberState::Joining));
+        assert_eq!(state_of(&g, p5), Some(MemberState::Published));
+    }
+
+    /// A withdrawal alone does not make a joined member LEFT (its LEAVE
+    /// does, in order); a node going down does, also for a member whose
+    /// LEFT waited for broadcasts that will never come.
+    #[test]
+    fn withdrawal_and_node_down_make_members_left_when_they_should() {
+        let (me, a, b) = (member(1, 10), member(2, 20), member(3, 30));
+        let mut g = joined(me, true);
+        with_member(&mut g, me, a, 1);
+        with_member(&mut g, me, b, 1);
+        member_events(&mut g);
+        g.member_withdrawn(a, false);
+        assert!(member_events(&mut g).is_empty(), "LEFT waits for the LEAVE");
+        assert_eq!(state_of(&g, a), Some(MemberState::Joined));
+        g.handle_proto(a, &proto(GroupProtoType::Leave, a, me, 1, 0));
+        assert_eq!(member_events(&mut g), [(false, a)]);
+
+        // b's LEAVE waits for broadcast 1, then its node dies
+        g.handle_proto(b, &proto(GroupProtoType::Leave, b, me, 2, 0));
+        assert!(member_events(&mut g).is_empty());
+        g.member_withdrawn(b, true);
+        assert_eq!(member_events(&mut g), [(false, b)]);
+        assert_eq!(state_of(&g, b), None);
+    }
+
+    /// A member that leaves is no longer among the active or pending senders.
+    #[test]
+    fn a_leaving_member_leaves_the_active_and_pending_lists() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let ids: Vec<MemberId> = (0..20).map(|i| member(2 + i, 20)).collect();
+        for &id in &ids {
+            with_member(&mut g, me, id, 1);
+            g.handle_data(id, data_from(DataType::GrpUcast, id, 1, b"x"));
+            g.consumed(id, 1);
+        }
+        let (act, pend) = (ids[0], ids[19]);
+        assert!(g.active.contains(&act) && g.pending.contains(&pend));
+        for id in [act, pend] {
+            g.handle_proto(id, &proto(GroupProtoType::Leave, id, me, 1, 0));
+        }
+        assert!(!g.active.contains(&act) && !g.pending.contains(&pend));
+        assert_eq!(g.active.len() + g.pending.len(), 18, "the others stay");
+    }
+
+    /// JOINs ahead of a publication are held up to MAX_JOINING per node;
+    /// more are counted and dropped, other nodes are not crowded out, and
+    /// a member already published is always taken.
+    #[test]
+    fn joins_ahead_of_publication_are_capped_per_node() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let published = member(2, 99_999);
+        g.member_published(published, Instance(2));
+        for port in 0..MAX_JOINING as u32 {
+            let j = member(2, 100 + port);
+            g.handle_proto(j, &proto(GroupProtoType::Join, j, me, 1, ADV_IDLE));
+        }
+        assert_eq!(g.stats().unknown_proto, 0);
+        let extra = member(2, 50);
+        g.handle_proto(extra, &proto(GroupProtoType::Join, extra, me, 1, ADV_IDLE));
+        assert_eq!(g.stats().unknown_proto, 1);
+        assert_eq!(state_of(&g, extra), None);
+        let other_node = member(3, 30);
+        g.handle_proto(other_node, &proto(GroupProtoType::Join, other_node, me, 1, ADV_IDLE));
+        assert_eq!(state_of(&g, other_node), Some(MemberState::Joining));
+        g.handle_proto(published, &proto(GroupProtoType::Join, published, me, 1, ADV_IDLE));
+        assert_eq!(state_of(&g, published), Some(MemberState::Joined));
+        assert_eq!(g.stats().unknown_proto, 1);
+    }
+
+    /// Protocol messages from sockets that are not members are counted,
+    /// one each, whatever their type.
+    #[test]
+    fn protocol_messages_from_strangers_are_counted() {
+        let (me, stranger) = (member(1, 10), member(3, 30));
+        let mut g = joined(me, false);
+        for t in [GroupProtoType::Leave, GroupProtoType::Adv, GroupProtoType::Ack, GroupProtoType::Unknown(7)] {
+            g.handle_proto(stranger, &proto(t, stranger, me, 1, 1));
+        }
+        assert_eq!(g.stats().unknown_proto, 4);
+        // data from a member that only sent its JOIN is dropped and counted
+        let joining = member(4, 40);
+        g.handle_proto(joining, &proto(GroupProtoType::Join, joining, me, 1, ADV_IDLE));
+        g.handle_data(joining, data_from(DataType::GrpUcast, joining, 1, b"x"));
+        g.handle_data(stranger, data_from(DataType::GrpUcast, stranger, 1, b"x"));
+        assert_eq!(g.stats().dropped, 2);
+        assert!(delivered(&mut g).is_empty());
+    }
+
+    /// Our own broadcasts and multicasts come back only with LOOPBACK, a
+    /// multicast only when it is for our own instance.
+    #[test]
+    fn looped_back_messages_follow_mode_and_instance() {
+        let me = member(1, 10);
+        let mut g = Group::new(
+            GroupSpec {
+                stype: ServiceType(100),
+                instance: Instance(1),
+                scope: Scope::Cluster,
+                loopback: true,
+                member_events: false,
+            },
+            me,
+        );
+        let mut own = |t, inst: u32, body: &[u8]| {
+            let mut d = data_from(t, me, 1, body);
+            d.name_inst = Instance(inst);
+            g.handle_data(me, d);
+        };
+        own(DataType::GrpBcast, 0, b"bc");
+        own(DataType::GrpMcast, 1, b"mine");
+        own(DataType::GrpMcast, 2, b"theirs");
+        assert_eq!(delivered(&mut g), [b"bc".to_vec(), b"mine".to_vec()]);
+        let mut quiet = joined(me, false);
+        quiet.handle_data(me, data_from(DataType::GrpBcast, me, 1, b"bc"));
+        assert!(delivered(&mut quiet).is_empty());
+    }
+
+    /// `n` members published and joined, each sending one unicast that
+    /// the application then reads: the first ones become active senders.
+    fn group_of(n: u32) -> (Group, MemberId, Vec<MemberId>) {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let ids: Vec<MemberId> = (0..n).map(|i| member(2 + i, 20)).collect();
+        for &id in &ids {
+            with_member(&mut g, me, id, 1);
+        }
+        (g, me, ids)
+    }
+
+    /// `id` sends a one-block unicast and the application reads it.
+    fn read_one(g: &mut Group, id: MemberId) {
+        g.handle_data(id, data_from(DataType::GrpUcast, id, 1, b"x"));
+        g.consumed(id, 1);
+    }
+
+    /// All protocol messages queued, as (to, type, bc, adv_win).
+    fn all_protos(g: &mut Group) -> Vec<(MemberId, GroupProtoType, u16, u16)> {
+        std::iter::from_fn(|| g.poll_out())
+            .filter_map(|o| match o {
+                GroupOut::To { member, msg: DataMsgOrProto::Proto(p) } => Some((member, p.msg_type, p.bc, p.adv_win)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Once three quarters of the active slots are taken, activating one
+    /// more member reclaims the window of the least recently read active
+    /// one; reading moves a member to the back (net/tipc/group.c,
+    /// tipc_group_update_rcv_win).
+    #[test]
+    fn the_twelfth_active_sender_reclaims_the_least_recently_read() {
+        let (mut g, _me, ids) = group_of(14);
+        all_protos(&mut g);
+        for &id in &ids[..11] {
+            read_one(&mut g, id);
+        }
+        let p = all_protos(&mut g);
+        assert!(p.iter().all(|x| x.1 == GroupProtoType::Adv), "only ADVs below 12 active: {p:?}");
+        assert_eq!(p.len(), 11);
+        assert!(p.iter().all(|x| x.3 == ADV_ACTIVE - ADV_IDLE + 1), "each tops up to the active window: {p:?}");
+        // the first is read again: it moves to the back
+        read_one(&mut g, ids[0]);
+        assert!(all_protos(&mut g).is_empty());
+        read_one(&mut g, ids[11]);
+        let p = all_protos(&mut g);
+        assert_eq!(p.iter().filter(|x| x.1 == GroupProtoType::Reclaim).map(|x| x.0).collect::<Vec<_>>(), [ids[1]]);
+        assert_eq!(state_of(&g, ids[1]), Some(MemberState::Reclaiming));
+        // the next activation finds the oldest already reclaiming
+        read_one(&mut g, ids[12]);
+        assert!(all_protos(&mut g).iter().all(|x| x.1 != GroupProtoType::Reclaim));
+    }
+
+    /// An active member's window is re-advertised when what it has left
+    /// falls to ADV_ACTIVE_LOW, topped up to ADV_ACTIVE.
+    #[test]
+    fn an_active_window_is_topped_up_at_three_quarters() {
+        let (mut g, _me, ids) = group_of(1);
+        let a = ids[0];
+        read_one(&mut g, a);
+        assert_eq!(state_of(&g, a), Some(MemberState::Active));
+        all_protos(&mut g);
+        let above = ADV_ACTIVE - ADV_ACTIVE_LOW - 1;
+        for _ in 0..above {
+            read_one(&mut g, a);
+        }
+        assert!(all_protos(&mut g).is_empty(), "nothing above three quarters");
+        read_one(&mut g, a);
+        assert_eq!(all_protos(&mut g), [(a, GroupProtoType::Adv, 0, ADV_ACTIVE - ADV_ACTIVE_LOW)]);
+    }
+
+    /// A pending member gets more idle window once it has used half of it.
+    #[test]
+    fn a_pending_member_is_topped_up_at_half_its_idle_window() {
+        let (mut g, _me, ids) = group_of(17);
+        for &id in &ids {
+            read_one(&mut g, id);
+        }
+        let p = ids[16];
+        assert_eq!(state_of(&g, p), Some(MemberState::Pending));
+        all_protos(&mut g);
+        // the first read left it ADV_IDLE - 1; read until an ADV goes out
+        let mut n = 1u16;
+        let adv = loop {
+            read_one(&mut g, p);
+            n += 1;
+            let out = all_protos(&mut g);
+            if !out.is_empty() || n > ADV_IDLE {
+                break out;
+            }
+        };
+        assert_eq!(n, ADV_IDLE - ADV_IDLE / 2 + 1, "ADV once fewer than half the idle window is left");
+        assert_eq!(adv, [(p, GroupProtoType::Adv, 0, ADV_IDLE - ADV_IDLE / 2 + 1)]);
+    }
+
+    /// A REMIT with messages still in flight leaves the member REMITTED
+    /// until they are read down to the idle window; then it is JOINED
+    /// again and the oldest pending member takes its active slot.
+    #[test]
+    fn a_remit_with_messages_in_flight_waits_for_them() {
+        let (mut g, _me, ids) = group_of(17);
+        for &id in &ids {
+            read_one(&mut g, id);
+        }
+        let (r, pend) = (ids[0], ids[16]);
+        assert_eq!(state_of(&g, r), Some(MemberState::Reclaiming));
+        let adv = g.members[&r].advertised;
+        all_protos(&mut g);
+        g.handle_proto(r, &proto(GroupProtoType::Remit, r, member(1, 10), adv - 10, 0));
+        assert_eq!(state_of(&g, r), Some(MemberState::Remitted));
+        assert_eq!(g.members[&r].advertised, ADV_IDLE + 10);
+        for _ in 0..9 {
+            read_one(&mut g, r);
+        }
+        assert_eq!(state_of(&g, r), Some(MemberState::Remitted), "one in-flight block unread");
+        assert!(all_protos(&mut g).is_empty());
+        read_one(&mut g, r);
+        assert_eq!(state_of(&g, r), Some(MemberState::Joined));
+        assert!(!g.active.contains(&r) && g.active.contains(&pend));
+        assert_eq!(state_of(&g, pend), Some(MemberState::Active));
+        let p = all_protos(&mut g);
+        assert!(p.contains(&(pend, GroupProtoType::Adv, 0, ADV_ACTIVE - (ADV_IDLE - 1))), "{p:?}");
+    }
+
+    /// A REMIT of everything advertised makes the member JOINED at once
+    /// and promotes the oldest pending member.
+    #[test]
+    fn a_full_remit_frees_the_active_slot_at_once() {
+        let (mut g, _me, ids) = group_of(17);
+        for &id in &ids {
+            read_one(&mut g, id);
+        }
+        let (r, pend) = (ids[0], ids[16]);
+        let adv = g.members[&r].advertised;
+        g.handle_proto(r, &proto(GroupProtoType::Remit, r, member(1, 10), adv, 0));
+        assert_eq!(state_of(&g, r), Some(MemberState::Joined));
+        assert_eq!(g.members[&r].advertised, ADV_IDLE);
+        assert!(!g.active.contains(&r));
+        assert_eq!(g.active.len(), 16, "the others stay active, the pending one joins them");
+        assert_eq!(state_of(&g, pend), Some(MemberState::Active));
+    }
+
+    /// Messages discarded for another instance count as read (flow
+    /// control moves on), ordinary deliveries do not until the
+    /// application reads them; unread counts what it has not read.
+    #[test]
+    fn discarded_multicasts_count_as_read_and_deliveries_wait_for_the_reader() {
+        let (mut g, _me, ids) = group_of(1);
+        let a = ids[0];
+        all_protos(&mut g);
+        g.handle_data(a, data_from(DataType::GrpUcast, a, 1, b"one"));
+        g.handle_data(a, data_from(DataType::GrpUcast, a, 1, b"two"));
+        assert_eq!(g.members[&a].unread, 2);
+        assert_eq!(state_of(&g, a), Some(MemberState::Joined), "nothing read yet");
+        assert!(all_protos(&mut g).is_empty());
+        g.consumed(a, 3);
+        assert_eq!(g.members[&a].unread, 1);
+        all_protos(&mut g);
+        let (mut h, _me, ids) = group_of(1);
+        let b = ids[0];
+        all_protos(&mut h);
+        let mut mc = data_from(DataType::GrpMcast, b, 1, b"m");
+        mc.name_inst = Instance(9);
+        h.handle_data(b, mc);
+        assert_eq!(h.stats().other_instance, 1);
+        assert_eq!(h.members[&b].unread, 0);
+        assert_eq!(state_of(&h, b), Some(MemberState::Active), "the discard was read for it");
+    }
+
+    /// A sender blocked on a member first tops up the member's own window
+    /// to us, so two members blocked on each other both move.
+    #[test]
+    fn a_blocked_send_tops_up_the_peers_window_first() {
+        let (mut g, _me, ids) = group_of(1);
+        let a = ids[0];
+        read_one(&mut g, a);
+        for _ in 0..9 {
+            read_one(&mut g, a);
+        }
+        all_protos(&mut g);
+        // our window to it is its JOIN's ADV_IDLE blocks of one block each
+        for k in 0..ADV_IDLE {
+            assert!(g.send_unicast(a, Bytes::from_static(b"x")).is_ok(), "send {k}");
+        }
+        assert_eq!(g.send_unicast(a, Bytes::from_static(b"x")), Err(GroupError::WouldBlock));
+        let p = all_protos(&mut g);
+        assert_eq!(p, [(a, GroupProtoType::Adv, 0, 9)]);
+        assert_eq!(g.send_unicast(a, Bytes::from_static(b"x")), Err(GroupError::WouldBlock));
+        assert!(all_protos(&mut g).is_empty(), "nothing more to give");
+    }
+
+    /// Messages up to 66 000 bytes are accepted, longer ones refused.
+    #[test]
+    fn the_largest_message_is_66000_bytes() {
+        let (mut g, _me, ids) = group_of(1);
+        g.members.get_mut(&ids[0]).expect("member").window = u32::MAX;
+        let max = tipc_wire::MAX_USER_MSG_SIZE;
+        assert!(g.send_unicast(ids[0], Bytes::from(vec![0; max])).is_ok());
+        assert_eq!(g.send_unicast(ids[0], Bytes::from(vec![0; max + 1])), Err(GroupError::TooLarge));
+    }
+
+    fn looping(me: MemberId) -> Group {
+        let spec = GroupSpec {
+            stype: ServiceType(100),
+            instance: Instance(1),
+            scope: Scope::Cluster,
+            loopback: true,
+            member_events: false,
+        };
+        Group::new(spec, me)
+    }
+
+    /// Looped-back sends, as (mode, body).
+    fn looped(g: &mut Group) -> Vec<(Mode, Vec<u8>)> {
+        let own = g.own();
+        std::iter::from_fn(|| g.poll_event())
+            .filter_map(|e| match e {
+                GroupEvent::Message { from, mode, data, .. } if from == own => Some((mode, data.to_vec())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Broadcasts and multicasts use the receivers' windows and exclude
+    /// members not yet joined or already leaving; the sender's own copy
+    /// comes back with LOOPBACK, a multicast only for its own instance.
+    #[test]
+    fn broadcast_spends_each_receivers_window_and_loops_back() {
+        let me = member(1, 10);
+        let mut g = looping(me);
+        let (a, b, local, joining) = (member(2, 20), member(3, 30), member(1, 11), member(4, 40));
+        for id in [a, b, local] {
+            with_member(&mut g, me, id, 1);
+        }
+        g.handle_proto(joining, &proto(GroupProtoType::Join, joining, me, 1, ADV_IDLE));
+        while g.poll_out().is_some() {}
+        // windows of exactly one message's blocks suffice
+        let b1 = blocks(1 + tipc_wire::GROUP_H_SIZE);
+        for id in [a, b, local] {
+            g.members.get_mut(&id).expect("member").window = u32::from(b1) * 2;
+        }
+        assert!(g.broadcast(Bytes::from_static(b"x")).is_ok());
+        for id in [a, b, local] {
+            assert_eq!(g.members[&id].window, u32::from(b1), "window of {id:?} spent by one message");
+        }
+        assert_eq!(g.members[&joining].window, u32::from(ADV_IDLE), "a joining member is no receiver");
+        match g.poll_out() {
+            Some(GroupOut::Multi { nodes, local: l, msg, .. }) => {
+                assert_eq!(nodes, BTreeSet::from([a.node, b.node]));
+                assert!(l);
+                assert_eq!(msg.msg_type, DataType::GrpBcast);
+            }
+            other => panic!("expected a multi-destination send, got {other:?}"),
+        }
+        assert_eq!(looped(&mut g), [(Mode::Broadcast, b"x".to_vec())]);
+        // the first broadcast wanted acknowledgements: drain them
+        for id in [a, b, local] {
+            g.handle_proto(id, &proto(GroupProtoType::Ack, id, me, 1, 0));
+        }
+        assert!(g.is_open());
+        for id in [a, b, local] {
+            g.members.get_mut(&id).expect("member").instance = Instance(1);
+        }
+        assert!(g.send_multicast(Instance(1), Bytes::from_static(b"mine")).is_ok());
+        assert_eq!(looped(&mut g), [(Mode::Multicast, b"mine".to_vec())]);
+        g.members.get_mut(&a).expect("member").instance = Instance(5);
+        g.members.get_mut(&b).expect("member").instance = Instance(5);
+        for id in [a, b, local] {
+            g.members.get_mut(&id).expect("member").window = 1000;
+        }
+        assert!(g.send_multicast(Instance(5), Bytes::from_static(b"theirs")).is_ok());
+        assert!(looped(&mut g).is_empty(), "not for our instance");
+        // a window one block short blocks the next broadcast
+        g.members.get_mut(&a).expect("member").window = u32::from(b1) - 1;
+        assert_eq!(g.broadcast(Bytes::from_static(b"y")), Err(GroupError::WouldBlock));
+    }
+
+    /// A multicast goes as a unicast when one member holds the instance,
+    /// fails when none does, and reaches ourselves alone with LOOPBACK.
+    #[test]
+    fn multicast_to_one_none_or_only_ourselves() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let a = member(2, 20);
+        with_member(&mut g, me, a, 1);
+        while g.poll_out().is_some() {}
+        assert_eq!(g.send_multicast(Instance(3), Bytes::from_static(b"x")), Err(GroupError::NoInstance(3)));
+        assert_eq!(g.send_multicast(Instance(1), Bytes::from_static(b"x")), Err(GroupError::NoInstance(1)));
+        assert!(g.send_multicast(Instance(2), Bytes::from_static(b"x")).is_ok());
+        assert!(
+            matches!(g.poll_out(), Some(GroupOut::To { member, msg: DataMsgOrProto::Data(d) }) if member == a && d.msg_type == DataType::GrpUcast),
+            "one holder: a unicast"
+        );
+        // one holder of our own instance, without LOOPBACK: still a unicast
+        g.members.get_mut(&a).expect("member").instance = Instance(1);
+        assert!(g.send_multicast(Instance(1), Bytes::from_static(b"x")).is_ok());
+        assert!(matches!(g.poll_out(), Some(GroupOut::To { member, .. }) if member == a));
+        let mut l = looping(me);
+        with_member(&mut l, me, a, 1);
+        while l.poll_out().is_some() {}
+        // one holder of another instance, with LOOPBACK: a unicast
+        assert!(l.send_multicast(Instance(2), Bytes::from_static(b"x")).is_ok());
+        assert!(matches!(l.poll_out(), Some(GroupOut::To { member, .. }) if member == a));
+        assert!(looped(&mut l).is_empty());
+        assert!(l.send_multicast(Instance(1), Bytes::from_static(b"self")).is_ok(), "only ourselves");
+        assert_eq!(looped(&mut l), [(Mode::Multicast, b"self".to_vec())]);
+        assert_eq!(l.send_multicast(Instance(7), Bytes::from_static(b"x")), Err(GroupError::NoInstance(7)));
+        l.members.get_mut(&a).expect("member").instance = Instance(1);
+        l.handle_proto(a, &proto(GroupProtoType::Ack, a, me, 1, 0));
+        assert!(l.send_multicast(Instance(1), Bytes::from_static(b"both")).is_ok());
+        assert!(
+            std::iter::from_fn(|| l.poll_out()).any(|o| matches!(o, GroupOut::Multi { .. })),
+            "one holder and ourselves: a multicast"
+        );
+        assert_eq!(looped(&mut l), [(Mode::Multicast, b"both".to_vec())]);
+        // a member still joining is no destination
+        let j = member(5, 50);
+        g.handle_proto(j, &proto(GroupProtoType::Join, j, me, 1, ADV_IDLE));
+        assert_eq!(g.send_unicast(j, Bytes::from_static(b"x")), Err(GroupError::NoSuchMember(j)));
+    }
+
+    /// The first broadcast after a unicast asks for acknowledgements; the
+    /// group stays closed until every receiver acknowledged it, and bogus
+    /// or early acknowledgements change nothing.
+    #[test]
+    fn an_acknowledged_broadcast_closes_the_group_until_all_acked() {
+        let me = member(1, 10);
+        let mut g = joined(me, false);
+        let (a, b) = (member(2, 20), member(3, 30));
+        with_member(&mut g, me, a, 1);
+        with_member(&mut g, me, b, 1);
+        assert!(g.is_open());
+        assert!(g.broadcast(Bytes::from_static(b"x")).is_ok());
+        assert!(!g.is_open());
+        assert_eq!(g.broadcast(Bytes::from_static(b"y")), Err(GroupError::WouldBlock));
+        while g.poll_event().is_some() {}
+        let unblocked = |g: &mut Group| std::iter::from_fn(|| g.poll_event()).any(|e| e == GroupEvent::Unblocked);
+        // an ACK beyond what we sent is ignored
+        g.handle_proto(a, &proto(GroupProtoType::Ack, a, me, 7, 0));
+        assert_eq!(g.members[&a].bc_acked, SeqNo(0));
+        g.handle_proto(a, &proto(GroupProtoType::Ack, a, me, 1, 0));
+        assert!(!unblocked(&mut g), "b still owes its ACK");
+        assert!(!g.is_open());
+        g.handle_proto(b, &proto(GroupProtoType::Ack, b, me, 1, 0));
+        assert!(unblocked(&mut g));
+        assert!(g.is_open());
+    }
 }

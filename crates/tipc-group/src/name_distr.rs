@@ -168,4 +168,73 @@ mod tests {
         );
         assert!(rx.receive(NodeAddr(1), u2).is_empty(), "stale copy dropped");
     }
+
+    fn update_seq(tx: &mut NameDistr, n: usize) -> Vec<NameDistrMsg> {
+        (0..n).map(|i| tx.update(NodeAddr(1), NameDistrType::Publication, item(100 + i as u32))).collect()
+    }
+
+    /// A bulk is cut into messages of as many 20-byte items as fit the
+    /// MTU less 80 bytes of headers; only the last is LAST_BULK and carries
+    /// our next sequence number; every bulk message has the broadcast
+    /// acknowledgement marked invalid (word 5 bit 14, as net/tipc/name_distr.c
+    /// named_distribute sets it). Bulks and updates name us as previous
+    /// and originating node.
+    #[test]
+    fn bulk_fills_messages_to_the_mtu_and_marks_the_last() {
+        let mut tx = NameDistr::new();
+        let last = update_seq(&mut tx, 3).pop().map(|m| m.name_seqno).expect("three updates");
+        let items: Vec<PublItem> = (0..150).map(item).collect();
+        let bulk = tx.bulk(NodeAddr(1), NodeAddr(2), &items, 1500);
+        let per = (1500 - 80) / PublItem::LEN;
+        assert_eq!(bulk.iter().map(|m| m.items.len()).collect::<Vec<_>>(), [per, per, 150 - 2 * per]);
+        assert_eq!(bulk.iter().map(|m| m.last_bulk).collect::<Vec<_>>(), [false, false, true]);
+        assert_eq!(bulk[2].name_seqno, last.wrapping_add(1), "the next update's number");
+        for m in &bulk {
+            assert!(m.bulk && m.non_legacy);
+            assert_eq!(m.word5, 1 << 14);
+            assert_eq!((m.hdr.prev_node, m.hdr.orig_node, m.hdr.dest_node), (NodeAddr(1), NodeAddr(1), NodeAddr(2)));
+        }
+        let u = tx.update(NodeAddr(1), NameDistrType::Withdrawal, item(1));
+        assert_eq!((u.hdr.prev_node, u.hdr.orig_node, u.name_seqno), (NodeAddr(1), NodeAddr(1), last.wrapping_add(1)));
+        assert!(!u.bulk);
+    }
+
+    /// Stale updates, updates past the waiting cap and applied items are
+    /// counted where stats shows them.
+    #[test]
+    fn stale_overflowing_and_applied_updates_are_counted() {
+        let mut tx = NameDistr::new();
+        let mut rx = NameDistr::new();
+        let early = update_seq(&mut tx, 2);
+        let bulk = tx.bulk(NodeAddr(1), NodeAddr(2), &[item(1), item(2)], 1500);
+        assert_eq!(rx.receive(NodeAddr(1), bulk[0].clone()).len(), 2);
+        // the two updates numbered before the bulk are stale
+        for m in early {
+            assert!(rx.receive(NodeAddr(1), m).is_empty());
+        }
+        assert_eq!(rx.stats().stale, 2);
+        assert_eq!(rx.stats().applied, 2);
+        // from a node whose bulk has not come, at most MAX_WAITING wait
+        let mut other = NameDistr::new();
+        for m in update_seq(&mut other, MAX_WAITING + 2) {
+            rx.receive(NodeAddr(3), m);
+        }
+        assert_eq!(rx.stats().overflow, 2);
+        assert_eq!(rx.stats().stale, 2);
+    }
+
+    /// A node that went down starts over: what waited from its old life is
+    /// gone, and its new bulk alone is applied.
+    #[test]
+    fn a_node_down_forgets_what_waited_from_it() {
+        let mut old = NameDistr::new();
+        let mut rx = NameDistr::new();
+        let waiting = update_seq(&mut old, 1).remove(0);
+        assert!(rx.receive(NodeAddr(1), waiting).is_empty(), "waits for the bulk");
+        rx.node_down(NodeAddr(1));
+        // the restarted node's bulk expects sequence number 0 next
+        let fresh = NameDistr::new().bulk(NodeAddr(1), NodeAddr(2), &[item(9)], 1500);
+        let got = rx.receive(NodeAddr(1), fresh[0].clone());
+        assert_eq!(got.iter().map(|u| u.item.key).collect::<Vec<_>>(), [9], "the old update is not applied");
+    }
 }

@@ -194,11 +194,6 @@ impl NameTable {
             .map(Publication::member)
             .collect()
     }
-
-    /// Nodes holding a binding overlapping `range`.
-    pub fn mcast_nodes(&self, range: ServiceRange, own: NodeAddr) -> BTreeSet<NodeAddr> {
-        self.mcast(range, own).into_iter().map(|m| m.node).collect()
-    }
 }
 
 #[cfg(test)]
@@ -249,9 +244,12 @@ mod tests {
     #[test]
     fn a_node_is_capped_and_removal_is_exact() {
         let mut t = NameTable::new();
+        assert!(t.is_empty());
         for k in 0..MAX_PUBL_PER_NODE as u32 {
             assert!(t.insert(publ(7, 1, k, k, k)));
         }
+        assert_eq!(t.len(), MAX_PUBL_PER_NODE);
+        assert!(!t.is_empty());
         assert_eq!(t.try_insert(publ(7, 1, 0, 0, u32::MAX)), Err(Refused::NodeFull));
         assert_eq!(t.try_insert(publ(7, 1, 0, 0, 0)), Err(Refused::Duplicate));
         assert!(t.insert(publ(8, 1, 0, 0, 0)), "other nodes are not affected");
