@@ -1080,3 +1080,6 @@ impl LinkLayer {
         self.stopped = true;
     }
 }
+
+#[cfg(test)]
+mod tests;

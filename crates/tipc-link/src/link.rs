@@ -845,3 +845,6 @@ fn bundleable(m: &[u8]) -> bool {
         User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler
     ) && m.len() <= 1024
 }
+
+#[cfg(test)]
+mod tests;
