@@ -526,9 +526,9 @@ impl LinkLayer {
             let m = self.discovery_msg(DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
             self.stats.disc_tx += 1;
             self.push_tx(MacAddr::BROADCAST, m);
+            self.disc_next = now + self.disc_interval; // then doubling, as net/tipc/discover.c
             let cap = if self.peers.values().any(|p| p.link.is_up()) { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
             self.disc_interval = (self.disc_interval.mul(2)).min(cap);
-            self.disc_next = now + self.disc_interval;
         }
         let bc_last = self.own_bc_last();
         for p in self.peers.values_mut() {

@@ -29,6 +29,8 @@ struct Seg {
     now: Instant,
     /// Frames sent, in order, with sender index.
     log: Vec<(usize, Transmit)>,
+    /// When each frame of `log` was sent.
+    times: Vec<Instant>,
     drop: Box<dyn FnMut(usize, usize, &Transmit) -> bool>,
 }
 
@@ -39,6 +41,7 @@ impl Seg {
             nodes: (1..=n).map(|i| LinkLayer::new(cfg(i), now)).collect(),
             now,
             log: Vec::new(),
+            times: Vec::new(),
             drop: Box::new(|_, _, _| false),
         }
     }
@@ -51,6 +54,7 @@ impl Seg {
                 while let Some(t) = self.nodes[i].poll_transmit() {
                     any = true;
                     self.log.push((i, t.clone()));
+                    self.times.push(self.now);
                     let src = self.nodes[i].config().mac;
                     for j in 0..self.nodes.len() {
                         if j != i
@@ -245,4 +249,529 @@ fn broadcast_gaps_are_reported_until_repaired() {
     assert!(gaps.contains(&1), "the missing packet was reported: {gaps:?}");
     assert_eq!(gaps.last(), Some(&0), "and no gap once repaired: {gaps:?}");
     assert!(s.nodes[0].bcast_stats().1 >= 1, "retransmitted");
+}
+
+/// A discovery message of type `t` from `prev`, identity `id`, media
+/// address `media`, signature `sig`, capabilities `caps`, to `dest`.
+#[allow(clippy::too_many_arguments)]
+fn disc(
+    t: DiscoveryType,
+    prev: NodeAddr,
+    id: NodeId,
+    media: MacAddr,
+    sig: u16,
+    caps: u16,
+    dest: NodeAddr,
+    suggested: NodeAddr,
+) -> Bytes {
+    let d = DiscoveryMsg {
+        msg_type: t,
+        flags: Flags { non_seq: true, ..Flags::default() },
+        capabilities: caps,
+        signature: sig,
+        dest_domain: dest,
+        prev_node: prev,
+        net_id: 4711,
+        media: MediaAddr::Eth(media),
+        peer_net_hash: 0,
+        suggested,
+        node_id: Some(id),
+    };
+    Msg::Discovery(d).to_bytes().expect("discovery")
+}
+
+fn conflicts(l: &mut LinkLayer) -> usize {
+    std::iter::from_fn(|| l.poll_event()).filter(|e| matches!(e, LinkEvent::Conflict { .. })).count()
+}
+
+fn sent(l: &mut LinkLayer) -> Vec<Transmit> {
+    std::iter::from_fn(|| l.poll_transmit()).collect()
+}
+
+fn disc_types(tx: &[Transmit]) -> Vec<DiscoveryType> {
+    tx.iter()
+        .filter_map(|t| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::Discovery(d)) => Some(d.msg_type),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Discovery from another cluster, from our own MAC, naming the broadcast
+/// MAC or addressed to another node is foreign; an unknown discovery type
+/// is malformed; none of them creates a peer.
+#[test]
+fn foreign_and_malformed_discovery_creates_nothing() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    let (id, m) = (NodeId::from_mac(mac(9)), mac(9));
+    let req = |media, dest| disc(DiscoveryType::Req, addr(9), id, media, 1, caps::OURS, dest, NodeAddr(0));
+    let mut other_net = Msg::parse(req(m, NodeAddr(0))).expect("parse");
+    if let Msg::Discovery(d) = &mut other_net {
+        d.net_id = 4712;
+    }
+    l.handle_frame(now, m, other_net.to_bytes().expect("msg"));
+    l.handle_frame(now, m, req(mac(1), NodeAddr(0)));
+    l.handle_frame(now, m, req(MacAddr::BROADCAST, NodeAddr(0)));
+    l.handle_frame(now, m, req(m, addr(5)));
+    assert_eq!(l.stats().foreign, 4);
+    l.handle_frame(now, m, disc(DiscoveryType::Unknown(7), addr(9), id, m, 1, 0, NodeAddr(0), NodeAddr(0)));
+    assert_eq!(l.stats().malformed, 1);
+    assert_eq!(l.stats().disc_rx, 5);
+    assert!(l.links().is_empty());
+    // addressed to us, or to anyone: a peer, and a response to a request
+    sent(&mut l);
+    l.handle_frame(now, m, req(m, addr(1)));
+    assert_eq!(l.links().len(), 1);
+    let tx = sent(&mut l);
+    assert_eq!(disc_types(&tx), [DiscoveryType::Resp]);
+    assert_eq!(tx[0].dst, m, "the response goes to the requester");
+    assert_eq!(l.stats().disc_tx, 1);
+}
+
+/// A node claiming our address, or address 0, is a conflict; an identity
+/// already known at another address is a conflict; a known address with
+/// another identity is a conflict. None of them changes the peer table.
+#[test]
+fn address_and_identity_conflicts_are_reported() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    let (id9, m9) = (NodeId::from_mac(mac(9)), mac(9));
+    let req = |prev, id| disc(DiscoveryType::Req, prev, id, m9, 1, caps::OURS, NodeAddr(0), NodeAddr(0));
+    l.handle_frame(now, m9, req(addr(1), id9));
+    l.handle_frame(now, m9, req(NodeAddr(0), id9));
+    assert_eq!(conflicts(&mut l), 2);
+    assert!(l.links().is_empty());
+    l.handle_frame(now, m9, req(addr(9), id9));
+    assert_eq!(l.links().len(), 1);
+    l.handle_frame(now, m9, req(addr(8), id9));
+    l.handle_frame(now, m9, req(addr(9), NodeId::from_mac(mac(8))));
+    assert_eq!(conflicts(&mut l), 2);
+    assert_eq!(l.links().len(), 1);
+    assert_eq!(l.links()[0].peer_id, id9);
+}
+
+/// What a repeated discovery from a known node does, by whether its
+/// signature and MAC match what we know and whether the link is up
+/// (net/tipc/discover.c, tipc_disc_rcv).
+#[test]
+fn repeated_discovery_follows_the_kernels_matrix() {
+    // a linked peer (node 2) and what it sends
+    let id2 = NodeId::from_mac(mac(2));
+    let sig2 = |s: &Seg| s.nodes[0].peers[&addr(2)].signature;
+    for (same_sig, same_mac) in [(true, true), (false, true), (true, false), (false, false)] {
+        let mut s = Seg::up(2);
+        let now = s.now;
+        sent(&mut s.nodes[0]);
+        s.events(0);
+        let sig = if same_sig { sig2(&s) } else { sig2(&s) ^ 1 };
+        let m = if same_mac { mac(2) } else { mac(7) };
+        let l = &mut s.nodes[0];
+        l.handle_frame(now, m, disc(DiscoveryType::Req, addr(2), id2, m, sig, caps::OURS, NodeAddr(0), NodeAddr(0)));
+        let tx = sent(l);
+        let c = conflicts(l);
+        assert!(l.is_up(addr(2)), "an up link stays up ({same_sig}, {same_mac})");
+        assert!(disc_types(&tx).is_empty(), "no response to a linked node ({same_sig}, {same_mac})");
+        assert_eq!(c, usize::from(!same_mac), "a second MAC is a conflict ({same_sig}, {same_mac})");
+        assert_eq!(l.peers[&addr(2)].mac, mac(2));
+        assert_eq!(l.peers[&addr(2)].signature, if same_mac { sig } else { sig2_of(l) });
+    }
+    // a known node whose link is down
+    for (same_sig, same_mac) in [(true, true), (false, true), (true, false), (false, false)] {
+        let now = Instant::ZERO;
+        let mut l = LinkLayer::new(cfg(1), now);
+        l.handle_frame(now, mac(2), disc(DiscoveryType::Req, addr(2), id2, mac(2), 5, 0, NodeAddr(0), NodeAddr(0)));
+        l.handle_timeout(now);
+        sent(&mut l);
+        for _ in 0..6 {
+            l.peers.get_mut(&addr(2)).expect("peer").link.tick(now, &BcCtx::default(), false, &mut Vec::new());
+        }
+        let sig = if same_sig { 5 } else { 6 };
+        let m = if same_mac { mac(2) } else { mac(7) };
+        let t1 = now + MS(10);
+        l.handle_frame(t1, m, disc(DiscoveryType::Req, addr(2), id2, m, sig, caps::OURS, NodeAddr(0), NodeAddr(0)));
+        let tx = sent(&mut l);
+        assert_eq!(disc_types(&tx), [DiscoveryType::Resp], "({same_sig}, {same_mac})");
+        assert_eq!(tx[0].dst, m);
+        let p = &l.peers[&addr(2)];
+        assert_eq!(
+            (p.mac, p.signature, p.caps, p.heard),
+            (m, sig, if same_sig && same_mac { 0 } else { caps::OURS }, t1)
+        );
+        assert_eq!(p.link.peer_caps, p.caps);
+        let mut resets = Vec::new();
+        l.peers.get_mut(&addr(2)).expect("peer").link.tick(t1, &BcCtx::default(), false, &mut resets);
+        assert_eq!(resets.len(), usize::from(same_mac), "RESETs hastened for the same MAC");
+        assert_eq!(conflicts(&mut l), 0);
+        // a response is not answered
+        l.handle_frame(t1, m, disc(DiscoveryType::Resp, addr(2), id2, m, sig, caps::OURS, NodeAddr(0), NodeAddr(0)));
+        assert!(disc_types(&sent(&mut l)).is_empty());
+    }
+}
+
+fn sig2_of(l: &LinkLayer) -> u16 {
+    l.peers[&addr(2)].signature
+}
+
+/// During its address trial a node broadcasts TRIAL every 125 ms; a node
+/// holding that address (or knowing another identity there) answers
+/// TRIAL_FAIL with a free address, which the new node then tries; a node
+/// that knows the identity suggests its old address. After a quiet trial
+/// period the address is confirmed (net/tipc/discover.c, tipc_disc_rcv).
+#[test]
+fn the_address_trial_moves_off_a_taken_address() {
+    let now = Instant::ZERO;
+    let mut fresh_cfg = cfg(3);
+    fresh_cfg.addr_mode = AddrMode::Hashed;
+    let proposed = fresh_cfg.node_id.hash_addr();
+    let mut holder_cfg = cfg(2);
+    holder_cfg.addr_mode = AddrMode::Fixed(proposed);
+    let mut s = Seg::new(0);
+    s.nodes = vec![LinkLayer::new(fresh_cfg, now), LinkLayer::new(holder_cfg, now)];
+    assert_eq!(s.nodes[0].address(), None);
+    s.run(MS(100));
+    let trials: Vec<NodeAddr> = s
+        .log
+        .iter()
+        .filter(|(i, _)| *i == 0)
+        .filter_map(|(_, t)| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::Discovery(d)) if d.msg_type == DiscoveryType::Trial => Some(d.prev_node),
+            _ => None,
+        })
+        .collect();
+    let fails: Vec<DiscoveryMsg> = s
+        .log
+        .iter()
+        .filter(|(i, _)| *i == 1)
+        .filter_map(|(_, t)| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::Discovery(d)) if d.msg_type == DiscoveryType::TrialFail => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fails.len(), 1);
+    let suggested = fails[0].suggested;
+    assert_eq!(fails[0].dest_domain, proposed);
+    assert!(suggested != proposed && suggested.0 != 0);
+    assert_eq!(trials, [proposed, suggested], "the suggestion is tried at once");
+    assert_eq!(conflicts(&mut s.nodes[0]), 1);
+    // the TRIAL_FAIL came at once: a full trial period from then
+    s.run(MS(850));
+    assert_eq!(s.nodes[0].address(), None, "the trial restarted with the suggestion");
+    s.run(MS(100));
+    assert_eq!(s.nodes[0].address(), Some(suggested));
+    s.run(MS(3000));
+    assert!(s.nodes[0].is_up(proposed) && s.nodes[1].is_up(suggested));
+    // a node that knows the identity suggests the address it had
+    let mut again = LinkLayer::new(cfg(5), now);
+    let id = NodeId::from_mac(mac(9));
+    again.handle_frame(now, mac(9), disc(DiscoveryType::Req, addr(9), id, mac(9), 1, 0, NodeAddr(0), NodeAddr(0)));
+    sent(&mut again);
+    again.handle_frame(now, mac(9), disc(DiscoveryType::Trial, addr(5), id, mac(9), 1, 0, NodeAddr(0), NodeAddr(0)));
+    let tx = sent(&mut again);
+    match Msg::parse(tx[0].msg.clone()) {
+        Ok(Msg::Discovery(d)) => assert_eq!((d.msg_type, d.suggested), (DiscoveryType::TrialFail, addr(9))),
+        other => panic!("expected TRIAL_FAIL, got {other:?}"),
+    }
+    // a trial for a free address, or by the identity that holds it, is fine
+    again.handle_frame(now, mac(9), disc(DiscoveryType::Trial, addr(6), id, mac(9), 1, 0, NodeAddr(0), NodeAddr(0)));
+    again.handle_frame(now, mac(9), disc(DiscoveryType::Trial, addr(9), id, mac(9), 1, 0, NodeAddr(0), NodeAddr(0)));
+    assert!(sent(&mut again).is_empty());
+}
+
+/// TRIAL_FAIL is taken only during our trial, for our proposed address,
+/// with a suggestion.
+#[test]
+fn trial_fail_is_taken_only_when_it_applies() {
+    let now = Instant::ZERO;
+    let mut c = cfg(3);
+    c.addr_mode = AddrMode::Hashed;
+    let proposed = c.node_id.hash_addr();
+    let id = NodeId::from_mac(mac(9));
+    let fail = |dest, sugg| disc(DiscoveryType::TrialFail, addr(9), id, mac(9), 1, 0, dest, sugg);
+    let mut l = LinkLayer::new(c, now);
+    l.handle_frame(now, mac(9), fail(addr(7), addr(8)));
+    l.handle_frame(now, mac(9), fail(proposed, NodeAddr(0)));
+    assert_eq!(conflicts(&mut l), 0);
+    l.handle_timeout(now + MS(1000));
+    assert_eq!(l.address(), Some(proposed));
+    l.handle_frame(now, mac(9), fail(proposed, addr(8)));
+    assert_eq!(conflicts(&mut l), 0, "a confirmed address stays");
+    assert_eq!(l.address(), Some(proposed));
+}
+
+/// A unicast data message from node `from` to node `to`, numbered `i`.
+fn umsg(from: u8, to: u8, i: u8, len: usize) -> Bytes {
+    let mut d = tipc_wire::DataMsg::new(tipc_wire::DataType::Direct, Bytes::from(vec![i; len]));
+    d.orig_node = addr(from);
+    d.dest_node = addr(to);
+    Msg::Data(d).to_bytes().expect("data")
+}
+
+fn delivered(s: &mut Seg, i: usize) -> Vec<(NodeAddr, bool, Bytes)> {
+    s.events(i)
+        .into_iter()
+        .filter_map(|e| match e {
+            LinkEvent::Deliver { from, bcast, msg } => Some((from, bcast, msg)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Messages sent to a linked node are delivered there in order, large
+/// ones reassembled; sends to unknown or unlinked nodes and messages of
+/// impossible length are refused with their error.
+#[test]
+fn unicast_reaches_the_linked_node_and_errors_are_typed() {
+    let mut s = Seg::up(2);
+    s.events(1);
+    let now = s.now;
+    for (i, len) in [(0u8, 10usize), (1, 5000), (2, 60_000)] {
+        s.nodes[0].send(now, addr(2), umsg(1, 2, i, len)).expect("sent");
+    }
+    s.run(MS(100));
+    let got = delivered(&mut s, 1);
+    assert_eq!(
+        got.iter().map(|(f, b, m)| (*f, *b, m.len(), m[m.len() - 1])).collect::<Vec<_>>(),
+        [(addr(1), false, 10 + 32, 0), (addr(1), false, 5000 + 32, 1), (addr(1), false, 60_000 + 32, 2)]
+    );
+    assert_eq!(s.nodes[0].send(now, addr(9), umsg(1, 9, 0, 10)), Err(LinkError::NoLink(addr(9))));
+    assert!(matches!(s.nodes[0].send(now, addr(2), Bytes::from_static(&[0; 8])), Err(LinkError::BadMessage(_))));
+    let huge = Bytes::from(vec![0u8; tipc_wire::MAX_MSG_SIZE + 1]);
+    assert!(matches!(s.nodes[0].send(now, addr(2), huge), Err(LinkError::BadMessage(_))));
+    assert_eq!(s.nodes[0].max_pkt(addr(2)), 1500 - INT_H_SIZE);
+    assert_eq!(s.nodes[0].max_pkt(addr(9)), 1500 - INT_H_SIZE);
+    assert!(s.nodes[0].all_acked());
+}
+
+/// Frames claiming a peer's address from another MAC, LINK_PROTOCOL
+/// messages for another node, unparsable protocol messages and frames
+/// too short for a header are counted and dropped; the link stays up.
+#[test]
+fn forged_misrouted_and_malformed_frames_are_counted_and_dropped() {
+    let mut s = Seg::up(2);
+    let now = s.now;
+    let l = &mut s.nodes[0];
+    let base = l.stats();
+    let state = {
+        let p = l.peers.get_mut(&addr(2)).expect("peer");
+        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &BcCtx::default())
+    };
+    // our own STATE names node 2 as destination; as if node 2 sent it to us:
+    let mut from2 = bytes::BytesMut::from(&state[..]);
+    tipc_wire::field::set_word(&mut from2, 3, addr(2).0);
+    let from2 = from2.freeze();
+    l.handle_frame(now, mac(7), from2.clone());
+    assert_eq!(l.stats().foreign, base.foreign + 1, "wrong MAC");
+    l.handle_frame(now, mac(2), from2.clone());
+    assert_eq!(l.stats().foreign, base.foreign + 2, "addressed to node 2, not us");
+    let mut bad = bytes::BytesMut::from(&from2[..]);
+    tipc_wire::field::set_word(&mut bad, 7, addr(1).0);
+    tipc_wire::field::set_bits(&mut bad, 1, 16, 3, 7);
+    l.handle_frame(now, mac(2), bad.freeze());
+    l.handle_frame(now, mac(2), Bytes::from_static(&[0; 10]));
+    let st = l.stats();
+    assert!(st.malformed >= base.malformed + 1, "short frame");
+    assert!(l.is_up(addr(2)));
+}
+
+/// A node whose link fails is reported down once; discovery then speeds
+/// up again (every 125 ms at first) to find it back.
+#[test]
+fn a_lost_link_reports_the_node_down_and_speeds_up_discovery() {
+    let mut s = Seg::up(2);
+    s.events(0);
+    s.drop = Box::new(|_, _, _| true);
+    s.run(MS(2500));
+    let downs =
+        s.events(0).into_iter().filter(|e| matches!(e, LinkEvent::NodeDown { addr: a } if *a == addr(2))).count();
+    assert_eq!(downs, 1);
+    assert!(!s.nodes[0].is_up(addr(2)));
+    let t = s.now;
+    assert!(s.nodes[0].poll_timeout().is_some_and(|d| d <= t + MS(125)), "discovery within 125 ms");
+    s.drop = Box::new(|_, _, _| false);
+    s.run(MS(3000));
+    assert!(s.nodes[0].is_up(addr(2)), "found again");
+}
+
+/// Discovery requests go out at 125 ms, doubling up to 1 s while no link
+/// is up, and up to 60 s once one is (net/tipc/discover.c).
+#[test]
+fn discovery_backs_off_to_one_second_alone_and_a_minute_linked() {
+    let mut s = Seg::new(1);
+    s.run(MS(10_000));
+    assert_eq!(req_gaps(&s, 0, 0), [125, 250, 500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
+    let mut linked = Seg::up(2);
+    let since = linked.log.len();
+    linked.run(MS(200_000));
+    let gaps = req_gaps(&linked, 0, since);
+    assert_eq!(&gaps[gaps.len() - 2..], [60_000, 60_000], "{gaps:?}");
+    assert!(gaps.windows(2).all(|w| w[1] == (w[0] * 2).min(60_000)), "doubling: {gaps:?}");
+}
+
+/// Milliseconds between the discovery requests node `i` sent, from log
+/// entry `since` on.
+fn req_gaps(s: &Seg, i: usize, since: usize) -> Vec<u64> {
+    let at: Vec<Instant> = s.log[since..]
+        .iter()
+        .zip(&s.times[since..])
+        .filter(|((n, t), _)| {
+            *n == i && matches!(Msg::parse(t.msg.clone()), Ok(Msg::Discovery(d)) if d.msg_type == DiscoveryType::Req)
+        })
+        .map(|(_, at)| *at)
+        .collect();
+    at.windows(2).map(|w| w[1].since(w[0]).as_millis()).collect()
+}
+
+/// Broadcast: refused before the address is confirmed and for impossible
+/// lengths; a full backlog refuses with Congested and says Uncongested
+/// once it drains; packets are released when every receiver acked them.
+#[test]
+fn broadcast_errors_backlog_and_release() {
+    let now = Instant::ZERO;
+    let mut c = cfg(1);
+    c.addr_mode = AddrMode::Hashed;
+    let mut fresh = LinkLayer::new(c, now);
+    assert_eq!(fresh.broadcast(now, bmsg(0)), Err(LinkError::NotReady));
+    let mut s = Seg::up(2);
+    let now = s.now;
+    assert!(matches!(s.nodes[0].broadcast(now, Bytes::from_static(&[0; 8])), Err(LinkError::BadMessage(_))));
+    s.drop = Box::new(|from, _, t| from == 1 && matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(_))));
+    let mut n = 0;
+    while s.nodes[0].broadcast(now, bmsg(1)).is_ok() {
+        n += 1;
+        assert!(n < 10_000);
+    }
+    assert_eq!(n, 2050, "a window of 50 and a backlog of 2000");
+    assert_eq!(s.nodes[0].broadcast(now, bmsg(1)), Err(LinkError::Congested(NodeAddr(0))));
+    s.events(0);
+    s.drop = Box::new(|_, _, _| false);
+    s.run(MS(5000));
+    assert!(s.events(0).iter().any(|e| matches!(e, LinkEvent::Uncongested { node } if *node == NodeAddr(0))));
+    let (sent, _, inflight, backlog) = s.nodes[0].bcast_stats();
+    assert_eq!((sent, inflight, backlog), (2050, 0, 0));
+    assert_eq!(s.nodes[0].bcast_receivers(), 1);
+    assert_eq!(delivered(&mut s, 1).iter().filter(|(_, b, _)| *b).count(), 2050);
+}
+
+/// Stopping sends each up peer a stopping RESET, and the layer then does
+/// nothing more: no timers, frames or timeouts are handled.
+#[test]
+fn shutdown_says_goodbye_and_goes_quiet() {
+    let mut s = Seg::up(2);
+    s.flush();
+    let now = s.now;
+    s.nodes[0].shutdown(now);
+    let tx = sent(&mut s.nodes[0]);
+    let stops: Vec<bool> = tx
+        .iter()
+        .filter_map(|t| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::LinkProto(m)) if m.msg_type == LinkProtoType::Reset => Some(m.peer_stopping),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stops, [true]);
+    assert_eq!(s.nodes[0].poll_timeout(), None);
+    s.nodes[0].handle_timeout(now + MS(10_000));
+    s.nodes[0].handle_frame(now, mac(2), umsg(2, 1, 0, 10));
+    assert!(sent(&mut s.nodes[0]).is_empty());
+    assert_eq!(s.nodes[0].stats().malformed, 0);
+}
+
+/// The broadcast frames node `i` sent since log entry `since`.
+fn bcast_frames(s: &Seg, i: usize, since: usize) -> Vec<Bytes> {
+    s.log[since..]
+        .iter()
+        .filter(|(n, t)| *n == i && t.dst.is_broadcast() && tipc_wire::field::bits(&t.msg, 0, 25, 4) == 0)
+        .map(|(_, t)| t.msg.clone())
+        .collect()
+}
+
+/// Broadcast packets seen before, from another cluster, further ahead
+/// than the window, or from a peer whose broadcast link is not
+/// synchronised yet are dropped and counted; packets ahead of a gap wait
+/// and are delivered in order once it is filled.
+#[test]
+fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
+    let mut s = Seg::up(2);
+    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+    let since = s.log.len();
+    for i in 0..3 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    let f = bcast_frames(&s, 0, since);
+    assert_eq!(f.len(), 3);
+    s.events(1);
+    let now = s.now;
+    let rx = &mut s.nodes[1];
+    let base = rx.stats();
+    rx.handle_frame(now, mac(1), f[2].clone());
+    rx.handle_frame(now, mac(1), f[1].clone());
+    assert!(delivered_of(rx).is_empty(), "1 is missing");
+    rx.handle_frame(now, mac(1), f[0].clone());
+    assert_eq!(delivered_of(rx), [0, 1, 2]);
+    rx.handle_frame(now, mac(1), f[1].clone());
+    assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 1, "seen before");
+    let mut far = bytes::BytesMut::from(&f[0][..]);
+    tipc_wire::field::set_bits(&mut far, 2, 0, 16, 4 + u32::from(crate::link::RCV_WINDOW) + 1);
+    rx.handle_frame(now, mac(1), far.freeze());
+    assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 2, "past the window");
+    let mut other_net = bytes::BytesMut::from(&f[0][..]);
+    tipc_wire::field::set_word(&mut other_net, 5, 4712);
+    rx.handle_frame(now, mac(1), other_net.freeze());
+    assert_eq!(rx.stats().foreign, base.foreign + 1, "another cluster");
+    // not synchronised: dropped
+    rx.peers.get_mut(&addr(1)).expect("peer").bc.synced = false;
+    rx.handle_frame(now, mac(1), f[0].clone());
+    assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 3);
+    assert!(delivered_of(rx).is_empty());
+}
+
+fn delivered_of(l: &mut LinkLayer) -> Vec<u8> {
+    std::iter::from_fn(|| l.poll_event())
+        .filter_map(|e| match e {
+            LinkEvent::Deliver { bcast: true, msg, .. } => msg.last().copied(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A receiver acknowledges the broadcast link explicitly after 16
+/// packets, and reports a gap when the first packet after it waits (and
+/// again every 16 more).
+#[test]
+fn broadcast_receivers_ack_every_sixteen_and_report_gaps_at_once() {
+    let mut s = Seg::up(2);
+    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+    let since = s.log.len();
+    for i in 0..40 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    let f = bcast_frames(&s, 0, since);
+    let now = s.now;
+    let rx = &mut s.nodes[1];
+    sent(rx);
+    for m in &f[..15] {
+        rx.handle_frame(now, mac(1), m.clone());
+    }
+    assert!(sent(rx).is_empty(), "no ack for 15");
+    rx.handle_frame(now, mac(1), f[15].clone());
+    let acks: Vec<(SeqNo, u16)> = sent(rx)
+        .iter()
+        .filter_map(|t| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::LinkProto(m)) => Some((m.hdr.bcast_ack, m.bcast_gap)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks, [(SeqNo(16), 0)]);
+    // 17 is lost: 18 waits and a gap report goes at once, the next at 34
+    let mut reports = Vec::new();
+    for (k, m) in f[17..].iter().enumerate() {
+        rx.handle_frame(now, mac(1), m.clone());
+        if !sent(rx).is_empty() {
+            reports.push(k + 1);
+        }
+    }
+    assert_eq!(reports, [1, 17]);
 }

@@ -729,3 +729,36 @@ fn a_local_failure_sends_one_stopping_reset() {
     assert_eq!(next.len(), 1);
     assert_eq!(a.queued(), (0, 0));
 }
+
+/// A fragment out of place (a middle one with no first before it) is a
+/// protocol error that resets the link.
+#[test]
+fn a_fragment_out_of_place_resets_the_link() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    a.send(data(Importance::Low, 5000, 1), &bc(), &mut out).expect("sent");
+    assert!(out.len() >= 3);
+    let middle = with_seq(&out[1], 1);
+    let g = feed(&mut b, now, vec![middle]);
+    assert_eq!(g.down, Some(FRAGMENT_OUT_OF_PLACE));
+    assert!(g.deliver.is_empty());
+}
+
+/// Fragments, and messages over 1 KiB, are never bundled: each waits in
+/// the backlog as a packet of its own.
+#[test]
+fn fragments_and_large_messages_are_not_bundled() {
+    let (mut a, _b, _now) = pair();
+    let mut out = Vec::new();
+    for i in 0..50 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("window");
+    }
+    // a message just over the largest packet: a full fragment and a small one
+    a.send(data(Importance::Low, a.max_pkt(), 1), &bc(), &mut out).expect("fragments");
+    a.send(data(Importance::Low, 10, 2), &bc(), &mut out).expect("small");
+    a.send(data(Importance::Low, 1000, 3), &bc(), &mut out).expect("1 KiB + header");
+    a.send(data(Importance::Low, 10, 4), &bc(), &mut out).expect("small");
+    assert_eq!(a.backlog.len(), 5, "two fragments, the small one, the large one, the last small one");
+    assert!(!bundleable(&data(Importance::Low, 1000, 0)));
+    assert!(bundleable(&data(Importance::Low, 1024 - 32, 0)));
+}
