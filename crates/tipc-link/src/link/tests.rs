@@ -364,7 +364,7 @@ fn gaps_are_nacked_and_retransmitted_at_most_once_a_millisecond() {
     assert!(nacks.iter().all(|m| m.gap == 1 && m.hdr.ack == SeqNo(0)));
     assert_eq!(b.stats.sent_nacks, 2);
     let ga = feed(&mut a, now, g.out.clone());
-    assert_eq!(ga.out, [lost.clone()], "the missing packet, once");
+    assert_eq!(ga.out, std::slice::from_ref(&lost), "the missing packet, once");
     assert_eq!((a.stats.recv_nacks, a.stats.retransmitted), (2, 1));
     assert!(feed(&mut a, now + Duration::from_micros(999), g.out.clone()).out.is_empty());
     assert_eq!(feed(&mut a, now + MS(1), g.out).out.len(), 1);
