@@ -762,3 +762,83 @@ fn fragments_and_large_messages_are_not_bundled() {
     assert!(!bundleable(&data(Importance::Low, 1000, 0)));
     assert!(bundleable(&data(Importance::Low, 1024 - 32, 0)));
 }
+
+/// The window is kept within 16 – 8 191 packets; the system-importance
+/// backlog holds max(100, 65 535 / (MTU / 20)) packets.
+#[test]
+fn window_and_system_backlog_limits() {
+    let w = |win| Link::new(NodeAddr(1), NodeAddr(2), 0, 0, "e", 1500, MS(1500), win, 1);
+    assert_eq!((w(10).window, w(50).window, w(9000).window), (16, 50, RCV_WINDOW));
+    assert_eq!(w(50).limits, [100, 200, 300, 400, 873]);
+    let jumbo = Link::new(NodeAddr(1), NodeAddr(2), 0, 0, "e", 9000, MS(1500), 50, 1);
+    assert_eq!(jumbo.limits[4], 145);
+    let tiny = Link::new(NodeAddr(1), NodeAddr(2), 0, 0, "e", 19, MS(1500), 50, 1);
+    assert_eq!(tiny.limits[4], 65535);
+}
+
+/// An establishing link sends ACTIVATE on every tick; a data packet
+/// brings it up (and is dropped, to come again); a link that is down
+/// ignores data.
+#[test]
+fn establishing_links_activate_and_come_up_on_data() {
+    let (mut a, mut b) = (link(1, 2), link(2, 1));
+    let now = Instant::ZERO;
+    let mut out = Vec::new();
+    a.tick(now, &bc(), false, &mut out);
+    let g = feed(&mut b, now, out);
+    assert_eq!(b.state, LinkState::Establishing);
+    for _ in 0..3 {
+        let mut o = Vec::new();
+        b.tick(now, &bc(), false, &mut o);
+        assert_eq!(protos(&o).iter().map(|m| m.msg_type).collect::<Vec<_>>(), [LinkProtoType::Activate]);
+    }
+    feed(&mut a, now, g.out);
+    assert!(a.is_up());
+    // data from a before any STATE: b comes up, the packet is not delivered
+    let mut o = Vec::new();
+    a.send(data(Importance::Low, 10, 0), &bc(), &mut o).expect("sent");
+    let g = feed(&mut b, now, o.clone());
+    assert!(g.up && b.is_up());
+    assert!(g.deliver.is_empty());
+    assert_eq!(b.rcv_nxt, SeqNo(1));
+    // a link that is down takes nothing
+    let mut c = link(3, 1);
+    let g = feed(&mut c, now, o);
+    assert!(!g.up && g.deliver.is_empty());
+    assert_eq!(c.stats.recv_pkts, 0);
+}
+
+/// A STATE announcing packets we never saw gets a NACK for all of them;
+/// a probe gets a reply; the sender's STATE acknowledgement releases
+/// what it covers.
+#[test]
+fn state_messages_reveal_tail_loss_and_release_acked_packets() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    for i in 0..4 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+    }
+    // all four lost; a probes
+    let probe = a.build_proto(LinkProtoType::State, true, false, 0, false, &bc());
+    let g = feed(&mut b, now, vec![probe]);
+    let r = protos(&g.out);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].gap, r[0].hdr.ack), (4, SeqNo(0)), "NACK for all four");
+    assert!(r[0].keepalive() && !r[0].probe, "a probe reply");
+    assert_eq!(b.stats.sent_nacks, 1);
+    let ga = feed(&mut a, now, g.out);
+    assert_eq!(ga.out.len(), 4, "retransmitted");
+    let gb = feed(&mut b, now, ga.out);
+    assert_eq!(gb.deliver.len(), 4);
+    // b's ack releases them
+    let st = b.build_proto(LinkProtoType::State, false, false, 0, false, &bc());
+    assert_eq!(a.queued(), (4, 0));
+    feed(&mut a, now, vec![st]);
+    assert_eq!(a.queued(), (0, 0));
+    // a plain STATE with nothing missing gets no answer
+    let plain = a.build_proto(LinkProtoType::State, false, false, 0, false, &bc());
+    assert!(feed(&mut b, now, vec![plain]).out.is_empty());
+    assert!(!a.advance_backlog(&bc(), &mut Vec::new()));
+    let mut down = link(1, 2);
+    assert!(!down.advance_backlog(&bc(), &mut Vec::new()), "a link that is down sends nothing");
+}
