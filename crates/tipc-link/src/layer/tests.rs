@@ -195,7 +195,7 @@ fn silent_unlinked_nodes_expire() {
     s.run(MS(1000));
     let known: Vec<NodeAddr> = s.nodes[0].links().iter().map(|l| l.peer).collect();
     assert_eq!(known, [addr(2)]);
-    assert!(s.nodes[0].stats().peers_forgotten >= 1);
+    assert_eq!(s.nodes[0].stats().peers_forgotten, 1);
 }
 
 /// A broadcast data message numbered `i`.
@@ -456,6 +456,10 @@ fn the_address_trial_moves_off_a_taken_address() {
     assert_eq!(fails[0].dest_domain, proposed);
     assert!(suggested != proposed && suggested.0 != 0);
     assert_eq!(trials, [proposed, suggested], "the suggestion is tried at once");
+    let own_disc =
+        |s: &Seg| disc_types(&s.log.iter().filter(|(i, _)| *i == 0).map(|(_, t)| t.clone()).collect::<Vec<_>>());
+    assert!(!own_disc(&s).contains(&DiscoveryType::Req), "no requests during the trial");
+    assert_eq!(s.nodes[0].stats().disc_tx, own_disc(&s).len() as u64, "every discovery message counted");
     assert_eq!(conflicts(&mut s.nodes[0]), 1);
     // the TRIAL_FAIL came at once: a full trial period from then
     s.run(MS(850));
@@ -603,6 +607,7 @@ fn discovery_backs_off_to_one_second_alone_and_a_minute_linked() {
     let mut s = Seg::new(1);
     s.run(MS(10_000));
     assert_eq!(req_gaps(&s, 0, 0), [125, 250, 500, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
+    assert_eq!(s.nodes[0].stats().disc_tx, 13, "every request counted");
     let mut linked = Seg::up(2);
     let since = linked.log.len();
     linked.run(MS(200_000));
@@ -842,4 +847,356 @@ fn a_lost_broadcast_tail_is_recovered_within_milliseconds() {
     assert_eq!(delivered_of(&mut s.nodes[1]), [1, 2], "recovered by the probe");
     let (_, retx, inflight, _) = s.nodes[0].bcast_stats();
     assert_eq!((retx, inflight), (2, 0));
+}
+
+/// With packets in flight the next deadline is the fast probe 10 ms
+/// after the last progress; the variant without fast probes skips it.
+#[test]
+fn poll_timeout_with_and_without_fast_probes() {
+    let mut s = Seg::up(2);
+    s.run(MS(400));
+    let now = s.now;
+    s.nodes[0].send(now, addr(2), umsg(1, 2, 0, 10)).expect("sent");
+    let l = &s.nodes[0];
+    let later = l.poll_timeout_except_fast_probe().expect("a deadline");
+    assert!(later > now, "{later}: the next tick, link deadline or discovery");
+    assert_eq!(l.poll_timeout(), Some(later.min(now + crate::link::FAST_PROBE)));
+    // with nothing in flight both agree
+    let quiet = LinkLayer::new(cfg(5), now);
+    assert_eq!(quiet.poll_timeout(), quiet.poll_timeout_except_fast_probe());
+}
+
+/// The broadcast acknowledgement a packet to the peer carried is
+/// remembered, so that supervision does not send it again; a call that
+/// sent nothing changes nothing.
+#[test]
+fn the_broadcast_ack_sent_is_remembered() {
+    let mut s = Seg::up(2);
+    s.nodes[0].broadcast(s.now, bmsg(1)).expect("sent");
+    s.flush();
+    let now = s.now;
+    let rx = &mut s.nodes[1];
+    assert_eq!(rx.peers[&addr(1)].bc.rcv_nxt, SeqNo(2));
+    let before = rx.peers[&addr(1)].bc.acked_sent;
+    rx.on_link(now, addr(1), |_, _, _| ());
+    assert_eq!(rx.peers[&addr(1)].bc.acked_sent, before, "nothing sent");
+    rx.send(now, addr(1), umsg(2, 1, 0, 10)).expect("sent");
+    assert_eq!(rx.peers[&addr(1)].bc.acked_sent, SeqNo(1), "the data packet carried ack 1");
+}
+
+/// Discovery messages are non-sequenced and carry our signature with its
+/// top bit given to capability bit 0, as the kernel's (its capabilities
+/// field overlaps the signature's bit 15).
+#[test]
+fn discovery_messages_carry_signature_and_non_seq() {
+    for caps_bit0 in [0u16, 1] {
+        let mut c = cfg(1);
+        c.capabilities = caps::OURS | caps_bit0;
+        let mut l = LinkLayer::new(c, Instant::ZERO);
+        l.handle_timeout(Instant::ZERO);
+        let tx = sent(&mut l);
+        let Ok(Msg::Discovery(d)) = Msg::parse(tx[0].msg.clone()) else { panic!("a discovery request") };
+        assert!(d.flags.non_seq);
+        assert_eq!(d.signature, (l.signature & 0x7fff) | (caps_bit0 << 15));
+        assert_eq!(d.capabilities, caps::OURS | caps_bit0);
+        assert_ne!(l.signature & 0x7fff, 0, "a signature this test can see");
+    }
+}
+
+/// Every up peer receives the broadcast link.
+#[test]
+fn every_up_peer_receives_the_broadcast_link() {
+    let s = Seg::up(3);
+    assert_eq!(s.nodes[0].bcast_receivers(), 2);
+    assert_eq!(Seg::new(1).nodes[0].bcast_receivers(), 0);
+}
+
+/// Message lengths at the edges: the smallest header and the largest
+/// message are accepted for broadcast and unicast, one byte more is
+/// refused; a message of exactly the largest packet goes whole, one byte
+/// more in fragments that fit the MTU and name us as origin.
+#[test]
+fn broadcast_and_unicast_lengths_at_the_edges() {
+    let mut s = Seg::up(2);
+    let now = s.now;
+    let min = {
+        let mut b = bytes::BytesMut::from(&bmsg(0)[..tipc_wire::MIN_H_SIZE]);
+        tipc_wire::field::set_bits(&mut b, 0, 21, 4, 6);
+        tipc_wire::field::set_bits(&mut b, 0, 0, 17, tipc_wire::MIN_H_SIZE as u32);
+        b.freeze()
+    };
+    // a 44-byte MCAST header naming a destination node, then filler
+    let exact = |len: usize| {
+        let mut b = bytes::BytesMut::from(&bmsg(0)[..44]);
+        b.resize(len, 7);
+        tipc_wire::field::set_bits(&mut b, 0, 0, 17, len as u32);
+        tipc_wire::field::set_word(&mut b, 7, 0x1234);
+        b.freeze()
+    };
+    let l = &mut s.nodes[0];
+    assert_eq!(l.broadcast(now, min.clone()), Ok(()));
+    assert_eq!(l.send(now, addr(2), min), Ok(()));
+    let max = tipc_wire::MAX_MSG_SIZE;
+    assert_eq!(l.broadcast(now, exact(max)), Ok(()));
+    assert_eq!(l.send(now, addr(2), exact(max)), Ok(()));
+    let over = Bytes::from(vec![0u8; max + 1]);
+    assert!(matches!(l.broadcast(now, over.clone()), Err(LinkError::BadMessage(_))));
+    assert!(matches!(l.send(now, addr(2), over), Err(LinkError::BadMessage(_))));
+    let since = s.log.len();
+    s.flush();
+    let pkt = 1500 - INT_H_SIZE;
+    s.nodes[0].broadcast(s.now, exact(pkt)).expect("whole");
+    s.nodes[0].broadcast(s.now, exact(pkt + 1)).expect("fragments");
+    s.flush();
+    let frames: Vec<Bytes> = s.log[since..]
+        .iter()
+        .filter(|(i, t)| *i == 0 && t.dst.is_broadcast() && !matches!(Msg::parse(t.msg.clone()), Ok(Msg::Discovery(_))))
+        .map(|(_, t)| t.msg.clone())
+        .collect();
+    let last3 = &frames[frames.len() - 3..];
+    assert_eq!(last3[0].len(), pkt, "exactly the largest packet: whole");
+    assert_eq!(tipc_wire::field::word(&last3[0], 7), 0, "destination node cleared on the broadcast link");
+    for f in &last3[1..] {
+        assert!(f.len() <= pkt);
+        let Ok(Msg::Fragment(m)) = Msg::parse(f.clone()) else { panic!("a fragment") };
+        assert_eq!(m.hdr.orig_node, addr(1));
+    }
+    assert!(frames.iter().all(|f| f.len() <= pkt), "nothing larger than the MTU allows");
+}
+
+/// At most 50 broadcast packets are in flight; the rest wait. Nothing
+/// says Uncongested unless a send was refused first.
+#[test]
+fn the_broadcast_window_is_fifty_and_uncongested_follows_congestion_only() {
+    let mut s = Seg::up(2);
+    s.drop = Box::new(|from, _, t| from == 1 && matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(_))));
+    for i in 0..60 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    let (_, _, inflight, backlog) = s.nodes[0].bcast_stats();
+    assert_eq!((inflight, backlog), (50, 10));
+    s.events(0);
+    s.drop = Box::new(|_, _, _| false);
+    s.run(MS(2000));
+    assert_eq!(s.nodes[0].bcast_stats().2, 0);
+    assert!(!s.events(0).iter().any(|e| matches!(e, LinkEvent::Uncongested { .. })));
+}
+
+/// A broadcast ack beyond what we sent is ignored (nothing released);
+/// a NACK retransmits only the packets it names, the others stay put.
+#[test]
+fn broadcast_acks_beyond_the_sent_are_ignored_and_nacks_retransmit_only_the_gap() {
+    let mut s = Seg::up(2);
+    // node 2 acknowledges nothing for now
+    s.drop = Box::new(|from, _, t| from == 1 && matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(_))));
+    for i in 0..3 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    assert_eq!(s.nodes[0].bcast_stats().2, 3);
+    let now = s.now;
+    let l = &mut s.nodes[0];
+    l.bc_ack(now, addr(2), SeqNo(100), 0);
+    assert_eq!(l.bcast_stats().2, 3, "an ack beyond the sent releases nothing");
+    assert_eq!(l.peers[&addr(2)].bc_acked.0, 0);
+    sent(l);
+    // node 2 acks 1 and reports one missing: only 2 goes again
+    l.bc_ack(now, addr(2), SeqNo(1), 1);
+    let tx = sent(l);
+    assert_eq!(tx.len(), 1);
+    assert_eq!(tipc_wire::field::bits(&tx[0].msg, 2, 0, 16), 2);
+    assert_eq!(l.bcast_stats(), (3, 1, 2, 0));
+    // the same NACK within 5 ms: nothing; after: again
+    l.bc_ack(now + MS(4), addr(2), SeqNo(1), 1);
+    assert!(sent(l).is_empty());
+    l.bc_ack(now + MS(5), addr(2), SeqNo(1), 1);
+    assert_eq!(sent(l).len(), 1);
+    // an older ack does not move the acknowledged point back
+    l.bc_ack(now, addr(2), SeqNo(0), 0);
+    assert_eq!(l.peers[&addr(2)].bc_acked, SeqNo(1));
+    // a node that does not receive our broadcasts is not heard
+    l.peers.get_mut(&addr(2)).expect("peer").bc_in = false;
+    l.bc_ack(now, addr(2), SeqNo(3), 0);
+    assert_eq!(l.peers[&addr(2)].bc_acked, SeqNo(1));
+}
+
+/// A receiver's tick speaks for the broadcast link when its last ack
+/// went out behind what it received, or a gap is open; otherwise a
+/// quiet link stays quiet.
+#[test]
+fn ticks_speak_for_an_unsent_broadcast_ack_or_a_gap() {
+    let mut s = Seg::up(2);
+    s.nodes[0].broadcast(s.now, bmsg(1)).expect("sent");
+    s.flush();
+    let rx = &mut s.nodes[1];
+    let tick = |rx: &mut LinkLayer| -> usize {
+        let t = {
+            let p = rx.peers.get_mut(&addr(1)).expect("peer");
+            let t = p.next_tick;
+            p.link.quiet_for_test(t);
+            t
+        };
+        sent(rx);
+        rx.handle_timeout(t);
+        sent(rx)
+            .iter()
+            .filter(|x| x.dst == mac(1) && matches!(Msg::parse(x.msg.clone()), Ok(Msg::LinkProto(_))))
+            .count()
+    };
+    assert_eq!(rx.peers[&addr(1)].bc.acked_sent, SeqNo(0));
+    assert_eq!(tick(rx), 1, "ack 1 not sent yet");
+    assert_eq!(tick(rx), 0, "now it was");
+    // a gap: packet 3 waits for 2
+    {
+        let p = rx.peers.get_mut(&addr(1)).expect("peer");
+        p.bc.deferred = VecDeque::from([None, Some(Bytes::from_static(b"x"))]);
+        p.bc.deferred_count = 1;
+    }
+    assert_eq!(tick(rx), 1, "a gap to report");
+    // not synchronised: nothing to say for the broadcast link
+    {
+        let p = rx.peers.get_mut(&addr(1)).expect("peer");
+        p.bc.synced = false;
+        p.bc.rcv_nxt = SeqNo(9);
+    }
+    assert_eq!(tick(rx), 0);
+}
+
+/// The sender probes receivers that have not acknowledged its last
+/// broadcast packet once 10 ms passed without progress, and only those.
+#[test]
+fn laggard_probes_go_after_ten_quiet_milliseconds_to_laggards_only() {
+    let mut s = Seg::up(3);
+    s.drop = Box::new(|from, to, t| from == 0 && to == 1 && t.dst.is_broadcast());
+    s.nodes[0].broadcast(s.now, bmsg(1)).expect("sent");
+    s.flush();
+    // node 3 acks at its tick; take its ack now
+    let now = s.now;
+    let ack3 = {
+        let p = s.nodes[2].peers.get_mut(&addr(1)).expect("peer");
+        let bc = p.bc_ctx(SeqNo(0));
+        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
+    };
+    s.nodes[0].handle_frame(now, mac(3), ack3);
+    assert_eq!(s.nodes[0].peers[&addr(3)].bc_acked, SeqNo(1));
+    let l = &mut s.nodes[0];
+    sent(l);
+    let t0 = l.bcs.progress_at;
+    l.handle_timeout(t0 + MS(9));
+    let early: Vec<Transmit> =
+        sent(l).into_iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.probe)).collect();
+    assert!(early.is_empty(), "no probe before 10 ms: {early:?}");
+    l.handle_timeout(t0 + MS(10));
+    let probes: Vec<MacAddr> = sent(l)
+        .into_iter()
+        .filter(
+            |t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.probe && m.last_bcast_sent == SeqNo(1)),
+        )
+        .map(|t| t.dst)
+        .collect();
+    assert_eq!(probes, [mac(2)], "only the laggard");
+}
+
+/// A STATE whose broadcast ack is marked invalid, and a NAME_DISTRIBUTOR
+/// packet with the invalid-ack bit (word 5 bit 14), acknowledge nothing
+/// on our broadcast link; valid ones do.
+#[test]
+fn invalid_broadcast_acks_are_not_taken() {
+    let mut s = Seg::up(2);
+    s.drop = Box::new(|from, to, t| from == 0 && to == 1 && t.dst.is_broadcast());
+    for i in 0..3 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    let now = s.now;
+    assert_eq!(s.nodes[0].bcast_stats().2, 3);
+    // a STATE from node 2 claiming ack 3, marked invalid
+    let st = {
+        let p = s.nodes[1].peers.get_mut(&addr(1)).expect("peer");
+        let bc = BcCtx { ack: SeqNo(3), synced: false, gap: 0, last_sent: SeqNo(0) };
+        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
+    };
+    s.nodes[0].handle_frame(now, mac(2), st);
+    assert_eq!(s.nodes[0].bcast_stats().2, 3, "an invalid ack releases nothing");
+    // a sequenced NAME_DISTRIBUTOR packet from node 2 with ack 3 and the invalid bit
+    let mut nd = tipc_wire::NameDistrMsg {
+        msg_type: tipc_wire::NameDistrType::Publication,
+        hdr: IntHdr { prev_node: addr(2), orig_node: addr(2), dest_node: addr(1), ..IntHdr::default() },
+        bulk: true,
+        last_bulk: true,
+        non_legacy: true,
+        name_seqno: 0,
+        word5: 1 << 14,
+        items: Vec::new(),
+    };
+    s.nodes[1].send(now, addr(1), Msg::NameDistr(nd.clone()).to_bytes().expect("msg")).expect("sent");
+    let pkt = {
+        let mut v: Vec<Bytes> = std::iter::from_fn(|| s.nodes[1].poll_transmit()).map(|t| t.msg).collect();
+        assert_eq!(v.len(), 1);
+        let mut b = bytes::BytesMut::from(&v.remove(0)[..]);
+        tipc_wire::field::set_bits(&mut b, 1, 0, 16, 3);
+        b.freeze()
+    };
+    s.nodes[0].handle_frame(now, mac(2), pkt);
+    assert_eq!(s.nodes[0].bcast_stats().2, 3, "the invalid-ack bit is honoured");
+    // the same without the bit acknowledges
+    nd.word5 = 0;
+    s.nodes[1].send(now, addr(1), Msg::NameDistr(nd).to_bytes().expect("msg")).expect("sent");
+    let pkt = {
+        let t = s.nodes[1].poll_transmit().expect("a packet");
+        let mut b = bytes::BytesMut::from(&t.msg[..]);
+        tipc_wire::field::set_bits(&mut b, 1, 0, 16, 3);
+        b.freeze()
+    };
+    s.nodes[0].handle_frame(now, mac(2), pkt);
+    assert_eq!(s.nodes[0].bcast_stats().2, 0, "a valid ack releases");
+}
+
+/// A link whose ACTIVATE and first STATE were lost comes up on the first
+/// data packet (the broadcast init), and the node is reported up once.
+#[test]
+fn a_link_comes_up_on_data_when_its_activate_is_lost() {
+    let mut s = Seg::new(2);
+    let mut lost = 0;
+    s.drop = Box::new(move |from, to, t| {
+        let proto = matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.msg_type != LinkProtoType::Reset);
+        if from == 0 && to == 1 && proto && lost < 2 {
+            lost += 1;
+            return true;
+        }
+        false
+    });
+    s.run(MS(3000));
+    assert!(s.nodes[1].is_up(addr(1)) && s.nodes[0].is_up(addr(2)));
+    let ups = s.events(1).into_iter().filter(|e| matches!(e, LinkEvent::NodeUp { .. })).count();
+    assert_eq!(ups, 1);
+    assert_eq!(s.nodes[1].links()[0].stats.recv_states, s.nodes[1].links()[0].stats.recv_states);
+}
+
+/// A LINK_CONFIG frame that is no discovery message, and a LINK_PROTOCOL
+/// message too short for its header, are malformed; each counts once.
+#[test]
+fn unparsable_config_and_protocol_frames_count_as_malformed() {
+    let mut s = Seg::up(2);
+    let now = s.now;
+    let l = &mut s.nodes[0];
+    let base = l.stats().malformed;
+    // LINK_CONFIG (user 13) with a 24-byte header and nothing after it
+    let mut cfgmsg = bytes::BytesMut::from(&[0u8; 24][..]);
+    tipc_wire::field::set_bits(&mut cfgmsg, 0, 29, 3, 2);
+    tipc_wire::field::set_bits(&mut cfgmsg, 0, 25, 4, 13);
+    tipc_wire::field::set_bits(&mut cfgmsg, 0, 21, 4, 6);
+    tipc_wire::field::set_bits(&mut cfgmsg, 0, 0, 17, 24);
+    l.handle_frame(now, mac(2), cfgmsg.freeze());
+    assert_eq!(l.stats().malformed, base + 1);
+    // LINK_PROTOCOL (user 7) from node 2 with a 24-byte header
+    let mut lp = bytes::BytesMut::from(&[0u8; 24][..]);
+    tipc_wire::field::set_bits(&mut lp, 0, 29, 3, 2);
+    tipc_wire::field::set_bits(&mut lp, 0, 25, 4, 7);
+    tipc_wire::field::set_bits(&mut lp, 0, 21, 4, 6);
+    tipc_wire::field::set_bits(&mut lp, 0, 0, 17, 24);
+    tipc_wire::field::set_word(&mut lp, 3, addr(2).0);
+    l.handle_frame(now, mac(2), lp.freeze());
+    assert_eq!(l.stats().malformed, base + 2);
+    assert!(l.is_up(addr(2)));
 }
