@@ -804,7 +804,11 @@ fn a_late_node_joins_the_broadcast_link_where_it_stands() {
         .filter(|(i, t)| *i == 0 && t.dst == mac(3))
         .filter_map(|(_, t)| match Msg::parse(t.msg.clone()) {
             Ok(Msg::LinkProto(m)) if m.msg_type == LinkProtoType::State => Some((User::LinkProtocol, None)),
-            Ok(Msg::BcastProto(b)) => Some((User::BcastProtocol, Some(b.last_bcast_sent))),
+            Ok(Msg::BcastProto(b)) => {
+                assert_eq!(b.hdr.orig_node, addr(1));
+                assert_eq!(b.word5, 1 << 14, "the init's broadcast ack is invalid");
+                Some((User::BcastProtocol, Some(b.last_bcast_sent)))
+            }
             _ => None,
         })
         .collect();
@@ -1199,4 +1203,142 @@ fn unparsable_config_and_protocol_frames_count_as_malformed() {
     l.handle_frame(now, mac(2), lp.freeze());
     assert_eq!(l.stats().malformed, base + 2);
     assert!(l.is_up(addr(2)));
+}
+
+/// Discovery naming a media address that is not Ethernet is malformed.
+#[test]
+fn discovery_with_other_media_is_malformed() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    let d = DiscoveryMsg {
+        msg_type: DiscoveryType::Req,
+        flags: Flags { non_seq: true, ..Flags::default() },
+        capabilities: caps::OURS,
+        signature: 1,
+        dest_domain: NodeAddr(0),
+        prev_node: addr(9),
+        net_id: 4711,
+        media: MediaAddr::Other([3; 32]),
+        peer_net_hash: 0,
+        suggested: NodeAddr(0),
+        node_id: Some(NodeId::from_mac(mac(9))),
+    };
+    l.handle_frame(now, mac(9), Msg::Discovery(d).to_bytes().expect("msg"));
+    assert_eq!(l.stats().malformed, 1);
+    assert!(l.links().is_empty());
+}
+
+/// Broadcast packets that are bundles are opened, fragments reassembled;
+/// one at the window's far edge waits rather than being dropped.
+#[test]
+fn broadcast_bundles_fragments_and_the_window_edge() {
+    let mut s = Seg::up(2);
+    s.events(1);
+    let mut bb = tipc_wire::BundleBuilder::new(IntHdr { prev_node: addr(1), ..IntHdr::default() }, 1460);
+    bb.push(&bmsg(1), Importance::Low);
+    bb.push(&bmsg(2), Importance::Low);
+    let bundle = Msg::Bundle(bb.finish()).to_bytes().expect("bundle");
+    s.nodes[0].broadcast(s.now, bundle).expect("sent");
+    let mut big = tipc_wire::DataMsg::new(tipc_wire::DataType::Mcast, Bytes::from(vec![3u8; 5000]));
+    big.orig_node = addr(1);
+    s.nodes[0].broadcast(s.now, Msg::Data(big).to_bytes().expect("msg")).expect("sent");
+    s.run(MS(50));
+    let got: Vec<(usize, u8)> = delivered(&mut s, 1).iter().map(|(_, _, m)| (m.len(), m[m.len() - 1])).collect();
+    assert_eq!(got, [(144, 1), (144, 2), (5044, 3)]);
+    // the edge of the window: deferred, then delivered once the gap fills
+    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+    let since = s.log.len();
+    s.nodes[0].broadcast(s.now, bmsg(4)).expect("sent");
+    s.flush();
+    let f = bcast_frames(&s, 0, since).remove(0);
+    let rx = &mut s.nodes[1];
+    let next = rx.peers[&addr(1)].bc.rcv_nxt;
+    let mut edge = bytes::BytesMut::from(&f[..]);
+    tipc_wire::field::set_bits(&mut edge, 2, 0, 16, u32::from(next.add(crate::link::RCV_WINDOW).0));
+    let dropped = rx.stats().bcast_dropped;
+    rx.handle_frame(s.now, mac(1), edge.freeze());
+    assert_eq!(rx.stats().bcast_dropped, dropped, "kept at the edge");
+    assert_eq!(rx.peers[&addr(1)].bc.deferred_count, 1);
+}
+
+/// Filling one gap delivers up to the next one and keeps what waits
+/// behind it; the count of waiting packets follows, so the next gap is
+/// reported at once.
+#[test]
+fn filling_a_gap_keeps_what_waits_behind_the_next() {
+    let mut s = Seg::up(2);
+    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+    let since = s.log.len();
+    for i in 0..8 {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    let f = bcast_frames(&s, 0, since);
+    let now = s.now;
+    let rx = &mut s.nodes[1];
+    delivered_of(rx);
+    for k in [0, 2, 4] {
+        rx.handle_frame(now, mac(1), f[k].clone());
+    }
+    rx.handle_frame(now, mac(1), f[1].clone());
+    assert_eq!(delivered_of(rx), [0, 1, 2]);
+    assert_eq!(rx.peers[&addr(1)].bc.deferred_count, 1, "4 still waits for 3");
+    rx.handle_frame(now, mac(1), f[3].clone());
+    assert_eq!(delivered_of(rx), [3, 4]);
+    assert_eq!(rx.peers[&addr(1)].bc.deferred_count, 0);
+    sent(rx);
+    // 5 lost, 6 arrives: reported at once
+    rx.handle_frame(now, mac(1), f[6].clone());
+    assert_eq!(sent(rx).len(), 1, "a gap report");
+}
+
+/// When a link goes down and no other is up, discovery restarts at
+/// 125 ms; while another link is up it keeps its pace.
+#[test]
+fn discovery_speeds_up_only_when_no_link_is_left() {
+    let mut s = Seg::up(3);
+    s.run(MS(30_000));
+    let far = s.nodes[0].disc_next;
+    assert!(far > s.now + MS(1000));
+    s.drop = Box::new(|from, to, _| (from == 0 && to == 1) || (from == 1 && to == 0));
+    s.run(MS(2500));
+    assert!(!s.nodes[0].is_up(addr(2)) && s.nodes[0].is_up(addr(3)));
+    assert_eq!(s.nodes[0].disc_next, far, "node 3 is still linked");
+    s.drop = Box::new(|from, _, _| from != 0);
+    let t = s.now;
+    s.nodes[0].peers.retain(|a, _| *a == addr(3));
+    let p = s.nodes[0].peers.get_mut(&addr(3)).expect("peer");
+    p.link.quiet_for_test(t);
+    let oc = Outcome { down: Some("supervision timeout"), ..Outcome::default() };
+    s.nodes[0].outcome(t, addr(3), oc);
+    assert!(s.nodes[0].disc_next <= t + DISC_MIN, "no link left: discovery at once");
+}
+
+/// A peer's RESET of a new session takes the link down without a
+/// stopping RESET from us (the new session must live); a peer that says
+/// it is stopping while our link is coming up gets our stopping RESET.
+#[test]
+fn peer_reset_and_peer_stopping_as_the_kernel_handles_them() {
+    let mut s = Seg::up(2);
+    let now = s.now;
+    let reset = |s: &mut Seg, stopping: bool| {
+        let p = s.nodes[1].peers.get_mut(&addr(1)).expect("peer");
+        p.link.reset();
+        p.link.build_proto(LinkProtoType::Reset, false, false, 0, stopping, &BcCtx::default())
+    };
+    let r = reset(&mut s, false);
+    sent(&mut s.nodes[0]);
+    s.nodes[0].handle_frame(now, mac(2), r);
+    let tx = sent(&mut s.nodes[0]);
+    let stops =
+        tx.iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.peer_stopping)).count();
+    assert_eq!(stops, 0, "no stopping RESET after a peer reset");
+    assert_eq!(s.nodes[0].peers[&addr(2)].link.state, LinkState::Establishing);
+    let r = reset(&mut s, true);
+    s.nodes[0].handle_frame(now, mac(2), r);
+    let tx = sent(&mut s.nodes[0]);
+    let stops =
+        tx.iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.peer_stopping)).count();
+    assert_eq!(stops, 1, "our link was coming up: it resets and says so");
+    assert_eq!(s.nodes[0].peers[&addr(2)].link.state, LinkState::Reset);
 }
