@@ -402,6 +402,7 @@ fn repeated_discovery_follows_the_kernels_matrix() {
             (m, sig, if same_sig && same_mac { 0 } else { caps::OURS }, t1)
         );
         assert_eq!(p.link.peer_caps, p.caps);
+        assert_eq!(p.link.stats.resets, 0, "a link already down is not reset again");
         let mut resets = Vec::new();
         l.peers.get_mut(&addr(2)).expect("peer").link.tick(t1, &BcCtx::default(), false, &mut resets);
         assert_eq!(resets.len(), usize::from(same_mac), "RESETs hastened for the same MAC");
@@ -460,6 +461,8 @@ fn the_address_trial_moves_off_a_taken_address() {
         |s: &Seg| disc_types(&s.log.iter().filter(|(i, _)| *i == 0).map(|(_, t)| t.clone()).collect::<Vec<_>>());
     assert!(!own_disc(&s).contains(&DiscoveryType::Req), "no requests during the trial");
     assert_eq!(s.nodes[0].stats().disc_tx, own_disc(&s).len() as u64, "every discovery message counted");
+    let holder_disc = disc_types(&s.log.iter().filter(|(i, _)| *i == 1).map(|(_, t)| t.clone()).collect::<Vec<_>>());
+    assert_eq!(s.nodes[1].stats().disc_tx, holder_disc.len() as u64, "TRIAL_FAIL counted too");
     assert_eq!(conflicts(&mut s.nodes[0]), 1);
     // the TRIAL_FAIL came at once: a full trial period from then
     s.run(MS(850));
@@ -1341,4 +1344,60 @@ fn peer_reset_and_peer_stopping_as_the_kernel_handles_them() {
         tx.iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.peer_stopping)).count();
     assert_eq!(stops, 1, "our link was coming up: it resets and says so");
     assert_eq!(s.nodes[0].peers[&addr(2)].link.state, LinkState::Reset);
+}
+
+/// With the table full and every known node linked, a newcomer is
+/// refused and counted.
+#[test]
+fn a_full_table_of_linked_nodes_refuses_newcomers() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    for n in 0..MAX_PEERS as u32 {
+        fake_discovery(&mut l, now, n);
+    }
+    for p in l.peers.values_mut() {
+        p.node_up = true;
+    }
+    fake_discovery(&mut l, now, 1_000_000);
+    assert_eq!(l.stats().peers_refused, 1);
+    assert_eq!(l.stats().peers_forgotten, 0);
+    assert_eq!(l.links().len(), MAX_PEERS);
+}
+
+/// A suggested address is never 0, ours or a known node's.
+#[test]
+fn suggestions_skip_zero_our_address_and_known_nodes() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    fake_discovery(&mut l, now, 5);
+    let peer = NodeAddr(0x0200_0005);
+    let proposed = NodeAddr(0x0300_0000);
+    for (start, want) in [(0, 1), (l.addr.0, l.addr.0 + 1), (peer.0, peer.0 + 1), (0x0400_0000, 0x0400_0000)] {
+        l.net_hash = proposed.0 ^ start;
+        assert_eq!(l.suggest(proposed), NodeAddr(want), "starting at {start:#x}");
+    }
+}
+
+/// A full link backlog shows as congestion for that node only; sends
+/// there are refused until acknowledgements drain it. All acknowledged
+/// means nothing in flight or waiting on any up link.
+#[test]
+fn congestion_and_all_acked_per_node() {
+    let mut s = Seg::up(3);
+    s.drop = Box::new(|from, _, t| from == 1 && matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(_))));
+    let now = s.now;
+    assert!(s.nodes[0].all_acked());
+    let mut n = 0;
+    while s.nodes[0].send(now, addr(2), umsg(1, 2, 0, 1100)).is_ok() {
+        n += 1;
+        assert!(n < 1000);
+    }
+    assert_eq!(s.nodes[0].send(now, addr(2), umsg(1, 2, 0, 1100)), Err(LinkError::Congested(addr(2))));
+    assert!(s.nodes[0].is_congested(addr(2)));
+    assert!(!s.nodes[0].is_congested(addr(3)));
+    assert!(!s.nodes[0].all_acked());
+    s.drop = Box::new(|_, _, _| false);
+    s.run(MS(3000));
+    assert!(!s.nodes[0].is_congested(addr(2)));
+    assert!(s.nodes[0].all_acked());
 }
