@@ -842,3 +842,38 @@ fn state_messages_reveal_tail_loss_and_release_acked_packets() {
     let mut down = link(1, 2);
     assert!(!down.advance_backlog(&bc(), &mut Vec::new()), "a link that is down sends nothing");
 }
+
+/// A message of exactly the largest packet goes whole; fragments name
+/// us as origin and the peer as destination.
+#[test]
+fn a_message_of_exactly_max_pkt_is_not_fragmented() {
+    let (mut a, _b, _now) = pair();
+    let mut out = Vec::new();
+    let exact = data(Importance::Low, a.max_pkt() - 32, 1);
+    assert_eq!(exact.len(), a.max_pkt());
+    a.send(exact, &bc(), &mut out).expect("sent");
+    assert_eq!((out.len(), a.stats.sent_fragments), (1, 0));
+    out.clear();
+    a.send(data(Importance::Low, a.max_pkt() - 31, 1), &bc(), &mut out).expect("sent");
+    assert_eq!(out.len(), 2);
+    for f in &out {
+        let Ok(Msg::Fragment(m)) = Msg::parse(f.clone()) else { panic!("a fragment") };
+        assert_eq!((m.hdr.orig_node, m.hdr.dest_node), (NodeAddr(1), NodeAddr(2)));
+    }
+}
+
+/// On a link that is not up yet, messages wait in the backlog and small
+/// ones are bundled there already; a large message never joins a bundle.
+#[test]
+fn the_backlog_of_a_link_not_up_bundles_too() {
+    let mut a = link(1, 2);
+    let mut out = Vec::new();
+    for i in 0..5 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("queued");
+    }
+    assert!(out.is_empty());
+    assert_eq!((a.backlog.len(), a.queued()), (1, (0, 5)), "one bundle of five");
+    a.send(data(Importance::Low, 1100, 9), &bc(), &mut out).expect("queued");
+    a.send(data(Importance::Low, 10, 10), &bc(), &mut out).expect("queued");
+    assert_eq!(a.backlog.len(), 3, "the large one alone, the next small one after it");
+}
