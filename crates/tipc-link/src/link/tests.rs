@@ -110,6 +110,7 @@ fn two_links_come_up_and_carry_data_in_order() {
     let msgs: Vec<Bytes> = (0..5).map(|i| data(Importance::Low, 100, i)).collect();
     let got = exchange(&mut a, &mut b, now, msgs.clone());
     assert_eq!(unstamped(&got), unstamped(&msgs));
+    assert_eq!((a.stats.sent_pkts, b.stats.recv_pkts), (5, 5));
 }
 
 /// Carries packets both ways until neither side has anything to send;
@@ -245,6 +246,15 @@ fn small_messages_in_the_backlog_are_bundled() {
     let (_, got) = carry(&mut a, &mut b, now, out);
     assert_eq!(unstamped(&got), unstamped(&sent));
     assert_eq!((a.stats.sent_bundles, a.stats.sent_bundled), (3, 30));
+    // a bundle names us as origin and the peer as destination
+    let mut a2 = link(1, 2);
+    let mut o = Vec::new();
+    a2.send(data(Importance::Low, 10, 0), &bc(), &mut o).expect("queued");
+    a2.send(data(Importance::Low, 10, 1), &bc(), &mut o).expect("queued");
+    a2.state = LinkState::Established;
+    a2.advance_backlog(&bc(), &mut o);
+    let Ok(Msg::Bundle(bm)) = Msg::parse(o[0].clone()) else { panic!("a bundle") };
+    assert_eq!((bm.hdr.orig_node, bm.hdr.dest_node), (NodeAddr(1), NodeAddr(2)));
     assert_eq!(b.stats.recv_bundles, 3);
 }
 
@@ -876,4 +886,69 @@ fn the_backlog_of_a_link_not_up_bundles_too() {
     a.send(data(Importance::Low, 1100, 9), &bc(), &mut out).expect("queued");
     a.send(data(Importance::Low, 10, 10), &bc(), &mut out).expect("queued");
     assert_eq!(a.backlog.len(), 3, "the large one alone, the next small one after it");
+}
+
+/// Only a link that was congested reports being uncongested, and only
+/// once every importance is below its limit.
+#[test]
+fn uncongested_only_after_congestion_and_below_every_limit() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    for _ in 0..60 {
+        a.send(data(Importance::Low, 1100, 0), &bc(), &mut out).expect("room");
+    }
+    let gb = feed(&mut b, now, std::mem::take(&mut out));
+    assert!(!feed(&mut a, now, gb.out).uncongested, "never congested");
+    // LOW and MEDIUM both full
+    while a.send(data(Importance::Low, 1100, 0), &bc(), &mut out).is_ok() {}
+    while a.send(data(Importance::Medium, 1100, 0), &bc(), &mut out).is_ok() {}
+    let gb = feed(&mut b, now, std::mem::take(&mut out));
+    let ga = feed(&mut a, now, gb.out);
+    assert!(!ga.uncongested, "MEDIUM still at its limit");
+    assert!(a.is_congested());
+}
+
+/// An acknowledgement riding on a data packet releases what it covers,
+/// moves the backlog and reports the end of congestion; a packet that
+/// releases nothing is no progress (the fast probe stays due).
+#[test]
+fn acks_on_data_packets_release_and_count_as_progress_only_when_they_do() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    a.set_now(now);
+    for _ in 0..150 {
+        a.send(data(Importance::Low, 1100, 0), &bc(), &mut out).expect("room");
+    }
+    assert!(a.send(data(Importance::Low, 1100, 0), &bc(), &mut out).is_err());
+    let due = a.fast_probe_at().expect("in flight");
+    // b sends data before it received anything: no ack, no progress
+    let mut bo = Vec::new();
+    b.send(data(Importance::Low, 10, 0), &bc(), &mut bo).expect("sent");
+    feed(&mut a, now + MS(5), bo);
+    assert_eq!(a.fast_probe_at(), Some(due));
+    // b receives 10 and answers with data: its ack rides along
+    let first10: Vec<Bytes> = out.drain(..10).collect();
+    feed(&mut b, now, first10);
+    let mut bo = Vec::new();
+    b.send(data(Importance::Low, 10, 1), &bc(), &mut bo).expect("sent");
+    let ga = feed(&mut a, now + MS(6), bo);
+    assert_eq!(ga.out.len(), 10, "the window moved by ten");
+    assert!(ga.uncongested);
+    assert_eq!(a.fast_probe_at(), Some(now + MS(6) + FAST_PROBE), "progress");
+}
+
+/// A NACK names the whole first run of missing packets.
+#[test]
+fn a_nack_names_the_whole_first_gap() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    for i in 0..5 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+    }
+    let arrived: Vec<Bytes> = out[2..].to_vec();
+    let g = feed(&mut b, now, arrived);
+    let nacks: Vec<u16> = protos(&g.out).iter().map(|m| m.gap).collect();
+    assert_eq!(nacks, [2]);
+    let ga = feed(&mut a, now, g.out);
+    assert_eq!(ga.out, out[..2].to_vec());
 }
