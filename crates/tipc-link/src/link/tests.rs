@@ -432,6 +432,7 @@ fn protocol_messages_carry_the_kernels_fields() {
     let m = proto(&a.build_proto(LinkProtoType::State, true, false, 0, false, &ctx)).expect("STATE");
     assert_eq!(m.hdr.seqno, a.snd_nxt.add(32767));
     assert_eq!((m.hdr.ack, m.next_sent, m.session), (SeqNo(3), a.snd_nxt, a.session));
+    assert_eq!((m.hdr.prev_node, m.hdr.orig_node, m.hdr.dest_node), (NodeAddr(1), NodeAddr(1), NodeAddr(2)));
     assert!(m.probe && m.keepalive());
     assert_eq!((m.bcast_gap, m.last_bcast_sent, m.hdr.bcast_ack), (1023, SeqNo(9), SeqNo(5)));
     assert!(m.redundant_link && !m.bc_ack_invalid);
@@ -951,4 +952,16 @@ fn a_nack_names_the_whole_first_gap() {
     assert_eq!(nacks, [2]);
     let ga = feed(&mut a, now, g.out);
     assert_eq!(ga.out, out[..2].to_vec());
+}
+
+/// An ACTIVATE repeated after the link came up changes nothing.
+#[test]
+fn a_repeated_activate_leaves_an_up_link_alone() {
+    let (mut a, mut b, now) = pair();
+    b.peer_session = Some(a.session);
+    let act = proto(&b.build_proto(LinkProtoType::Activate, false, false, 0, false, &bc())).expect("ACTIVATE");
+    let mut out = Vec::new();
+    assert_eq!(a.recv_proto(now, &act, &bc(), &mut out), Outcome::default());
+    assert!(a.is_up() && out.is_empty());
+    assert_eq!(a.stats.resets, 0);
 }
