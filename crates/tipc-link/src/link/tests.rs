@@ -965,3 +965,63 @@ fn a_repeated_activate_leaves_an_up_link_alone() {
     assert!(a.is_up() && out.is_empty());
     assert_eq!(a.stats.resets, 0);
 }
+
+/// A probe answered while packets wait behind a gap names that gap only
+/// (not everything up to the prober's next packet), and counts as a
+/// probe received.
+#[test]
+fn a_probe_reply_with_deferred_packets_names_the_first_gap() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    for i in 0..3 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+    }
+    feed(&mut b, now, out[1..].to_vec());
+    let (nacks, probes) = (b.stats.sent_nacks, b.stats.recv_probes);
+    let probe = a.build_proto(LinkProtoType::State, true, false, 0, false, &bc());
+    let g = feed(&mut b, now, vec![probe]);
+    let r = protos(&g.out);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].gap, 1, "packet 1 only");
+    assert_eq!(b.stats.sent_nacks, nacks, "a probe reply, not a NACK");
+    assert_eq!(b.stats.recv_probes, probes + 1);
+    // a probe with nothing missing: a reply, no NACK
+    let (mut c, mut d, now) = pair();
+    let probe = c.build_proto(LinkProtoType::State, true, false, 0, false, &bc());
+    let g = feed(&mut d, now, vec![probe]);
+    assert_eq!(protos(&g.out).iter().map(|m| m.gap).collect::<Vec<_>>(), [0]);
+    assert_eq!(d.stats.sent_nacks, 0);
+}
+
+/// A STATE acknowledgement that releases packets is progress (the fast
+/// probe moves); one that releases nothing is not.
+#[test]
+fn only_a_releasing_state_is_progress() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    a.set_now(now);
+    a.send(data(Importance::Low, 10, 0), &bc(), &mut out).expect("sent");
+    a.send(data(Importance::Low, 10, 1), &bc(), &mut out).expect("sent");
+    let due = a.fast_probe_at().expect("in flight");
+    let nothing = b.build_proto(LinkProtoType::State, false, false, 0, false, &bc());
+    feed(&mut a, now + MS(5), vec![nothing]);
+    assert_eq!(a.fast_probe_at(), Some(due));
+    feed(&mut b, now, out[..1].to_vec());
+    let one = b.build_proto(LinkProtoType::State, false, false, 0, false, &bc());
+    feed(&mut a, now + MS(6), vec![one]);
+    assert_eq!(a.fast_probe_at(), Some(now + MS(6) + FAST_PROBE));
+}
+
+/// A link that sent data but has heard nothing since the last tick
+/// probes (not a plain STATE).
+#[test]
+fn a_silent_peer_is_probed_even_when_data_moved() {
+    let (mut a, _b, now) = pair();
+    let mut out = Vec::new();
+    a.send(data(Importance::Low, 10, 0), &bc(), &mut out).expect("sent");
+    let mut t = Vec::new();
+    a.tick(now + MS(375), &bc(), false, &mut t);
+    let st = protos(&t);
+    assert_eq!(st.len(), 1);
+    assert!(st[0].probe, "silent since the last tick: a probe");
+}
