@@ -1025,3 +1025,22 @@ fn a_silent_peer_is_probed_even_when_data_moved() {
     assert_eq!(st.len(), 1);
     assert!(st[0].probe, "silent since the last tick: a probe");
 }
+
+/// Packets waiting behind a gap make the tick a probe, so that the
+/// reply tells the peer at once what is missing.
+#[test]
+fn deferred_packets_make_the_tick_a_probe() {
+    let (mut a, mut b, now) = pair();
+    let mut out = Vec::new();
+    for i in 0..3 {
+        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+    }
+    feed(&mut b, now, out[1..].to_vec());
+    let mut o = Vec::new();
+    b.send(data(Importance::Low, 10, 9), &bc(), &mut o).expect("sent");
+    let mut t = Vec::new();
+    b.tick(now + MS(375), &bc(), false, &mut t);
+    let st = protos(&t);
+    assert_eq!(st.len(), 1);
+    assert!(st[0].probe, "a gap is open: a probe");
+}
