@@ -731,9 +731,12 @@ fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
     tipc_wire::field::set_word(&mut other_net, 5, 4712);
     rx.handle_frame(now, mac(1), other_net.freeze());
     assert_eq!(rx.stats().foreign, base.foreign + 1, "another cluster");
-    // not synchronised: dropped
+    // not synchronised: dropped, even the packet it expects next
+    let next = rx.peers[&addr(1)].bc.rcv_nxt;
     rx.peers.get_mut(&addr(1)).expect("peer").bc.synced = false;
-    rx.handle_frame(now, mac(1), f[0].clone());
+    let mut expected = bytes::BytesMut::from(&f[0][..]);
+    tipc_wire::field::set_bits(&mut expected, 2, 0, 16, u32::from(next.0));
+    rx.handle_frame(now, mac(1), expected.freeze());
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 3);
     assert!(delivered_of(rx).is_empty());
 }

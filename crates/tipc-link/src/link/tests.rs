@@ -671,6 +671,14 @@ fn ticks_send_state_only_when_there_is_something_to_say() {
     quiet(&mut a);
     out.clear();
     let mut o = Vec::new();
+    b.send(data(Importance::Low, 10, 1), &bc(), &mut o).expect("sent");
+    feed(&mut a, now, o);
+    a.checkpoint = a.snd_nxt.prev();
+    a.tick(now + MS(750), &bc(), false, &mut out);
+    assert_eq!(protos(&out).len(), 1, "an ack owed");
+    quiet(&mut a);
+    out.clear();
+    let mut o = Vec::new();
     a.send(data(Importance::Low, 10, 0), &bc(), &mut o).expect("sent");
     a.checkpoint = SeqNo(0);
     a.tick(now + MS(750), &bc(), false, &mut out);
