@@ -1327,6 +1327,16 @@ mod tests {
         (g, me, ids)
     }
 
+    /// Seventeen members that each sent one message the application
+    /// read: sixteen active senders (the first reclaimed), one pending.
+    fn seventeen_read_once() -> (Group, Vec<MemberId>) {
+        let (mut g, _me, ids) = group_of(17);
+        for &id in &ids {
+            read_one(&mut g, id);
+        }
+        (g, ids)
+    }
+
     /// `id` sends a one-block unicast and the application reads it.
     fn read_one(g: &mut Group, id: MemberId) {
         g.handle_data(id, data_from(DataType::GrpUcast, id, 1, b"x"));
@@ -1391,10 +1401,7 @@ mod tests {
     /// A pending member gets more idle window once it has used half of it.
     #[test]
     fn a_pending_member_is_topped_up_at_half_its_idle_window() {
-        let (mut g, _me, ids) = group_of(17);
-        for &id in &ids {
-            read_one(&mut g, id);
-        }
+        let (mut g, ids) = seventeen_read_once();
         let p = ids[16];
         assert_eq!(state_of(&g, p), Some(MemberState::Pending));
         all_protos(&mut g);
@@ -1417,10 +1424,7 @@ mod tests {
     /// again and the oldest pending member takes its active slot.
     #[test]
     fn a_remit_with_messages_in_flight_waits_for_them() {
-        let (mut g, _me, ids) = group_of(17);
-        for &id in &ids {
-            read_one(&mut g, id);
-        }
+        let (mut g, ids) = seventeen_read_once();
         let (r, pend) = (ids[0], ids[16]);
         assert_eq!(state_of(&g, r), Some(MemberState::Reclaiming));
         let adv = g.members[&r].advertised;
@@ -1445,10 +1449,7 @@ mod tests {
     /// and promotes the oldest pending member.
     #[test]
     fn a_full_remit_frees_the_active_slot_at_once() {
-        let (mut g, _me, ids) = group_of(17);
-        for &id in &ids {
-            read_one(&mut g, id);
-        }
+        let (mut g, ids) = seventeen_read_once();
         let (r, pend) = (ids[0], ids[16]);
         let adv = g.members[&r].advertised;
         g.handle_proto(r, &proto(GroupProtoType::Remit, r, member(1, 10), adv, 0));

@@ -688,6 +688,25 @@ fn shutdown_says_goodbye_and_goes_quiet() {
     assert_eq!(s.nodes[0].stats().malformed, 0);
 }
 
+/// Node 1 broadcasts messages `range` while every broadcast frame is lost
+/// on the way; returns the frames, for the test to deliver by hand.
+fn withheld_broadcasts(s: &mut Seg, range: std::ops::Range<u8>) -> Vec<Bytes> {
+    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+    let since = s.log.len();
+    for i in range {
+        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    }
+    s.flush();
+    bcast_frames(s, 0, since)
+}
+
+/// `frame` with bits `shift..shift + width` of word `word` set to `v`.
+fn with_bits(frame: &Bytes, word: usize, shift: u32, width: u32, v: u32) -> Bytes {
+    let mut b = bytes::BytesMut::from(&frame[..]);
+    tipc_wire::field::set_bits(&mut b, word, shift, width, v);
+    b.freeze()
+}
+
 /// The broadcast frames node `i` sent since log entry `since`.
 fn bcast_frames(s: &Seg, i: usize, since: usize) -> Vec<Bytes> {
     s.log[since..]
@@ -704,13 +723,7 @@ fn bcast_frames(s: &Seg, i: usize, since: usize) -> Vec<Bytes> {
 #[test]
 fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
     let mut s = Seg::up(2);
-    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
-    let since = s.log.len();
-    for i in 0..3 {
-        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
-    }
-    s.flush();
-    let f = bcast_frames(&s, 0, since);
+    let f = withheld_broadcasts(&mut s, 0..3);
     assert_eq!(f.len(), 3);
     s.events(1);
     let now = s.now;
@@ -723,20 +736,15 @@ fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
     assert_eq!(delivered_of(rx), [0, 1, 2]);
     rx.handle_frame(now, mac(1), f[1].clone());
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 1, "seen before");
-    let mut far = bytes::BytesMut::from(&f[0][..]);
-    tipc_wire::field::set_bits(&mut far, 2, 0, 16, 4 + u32::from(crate::link::RCV_WINDOW) + 1);
-    rx.handle_frame(now, mac(1), far.freeze());
+    let far = with_bits(&f[0], 2, 0, 16, 4 + u32::from(crate::link::RCV_WINDOW) + 1);
+    rx.handle_frame(now, mac(1), far);
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 2, "past the window");
-    let mut other_net = bytes::BytesMut::from(&f[0][..]);
-    tipc_wire::field::set_word(&mut other_net, 5, 4712);
-    rx.handle_frame(now, mac(1), other_net.freeze());
+    rx.handle_frame(now, mac(1), with_bits(&f[0], 5, 0, 32, 4712));
     assert_eq!(rx.stats().foreign, base.foreign + 1, "another cluster");
     // not synchronised: dropped, even the packet it expects next
     let next = rx.peers[&addr(1)].bc.rcv_nxt;
     rx.peers.get_mut(&addr(1)).expect("peer").bc.synced = false;
-    let mut expected = bytes::BytesMut::from(&f[0][..]);
-    tipc_wire::field::set_bits(&mut expected, 2, 0, 16, u32::from(next.0));
-    rx.handle_frame(now, mac(1), expected.freeze());
+    rx.handle_frame(now, mac(1), with_bits(&f[0], 2, 0, 16, u32::from(next.0)));
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 3);
     assert!(delivered_of(rx).is_empty());
 }
@@ -756,13 +764,7 @@ fn delivered_of(l: &mut LinkLayer) -> Vec<u8> {
 #[test]
 fn broadcast_receivers_ack_every_sixteen_and_report_gaps_at_once() {
     let mut s = Seg::up(2);
-    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
-    let since = s.log.len();
-    for i in 0..40 {
-        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
-    }
-    s.flush();
-    let f = bcast_frames(&s, 0, since);
+    let f = withheld_broadcasts(&mut s, 0..40);
     let now = s.now;
     let rx = &mut s.nodes[1];
     sent(rx);
@@ -1143,9 +1145,7 @@ fn invalid_broadcast_acks_are_not_taken() {
     let pkt = {
         let mut v: Vec<Bytes> = std::iter::from_fn(|| s.nodes[1].poll_transmit()).map(|t| t.msg).collect();
         assert_eq!(v.len(), 1);
-        let mut b = bytes::BytesMut::from(&v.remove(0)[..]);
-        tipc_wire::field::set_bits(&mut b, 1, 0, 16, 3);
-        b.freeze()
+        with_bits(&v.remove(0), 1, 0, 16, 3)
     };
     s.nodes[0].handle_frame(now, mac(2), pkt);
     assert_eq!(s.nodes[0].bcast_stats().2, 3, "the invalid-ack bit is honoured");
@@ -1154,9 +1154,7 @@ fn invalid_broadcast_acks_are_not_taken() {
     s.nodes[1].send(now, addr(1), Msg::NameDistr(nd).to_bytes().expect("msg")).expect("sent");
     let pkt = {
         let t = s.nodes[1].poll_transmit().expect("a packet");
-        let mut b = bytes::BytesMut::from(&t.msg[..]);
-        tipc_wire::field::set_bits(&mut b, 1, 0, 16, 3);
-        b.freeze()
+        with_bits(&t.msg, 1, 0, 16, 3)
     };
     s.nodes[0].handle_frame(now, mac(2), pkt);
     assert_eq!(s.nodes[0].bcast_stats().2, 0, "a valid ack releases");
@@ -1252,17 +1250,12 @@ fn broadcast_bundles_fragments_and_the_window_edge() {
     let got: Vec<(usize, u8)> = delivered(&mut s, 1).iter().map(|(_, _, m)| (m.len(), m[m.len() - 1])).collect();
     assert_eq!(got, [(144, 1), (144, 2), (5044, 3)]);
     // the edge of the window: deferred, then delivered once the gap fills
-    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
-    let since = s.log.len();
-    s.nodes[0].broadcast(s.now, bmsg(4)).expect("sent");
-    s.flush();
-    let f = bcast_frames(&s, 0, since).remove(0);
+    let f = withheld_broadcasts(&mut s, 4..5).remove(0);
     let rx = &mut s.nodes[1];
     let next = rx.peers[&addr(1)].bc.rcv_nxt;
-    let mut edge = bytes::BytesMut::from(&f[..]);
-    tipc_wire::field::set_bits(&mut edge, 2, 0, 16, u32::from(next.add(crate::link::RCV_WINDOW).0));
+    let edge = with_bits(&f, 2, 0, 16, u32::from(next.add(crate::link::RCV_WINDOW).0));
     let dropped = rx.stats().bcast_dropped;
-    rx.handle_frame(s.now, mac(1), edge.freeze());
+    rx.handle_frame(s.now, mac(1), edge);
     assert_eq!(rx.stats().bcast_dropped, dropped, "kept at the edge");
     assert_eq!(rx.peers[&addr(1)].bc.deferred_count, 1);
 }
@@ -1273,13 +1266,7 @@ fn broadcast_bundles_fragments_and_the_window_edge() {
 #[test]
 fn filling_a_gap_keeps_what_waits_behind_the_next() {
     let mut s = Seg::up(2);
-    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
-    let since = s.log.len();
-    for i in 0..8 {
-        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
-    }
-    s.flush();
-    let f = bcast_frames(&s, 0, since);
+    let f = withheld_broadcasts(&mut s, 0..8);
     let now = s.now;
     let rx = &mut s.nodes[1];
     delivered_of(rx);

@@ -113,6 +113,15 @@ fn two_links_come_up_and_carry_data_in_order() {
     assert_eq!((a.stats.sent_pkts, b.stats.recv_pkts), (5, 5));
 }
 
+/// `n` small LOW messages sent on `l`: the packets that went out.
+fn send_small(l: &mut Link, n: u8) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        l.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+    }
+    out
+}
+
 /// Carries packets both ways until neither side has anything to send;
 /// returns what `a` and `b` delivered.
 fn carry(a: &mut Link, b: &mut Link, now: Instant, mut a_out: Vec<Bytes>) -> (Vec<Bytes>, Vec<Bytes>) {
@@ -342,10 +351,7 @@ fn duplicates_and_packets_past_the_window_are_dropped() {
 #[test]
 fn an_explicit_ack_follows_every_sixteen_packets() {
     let (mut a, mut b, now) = pair();
-    let mut out = Vec::new();
-    for i in 0..16 {
-        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
-    }
+    let mut out = send_small(&mut a, 16);
     let last = out.pop().expect("16 packets");
     let g = feed(&mut b, now, out);
     assert!(g.out.is_empty(), "no ack for 15");
@@ -833,10 +839,7 @@ fn establishing_links_activate_and_come_up_on_data() {
 #[test]
 fn state_messages_reveal_tail_loss_and_release_acked_packets() {
     let (mut a, mut b, now) = pair();
-    let mut out = Vec::new();
-    for i in 0..4 {
-        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
-    }
+    send_small(&mut a, 4);
     // all four lost; a probes
     let probe = a.build_proto(LinkProtoType::State, true, false, 0, false, &bc());
     let g = feed(&mut b, now, vec![probe]);
@@ -950,10 +953,7 @@ fn acks_on_data_packets_release_and_count_as_progress_only_when_they_do() {
 #[test]
 fn a_nack_names_the_whole_first_gap() {
     let (mut a, mut b, now) = pair();
-    let mut out = Vec::new();
-    for i in 0..5 {
-        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
-    }
+    let out = send_small(&mut a, 5);
     let arrived: Vec<Bytes> = out[2..].to_vec();
     let g = feed(&mut b, now, arrived);
     let nacks: Vec<u16> = protos(&g.out).iter().map(|m| m.gap).collect();
@@ -980,10 +980,7 @@ fn a_repeated_activate_leaves_an_up_link_alone() {
 #[test]
 fn a_probe_reply_with_deferred_packets_names_the_first_gap() {
     let (mut a, mut b, now) = pair();
-    let mut out = Vec::new();
-    for i in 0..3 {
-        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
-    }
+    let out = send_small(&mut a, 3);
     feed(&mut b, now, out[1..].to_vec());
     let (nacks, probes) = (b.stats.sent_nacks, b.stats.recv_probes);
     let probe = a.build_proto(LinkProtoType::State, true, false, 0, false, &bc());
@@ -1020,35 +1017,21 @@ fn only_a_releasing_state_is_progress() {
     assert_eq!(a.fast_probe_at(), Some(now + MS(6) + FAST_PROBE));
 }
 
-/// A link that sent data but has heard nothing since the last tick
-/// probes (not a plain STATE).
+/// A tick probes (rather than sending a plain STATE) when the peer was
+/// silent since the last tick, even if data moved, and when packets wait
+/// behind a gap, so that the reply tells the peer at once what is missing.
 #[test]
-fn a_silent_peer_is_probed_even_when_data_moved() {
-    let (mut a, _b, now) = pair();
-    let mut out = Vec::new();
-    a.send(data(Importance::Low, 10, 0), &bc(), &mut out).expect("sent");
-    let mut t = Vec::new();
-    a.tick(now + MS(375), &bc(), false, &mut t);
-    let st = protos(&t);
-    assert_eq!(st.len(), 1);
-    assert!(st[0].probe, "silent since the last tick: a probe");
-}
-
-/// Packets waiting behind a gap make the tick a probe, so that the
-/// reply tells the peer at once what is missing.
-#[test]
-fn deferred_packets_make_the_tick_a_probe() {
+fn ticks_probe_a_silent_peer_and_an_open_gap() {
     let (mut a, mut b, now) = pair();
-    let mut out = Vec::new();
-    for i in 0..3 {
-        a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
-    }
+    let out = send_small(&mut a, 3);
+    // b heard from a (not silent) and sent data, but 1 is missing
     feed(&mut b, now, out[1..].to_vec());
-    let mut o = Vec::new();
-    b.send(data(Importance::Low, 10, 9), &bc(), &mut o).expect("sent");
-    let mut t = Vec::new();
-    b.tick(now + MS(375), &bc(), false, &mut t);
-    let st = protos(&t);
-    assert_eq!(st.len(), 1);
-    assert!(st[0].probe, "a gap is open: a probe");
+    send_small(&mut b, 1);
+    for (l, why) in [(&mut a, "a silent peer"), (&mut b, "an open gap")] {
+        let mut t = Vec::new();
+        l.tick(now + MS(375), &bc(), false, &mut t);
+        let st = protos(&t);
+        assert_eq!(st.len(), 1, "{why}");
+        assert!(st[0].probe, "{why}: a probe");
+    }
 }
