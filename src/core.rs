@@ -17,6 +17,11 @@ use tipc_wire::{
 
 use crate::error::Error;
 
+/// Service types below this belong to TIPC itself (node state, topology
+/// service, …): sockets may not bind or join them (net/tipc/socket.c,
+/// `TIPC_RESERVED_TYPES`).
+pub const RESERVED_TYPES: u32 = 64;
+
 /// A message delivered to a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMessage {
@@ -212,6 +217,9 @@ impl NodeCore {
     pub fn bind(&mut self, port: PortId, range: ServiceRange, scope: Scope) -> Result<(), Error> {
         if !self.ports.contains(&port) {
             return Err(Error::NoSuchPort(port));
+        }
+        if range.stype.0 < RESERVED_TYPES {
+            return Err(Error::ReservedType(range.stype.0));
         }
         if range.lower > range.upper {
             return Err(Error::Config(format!("bad range {range}")));
@@ -550,8 +558,8 @@ impl NodeCore {
         if self.groups.contains_key(&port) {
             return Err(Error::AlreadyJoined);
         }
-        if spec.stype.0 < 64 {
-            return Err(Error::Config("group types below 64 are reserved".into()));
+        if spec.stype.0 < RESERVED_TYPES {
+            return Err(Error::ReservedType(spec.stype.0));
         }
         let mut g = Group::new(spec, MemberId { node: own, port });
         let existing: Vec<Publication> = self

@@ -53,6 +53,11 @@ pub enum Error {
     /// ([`tipc_group::MAX_PUBL_PER_NODE`], as the kernel's `TIPC_MAX_PUBL`).
     #[error("publication limit of {0} bindings reached")]
     TooManyBindings(usize),
+    /// A bind or group join named a reserved service type: types 0–63
+    /// belong to TIPC itself (node state, topology service, …); the kernel
+    /// refuses them with EACCES (net/tipc/socket.c, `TIPC_RESERVED_TYPES`).
+    #[error("service type {0} is reserved: service types 0–63 are reserved for TIPC itself")]
+    ReservedType(u32),
     /// A configuration problem.
     #[error("configuration: {0}")]
     Config(String),

@@ -140,3 +140,31 @@ fn fifty_thousand_broadcasts_to_seven_under_loss_arrive_once_in_order() {
     assert_eq!(st.bcast_sends, n_msgs, "every message went on the broadcast link");
     assert_eq!(st.replicast_copies, 0);
 }
+
+/// Service types 0–63 are reserved, as in the kernel (net/tipc/socket.c:
+/// bind and group join below TIPC_RESERVED_TYPES fail with EACCES), in
+/// cluster and node scope; 64 is the first a socket may bind. A refused
+/// bind publishes nothing, here or on the peer.
+#[test]
+fn binding_a_reserved_service_type_is_refused() {
+    let mut net = SimNet::new(seed());
+    up(&mut net, 2);
+    let port = net.with(0, |c, _| c.open_port());
+    net.run_for(Duration::from_millis(500));
+    let seen_before = net.core(1).names().iter().count();
+    for (stype, scope) in [(0, Scope::Cluster), (1, Scope::Cluster), (1, Scope::Node), (63, Scope::Cluster)] {
+        let r = ServiceRange { stype: ServiceType(stype), lower: Instance(5), upper: Instance(5) };
+        match net.with(0, |c, _| c.bind(port, r, scope)) {
+            Err(Error::ReservedType(t)) => assert_eq!(t, stype),
+            other => panic!("bind to type {stype} ({scope:?}): {other:?}"),
+        }
+    }
+    let msg = Error::ReservedType(1).to_string();
+    assert!(msg.contains("0–63") && msg.contains("reserved"), "the error names the rule: {msg}");
+    net.run_for(Duration::from_millis(500));
+    assert_eq!(net.core(1).names().iter().count(), seen_before, "nothing published");
+    let r = ServiceRange { stype: ServiceType(64), lower: Instance(5), upper: Instance(5) };
+    net.with(0, |c, _| c.bind(port, r, Scope::Cluster)).expect("type 64 is the first free one");
+    net.run_for(Duration::from_millis(500));
+    assert_eq!(net.core(1).names().iter().count(), seen_before + 1);
+}
