@@ -17,11 +17,6 @@ use tipc_wire::{
 
 use crate::error::Error;
 
-/// Service types below this belong to TIPC itself (node state, topology
-/// service, …): sockets may not bind or join them (net/tipc/socket.c,
-/// `TIPC_RESERVED_TYPES`).
-pub const RESERVED_TYPES: u32 = 64;
-
 /// A message delivered to a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortMessage {
@@ -218,7 +213,7 @@ impl NodeCore {
         if !self.ports.contains(&port) {
             return Err(Error::NoSuchPort(port));
         }
-        if range.stype.0 < RESERVED_TYPES {
+        if range.stype.is_reserved() {
             return Err(Error::ReservedType(range.stype.0));
         }
         if range.lower > range.upper {
@@ -558,7 +553,7 @@ impl NodeCore {
         if self.groups.contains_key(&port) {
             return Err(Error::AlreadyJoined);
         }
-        if spec.stype.0 < RESERVED_TYPES {
+        if spec.stype.is_reserved() {
             return Err(Error::ReservedType(spec.stype.0));
         }
         let mut g = Group::new(spec, MemberId { node: own, port });

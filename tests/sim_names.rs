@@ -26,7 +26,7 @@ fn table(net: &mut SimNet, i: usize) -> BTreeSet<(u32, u32, u32, NodeAddr, PortI
     net.core(i)
         .names()
         .iter()
-        .filter(|p| p.scope == Scope::Cluster && p.range.stype.0 >= 64)
+        .filter(|p| p.scope == Scope::Cluster && !p.range.stype.is_reserved())
         .map(|p| (p.range.stype.0, p.range.lower.0, p.range.upper.0, p.node, p.port))
         .collect()
 }

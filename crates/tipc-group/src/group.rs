@@ -1121,14 +1121,7 @@ mod tests {
 
     /// The protocol messages `g` has queued for `to`, by type.
     fn protos_to(g: &mut Group, to: MemberId) -> Vec<(GroupProtoType, u16, u16)> {
-        std::iter::from_fn(|| g.poll_out())
-            .filter_map(|o| match o {
-                GroupOut::To { member, msg: DataMsgOrProto::Proto(p) } if member == to => {
-                    Some((p.msg_type, p.bc, p.adv_win))
-                }
-                _ => None,
-            })
-            .collect()
+        all_protos(g).into_iter().filter(|p| p.0 == to).map(|(_, t, bc, win)| (t, bc, win)).collect()
     }
 
     fn member_events(g: &mut Group) -> Vec<(bool, MemberId)> {

@@ -183,6 +183,18 @@ u32_id!(
     /// A service (name) type; for groups, the group id. Types below 64 are reserved.
     ServiceType, "type:{}"
 );
+
+impl ServiceType {
+    /// The first type a socket may bind or join as a group: 0–63 belong to
+    /// TIPC itself (node state, topology service, …), and the kernel refuses
+    /// them with EACCES (net/tipc/socket.c, `TIPC_RESERVED_TYPES`).
+    pub const FIRST_USER: ServiceType = ServiceType(64);
+
+    /// Whether this type is reserved for TIPC itself (below [`ServiceType::FIRST_USER`]).
+    pub fn is_reserved(self) -> bool {
+        self < Self::FIRST_USER
+    }
+}
 u32_id!(
     /// A service instance; for groups, the member id.
     Instance, "inst:{}"
