@@ -136,14 +136,19 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Memory is flat: from the sample at 30 % of a run to its end, RSS grows
-/// by at most 10 % + 2 MiB (allocator noise; a leak of a few bytes per
-/// message over a soak's millions of messages passes that). `samples` are
-/// (seconds, KiB).
+/// Memory is flat: at the end of a run RSS is at most 10 % + 2 MiB above
+/// its highest point in the first half. The allocator keeps what a burst
+/// of queued frames once took (one sample at 30 % of a run sat ~5 MiB
+/// below a later burst and made the check flaky on a fresh clone), so the
+/// first half's peak is the baseline; memory that keeps growing through
+/// the second half still fails. `samples` are (seconds, KiB).
 pub fn assert_rss_flat(what: &str, samples: &[(f64, u64)]) {
-    let base = samples[samples.len() * 3 / 10].1;
+    let base = samples[..samples.len().div_ceil(2)].iter().map(|s| s.1).max().unwrap_or(0);
     let last = samples.last().map_or(0, |s| s.1);
-    assert!(last <= base + base / 10 + 2 * 1024, "{what}: RSS grew from {base} KiB to {last} KiB: {samples:?}");
+    assert!(
+        last <= base + base / 10 + 2 * 1024,
+        "{what}: RSS grew from a first-half peak of {base} KiB to {last} KiB: {samples:?}"
+    );
 }
 
 /// One hostile TIPC message: with probability `p_random` random bytes of
