@@ -21,8 +21,8 @@ use bytes::Bytes;
 use clap::Parser;
 use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::sim::SimNet;
-use tipc_rs::wire::{Instance, MemberId, NodeId, PortId, ServiceType};
-use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_rs::wire::{Instance, MemberId, NodeAddr, NodeId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, SendOpts, Stack};
 
 mod common;
 
@@ -108,7 +108,9 @@ impl Cluster for Sim {
     }
     fn send(&mut self, from: usize, mode: Mode, to: Option<MemberId>, inst: u32, data: Bytes) -> Result<(), Error> {
         let p = self.ports[from];
-        self.net.with(from, |c, now| c.group_send(now, p, mode, to, Instance(inst), data))
+        let dest = Dest::group(mode, to, Instance(inst))
+            .ok_or(Error::NoSuchMember(MemberId { node: NodeAddr(0), port: PortId(0) }))?;
+        self.net.with(from, |c, now| c.send(now, p, dest, data, SendOpts::default()))
     }
     fn now_us(&self) -> u64 {
         self.net.now().as_micros()

@@ -59,7 +59,7 @@ fn describe(m: &Msg) -> Map<String, Value> {
                 o.insert("grp_bc_seqno".into(), json!(d.grp_bc_seqno()));
                 o.insert("grp_ack_req".into(), json!(d.grp_ack_req()));
             } else if d.hsize >= 44 {
-                o.insert("name_upper".into(), json!(d.word10));
+                o.insert("name_upper".into(), json!(d.name_upper().0));
             }
             o.insert("err".into(), json!(u8::from(d.err)));
             o.insert("scope".into(), json!(u8::from(d.scope)));

@@ -58,6 +58,12 @@ pub enum Error {
     /// refuses them with EACCES (net/tipc/socket.c, `TIPC_RESERVED_TYPES`).
     #[error("service type {0} is reserved: service types 0–63 are reserved for TIPC itself")]
     ReservedType(u32),
+    /// A service range whose lower bound is above its upper one.
+    #[error("bad service range {0}: lower bound above upper")]
+    BadRange(tipc_wire::ServiceRange),
+    /// No member of the socket's group holds the instance.
+    #[error("no group member holds instance {0}")]
+    NoInstance(tipc_wire::Instance),
     /// A configuration problem.
     #[error("configuration: {0}")]
     Config(String),
@@ -72,7 +78,31 @@ impl From<tipc_link::LinkError> for Error {
             tipc_link::LinkError::NoLink(n) => Error::NoLink(n),
             tipc_link::LinkError::Congested(n) => Error::WouldBlock(n),
             tipc_link::LinkError::NotReady => Error::NotReady,
+            tipc_link::LinkError::BadMessage(m) => Error::Wire(m),
             other => Error::Link(other.to_string()),
+        }
+    }
+}
+
+impl From<tipc_group::SocketError> for Error {
+    fn from(e: tipc_group::SocketError) -> Self {
+        use tipc_group::SocketError as S;
+        match e {
+            S::NotReady => Error::NotReady,
+            S::NoSuchPort(p) => Error::NoSuchPort(p),
+            S::ReservedType(t) => Error::ReservedType(t.0),
+            S::BadRange(r) => Error::BadRange(r),
+            S::TooManyBindings(n) => Error::TooManyBindings(n),
+            S::NoLink(n) => Error::NoLink(n),
+            S::WouldBlock(n) => Error::WouldBlock(n),
+            S::TooLarge(n) => Error::TooLarge(n),
+            S::NoService { stype, inst } => Error::NoService(stype.0, inst.0),
+            S::InGroup => Error::InGroup,
+            S::NotJoined => Error::NotJoined,
+            S::AlreadyJoined => Error::AlreadyJoined,
+            S::NoSuchMember(m) => Error::NoSuchMember(m),
+            S::NoInstance(i) => Error::NoInstance(i),
+            S::Encode(w) => Error::Wire(w.to_string()),
         }
     }
 }

@@ -17,7 +17,7 @@
 //! ```
 //! use tipc_rs::sim::SimNet;
 //! use tipc_rs::wire::{Duration, Instance, ServiceType};
-//! use tipc_rs::{CoreEvent, GroupEvent, GroupSpec, Mode, Scope};
+//! use tipc_rs::{CoreEvent, Dest, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 //!
 //! let mut net = SimNet::new(7);
 //! let [a, b] = [net.add_node("node-a", |_| {}), net.add_node("node-b", |_| {})];
@@ -29,7 +29,7 @@
 //! net.with(a, |c, _| c.group_join(pa, spec(1))).unwrap();
 //! net.with(b, |c, _| c.group_join(pb, spec(2))).unwrap();
 //! net.run_for(Duration::from_millis(100));
-//! net.with(a, |c, now| c.group_send(now, pa, Mode::Broadcast, None, Instance(0), "hi".into())).unwrap();
+//! net.with(a, |c, now| c.send(now, pa, Dest::GroupBroadcast, "hi".into(), SendOpts::default())).unwrap();
 //! net.run_for(Duration::from_millis(100));
 //! let got: Vec<GroupEvent> = net.take_events(b).into_iter().filter_map(|(_, e)| match e {
 //!     CoreEvent::Group { event, .. } => Some(event),
@@ -49,13 +49,13 @@ pub mod sim;
 pub mod stack;
 pub mod stats;
 
-pub use crate::core::{CoreEvent, McastMethod, NodeCore, PortMessage};
+pub use crate::core::{CoreEvent, CoreStats, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
 pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, ServiceEvent, Stack, StackBuilder, StackEvent};
 pub use bytes::Bytes;
 pub use tipc_bearer_eth as bearer;
 pub use tipc_group as group;
-pub use tipc_group::{GroupEvent, GroupSpec, Mode};
+pub use tipc_group::{Dest, GroupEvent, GroupSpec, Mode, SendOpts};
 pub use tipc_link as link;
 pub use tipc_wire as wire;
 pub use tipc_wire::Scope;

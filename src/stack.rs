@@ -25,11 +25,11 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use tipc_bearer_eth::{BearerConfig, EthBearer, RxFrame, RxHandler, RxPoller, TxFrame, TxHandle, Waker};
 use tipc_link::{AddrMode, LinkConfig, LinkInfo};
 use tipc_wire::pcap::PcapSink;
-use tipc_wire::{Duration, EthFrame, Importance, Instant, MemberId, NodeAddr, NodeId, PortId};
+use tipc_wire::{Duration, EthFrame, Instant, MemberId, NodeAddr, NodeId, PortId};
 
 use crate::core::{CoreEvent, NodeCore, PortMessage};
 use crate::error::Error;
-use tipc_group::{GroupEvent, GroupSpec, Mode};
+use tipc_group::{Dest, GroupEvent, GroupSpec, SendOpts};
 use tipc_wire::{Instance, Scope, ServiceRange, ServiceType};
 
 /// A change of the name table inside a subscribed range.
@@ -797,7 +797,13 @@ impl PortSocket {
     ) -> Result<(), Error> {
         let me = self.port;
         self.shared.send_with(deadline, |core, now| {
-            core.send_direct(now, me, node, port, data.clone(), Importance::Low, returnable)
+            core.send(
+                now,
+                me,
+                Dest::Socket { node, port },
+                data.clone(),
+                SendOpts { returnable, ..SendOpts::default() },
+            )
         })
     }
 
@@ -823,13 +829,21 @@ impl PortSocket {
     pub fn send_to_name(&self, stype: ServiceType, inst: Instance, data: Bytes, returnable: bool) -> Result<(), Error> {
         let me = self.port;
         self.shared.send_with(Some(None), |core, now| {
-            core.send_named(now, me, stype, inst, data.clone(), Importance::Low, returnable)
+            core.send(
+                now,
+                me,
+                Dest::Service { stype, inst },
+                data.clone(),
+                SendOpts { returnable, ..SendOpts::default() },
+            )
         })
     }
     /// Multicast to every socket bound in a range, waiting while congested.
     pub fn send_to_range(&self, range: ServiceRange, data: Bytes) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(Some(None), |core, now| core.send_range(now, me, range, data.clone(), Importance::Low))
+        self.shared.send_with(Some(None), |core, now| {
+            core.send(now, me, Dest::Range(range), data.clone(), SendOpts::default())
+        })
     }
 
     /// Sends to a socket, waiting while the link is congested.
@@ -958,65 +972,58 @@ impl GroupSocket {
             .unwrap_or_default()
     }
 
-    fn send(
-        &self,
-        mode: Mode,
-        to: Option<MemberId>,
-        inst: Instance,
-        data: Bytes,
-        deadline: Option<Option<std::time::Instant>>,
-    ) -> Result<(), Error> {
+    fn send(&self, dest: Dest, data: Bytes, deadline: Option<Option<std::time::Instant>>) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(deadline, |core, now| core.group_send(now, me, mode, to, inst, data.clone()))
+        self.shared.send_with(deadline, |core, now| core.send(now, me, dest, data.clone(), SendOpts::default()))
     }
 
     /// Unicast to a member's socket; waits while its window is exhausted.
     pub fn send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Unicast, Some(to), Instance(0), data, Some(None))
+        self.send(Dest::Member(to), data, Some(None))
     }
     /// Anycast to one member holding `inst`.
     pub fn send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Anycast, None, inst, data, Some(None))
+        self.send(Dest::GroupAnycast(inst), data, Some(None))
     }
     /// Multicast to every member holding `inst`.
     pub fn send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Multicast, None, inst, data, Some(None))
+        self.send(Dest::GroupMulticast(inst), data, Some(None))
     }
     /// Broadcast to every member.
     pub fn broadcast(&self, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Broadcast, None, Instance(0), data, Some(None))
+        self.send(Dest::GroupBroadcast, data, Some(None))
     }
     /// [`GroupSocket::send_unicast`] that fails with [`Error::WouldBlock`] instead of waiting.
     pub fn try_send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Unicast, Some(to), Instance(0), data, None)
+        self.send(Dest::Member(to), data, None)
     }
     /// [`GroupSocket::send_anycast`] that fails with [`Error::WouldBlock`] instead of waiting.
     pub fn try_send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Anycast, None, inst, data, None)
+        self.send(Dest::GroupAnycast(inst), data, None)
     }
     /// [`GroupSocket::send_multicast`] that fails with [`Error::WouldBlock`] instead of waiting.
     pub fn try_send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Multicast, None, inst, data, None)
+        self.send(Dest::GroupMulticast(inst), data, None)
     }
     /// [`GroupSocket::broadcast`] that fails with [`Error::WouldBlock`] instead of waiting.
     pub fn try_broadcast(&self, data: Bytes) -> Result<(), Error> {
-        self.send(Mode::Broadcast, None, Instance(0), data, None)
+        self.send(Dest::GroupBroadcast, data, None)
     }
     /// [`GroupSocket::send_unicast`] waiting at most `t`.
     pub fn send_unicast_timeout(&self, to: MemberId, data: Bytes, t: StdDuration) -> Result<(), Error> {
-        self.send(Mode::Unicast, Some(to), Instance(0), data, Some(Some(std::time::Instant::now() + t)))
+        self.send(Dest::Member(to), data, Some(Some(std::time::Instant::now() + t)))
     }
     /// [`GroupSocket::send_anycast`] waiting at most `t`.
     pub fn send_anycast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
-        self.send(Mode::Anycast, None, inst, data, Some(Some(std::time::Instant::now() + t)))
+        self.send(Dest::GroupAnycast(inst), data, Some(Some(std::time::Instant::now() + t)))
     }
     /// [`GroupSocket::send_multicast`] waiting at most `t`.
     pub fn send_multicast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
-        self.send(Mode::Multicast, None, inst, data, Some(Some(std::time::Instant::now() + t)))
+        self.send(Dest::GroupMulticast(inst), data, Some(Some(std::time::Instant::now() + t)))
     }
     /// [`GroupSocket::broadcast`] waiting at most `t`.
     pub fn broadcast_timeout(&self, data: Bytes, t: StdDuration) -> Result<(), Error> {
-        self.send(Mode::Broadcast, None, Instance(0), data, Some(Some(std::time::Instant::now() + t)))
+        self.send(Dest::GroupBroadcast, data, Some(Some(std::time::Instant::now() + t)))
     }
 
     /// Reading a message opens its sender's window again.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tipc_rs::fault::Rng;
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Duration, Instance, Msg, ServiceType};
-use tipc_rs::{GroupSpec, Mode, Scope};
+use tipc_rs::{Dest, GroupSpec, Mode, Scope, SendOpts};
 
 fn budget() -> std::time::Duration {
     let s = std::env::var("TIPC_FUZZ_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20u64);
@@ -151,14 +151,8 @@ fn fuzz_nodes(seed: u64, rng: &mut Rng, until: std::time::Instant) -> NodeFuzz {
         for k in 0..200u32 {
             let mode = [Mode::Broadcast, Mode::Anycast, Mode::Multicast][k as usize % 3];
             let _ = net.with(0, |c, now| {
-                c.group_send(
-                    now,
-                    ports[0],
-                    mode,
-                    None,
-                    Instance(1 + k % 2),
-                    Bytes::from(vec![k as u8; 10 + k as usize * 7]),
-                )
+                let dest = Dest::group(mode, None, Instance(1 + k % 2)).expect("not unicast");
+                c.send(now, ports[0], dest, Bytes::from(vec![k as u8; 10 + k as usize * 7]), SendOpts::default())
             });
             net.run_for(Duration::from_micros(300));
         }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tipc_rs::fault::FaultConfig;
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Duration, Instance, MemberId, PortId, ServiceType};
-use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0006)
@@ -67,7 +67,9 @@ impl Net {
         let end = self.net.now() + Duration::from_secs(30);
         loop {
             let d = Bytes::from(data.to_string());
-            match self.net.with(node, |c, now| c.group_send(now, port, mode, to, Instance(inst), d)) {
+            match self.net.with(node, |c, now| {
+                c.send(now, port, Dest::group(mode, to, Instance(inst)).expect("member"), d, SendOpts::default())
+            }) {
                 Ok(()) => return,
                 Err(Error::WouldBlock(_)) => {
                     assert!(self.net.now() < end, "seed {}: blocked forever", self.net.seed());

@@ -28,8 +28,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tipc_rs::fault::FaultConfig;
 use tipc_rs::sim::SimNet;
-use tipc_rs::wire::{Duration, Instance, Instant, MemberId, PortId, ServiceType};
-use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::wire::{Duration, Instance, Instant, MemberId, NodeAddr, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 
 const G: ServiceType = ServiceType(5000);
 const N: usize = 4;
@@ -278,8 +278,11 @@ impl World {
         let Some(fe) = self.cur[from] else {
             // not a member: refused, as closed groups are
             let p = self.port[from];
-            let now_r =
-                self.net.with(from, |c, now| c.group_send(now, p, mode, None, Instance(1), Bytes::from_static(b"x")));
+            let now_r = self.net.with(from, |c, now| {
+                let any = MemberId { node: NodeAddr(1), port: PortId(1) };
+                let dest = Dest::group(mode, Some(any), Instance(1)).expect("member");
+                c.send(now, p, dest, Bytes::from_static(b"x"), SendOpts::default())
+            });
             assert!(matches!(now_r, Err(Error::NotJoined)), "a non-member could send: {now_r:?}");
             self.refuse("not a member");
             return;
@@ -294,7 +297,9 @@ impl World {
         let mut tries = 0;
         loop {
             let d = data.clone();
-            let r = self.net.with(from, |c, now| c.group_send(now, p, mode, Some(to), Instance(inst_t), d));
+            let r = self.net.with(from, |c, now| {
+                c.send(now, p, Dest::group(mode, Some(to), Instance(inst_t)).expect("member"), d, SendOpts::default())
+            });
             let t = self.net.now();
             match r {
                 Ok(()) => {
@@ -319,7 +324,7 @@ impl World {
                     self.refuse("no such member");
                     return;
                 }
-                Err(Error::NoService(..)) => {
+                Err(Error::NoInstance(_)) => {
                     let m = Sent { from: fe, seq, mode, inst: inst_t, target: None, t };
                     let stable = self.epochs[fe].settled_at(t)
                         && self.may_get(&m).iter().any(|&e| self.epochs[e].stable_around(t));
@@ -536,9 +541,9 @@ fn sixteen_senders_to_one_slow_reader_lose_nothing_and_memory_stays_bounded() {
             while next[k] < PER {
                 let mut v = vec![k as u8; 1024];
                 v[..8].copy_from_slice(&next[k].to_be_bytes());
-                match net.with(node, |c, now| {
-                    c.group_send(now, p, Mode::Unicast, Some(receiver), Instance(0), Bytes::from(v))
-                }) {
+                match net
+                    .with(node, |c, now| c.send(now, p, Dest::Member(receiver), Bytes::from(v), SendOpts::default()))
+                {
                     Ok(()) => next[k] += 1,
                     Err(Error::WouldBlock(_)) => {
                         blocked[k] += 1;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use tipc_rs::fault::FaultConfig;
 use tipc_rs::sim::{NodeIx, SimNet};
-use tipc_rs::wire::{Duration, Importance, Instant, NodeAddr, PortId};
-use tipc_rs::{CoreEvent, Error};
+use tipc_rs::wire::{Duration, Instant, NodeAddr, PortId};
+use tipc_rs::{CoreEvent, Dest, Error, SendOpts};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0001)
@@ -56,8 +56,9 @@ fn pump_streams(net: &mut SimNet, streams: &mut [Stream], max: Duration) -> BTre
         for s in streams.iter_mut() {
             while s.next < s.total {
                 let data = payload(s.id, s.next, size_of(s.id, s.next));
-                let r = net
-                    .with(s.from, |c, now| c.send_direct(now, s.port, s.to, s.to_port, data, Importance::Low, false));
+                let r = net.with(s.from, |c, now| {
+                    c.send(now, s.port, Dest::Socket { node: s.to, port: s.to_port }, data, SendOpts::default())
+                });
                 match r {
                     Ok(()) => s.next += 1,
                     Err(Error::WouldBlock(_)) => break,
@@ -204,8 +205,10 @@ fn every_node_writes_a_pcap_of_valid_tipc_frames() {
     let addrs = cluster(&mut net, 3);
     let p0 = net.with(0, |c, _| c.open_port());
     let p1 = net.with(1, |c, _| c.open_port());
-    net.with(0, |c, now| c.send_direct(now, p0, addrs[1], p1, Bytes::from(vec![1u8; 5000]), Importance::Low, false))
-        .expect("send");
+    net.with(0, |c, now| {
+        c.send(now, p0, Dest::Socket { node: addrs[1], port: p1 }, Bytes::from(vec![1u8; 5000]), SendOpts::default())
+    })
+    .expect("send");
     net.run_for(Duration::from_secs(1));
     let dir = std::env::temp_dir().join(format!("tipc-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use tipc_rs::fault::{FaultConfig, Rng};
 use tipc_rs::sim::SimNet;
-use tipc_rs::wire::{Duration, Importance, Instance, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
-use tipc_rs::{CoreEvent, Error};
+use tipc_rs::wire::{Duration, Instance, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+use tipc_rs::{CoreEvent, Dest, Error, SendOpts};
 
 fn seed() -> u64 {
     std::env::var("TIPC_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0005)
@@ -110,7 +110,7 @@ fn fifty_thousand_broadcasts_to_seven_under_loss_arrive_once_in_order() {
     while next[1..].iter().any(|&n| n < n_msgs) {
         while sent < n_msgs {
             let data = Bytes::from(sent.to_be_bytes().to_vec());
-            match net.with(0, |c, now| c.send_range(now, ports[0], range, data, Importance::Low)) {
+            match net.with(0, |c, now| c.send(now, ports[0], Dest::Range(range), data, SendOpts::default())) {
                 Ok(()) => sent += 1,
                 Err(Error::WouldBlock(_)) => break,
                 Err(e) => panic!("seed {}: {e}", net.seed()),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tipc_rs::fault::{FaultConfig, Rng};
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Duration, Instance, MacAddr, MemberId, PortId, ServiceType};
-use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 
 fn group(net: &mut SimNet, n: usize) -> Vec<(PortId, MemberId)> {
     group_of(net, n, n)
@@ -70,7 +70,9 @@ fn stream(net: &mut SimNet, ids: &[(PortId, MemberId)], n: u64, mut between: imp
             let mode = if k % 2 == 0 { Mode::Unicast } else { Mode::Broadcast };
             let data = Bytes::from(k.to_be_bytes().to_vec());
             let (p0, to) = (ids[0].0, ids[1].1);
-            match net.with(0, |c, now| c.group_send(now, p0, mode, Some(to), Instance(0), data)) {
+            match net.with(0, |c, now| {
+                c.send(now, p0, Dest::group(mode, Some(to), Instance(0)).expect("member"), data, SendOpts::default())
+            }) {
                 Ok(()) => k += 1,
                 Err(Error::WouldBlock(_)) => {}
                 Err(e) => panic!("seed {}: {e}", net.seed()),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tipc_rs::fault::FaultConfig;
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Duration, Instance, MemberId, PortId, ServiceType};
-use tipc_rs::{CoreEvent, Error, GroupEvent, GroupSpec, Mode, Scope};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 
 const G: ServiceType = ServiceType(5100);
 const FANS: usize = 16;
@@ -101,7 +101,15 @@ fn run(w: &mut Net, senders: &[usize], receivers: &[usize], mode: Mode, secs: u6
                 v[..8].copy_from_slice(&next[s].to_be_bytes());
                 v[8] = s as u8;
                 let to = Some(w.ids[0]);
-                match w.net.with(node, |c, now| c.group_send(now, port, mode, to, Instance(0), Bytes::from(v))) {
+                match w.net.with(node, |c, now| {
+                    c.send(
+                        now,
+                        port,
+                        Dest::group(mode, to, Instance(0)).expect("member"),
+                        Bytes::from(v),
+                        SendOpts::default(),
+                    )
+                }) {
                     Ok(()) => next[s] += 1,
                     Err(Error::WouldBlock(_)) => break,
                     Err(e) => panic!("sender {s}: {e}"),

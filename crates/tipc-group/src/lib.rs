@@ -1,18 +1,24 @@
-//! # tipc-group — name table, name distribution and communication groups (sans-IO)
+//! # tipc-group — ports, names and communication groups (sans-IO)
 //!
-//! The kernel's `name_table.c`, `name_distr.c` and `group.c` as plain data
-//! structures and state machines that fill output queues instead of
-//! sending: [`NameTable`] (bindings, anycast round robin, multicast sets),
-//! [`NameDistr`] (bulk and sequenced single updates with the kernel's receive
-//! ordering) and [`Group`] (one joined group socket: member state machine,
-//! JOINED/LEFT events, windows in 1 KiB blocks with ADV / ACK / RECLAIM /
-//! REMIT, and broadcast ordering).
+//! The kernel's `socket.c`, `name_table.c`, `name_distr.c` and `group.c` as
+//! plain data structures and state machines that fill output queues instead
+//! of sending: [`SocketLayer`] (one node's ports, bindings, sends, group
+//! sockets and delivery, on top of any [`Links`]), [`NameTable`] (bindings,
+//! anycast round robin, multicast sets), [`NameDistr`] (bulk and sequenced
+//! single updates with the kernel's receive ordering) and [`Group`] (one
+//! joined group socket: member state machine, JOINED/LEFT events, windows in
+//! 1 KiB blocks with ADV / ACK / RECLAIM / REMIT, and broadcast ordering).
 #![forbid(unsafe_code)]
 
 mod group;
 mod name_distr;
 mod name_table;
+pub mod socket;
 
 pub use group::*;
 pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};
 pub use name_table::{MAX_PUBL_PER_NODE, NameTable, Publication, Refused};
+pub use socket::{
+    Dest, LinkRefusal, Links, McastMethod, NodeInput, PortMessage, SendOpts, SocketError, SocketEvent, SocketLayer,
+    SocketStats,
+};

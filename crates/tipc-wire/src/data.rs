@@ -52,9 +52,10 @@ pub struct DataMsg {
     pub name_type: ServiceType,
     /// Name instance / lower (word 9).
     pub name_inst: Instance,
-    /// Word 10: multicast upper bound, or group bc seqno (bits 16–31) and ack
-    /// request (bit 0). See [`DataMsg::grp_bc_seqno`].
-    pub word10: u32,
+    /// Word 10, whose meaning depends on the message type: read and written
+    /// through [`DataMsg::name_upper`] (multicast) and
+    /// [`DataMsg::grp_bc_seqno`] / [`DataMsg::grp_ack_req`] (group data).
+    pub(crate) word10: u32,
     /// User data.
     pub payload: Bytes,
 }
@@ -196,8 +197,13 @@ impl DataMsg {
     pub fn set_grp(&mut self, bc_seqno: u16, ack_req: bool) {
         self.word10 = (u32::from(bc_seqno) << 16) | u32::from(ack_req);
     }
-    /// Multicast: upper bound of the destination range (word 10).
+    /// Multicast: upper bound of the destination range (word 10, the
+    /// kernel's `msg_nameupper`, net/tipc/msg.h).
     pub fn name_upper(&self) -> Instance {
         Instance(self.word10)
+    }
+    /// Multicast: sets the upper bound of the destination range (word 10).
+    pub fn set_name_upper(&mut self, upper: Instance) {
+        self.word10 = upper.0;
     }
 }

@@ -1,0 +1,237 @@
+//! The socket layer of one node: ports, bindings, plain and group sends,
+//! group sockets and delivery to ports — the kernel's `socket.c` with the
+//! glue it keeps between the name table (`name_table.c`, `name_distr.c`)
+//! and communication groups (`group.c`), as a sans-IO state machine.
+//!
+//! [`SocketLayer`] sits on the node (link) layer through two typed edges:
+//! it is told what happens below as [`NodeInput`]s (address confirmed, node
+//! up or down, a link uncongested, a message delivered), and it sends
+//! through the [`Links`] trait, which the wiring implements on the link
+//! layer (or, in tests, on a perfect in-memory link). What it has for the
+//! application comes out of [`SocketLayer::poll_event`] as [`SocketEvent`]s.
+//!
+//! Its parts, each in a file named after the concept:
+//! - `ports` — the port table, opening and closing sockets;
+//! - `bindings` — our publications, binding and unbinding, and the name
+//!   distribution they drive;
+//! - `send` — the send destinations ([`Dest`]) and plain sends;
+//! - `mcast` — how a multicast travels ([`McastMethod`], the kernel's
+//!   replicast-or-broadcast rule);
+//! - `outbox` — the per-node queues that keep order behind a congested link;
+//! - `groups` — group sockets: join, leave, group sends, and moving what the
+//!   groups produce onto links and into events;
+//! - `delivery` — messages arriving for ports and groups, and NO_PORT
+//!   rejection of those nobody takes.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use tipc_wire::{Instant, NodeAddr, PortId, ServiceRange};
+
+use crate::{Group, GroupEvent, NameDistr, NameTable, Publication};
+
+mod bindings;
+mod delivery;
+mod error;
+mod groups;
+mod mcast;
+mod outbox;
+mod ports;
+mod send;
+#[cfg(test)]
+mod tests;
+
+pub use error::SocketError;
+pub use mcast::{METHOD_EXPIRE, McastMethod, REPLICAST_RATIO};
+pub use outbox::{LinkRefusal, Links};
+pub use send::{Dest, SendOpts};
+
+/// A message delivered to a port (a socket that is not a group member).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortMessage {
+    /// The receiving port.
+    pub port: PortId,
+    /// Sender's node.
+    pub from_node: NodeAddr,
+    /// Sender's port.
+    pub from_port: PortId,
+    /// The service it was sent to (named and multicast messages).
+    pub dest: Option<ServiceRange>,
+    /// The data.
+    pub data: Bytes,
+    /// Error code, when the message came back undeliverable.
+    pub err: tipc_wire::ErrorCode,
+}
+
+/// What happened below the socket layer, as it needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeInput {
+    /// Our address is confirmed: the node-state binding `{0, addr}` is made,
+    /// as the kernel does when it finalises its address (net/tipc/net.c).
+    AddressConfirmed(NodeAddr),
+    /// The first link to a node came up: our cluster bindings go to it in
+    /// bulk (net/tipc/name_distr.c, `tipc_named_node_up`).
+    NodeUp(NodeAddr),
+    /// The last link to a node went down: its bindings are purged and its
+    /// members leave every group.
+    NodeDown(NodeAddr),
+    /// The link to a node accepts messages again: queued ones go out.
+    Uncongested(NodeAddr),
+    /// A message arrived from `from` (data, NAME_DISTRIBUTOR or
+    /// GROUP_PROTOCOL; other users are ignored).
+    Delivered {
+        /// The neighbour it came from.
+        from: NodeAddr,
+        /// The whole message, header included.
+        msg: Bytes,
+    },
+}
+
+/// What the socket layer reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// Data for a port.
+    Message(PortMessage),
+    /// Something for a group socket.
+    Group {
+        /// The socket.
+        port: PortId,
+        /// What happened.
+        event: GroupEvent,
+    },
+    /// A link or group window opened: blocked senders may retry
+    /// (`NodeAddr(0)`: a group window or the broadcast link).
+    Uncongested(NodeAddr),
+    /// A binding appeared (`true`) or went away in the name table.
+    Name(bool, Publication),
+}
+
+/// Counters of the socket layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketStats {
+    /// Messages for ports that do not exist (dropped or returned).
+    pub no_port: u64,
+    /// Delivered messages that could not be parsed.
+    pub malformed: u64,
+    /// Name updates for nodes without a link, duplicate publications, or
+    /// withdrawals of unknown bindings.
+    pub bad_names: u64,
+    /// Publications refused because their node already holds
+    /// [`crate::MAX_PUBL_PER_NODE`] bindings.
+    pub names_refused: u64,
+    /// Group messages for sockets that are not members.
+    pub not_member: u64,
+    /// Multicasts sent on the broadcast link.
+    pub bcast_sends: u64,
+    /// Multicast copies sent by replicast.
+    pub replicast_copies: u64,
+    /// Data messages that reached port or group dispatch.
+    pub data_in: u64,
+    /// NAME_DISTRIBUTOR messages that reached name distribution.
+    pub names_in: u64,
+    /// GROUP_PROTOCOL messages that reached the group layer.
+    pub group_proto_in: u64,
+}
+
+/// The socket layer of one node (see the module docs).
+#[derive(Debug)]
+pub struct SocketLayer {
+    own: Option<NodeAddr>,
+    now: Instant,
+    ports: ports::Ports,
+    names: NameTable,
+    distr: NameDistr,
+    bindings: bindings::Bindings,
+    groups: BTreeMap<PortId, Group>,
+    outbox: outbox::Outbox,
+    mcast: mcast::Methods,
+    events: VecDeque<SocketEvent>,
+    stats: SocketStats,
+}
+
+impl SocketLayer {
+    /// A socket layer starting at `now`; `seed` scatters the port numbers it
+    /// hands out (as the kernel starts from a random port).
+    pub fn new(seed: u64, now: Instant) -> SocketLayer {
+        SocketLayer {
+            own: None,
+            now,
+            ports: ports::Ports::new(seed),
+            names: NameTable::new(),
+            distr: NameDistr::new(),
+            bindings: bindings::Bindings::default(),
+            groups: BTreeMap::new(),
+            outbox: outbox::Outbox::default(),
+            mcast: mcast::Methods::default(),
+            events: VecDeque::new(),
+            stats: SocketStats::default(),
+        }
+    }
+
+    /// Our address, once confirmed.
+    pub fn address(&self) -> Option<NodeAddr> {
+        self.own
+    }
+    fn own(&self) -> NodeAddr {
+        self.own.unwrap_or_default()
+    }
+    /// The name table.
+    pub fn names(&self) -> &NameTable {
+        &self.names
+    }
+    /// The group of a group socket.
+    pub fn group(&self, port: PortId) -> Option<&Group> {
+        self.groups.get(&port)
+    }
+    /// Counters.
+    pub fn stats(&self) -> SocketStats {
+        self.stats
+    }
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SocketEvent> {
+        self.events.pop_front()
+    }
+    /// Whether nothing waits in the per-node queues (everything handed to links).
+    pub fn outbox_empty(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
+    /// Takes one input from the node layer. The groups' output is moved
+    /// onto links by [`SocketLayer::flush`], which the caller runs after a
+    /// batch of inputs (the order of events follows from it).
+    pub fn handle(&mut self, now: Instant, input: NodeInput, links: &mut impl Links) {
+        self.now = now;
+        match input {
+            NodeInput::AddressConfirmed(a) => {
+                self.own = Some(a);
+                self.bindings.add_node_state(a, &mut self.names);
+            }
+            NodeInput::NodeUp(n) => self.node_up(n, links),
+            NodeInput::NodeDown(n) => self.node_down(n, links),
+            NodeInput::Uncongested(_) => self.outbox.flush(now, links),
+            NodeInput::Delivered { from, msg } => self.deliver(from, msg, links),
+        }
+    }
+
+    /// Sends what waits in the per-node queues as far as links take it, and
+    /// moves group output onto links and group events out.
+    pub fn flush(&mut self, now: Instant, links: &mut impl Links) {
+        self.now = now;
+        if !self.outbox.is_empty() {
+            self.outbox.flush(now, links);
+        }
+        self.pump_groups(links);
+    }
+
+    fn node_down(&mut self, addr: NodeAddr, links: &mut impl Links) {
+        self.outbox.forget(addr);
+        self.distr.node_down(addr);
+        for p in self.names.purge_node(addr) {
+            self.publication_removed(&p, true, links);
+        }
+        for g in self.groups.values_mut() {
+            g.node_down(addr);
+        }
+    }
+}

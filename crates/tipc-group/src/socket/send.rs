@@ -1,0 +1,206 @@
+//! Send destinations and plain (non-group) sends: to a socket, anycast to a
+//! service instance, multicast to a service range (net/tipc/socket.c
+//! `__tipc_sendmsg`, `tipc_sendmcast`).
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use tipc_wire::{
+    DataMsg, DataType, Flags, Importance, Instance, Instant, MemberId, Msg, NodeAddr, PortId, Scope, ServiceRange,
+    ServiceType,
+};
+
+use super::{Links, SocketError, SocketLayer};
+use crate::Mode;
+
+/// Where a message goes. The first three are for plain sockets, the other
+/// four for a socket that joined a group (the kernel's address types
+/// `TIPC_SOCKET_ADDR`, `TIPC_SERVICE_ADDR`, `TIPC_SERVICE_RANGE`, and the
+/// group send modes of net/tipc/socket.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// One socket; node 0 means ours.
+    Socket {
+        /// Its node.
+        node: NodeAddr,
+        /// Its port.
+        port: PortId,
+    },
+    /// One socket bound to `inst` of `stype`, chosen round robin (anycast).
+    Service {
+        /// The service type.
+        stype: ServiceType,
+        /// The instance.
+        inst: Instance,
+    },
+    /// Every socket bound in the range (multicast).
+    Range(ServiceRange),
+    /// Group unicast: one member.
+    Member(MemberId),
+    /// Group anycast: one member holding the instance, round robin.
+    GroupAnycast(Instance),
+    /// Group multicast: every member holding the instance.
+    GroupMulticast(Instance),
+    /// Group broadcast: every member.
+    GroupBroadcast,
+}
+
+impl Dest {
+    /// The group destination of a send in `mode`: member `to` for unicast
+    /// (`None` without one), instance `inst` for anycast and multicast,
+    /// neither for broadcast.
+    pub fn group(mode: Mode, to: Option<MemberId>, inst: Instance) -> Option<Dest> {
+        Some(match mode {
+            Mode::Unicast => Dest::Member(to?),
+            Mode::Anycast => Dest::GroupAnycast(inst),
+            Mode::Multicast => Dest::GroupMulticast(inst),
+            Mode::Broadcast => Dest::GroupBroadcast,
+        })
+    }
+    /// Whether this is a group destination.
+    pub fn is_group(&self) -> bool {
+        matches!(self, Dest::Member(_) | Dest::GroupAnycast(_) | Dest::GroupMulticast(_) | Dest::GroupBroadcast)
+    }
+}
+
+/// Per-message options of plain sends (group sends ignore them). The
+/// default: LOW importance, not returnable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendOpts {
+    /// The message's importance (the link's backlog limit it meets).
+    pub importance: Importance,
+    /// Whether an undeliverable message comes back with an error code
+    /// (clears the header's dest-droppable bit). Multicasts never come back.
+    pub returnable: bool,
+}
+
+impl Default for SendOpts {
+    fn default() -> Self {
+        SendOpts { importance: Importance::Low, returnable: false }
+    }
+}
+
+impl SocketLayer {
+    /// Sends `data` from local port `from` to `dest`.
+    ///
+    /// # Errors
+    /// Plain destinations: [`SocketError::NotReady`],
+    /// [`SocketError::NoSuchPort`], [`SocketError::InGroup`] (the socket is
+    /// a group member), [`SocketError::TooLarge`], [`SocketError::NoService`]
+    /// (nothing bound), [`SocketError::NoLink`], [`SocketError::WouldBlock`].
+    /// Group destinations: [`SocketError::TooLarge`],
+    /// [`SocketError::WouldBlock`], [`SocketError::NotJoined`],
+    /// [`SocketError::NoSuchMember`], [`SocketError::NoInstance`].
+    pub fn send(
+        &mut self,
+        now: Instant,
+        from: PortId,
+        dest: Dest,
+        data: Bytes,
+        opts: SendOpts,
+        links: &mut impl Links,
+    ) -> Result<(), SocketError> {
+        self.now = now;
+        match dest {
+            Dest::Socket { node, port } => {
+                let own = self.begin_send(from, &data)?;
+                let mut m = self.data_header(DataType::Direct, from, opts);
+                m.payload = data;
+                m.dest_node = if node.0 == 0 { own } else { node };
+                m.dest_port = port;
+                self.route_unicast(m, links)
+            }
+            Dest::Service { stype, inst } => {
+                let own = self.begin_send(from, &data)?;
+                let to = self.names.anycast(stype, inst, own).ok_or(SocketError::NoService { stype, inst })?;
+                let mut m = self.data_header(DataType::Named, from, opts);
+                m.scope = Scope::Cluster;
+                m.payload = data;
+                m.dest_node = to.node;
+                m.dest_port = to.port;
+                m.name_type = stype;
+                m.name_inst = inst;
+                self.route_unicast(m, links)
+            }
+            Dest::Range(range) => self.send_range(from, range, data, opts, links),
+            _ => self.group_send(from, dest, data, links),
+        }
+    }
+
+    /// Common checks of a plain send; returns our address.
+    fn begin_send(&self, from: PortId, data: &Bytes) -> Result<NodeAddr, SocketError> {
+        let own = self.own.ok_or(SocketError::NotReady)?;
+        if !self.ports.contains(from) {
+            return Err(SocketError::NoSuchPort(from));
+        }
+        if self.groups.contains_key(&from) {
+            return Err(SocketError::InGroup);
+        }
+        if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
+            return Err(SocketError::TooLarge(data.len()));
+        }
+        Ok(own)
+    }
+
+    fn data_header(&self, t: DataType, from: PortId, opts: SendOpts) -> DataMsg {
+        let own = self.own();
+        let mut m = DataMsg::new(t, Bytes::new());
+        m.importance = opts.importance;
+        m.flags = Flags { d: !opts.returnable, ..Flags::default() };
+        m.prev_node = own;
+        m.orig_node = own;
+        m.orig_port = from;
+        m
+    }
+
+    fn route_unicast(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
+        let own = self.own();
+        if m.dest_node == own {
+            self.deliver_data(own, m, links);
+            self.pump_groups(links);
+            return Ok(());
+        }
+        if !links.is_up(m.dest_node) {
+            return Err(SocketError::NoLink(m.dest_node));
+        }
+        if self.outbox.congested(m.dest_node, links) {
+            return Err(SocketError::WouldBlock(m.dest_node));
+        }
+        let n = m.dest_node;
+        let b = Msg::Data(m).to_bytes().map_err(SocketError::Encode)?;
+        self.outbox.send_keep(self.now, n, b, links);
+        Ok(())
+    }
+
+    fn send_range(
+        &mut self,
+        from: PortId,
+        range: ServiceRange,
+        data: Bytes,
+        opts: SendOpts,
+        links: &mut impl Links,
+    ) -> Result<(), SocketError> {
+        let own = self.begin_send(from, &data)?;
+        let targets = self.names.mcast(range, own);
+        if targets.is_empty() {
+            return Err(SocketError::NoService { stype: range.stype, inst: range.lower });
+        }
+        let nodes: BTreeSet<NodeAddr> = targets.iter().map(|m| m.node).filter(|n| *n != own).collect();
+        if nodes.iter().any(|n| self.outbox.congested(*n, links)) || self.outbox.bcast_busy() {
+            return Err(SocketError::WouldBlock(NodeAddr(0)));
+        }
+        let mut m = self.data_header(DataType::Mcast, from, SendOpts { returnable: false, ..opts });
+        m.scope = Scope::Cluster;
+        m.payload = data;
+        m.name_type = range.stype;
+        m.name_inst = range.lower;
+        m.set_name_upper(range.upper);
+        if targets.iter().any(|t| t.node == own) {
+            let mut l = m.clone();
+            l.dest_node = own;
+            self.deliver_data(own, l, links);
+        }
+        self.multicast_out(m, &nodes, false, links);
+        Ok(())
+    }
+}

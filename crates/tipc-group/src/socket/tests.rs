@@ -1,0 +1,1 @@
+//! Tests of the socket layer over a perfect in-memory link.
