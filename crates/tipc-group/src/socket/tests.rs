@@ -1,1 +1,450 @@
-//! Tests of the socket layer over a perfect in-memory link.
+//! Tests of the socket layer over a perfect in-memory link: every message a
+//! layer hands to [`Links`] reaches the destination layer whole and in
+//! order, unless a test marks a link congested or down.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use tipc_wire::{
+    DataMsg, DataType, ErrorCode, Instance, Instant, MemberId, Msg, NodeAddr, PortId, Scope, ServiceRange, ServiceType,
+};
+
+use super::*;
+use crate::{GroupSpec, Mode};
+
+/// One node's view of the perfect link.
+#[derive(Default)]
+struct Wire {
+    up: BTreeSet<NodeAddr>,
+    congested: BTreeSet<NodeAddr>,
+    /// Handed to links: destination (`None`: the broadcast link) and message.
+    out: Vec<(Option<NodeAddr>, Bytes)>,
+    unicasts: usize,
+    broadcasts: usize,
+}
+
+impl Links for Wire {
+    fn is_up(&self, node: NodeAddr) -> bool {
+        self.up.contains(&node)
+    }
+    fn up_nodes(&self) -> Vec<NodeAddr> {
+        self.up.iter().copied().collect()
+    }
+    fn is_congested(&self, node: NodeAddr) -> bool {
+        self.congested.contains(&node)
+    }
+    fn max_pkt(&self, _node: NodeAddr) -> usize {
+        1460
+    }
+    fn send(&mut self, _now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), LinkRefusal> {
+        if !self.up.contains(&node) {
+            return Err(LinkRefusal::Unreachable);
+        }
+        if self.congested.contains(&node) {
+            return Err(LinkRefusal::Congested);
+        }
+        self.unicasts += 1;
+        self.out.push((Some(node), msg));
+        Ok(())
+    }
+    fn broadcast(&mut self, _now: Instant, msg: Bytes) -> Result<(), LinkRefusal> {
+        if self.up.is_empty() {
+            return Err(LinkRefusal::Unreachable);
+        }
+        self.broadcasts += 1;
+        self.out.push((None, msg));
+        Ok(())
+    }
+}
+
+struct Node {
+    addr: NodeAddr,
+    layer: SocketLayer,
+    wire: Wire,
+    events: Vec<SocketEvent>,
+}
+
+/// Nodes with addresses 1..=n, all linked to each other.
+struct Net {
+    nodes: Vec<Node>,
+    now: Instant,
+}
+
+fn addr(i: usize) -> NodeAddr {
+    NodeAddr(0x1000 + i as u32)
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        let now = Instant::from_micros(1_000);
+        let mut net = Net {
+            nodes: (0..n)
+                .map(|i| Node {
+                    addr: addr(i),
+                    layer: SocketLayer::new(i as u64 * 7919 + 1, now),
+                    wire: Wire::default(),
+                    events: Vec::new(),
+                })
+                .collect(),
+            now,
+        };
+        for i in 0..n {
+            net.input(i, NodeInput::AddressConfirmed(addr(i)));
+        }
+        for i in 0..n {
+            for j in (0..n).filter(|j| *j != i) {
+                net.nodes[i].wire.up.insert(addr(j));
+                net.input(i, NodeInput::NodeUp(addr(j)));
+            }
+        }
+        net.run();
+        net
+    }
+
+    fn input(&mut self, i: usize, input: NodeInput) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.layer.handle(now, input, &mut n.wire);
+        n.layer.flush(now, &mut n.wire);
+        while let Some(e) = n.layer.poll_event() {
+            n.events.push(e);
+        }
+    }
+
+    /// Runs `f` on node `i`'s layer with its links, keeping its events.
+    fn with<R>(&mut self, i: usize, f: impl FnOnce(&mut SocketLayer, &mut Wire, Instant) -> R) -> R {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let r = f(&mut n.layer, &mut n.wire, now);
+        while let Some(e) = n.layer.poll_event() {
+            n.events.push(e);
+        }
+        r
+    }
+
+    /// Carries every message handed to links until none is left.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                let from = self.nodes[i].addr;
+                for (dest, msg) in std::mem::take(&mut self.nodes[i].wire.out) {
+                    moved = true;
+                    let targets: Vec<usize> = match dest {
+                        Some(d) => self.nodes.iter().position(|n| n.addr == d).into_iter().collect(),
+                        None => (0..self.nodes.len()).filter(|j| *j != i).collect(),
+                    };
+                    for j in targets {
+                        self.input(j, NodeInput::Delivered { from, msg: msg.clone() });
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, i: usize) -> Vec<SocketEvent> {
+        std::mem::take(&mut self.nodes[i].events)
+    }
+}
+
+fn port_messages(evs: &[SocketEvent]) -> Vec<&PortMessage> {
+    evs.iter()
+        .filter_map(|e| match e {
+            SocketEvent::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn group_events(evs: &[SocketEvent]) -> Vec<&GroupEvent> {
+    evs.iter()
+        .filter_map(|e| match e {
+            SocketEvent::Group { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+const SVC: ServiceType = ServiceType(1000);
+
+fn spec(inst: u32) -> GroupSpec {
+    GroupSpec {
+        stype: ServiceType(4711),
+        instance: Instance(inst),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    }
+}
+
+fn send(net: &mut Net, i: usize, from: PortId, dest: Dest, data: &'static [u8]) -> Result<(), SocketError> {
+    net.with(i, |l, w, now| l.send(now, from, dest, Bytes::from_static(data), SendOpts::default(), w))
+}
+
+#[test]
+fn a_binding_reaches_the_other_node_and_anycast_finds_it() {
+    let mut net = Net::new(2);
+    let pa = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.bind(pa, ServiceRange::single(SVC, Instance(5)), Scope::Cluster, w)).expect("bind");
+    net.run();
+    let evs = net.take(1);
+    assert!(evs.iter().any(|e| matches!(e, SocketEvent::Name(true, p) if p.port == pa && p.node == addr(0))));
+
+    let pb = net.with(1, |l, _, _| l.open_port());
+    send(&mut net, 1, pb, Dest::Service { stype: SVC, inst: Instance(5) }, b"hello").expect("anycast");
+    net.run();
+    let evs = net.take(0);
+    let got = port_messages(&evs);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].port, got[0].from_node, got[0].from_port), (pa, addr(1), pb));
+    assert_eq!(got[0].dest, Some(ServiceRange::single(SVC, Instance(5))));
+    assert_eq!(&got[0].data[..], b"hello");
+}
+
+#[test]
+fn a_returnable_message_to_a_missing_port_comes_back_with_no_port() {
+    let mut net = Net::new(2);
+    let pb = net.with(1, |l, _, _| l.open_port());
+    let gone = PortId(0x7000_0001);
+    let opts = SendOpts { returnable: true, ..SendOpts::default() };
+    net.with(1, |l, w, now| {
+        l.send(now, pb, Dest::Socket { node: addr(0), port: gone }, Bytes::from_static(b"x"), opts, w)
+    })
+    .expect("send");
+    net.run();
+    assert_eq!(net.nodes[0].layer.stats().no_port, 1);
+    let evs = net.take(1);
+    let back = port_messages(&evs);
+    assert_eq!(back.len(), 1, "{evs:?}");
+    assert_eq!((back[0].port, back[0].from_port, back[0].err), (pb, gone, ErrorCode::NoPort));
+
+    // not returnable: counted and dropped, nothing comes back
+    send(&mut net, 1, pb, Dest::Socket { node: addr(0), port: gone }, b"y").expect("send");
+    net.run();
+    assert_eq!(net.nodes[0].layer.stats().no_port, 2);
+    assert!(port_messages(&net.take(1)).is_empty());
+}
+
+#[test]
+fn group_broadcast_reaches_the_other_member_after_its_join() {
+    let mut net = Net::new(3);
+    let ports: Vec<PortId> = (0..3).map(|i| net.with(i, |l, _, _| l.open_port())).collect();
+    for (i, p) in ports.iter().enumerate() {
+        net.with(i, |l, w, _| l.group_join(*p, spec(i as u32), w)).expect("join");
+        net.run();
+    }
+    for i in 0..3 {
+        net.take(i);
+    }
+    send(&mut net, 0, ports[0], Dest::GroupBroadcast, b"all").expect("broadcast");
+    net.run();
+    for i in 1..3 {
+        let evs = net.take(i);
+        let g = group_events(&evs);
+        assert!(
+            matches!(g.as_slice(), [GroupEvent::Message { from, mode: Mode::Broadcast, data, .. }]
+                if *from == MemberId { node: addr(0), port: ports[0] } && &data[..] == b"all"),
+            "node {i}: {g:?}"
+        );
+    }
+    // no loopback: the sender does not get its own broadcast
+    assert!(group_events(&net.take(0)).is_empty());
+}
+
+#[test]
+fn member_events_come_with_joins_and_node_loss() {
+    let mut net = Net::new(2);
+    let pa = net.with(0, |l, _, _| l.open_port());
+    let pb = net.with(1, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(pa, spec(1), w)).expect("join");
+    net.with(1, |l, w, _| l.group_join(pb, spec(2), w)).expect("join");
+    net.run();
+    let evs = net.take(0);
+    assert!(
+        group_events(&evs).iter().any(|e| matches!(e, GroupEvent::MemberUp { instance: Instance(2), .. })),
+        "{evs:?}"
+    );
+    net.nodes[0].wire.up.clear();
+    net.input(0, NodeInput::NodeDown(addr(1)));
+    let evs = net.take(0);
+    assert!(evs.iter().any(|e| matches!(e, SocketEvent::Name(false, p) if p.node == addr(1))), "{evs:?}");
+    assert!(
+        group_events(&evs).iter().any(|e| matches!(e, GroupEvent::MemberDown { instance: Instance(2), .. })),
+        "{evs:?}"
+    );
+    assert!(net.nodes[0].layer.names().of_type(ServiceType(4711)).all(|p| p.node != addr(1)));
+}
+
+#[test]
+fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
+    let mut net = Net::new(2);
+    let pa = net.with(0, |l, _, _| l.open_port());
+    let pb = net.with(1, |l, _, _| l.open_port());
+    net.nodes[0].wire.congested.insert(addr(1));
+    assert_eq!(
+        send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x"),
+        Err(SocketError::WouldBlock(addr(1)))
+    );
+    // bindings made meanwhile wait in the outbox, in order
+    for inst in 1..=3 {
+        net.with(0, |l, w, _| l.bind(pa, ServiceRange::single(SVC, Instance(inst)), Scope::Cluster, w)).expect("bind");
+    }
+    assert!(!net.nodes[0].layer.outbox_empty());
+    net.run();
+    assert!(net.nodes[1].layer.names().of_type(SVC).next().is_none());
+    // while they wait, the link counts as congested even if it is not
+    net.nodes[0].wire.congested.clear();
+    assert_eq!(
+        send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x"),
+        Err(SocketError::WouldBlock(addr(1)))
+    );
+    net.input(0, NodeInput::Uncongested(addr(1)));
+    assert!(net.nodes[0].layer.outbox_empty());
+    net.run();
+    let evs = net.take(1);
+    let insts: Vec<u32> = evs
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Name(true, p) if p.range.stype == SVC => Some(p.range.lower.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(insts, vec![1, 2, 3]);
+    send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x").expect("uncongested");
+}
+
+#[test]
+fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
+    // 12 nodes: the rule's threshold is 1 + 11 × 10 / 100 = 2 destination nodes
+    let mut net = Net::new(12);
+    let sender = net.with(0, |l, _, _| l.open_port());
+    let range = ServiceRange { stype: SVC, lower: Instance(0), upper: Instance(100) };
+    let bind = |net: &mut Net, i: usize| {
+        let p = net.with(i, |l, _, _| l.open_port());
+        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(i as u32)), Scope::Cluster, w))
+            .expect("bind");
+        net.run();
+    };
+    bind(&mut net, 1);
+    bind(&mut net, 2);
+    let before = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
+    send(&mut net, 0, sender, Dest::Range(range), b"few").expect("mcast");
+    let after = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 0), "two nodes: replicast");
+    net.run();
+
+    for i in 3..6 {
+        bind(&mut net, i);
+    }
+    // a forced method applies at once; the automatic one sticks for METHOD_EXPIRE
+    net.with(0, |l, _, _| l.set_mcast_method(sender, McastMethod::Broadcast));
+    let before = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
+    send(&mut net, 0, sender, Dest::Range(range), b"many").expect("mcast");
+    let after = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0, 1), "five nodes: one broadcast");
+    net.run();
+    for i in 1..6 {
+        let evs = net.take(i);
+        let data: Vec<&[u8]> = port_messages(&evs).iter().map(|m| &m.data[..]).collect();
+        assert_eq!(data, vec![&b"few"[..], &b"many"[..]][if i <= 2 { 0.. } else { 1.. }], "node {i}");
+    }
+    assert_eq!(net.nodes[0].layer.stats().bcast_sends, 1);
+    assert_eq!(net.nodes[0].layer.stats().replicast_copies, 2);
+}
+
+#[test]
+fn the_automatic_method_sticks_until_it_expires() {
+    let mut net = Net::new(12);
+    let sender = net.with(0, |l, _, _| l.open_port());
+    let range = ServiceRange { stype: SVC, lower: Instance(0), upper: Instance(100) };
+    for i in 1..6 {
+        let p = net.with(i, |l, _, _| l.open_port());
+        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(i as u32)), Scope::Cluster, w))
+            .expect("bind");
+        net.run();
+    }
+    let narrow = ServiceRange { stype: SVC, lower: Instance(1), upper: Instance(1) };
+    send(&mut net, 0, sender, Dest::Range(range), b"wide").expect("mcast");
+    assert_eq!(net.nodes[0].wire.broadcasts, 1, "five nodes: broadcast");
+    // one destination would be replicast, but the choice sticks for 5 s
+    send(&mut net, 0, sender, Dest::Range(narrow), b"narrow").expect("mcast");
+    assert_eq!(net.nodes[0].wire.broadcasts, 2);
+    net.now = net.now + METHOD_EXPIRE;
+    let unicasts = net.nodes[0].wire.unicasts;
+    send(&mut net, 0, sender, Dest::Range(narrow), b"narrow").expect("mcast");
+    assert_eq!((net.nodes[0].wire.broadcasts, net.nodes[0].wire.unicasts), (2, unicasts + 1));
+}
+
+#[test]
+fn calls_out_of_place_are_typed_errors() {
+    let mut net = Net::new(2);
+    let p = net.with(0, |l, _, _| l.open_port());
+    let bind = |net: &mut Net, r: ServiceRange| net.with(0, |l, w, _| l.bind(p, r, Scope::Cluster, w));
+    assert_eq!(
+        bind(&mut net, ServiceRange::single(ServiceType(63), Instance(1))),
+        Err(SocketError::ReservedType(ServiceType(63)))
+    );
+    let bad = ServiceRange { stype: SVC, lower: Instance(9), upper: Instance(3) };
+    assert_eq!(bind(&mut net, bad), Err(SocketError::BadRange(bad)));
+    assert_eq!(
+        net.with(0, |l, w, _| l.bind(PortId(2), ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)),
+        Err(SocketError::NoSuchPort(PortId(2)))
+    );
+    assert_eq!(send(&mut net, 0, p, Dest::GroupBroadcast, b"x"), Err(SocketError::NotJoined));
+    assert_eq!(
+        send(&mut net, 0, p, Dest::Service { stype: SVC, inst: Instance(1) }, b"x"),
+        Err(SocketError::NoService { stype: SVC, inst: Instance(1) })
+    );
+    let big = Bytes::from(vec![0u8; tipc_wire::MAX_USER_MSG_SIZE + 1]);
+    assert_eq!(
+        net.with(0, |l, w, now| l.send(now, p, Dest::Socket { node: addr(1), port: p }, big, SendOpts::default(), w)),
+        Err(SocketError::TooLarge(tipc_wire::MAX_USER_MSG_SIZE + 1))
+    );
+    net.with(0, |l, w, _| l.group_join(p, spec(1), w)).expect("join");
+    assert_eq!(net.with(0, |l, w, _| l.group_join(p, spec(1), w)), Err(SocketError::AlreadyJoined));
+    assert_eq!(send(&mut net, 0, p, Dest::Socket { node: addr(1), port: p }, b"x"), Err(SocketError::InGroup));
+    assert_eq!(send(&mut net, 0, p, Dest::GroupAnycast(Instance(7)), b"x"), Err(SocketError::NoInstance(Instance(7))));
+    let stranger = MemberId { node: addr(1), port: PortId(3) };
+    assert_eq!(send(&mut net, 0, p, Dest::Member(stranger), b"x"), Err(SocketError::NoSuchMember(stranger)));
+
+    // before the address is confirmed
+    let mut fresh = SocketLayer::new(1, Instant::from_micros(0));
+    let q = fresh.open_port();
+    let mut w = Wire::default();
+    assert_eq!(
+        fresh.bind(q, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, &mut w),
+        Err(SocketError::NotReady)
+    );
+}
+
+#[test]
+fn malformed_and_forged_input_is_counted_not_delivered() {
+    let mut net = Net::new(2);
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: Bytes::from_static(&[0x45, 0, 0]) });
+    assert_eq!(net.nodes[0].layer.stats().malformed, 1);
+    // a group message for a socket that is no member
+    let mut m = DataMsg::new(DataType::GrpUcast, Bytes::from_static(b"x"));
+    m.orig_node = addr(1);
+    m.dest_node = addr(0);
+    m.dest_port = PortId(99);
+    let b = Msg::Data(m).to_bytes().expect("encode");
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: b });
+    assert_eq!(net.nodes[0].layer.stats().not_member, 1);
+    assert!(net.take(0).iter().all(|e| !matches!(e, SocketEvent::Message(_) | SocketEvent::Group { .. })));
+}
+
+#[test]
+fn closing_a_port_withdraws_its_bindings_everywhere() {
+    let mut net = Net::new(2);
+    let p = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)).expect("bind");
+    net.run();
+    assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 1);
+    net.with(0, |l, w, _| l.close_port(p, w));
+    net.run();
+    assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 0);
+    assert!(!net.nodes[0].layer.is_open(p));
+}
