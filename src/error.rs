@@ -28,9 +28,9 @@ pub enum Error {
     /// The stack thread has stopped.
     #[error("the stack has stopped")]
     StackStopped,
-    /// Encoding failed.
+    /// A message could not be encoded or was refused as malformed.
     #[error("wire: {0}")]
-    Wire(String),
+    Wire(#[from] tipc_wire::WireError),
     /// The bearer failed.
     #[error(transparent)]
     Bearer(#[from] tipc_bearer_eth::BearerError),
@@ -64,9 +64,18 @@ pub enum Error {
     /// No member of the socket's group holds the instance.
     #[error("no group member holds instance {0}")]
     NoInstance(tipc_wire::Instance),
-    /// A configuration problem.
-    #[error("configuration: {0}")]
-    Config(String),
+    /// [`crate::StackBuilder::start`] without an interface
+    /// ([`crate::StackBuilder::iface`] is required).
+    #[error("an interface is required (StackBuilder::iface)")]
+    NoInterface,
+    /// The pcap file of [`crate::StackBuilder::pcap`] could not be created.
+    #[error("pcap {}: {source}", path.display())]
+    Pcap {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: tipc_wire::WireError,
+    },
     /// Link-layer refusal.
     #[error("link: {0}")]
     Link(String),
@@ -78,7 +87,6 @@ impl From<tipc_link::LinkError> for Error {
             tipc_link::LinkError::NoLink(n) => Error::NoLink(n),
             tipc_link::LinkError::Congested(n) => Error::WouldBlock(n),
             tipc_link::LinkError::NotReady => Error::NotReady,
-            tipc_link::LinkError::BadMessage(m) => Error::Wire(m),
             other => Error::Link(other.to_string()),
         }
     }
@@ -102,7 +110,7 @@ impl From<tipc_group::SocketError> for Error {
             S::AlreadyJoined => Error::AlreadyJoined,
             S::NoSuchMember(m) => Error::NoSuchMember(m),
             S::NoInstance(i) => Error::NoInstance(i),
-            S::Encode(w) => Error::Wire(w.to_string()),
+            S::Encode(w) => Error::Wire(w),
         }
     }
 }

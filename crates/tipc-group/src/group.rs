@@ -104,6 +104,15 @@ pub enum MemberState {
     Leaving,
 }
 
+impl MemberState {
+    /// Whether a member in this state counts as joined for the
+    /// application: not [`MemberState::Joining`], [`MemberState::Published`]
+    /// or [`MemberState::Leaving`].
+    pub fn is_joined(self) -> bool {
+        !matches!(self, MemberState::Joining | MemberState::Published | MemberState::Leaving)
+    }
+}
+
 #[derive(Debug)]
 enum Item {
     Data { bc: SeqNo, msg: DataMsg },
@@ -279,7 +288,12 @@ impl Group {
     }
     /// Members other than us that have joined (events semantics).
     pub fn joined_count(&self) -> usize {
-        self.members.values().filter(|m| receiving(m.state) && m.state != MemberState::Published).count()
+        self.joined_members().count()
+    }
+    /// Members other than us that have joined, with their instances: those
+    /// whose JOIN and publication both arrived and who have not left.
+    pub fn joined_members(&self) -> impl Iterator<Item = (MemberId, Instance)> + '_ {
+        self.members.iter().filter(|(_, m)| m.state.is_joined()).map(|(id, m)| (*id, m.instance))
     }
     /// Sets the importance of our data messages.
     pub fn set_importance(&mut self, i: Importance) {

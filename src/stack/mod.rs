@@ -1,0 +1,317 @@
+//! The runtime: a [`crate::NodeCore`] driven over an Ethernet bearer, and the
+//! socket handles applications use.
+//!
+//! Threads: the bearer's receive thread (`tipc-eth-rx:<if>`) runs the
+//! protocol work for received frames and for every timer; the bearer's
+//! transmit thread (`tipc-eth-tx:<if>`) sends what cannot leave at once.
+//! An application thread that sends does its own protocol work under the
+//! core's lock and hands its frames to the kernel itself. An application
+//! thread waiting in a receive call reads the socket itself while the
+//! receive thread keeps only the timers (one such thread at a time; the
+//! receive thread takes the socket back within a millisecond of it
+//! stopping). So neither direction pays a thread hand-off on the hot path
+//! (on a 2-CPU VM one costs tens of microseconds). The lock is never held
+//! across a blocking system call.
+//!
+//! Files: `shared` (the state the threads share under one lock, and the
+//! flush that sends the core's frames and dispatches its events), `rx`
+//! (the receive path: the bearer's receive thread, and the hand-over of
+//! the socket reader to application threads waiting in a receive call),
+//! `tap` (the pcap recording of every frame), `sockets` (the handles
+//! applications hold) and `builder` (configuration and start).
+
+mod builder;
+mod rx;
+mod shared;
+mod sockets;
+mod tap;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use crossbeam_channel::{Receiver, unbounded};
+use tipc_bearer_eth::EthBearer;
+use tipc_link::LinkInfo;
+use tipc_wire::{NodeAddr, NodeId, ServiceRange};
+
+use crate::error::Error;
+use shared::Shared;
+
+pub use builder::StackBuilder;
+pub use rx::STANDBY_LOOK;
+pub use sockets::{GroupDelivery, GroupSocket, PortSocket};
+
+/// A change of the name table inside a subscribed range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    /// A binding appeared (or existed when the subscription was made).
+    Up(tipc_group::Publication),
+    /// A binding went away.
+    Down(tipc_group::Publication),
+}
+
+/// Node-level events an application can watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StackEvent {
+    /// Our address is confirmed.
+    AddressConfirmed(NodeAddr),
+    /// A link to a node came up.
+    NodeUp(NodeAddr),
+    /// The link to a node went down.
+    NodeDown(NodeAddr),
+    /// An address or identity conflict on the network.
+    Conflict(String),
+}
+
+/// A running TIPC node on one Ethernet interface.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let stack = tipc_rs::Stack::builder().iface("eth0").start()?;
+/// let addr = stack.wait_ready(Duration::from_secs(3))?;
+/// let sock = stack.port_socket()?;
+/// println!("I am {addr}, port {}", sock.id().port);
+/// stack.shutdown();
+/// # Ok::<(), tipc_rs::Error>(())
+/// ```
+pub struct Stack {
+    shared: Arc<Shared>,
+    bearer: Option<EthBearer>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("address", &self.address()).finish()
+    }
+}
+
+impl Stack {
+    /// A builder with the kernel's defaults.
+    pub fn builder() -> StackBuilder {
+        StackBuilder {
+            iface: None,
+            node_id: None,
+            addr: None,
+            net_id: 4711,
+            tolerance: StdDuration::from_millis(1500),
+            window: 50,
+            pcap: None,
+            seed: None,
+        }
+    }
+
+    /// Our address, once the address trial is over.
+    pub fn address(&self) -> Option<NodeAddr> {
+        self.shared.inner.lock().core.address()
+    }
+    /// Our identity.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.inner.lock().core.link().config().node_id
+    }
+
+    /// Waits until our address is confirmed.
+    pub fn wait_ready(&self, timeout: StdDuration) -> Result<NodeAddr, Error> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut g = self.shared.inner.lock();
+        loop {
+            if let Some(a) = g.core.address() {
+                return Ok(a);
+            }
+            if self.shared.cond.wait_until(&mut g, deadline).timed_out() {
+                return g.core.address().ok_or(Error::Timeout);
+            }
+        }
+    }
+
+    /// Waits until at least `n` nodes have links up; returns them.
+    pub fn wait_for_nodes(&self, n: usize, timeout: StdDuration) -> Result<Vec<NodeAddr>, Error> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut g = self.shared.inner.lock();
+        loop {
+            let up = g.core.link().up_nodes();
+            if up.len() >= n {
+                return Ok(up);
+            }
+            if self.shared.cond.wait_until(&mut g, deadline).timed_out() {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Nodes with links up.
+    pub fn up_nodes(&self) -> Vec<NodeAddr> {
+        self.shared.inner.lock().core.link().up_nodes()
+    }
+    /// Link details, for statistics.
+    pub fn links(&self) -> Vec<LinkInfo> {
+        self.shared.inner.lock().core.link().links()
+    }
+    /// Bearer counters.
+    pub fn bearer_stats(&self) -> Option<tipc_bearer_eth::BearerStats> {
+        self.bearer.as_ref().map(EthBearer::stats)
+    }
+
+    /// A snapshot of links, group members, names and counters; its
+    /// `Display` prints it as tables.
+    pub fn stats(&self) -> crate::stats::StackStats {
+        let bearer = self.bearer_stats();
+        let g = self.shared.inner.lock();
+        let core = &g.core;
+        let members = g
+            .group_sockets
+            .keys()
+            .filter_map(|p| core.group(*p).map(|gr| (*p, gr)))
+            .flat_map(|(p, gr)| {
+                gr.members().map(move |(id, m)| crate::stats::MemberStats {
+                    socket: p,
+                    member: *id,
+                    instance: m.instance.0,
+                    state: m.state,
+                    window: m.window,
+                    advertised: m.advertised,
+                    queued: m.unread,
+                })
+            })
+            .collect();
+        crate::stats::StackStats {
+            node_id: core.link().config().node_id,
+            address: core.address(),
+            links: core.link().links(),
+            bcast: core.link().bcast_stats(),
+            members,
+            names: core.names().iter().copied().collect(),
+            bearer,
+            layer: core.link().stats(),
+            core: core.stats(),
+        }
+    }
+
+    /// A channel of node-level events from now on.
+    pub fn events(&self) -> Receiver<StackEvent> {
+        let (s, r) = unbounded();
+        let mut g = self.shared.inner.lock();
+        if let Some(a) = g.core.address() {
+            let _ = s.send(StackEvent::AddressConfirmed(a));
+        }
+        for n in g.core.link().up_nodes() {
+            let _ = s.send(StackEvent::NodeUp(n));
+        }
+        g.watchers.push(s);
+        r
+    }
+
+    /// Opens a socket addressed by port id (RDM-like, connectionless).
+    pub fn port_socket(&self) -> Result<PortSocket, Error> {
+        let mut g = self.shared.inner.lock();
+        if g.stopped {
+            return Err(Error::StackStopped);
+        }
+        let port = g.core.open_port();
+        let (s, r) = unbounded();
+        g.sockets.insert(port, s);
+        Ok(PortSocket { shared: self.shared.clone(), port, rx: r })
+    }
+
+    /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
+    pub fn group_socket(&self) -> Result<GroupSocket, Error> {
+        let mut g = self.shared.inner.lock();
+        if g.stopped {
+            return Err(Error::StackStopped);
+        }
+        let port = g.core.open_port();
+        let (s, r) = unbounded();
+        g.group_sockets.insert(port, s);
+        Ok(GroupSocket { shared: self.shared.clone(), port, rx: r })
+    }
+
+    /// Watches the name table for bindings overlapping `range`: existing
+    /// ones arrive first as [`ServiceEvent::Up`], then every change.
+    pub fn subscribe(&self, range: ServiceRange) -> Receiver<ServiceEvent> {
+        let (s, r) = unbounded();
+        let mut g = self.shared.inner.lock();
+        for p in g.core.names().iter().filter(|p| p.range.overlaps(&range)) {
+            let _ = s.send(ServiceEvent::Up(*p));
+        }
+        g.subscribers.push((range, s));
+        r
+    }
+
+    /// The name table as (range, scope, node, port) rows, for inspection.
+    pub fn name_table(&self) -> Vec<tipc_group::Publication> {
+        self.shared.inner.lock().core.names().iter().copied().collect()
+    }
+
+    /// Leaves the network cleanly and joins the threads: first waits (up to
+    /// 3 s) until everything sent has been acknowledged, then sends
+    /// peer-stopping RESETs so kernel peers drop the link at once.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    /// Stops dead, sending nothing — what peers see when the process is
+    /// killed (they notice through link supervision, within the tolerance).
+    pub fn kill(mut self) {
+        {
+            let mut g = self.shared.inner.lock();
+            g.stopped = true;
+            g.sockets.clear();
+            g.group_sockets.clear();
+            g.watchers.clear();
+            g.tx = None;
+            self.shared.cond.notify_all();
+        }
+        if let Some(b) = self.bearer.take() {
+            b.shutdown();
+        }
+    }
+
+    /// Leaves the network now, from any thread, without consuming the
+    /// stack: waits (up to 3 s) until everything sent has been
+    /// acknowledged, sends peer-stopping RESETs (peers drop the link at
+    /// once, so group members on this node are LEFT for them at once),
+    /// flushes the pcap file, and wakes every blocked call, which then
+    /// returns [`Error::StackStopped`]. Statistics stay readable. The
+    /// threads are joined when the stack is dropped. Meant for a signal
+    /// handler's thread; calling it again does nothing.
+    pub fn close(&self) {
+        let first = {
+            let deadline = std::time::Instant::now() + StdDuration::from_secs(3);
+            let mut g = self.shared.inner.lock();
+            while !g.stopped && !g.core.all_acked() && std::time::Instant::now() < deadline {
+                let _ = self.shared.cond.wait_for(&mut g, StdDuration::from_millis(5));
+            }
+            let first = !g.stopped;
+            if first {
+                let now = g.now();
+                g.core.shutdown(now);
+                self.shared.flush(&mut g);
+                g.stopped = true;
+                g.sockets.clear();
+                g.group_sockets.clear();
+                g.watchers.clear();
+            }
+            self.shared.cond.notify_all();
+            first
+        };
+        if !first {
+            return;
+        }
+        // let the transmit thread send the goodbyes
+        std::thread::sleep(StdDuration::from_millis(20));
+        self.shared.inner.lock().tap.close();
+    }
+
+    fn stop(&mut self) {
+        self.close();
+        if let Some(b) = self.bearer.take() {
+            b.shutdown();
+        }
+        self.shared.inner.lock().tx = None;
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,199 @@
+//! The state the runtime's threads share under one lock, and the flush
+//! that hands the core's frames to the bearer and its events to sockets,
+//! subscribers and watchers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration as StdDuration;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use tipc_bearer_eth::{RxPoller, TxFrame, TxHandle, Waker};
+use tipc_group::GroupEvent;
+use tipc_wire::{Instant, PortId, ServiceRange};
+
+use super::tap::Tap;
+use super::{ServiceEvent, StackEvent};
+use crate::core::{CoreEvent, NodeCore, PortMessage};
+use crate::error::Error;
+
+/// How long a send waits while its destination is congested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Deadline {
+    /// Not at all: congestion is [`Error::WouldBlock`].
+    Now,
+    /// As long as it takes.
+    Never,
+    /// Until this moment, then [`Error::Timeout`].
+    At(std::time::Instant),
+}
+
+impl Deadline {
+    /// A deadline `t` from now.
+    pub(super) fn after(t: StdDuration) -> Deadline {
+        Deadline::At(std::time::Instant::now() + t)
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) core: NodeCore,
+    pub(super) epoch: std::time::Instant,
+    pub(super) sockets: BTreeMap<PortId, Sender<PortMessage>>,
+    pub(super) group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
+    pub(super) watchers: Vec<Sender<StackEvent>>,
+    pub(super) subscribers: Vec<(ServiceRange, Sender<ServiceEvent>)>,
+    pub(super) tap: Tap,
+    pub(super) tx: Option<TxHandle>,
+    pub(super) scratch: Vec<TxFrame>,
+    pub(super) stopped: bool,
+    /// The latest time given to the core.
+    pub(super) last_now: Instant,
+}
+
+impl Inner {
+    pub(super) fn now(&mut self) -> Instant {
+        self.now_at(std::time::Instant::now())
+    }
+    /// The core's time for the moment `t`, never earlier than a time the
+    /// core was already given.
+    pub(super) fn now_at(&mut self, t: std::time::Instant) -> Instant {
+        let now = Instant::from_micros(t.saturating_duration_since(self.epoch).as_micros() as u64).max(self.last_now);
+        self.last_now = now;
+        now
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) inner: Mutex<Inner>,
+    /// Signalled when congestion clears, a node goes down or the stack stops.
+    pub(super) cond: Condvar,
+    pub(super) waker: Mutex<Option<Waker>>,
+    /// When the receive thread will next look at timers (µs since epoch).
+    pub(super) sleep_until: AtomicU64,
+    /// The socket reader an application thread borrows while it waits in a
+    /// receive call: whoever holds this lock reads the frames itself.
+    pub(super) poller: Mutex<Option<RxPoller>>,
+    /// Whether an application thread is reading the socket (the receive
+    /// thread then only keeps the timers).
+    pub(super) leading: AtomicBool,
+    /// How many times an application thread has stopped reading the socket.
+    pub(super) leads_ended: AtomicU64,
+}
+
+impl Shared {
+    /// Runs a send on the core, waiting until `deadline` while it reports
+    /// congestion.
+    pub(super) fn send_with(
+        &self,
+        deadline: Deadline,
+        mut f: impl FnMut(&mut NodeCore, Instant) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut g = self.inner.lock();
+        loop {
+            if g.stopped {
+                return Err(Error::StackStopped);
+            }
+            let now = g.now();
+            let r = f(&mut g.core, now);
+            self.flush(&mut g);
+            self.rearm(&g);
+            match r {
+                Err(Error::WouldBlock(n)) => match deadline {
+                    Deadline::Now => return Err(Error::WouldBlock(n)),
+                    Deadline::Never => {
+                        let _ = self.cond.wait_for(&mut g, StdDuration::from_millis(50));
+                    }
+                    Deadline::At(d) => {
+                        if std::time::Instant::now() >= d {
+                            return Err(Error::Timeout);
+                        }
+                        let _ = self
+                            .cond
+                            .wait_until(&mut g, d.min(std::time::Instant::now() + StdDuration::from_millis(50)));
+                    }
+                },
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends what the core queued and dispatches its events. Called with the lock held.
+    pub(super) fn flush(&self, g: &mut MutexGuard<'_, Inner>) {
+        let inner = &mut **g;
+        while let Some(t) = inner.core.poll_transmit() {
+            if inner.tap.is_on() {
+                let at = inner.epoch.elapsed().as_micros() as u64;
+                inner.tap.record(at, t.dst, inner.core.mac(), &t.msg);
+            }
+            inner.scratch.push(TxFrame { dst: t.dst, msg: t.msg });
+        }
+        if !inner.scratch.is_empty() {
+            if let Some(tx) = inner.tx.as_ref() {
+                if inner.scratch.len() == 1 {
+                    // one frame: a single sendmsg, no batch bookkeeping
+                    if let Some(f) = inner.scratch.pop() {
+                        let _ = tx.send(f.dst, f.msg);
+                    }
+                } else {
+                    let _ = tx.send_burst(&mut inner.scratch);
+                }
+            }
+            inner.scratch.clear();
+        }
+        let mut notify = false;
+        while let Some(ev) = inner.core.poll_event() {
+            let sev = match ev {
+                CoreEvent::Message(m) => {
+                    if let Some(s) = inner.sockets.get(&m.port) {
+                        let _ = s.send(m);
+                    }
+                    None
+                }
+                CoreEvent::Group { port, event } => {
+                    if let Some(s) = inner.group_sockets.get(&port) {
+                        let _ = s.send(event);
+                    }
+                    None
+                }
+                CoreEvent::AddressConfirmed(a) => Some(StackEvent::AddressConfirmed(a)),
+                CoreEvent::NodeUp(a) => Some(StackEvent::NodeUp(a)),
+                CoreEvent::NodeDown(a) => {
+                    notify = true;
+                    Some(StackEvent::NodeDown(a))
+                }
+                CoreEvent::Uncongested(_) => {
+                    notify = true;
+                    None
+                }
+                CoreEvent::Conflict(s) => Some(StackEvent::Conflict(s)),
+                CoreEvent::Name(up, p) => {
+                    inner.subscribers.retain(|(r, tx)| {
+                        !r.overlaps(&p.range)
+                            || tx.send(if up { ServiceEvent::Up(p) } else { ServiceEvent::Down(p) }).is_ok()
+                    });
+                    None
+                }
+            };
+            if let Some(e) = sev {
+                inner.watchers.retain(|w| w.send(e.clone()).is_ok());
+                notify = true;
+            }
+        }
+        if notify {
+            self.cond.notify_all();
+        }
+    }
+
+    /// After work done outside the receive thread: wake it if a timer moved
+    /// earlier — except the fast probe of freshly sent data, which waits for
+    /// the receive thread's next turn (at most one supervision tick), so a
+    /// send costs no wake-up of another thread.
+    pub(super) fn rearm(&self, g: &MutexGuard<'_, Inner>) {
+        if let Some(t) = g.core.poll_timeout_except_fast_probe()
+            && t.as_micros() < self.sleep_until.load(Ordering::Acquire)
+            && let Some(w) = self.waker.lock().as_ref()
+        {
+            w.wake();
+        }
+    }
+}

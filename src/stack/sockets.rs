@@ -1,0 +1,300 @@
+//! The socket handles applications hold: [`PortSocket`] (connectionless,
+//! addressed by port or service) and [`GroupSocket`] (a communication group
+//! member). Each is a port of the core and a queue the flush fills.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use tipc_group::{Dest, GroupEvent, GroupSpec, SendOpts};
+use tipc_wire::{Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+
+use super::rx::recv_error;
+use super::shared::{Deadline, Shared};
+use crate::core::PortMessage;
+use crate::error::Error;
+
+/// A connectionless socket addressed by (node, port).
+pub struct PortSocket {
+    pub(super) shared: Arc<Shared>,
+    pub(super) port: PortId,
+    pub(super) rx: Receiver<PortMessage>,
+}
+
+impl std::fmt::Debug for PortSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PortSocket({})", self.port)
+    }
+}
+
+impl PortSocket {
+    /// Our socket address (node is 0 until the address is confirmed).
+    pub fn id(&self) -> MemberId {
+        let node = self.shared.inner.lock().core.address().unwrap_or_default();
+        MemberId { node, port: self.port }
+    }
+
+    fn send_inner(
+        &self,
+        node: NodeAddr,
+        port: PortId,
+        data: Bytes,
+        deadline: Deadline,
+        returnable: bool,
+    ) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(deadline, |core, now| {
+            core.send(
+                now,
+                me,
+                Dest::Socket { node, port },
+                data.clone(),
+                SendOpts { returnable, ..SendOpts::default() },
+            )
+        })
+    }
+
+    /// Binds a service range to this socket (scope node or cluster).
+    pub fn bind(&self, range: ServiceRange, scope: Scope) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        g.core.bind(self.port, range, scope)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Chooses how this socket's multicasts travel.
+    pub fn set_mcast_method(&self, m: crate::core::McastMethod) {
+        self.shared.inner.lock().core.set_mcast_method(self.port, m);
+    }
+    /// Withdraws a binding.
+    pub fn unbind(&self, range: ServiceRange) {
+        let mut g = self.shared.inner.lock();
+        g.core.unbind(self.port, range);
+        self.shared.flush(&mut g);
+    }
+    /// Anycast to a service (one socket bound to `inst`, round robin),
+    /// waiting while congested. `returnable` asks for it back if undeliverable.
+    pub fn send_to_name(&self, stype: ServiceType, inst: Instance, data: Bytes, returnable: bool) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(Deadline::Never, |core, now| {
+            core.send(
+                now,
+                me,
+                Dest::Service { stype, inst },
+                data.clone(),
+                SendOpts { returnable, ..SendOpts::default() },
+            )
+        })
+    }
+    /// Multicast to every socket bound in a range, waiting while congested.
+    pub fn send_to_range(&self, range: ServiceRange, data: Bytes) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(Deadline::Never, |core, now| {
+            core.send(now, me, Dest::Range(range), data.clone(), SendOpts::default())
+        })
+    }
+
+    /// Sends to a socket, waiting while the link is congested.
+    pub fn send_to(&self, node: NodeAddr, port: PortId, data: Bytes) -> Result<(), Error> {
+        self.send_inner(node, port, data, Deadline::Never, false)
+    }
+    /// Like [`PortSocket::send_to`], but asks for the message back (NO_PORT)
+    /// if nobody is at the destination.
+    pub fn send_to_returnable(&self, node: NodeAddr, port: PortId, data: Bytes) -> Result<(), Error> {
+        self.send_inner(node, port, data, Deadline::Never, true)
+    }
+    /// Sends, or fails with [`Error::WouldBlock`] at once if the link is congested.
+    pub fn try_send_to(&self, node: NodeAddr, port: PortId, data: Bytes) -> Result<(), Error> {
+        self.send_inner(node, port, data, Deadline::Now, false)
+    }
+    /// Sends, waiting at most `timeout` for congestion to clear.
+    pub fn send_to_timeout(
+        &self,
+        node: NodeAddr,
+        port: PortId,
+        data: Bytes,
+        timeout: StdDuration,
+    ) -> Result<(), Error> {
+        self.send_inner(node, port, data, Deadline::after(timeout), false)
+    }
+
+    /// Waits for the next message.
+    pub fn recv(&self) -> Result<PortMessage, Error> {
+        self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)
+    }
+    /// Waits at most `timeout` for the next message.
+    pub fn recv_timeout(&self, timeout: StdDuration) -> Result<PortMessage, Error> {
+        self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)
+    }
+    /// The next message if one is waiting.
+    pub fn try_recv(&self) -> Option<PortMessage> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for PortSocket {
+    fn drop(&mut self) {
+        let mut g = self.shared.inner.lock();
+        g.sockets.remove(&self.port);
+        g.core.close_port(self.port);
+    }
+}
+
+/// A message or member event received on a group socket.
+pub type GroupDelivery = GroupEvent;
+
+/// A socket in a TIPC communication group.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
+/// use tipc_rs::wire::{Instance, ServiceType};
+/// let stack = Stack::builder().iface("eth0").start()?;
+/// stack.wait_ready(Duration::from_secs(3))?;
+/// let sock = stack.group_socket()?;
+/// sock.join(GroupSpec { stype: ServiceType(4242), instance: Instance(7), scope: Scope::Cluster,
+///                       loopback: false, member_events: true })?;
+/// sock.broadcast(bytes::Bytes::from_static(b"hello"))?;
+/// match sock.recv()? {
+///     GroupEvent::MemberUp { member, instance } => println!("{member} joined as {instance}"),
+///     GroupEvent::Message { from, data, .. } => println!("{} bytes from {from}", data.len()),
+///     other => println!("{other:?}"),
+/// }
+/// # Ok::<(), tipc_rs::Error>(())
+/// ```
+pub struct GroupSocket {
+    pub(super) shared: Arc<Shared>,
+    pub(super) port: PortId,
+    pub(super) rx: Receiver<GroupEvent>,
+}
+
+impl std::fmt::Debug for GroupSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GroupSocket({})", self.port)
+    }
+}
+
+impl GroupSocket {
+    /// Our socket address.
+    pub fn id(&self) -> MemberId {
+        let node = self.shared.inner.lock().core.address().unwrap_or_default();
+        MemberId { node, port: self.port }
+    }
+    /// Chooses how this socket's broadcasts and multicasts travel (a
+    /// mandatory replicast after a unicast is kept regardless).
+    pub fn set_mcast_method(&self, m: crate::core::McastMethod) {
+        self.shared.inner.lock().core.set_mcast_method(self.port, m);
+    }
+    /// Joins a group (one group per socket).
+    pub fn join(&self, spec: GroupSpec) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        g.core.group_join(self.port, spec)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Leaves the group.
+    pub fn leave(&self) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        g.core.group_leave(self.port)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+    /// Members currently joined (other than us).
+    pub fn members(&self) -> Vec<(MemberId, Instance)> {
+        let g = self.shared.inner.lock();
+        g.core.group(self.port).map(|gr| gr.joined_members().collect()).unwrap_or_default()
+    }
+
+    fn send(&self, dest: Dest, data: Bytes, deadline: Deadline) -> Result<(), Error> {
+        let me = self.port;
+        self.shared.send_with(deadline, |core, now| core.send(now, me, dest, data.clone(), SendOpts::default()))
+    }
+
+    /// Unicast to a member's socket; waits while its window is exhausted.
+    pub fn send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::Member(to), data, Deadline::Never)
+    }
+    /// Anycast to one member holding `inst`.
+    pub fn send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupAnycast(inst), data, Deadline::Never)
+    }
+    /// Multicast to every member holding `inst`.
+    pub fn send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupMulticast(inst), data, Deadline::Never)
+    }
+    /// Broadcast to every member.
+    pub fn broadcast(&self, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupBroadcast, data, Deadline::Never)
+    }
+    /// [`GroupSocket::send_unicast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_unicast(&self, to: MemberId, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::Member(to), data, Deadline::Now)
+    }
+    /// [`GroupSocket::send_anycast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_anycast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupAnycast(inst), data, Deadline::Now)
+    }
+    /// [`GroupSocket::send_multicast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_send_multicast(&self, inst: Instance, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupMulticast(inst), data, Deadline::Now)
+    }
+    /// [`GroupSocket::broadcast`] that fails with [`Error::WouldBlock`] instead of waiting.
+    pub fn try_broadcast(&self, data: Bytes) -> Result<(), Error> {
+        self.send(Dest::GroupBroadcast, data, Deadline::Now)
+    }
+    /// [`GroupSocket::send_unicast`] waiting at most `t`.
+    pub fn send_unicast_timeout(&self, to: MemberId, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Dest::Member(to), data, Deadline::after(t))
+    }
+    /// [`GroupSocket::send_anycast`] waiting at most `t`.
+    pub fn send_anycast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Dest::GroupAnycast(inst), data, Deadline::after(t))
+    }
+    /// [`GroupSocket::send_multicast`] waiting at most `t`.
+    pub fn send_multicast_timeout(&self, inst: Instance, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Dest::GroupMulticast(inst), data, Deadline::after(t))
+    }
+    /// [`GroupSocket::broadcast`] waiting at most `t`.
+    pub fn broadcast_timeout(&self, data: Bytes, t: StdDuration) -> Result<(), Error> {
+        self.send(Dest::GroupBroadcast, data, Deadline::after(t))
+    }
+
+    /// Reading a message opens its sender's window again.
+    fn consumed(&self, ev: &GroupEvent) {
+        if let GroupEvent::Message { from, data, .. } = ev
+            && *from != self.id()
+        {
+            let mut g = self.shared.inner.lock();
+            g.core.group_consumed(self.port, *from, data.len());
+            self.shared.flush(&mut g);
+        }
+    }
+
+    /// Waits for the next message or member event.
+    pub fn recv(&self) -> Result<GroupEvent, Error> {
+        let ev = self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)?;
+        self.consumed(&ev);
+        Ok(ev)
+    }
+    /// Waits at most `timeout`.
+    pub fn recv_timeout(&self, timeout: StdDuration) -> Result<GroupEvent, Error> {
+        let ev = self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)?;
+        self.consumed(&ev);
+        Ok(ev)
+    }
+    /// The next message or event if one is waiting.
+    pub fn try_recv(&self) -> Option<GroupEvent> {
+        let ev = self.rx.try_recv().ok()?;
+        self.consumed(&ev);
+        Some(ev)
+    }
+}
+
+impl Drop for GroupSocket {
+    fn drop(&mut self) {
+        let mut g = self.shared.inner.lock();
+        g.group_sockets.remove(&self.port);
+        g.core.close_port(self.port);
+        self.shared.flush(&mut g);
+    }
+}
