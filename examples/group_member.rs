@@ -242,7 +242,7 @@ impl Runner {
         let dest = m.dest.map(|d| format!(" dest={}:{}:{}", d.stype.0, d.lower.0, d.upper.0)).unwrap_or_default();
         self.out(&format!("RECV from={}:{}{dest} len={} data={data}", m.from_node, m.from_port.0, m.data.len()));
         if echo && let Err(e) = self.sock.send_to(m.from_node, m.from_port, m.data.clone()) {
-            self.out(&format!("ERROR echo: {e}"));
+            self.out(&format!("ERROR echo: {}", e.with_errno()));
         }
     }
 
@@ -279,7 +279,7 @@ impl Runner {
                     && let Some(g) = &self.gsock
                     && let Err(e) = g.send_unicast(from, data)
                 {
-                    self.out(&format!("ERROR echo: {e}"));
+                    self.out(&format!("ERROR echo: {}", e.with_errno()));
                 }
             }
             GroupEvent::Unblocked => {}
@@ -312,7 +312,7 @@ impl Runner {
                     Ok(ev) => self.show_group(ev, echo),
                     Err(Error::Timeout) => {}
                     Err(e) => {
-                        self.out(&format!("ERROR recv: {e}"));
+                        self.out(&format!("ERROR recv: {}", e.with_errno()));
                         return false;
                     }
                 }
@@ -326,7 +326,7 @@ impl Runner {
                 Ok(m) => self.show(&m, echo),
                 Err(Error::Timeout) => {}
                 Err(e) => {
-                    self.out(&format!("ERROR recv: {e}"));
+                    self.out(&format!("ERROR recv: {}", e.with_errno()));
                     return false;
                 }
             }
@@ -349,7 +349,7 @@ impl Runner {
                 Mode::Broadcast => g.broadcast(data),
             };
             if let Err(e) = r {
-                self.out(&format!("ERROR send {name} (message {} of {}): {e}", i + 1, self.count));
+                self.out(&format!("ERROR send {name} (message {} of {}): {}", i + 1, self.count, e.with_errno()));
                 return false;
             }
         }
@@ -363,7 +363,7 @@ impl Runner {
             let data = self.payload(text, i);
             len = data.len();
             if let Err(e) = f(&self.sock, data) {
-                self.out(&format!("ERROR send {name} (message {} of {}): {e}", i + 1, self.count));
+                self.out(&format!("ERROR send {name} (message {} of {}): {}", i + 1, self.count, e.with_errno()));
                 return false;
             }
         }
@@ -382,7 +382,7 @@ impl Runner {
                 self.sock.send_to(node, port, data)
             };
             if let Err(e) = r {
-                self.out(&format!("ERROR send {mode} (message {} of {}): {e}", i + 1, self.count));
+                self.out(&format!("ERROR send {mode} (message {} of {}): {}", i + 1, self.count, e.with_errno()));
                 return false;
             }
         }
@@ -405,13 +405,13 @@ impl Runner {
                     None => match self.stack.group_socket() {
                         Ok(g) => g,
                         Err(e) => {
-                            self.out(&format!("ERROR join {t}:{inst}: {e}"));
+                            self.out(&format!("ERROR join {t}:{inst}: {}", e.with_errno()));
                             return false;
                         }
                     },
                 };
                 if let Err(e) = g.join(spec) {
-                    self.out(&format!("ERROR join {t}:{inst}: {e}"));
+                    self.out(&format!("ERROR join {t}:{inst}: {}", e.with_errno()));
                     self.gsock = Some(g);
                     return false;
                 }
@@ -431,7 +431,7 @@ impl Runner {
                     return false;
                 };
                 if let Err(e) = g.leave() {
-                    self.out(&format!("ERROR leave: {e}"));
+                    self.out(&format!("ERROR leave: {}", e.with_errno()));
                     return false;
                 }
                 let t = self.joined.take().map_or(0, |s| s.stype.0);
@@ -468,7 +468,7 @@ impl Runner {
             &Step::Bind { stype: t, lo, hi } => {
                 let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
                 if let Err(e) = self.sock.bind(r, self.scope) {
-                    self.out(&format!("ERROR bind {t}:{lo}:{hi}: {e}"));
+                    self.out(&format!("ERROR bind {t}:{lo}:{hi}: {}", e.with_errno()));
                     return false;
                 }
                 self.out(&format!(

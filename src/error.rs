@@ -43,8 +43,9 @@ pub enum Error {
     /// The socket already joined a group (one group per socket).
     #[error("the socket already joined a group")]
     AlreadyJoined,
-    /// A group member cannot send outside its group.
-    #[error("a group member can only send within its group")]
+    /// A group member socket cannot bind: its only binding is its
+    /// membership (the kernel: EACCES).
+    #[error("a group member socket cannot bind: its only binding is its membership")]
     InGroup,
     /// No such group member.
     #[error("no such member {0}")]
@@ -79,6 +80,43 @@ pub enum Error {
     /// Link-layer refusal.
     #[error("link: {0}")]
     Link(String),
+}
+
+impl Error {
+    /// The name of the errno Linux's AF_TIPC sockets give for the same
+    /// refusal (net/tipc/socket.c), where there is one: `"EACCES"` for a
+    /// reserved service type, `"EHOSTUNREACH"` for a service nobody binds,
+    /// and so on. `None` for what only this stack can report (the address
+    /// trial still running, the stack stopped, bearer and configuration
+    /// errors). The examples print it after the message, as the kernel-side
+    /// test client does, and the conformance table
+    /// (tests/kernel_conformance.rs) checks each against a kernel node.
+    pub fn errno(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::NoLink(_) | Error::NoService(..) | Error::NoSuchMember(_) | Error::NoInstance(_) => "EHOSTUNREACH",
+            Error::WouldBlock(_) | Error::Timeout => "EAGAIN",
+            Error::NoSuchPort(_) => "EBADF",
+            Error::TooLarge(_) => "EMSGSIZE",
+            Error::ReservedType(_) | Error::AlreadyJoined | Error::InGroup => "EACCES",
+            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) => "EINVAL",
+            Error::NotReady
+            | Error::StackStopped
+            | Error::Bearer(_)
+            | Error::TooManyBindings(_)
+            | Error::NoInterface
+            | Error::Pcap { .. }
+            | Error::Link(_) => return None,
+        })
+    }
+
+    /// The message followed by the errno name in parentheses when there is
+    /// one: `"service type 1 is reserved: … (EACCES)"`.
+    pub fn with_errno(&self) -> String {
+        match self.errno() {
+            Some(n) => format!("{self} ({n})"),
+            None => self.to_string(),
+        }
+    }
 }
 
 impl From<tipc_link::LinkError> for Error {

@@ -140,6 +140,17 @@ static unsigned char ctlbuf[CMSG_SPACE(MAX_PAYLOAD) + CMSG_SPACE(64) * 4];
 
 /* ---------------------------------------------------------------- output */
 
+/* errno as "<strerror text> (<errno name>)", e.g. "Permission denied
+ * (EACCES)": the name is what the conformance test compares. */
+static const char *err_text(int e)
+{
+	static char buf[160];
+	const char *name = strerrorname_np(e);
+
+	snprintf(buf, sizeof(buf), "%s (%s)", strerror(e), name ? name : "?");
+	return buf;
+}
+
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
 {
@@ -475,7 +486,7 @@ static int apply_mcast_method(int fd)
 {
 	if (opt.mcast_method && setsockopt(fd, SOL_TIPC, opt.mcast_method, NULL, 0) != 0) {
 		out("ERROR socket option %s: %s", opt.mcast_method == TIPC_MCAST_BROADCAST
-		    ? "TIPC_MCAST_BROADCAST" : "TIPC_MCAST_REPLICAST", strerror(errno));
+		    ? "TIPC_MCAST_BROADCAST" : "TIPC_MCAST_REPLICAST", err_text(errno));
 		return -1;
 	}
 	return 0;
@@ -490,18 +501,18 @@ static int main_socket(void)
 		return st.sock;
 	fd = socket(AF_TIPC, opt.sock_type, 0);
 	if (fd < 0) {
-		out("ERROR socket: %s", strerror(errno));
+		out("ERROR socket: %s", err_text(errno));
 		return -1;
 	}
 	if (opt.importance >= 0 &&
 	    setsockopt(fd, SOL_TIPC, TIPC_IMPORTANCE, &opt.importance, sizeof(opt.importance)) != 0) {
-		out("ERROR socket option TIPC_IMPORTANCE: %s", strerror(errno));
+		out("ERROR socket option TIPC_IMPORTANCE: %s", err_text(errno));
 		close(fd);
 		return -1;
 	}
 	if (opt.returnable &&
 	    setsockopt(fd, SOL_TIPC, TIPC_DEST_DROPPABLE, &zero, sizeof(zero)) != 0) {
-		out("ERROR socket option TIPC_DEST_DROPPABLE: %s", strerror(errno));
+		out("ERROR socket option TIPC_DEST_DROPPABLE: %s", err_text(errno));
 		close(fd);
 		return -1;
 	}
@@ -526,7 +537,7 @@ static int learn_self(int fd)
 
 	memset(&a, 0, sizeof(a));
 	if (getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-		out("ERROR getsockname: %s", strerror(errno));
+		out("ERROR getsockname: %s", err_text(errno));
 		return -1;
 	}
 	st.self = a.addr.id;
@@ -587,11 +598,11 @@ static enum got take_one(int fd, int echo)
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return GOT_NOTHING;
 		if (is_conn && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE)) {
-			out("EOF err=%s", strerror(errno));
+			out("EOF err=%s", err_text(errno));
 			st.conn_over = 1;
 			return GOT_EOF;
 		}
-		out("ERROR recv: %s", strerror(errno));
+		out("ERROR recv: %s", err_text(errno));
 		return GOT_ERROR;
 	}
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -662,7 +673,7 @@ static enum got take_one(int fd, int echo)
 			r = sendto(fd, inbuf, (size_t)n, 0, (struct sockaddr *)&back, sizeof(back));
 		}
 		if (r < 0)
-			out("ERROR echo: %s", strerror(errno));
+			out("ERROR echo: %s", err_text(errno));
 	}
 	return GOT_DATA;
 }
@@ -695,7 +706,7 @@ static int receive(long long ms, unsigned long want_data, int want_members, int 
 			return wanted ? -1 : 0;
 		r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
 		if (r < 0 && errno != EINTR) {
-			out("ERROR poll: %s", strerror(errno));
+			out("ERROR poll: %s", err_text(errno));
 			return -1;
 		}
 		if (r <= 0)
@@ -734,7 +745,7 @@ static int send_all(int fd, const char *mode, const struct sockaddr_tipc *dst, c
 		else
 			r = send(fd, payload, len, 0);
 		if (r < 0) {
-			out("ERROR send %s (message %lu of %lu): %s", mode, i + 1, st.count, strerror(errno));
+			out("ERROR send %s (message %lu of %lu): %s", mode, i + 1, st.count, err_text(errno));
 			return -1;
 		}
 	}
@@ -770,7 +781,7 @@ static int run_step(const struct step *s)
 		req.scope = (uint32_t)opt.scope;
 		req.flags = (uint32_t)opt.group_flags;
 		if (setsockopt(fd, SOL_TIPC, TIPC_GROUP_JOIN, &req, sizeof(req)) != 0) {
-			out("ERROR join %u:%u: %s", v[0], v[1], strerror(errno));
+			out("ERROR join %u:%u: %s", v[0], v[1], err_text(errno));
 			return -1;
 		}
 		st.joined = 1;
@@ -790,7 +801,7 @@ static int run_step(const struct step *s)
 			return -1;
 		}
 		if (setsockopt(st.sock, SOL_TIPC, TIPC_GROUP_LEAVE, NULL, 0) != 0) {
-			out("ERROR leave: %s", strerror(errno));
+			out("ERROR leave: %s", err_text(errno));
 			return -1;
 		}
 		st.joined = 0;
@@ -842,7 +853,7 @@ static int run_step(const struct step *s)
 		a = range_addr(v[0], v[1], upper);
 		a.scope = (signed char)opt.scope;
 		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-			out("ERROR bind %u:%u:%u: %s", v[0], v[1], upper, strerror(errno));
+			out("ERROR bind %u:%u:%u: %s", v[0], v[1], upper, err_text(errno));
 			return -1;
 		}
 		out("BOUND service=%u:%u:%u scope=%s", v[0], v[1], upper, scope_name());
@@ -887,7 +898,7 @@ static int run_step(const struct step *s)
 		if ((fd = main_socket()) < 0)
 			return -1;
 		if (listen(fd, 16) != 0) {
-			out("ERROR listen: %s", strerror(errno));
+			out("ERROR listen: %s", err_text(errno));
 			return -1;
 		}
 		out("LISTENING");
@@ -915,7 +926,7 @@ static int run_step(const struct step *s)
 		memset(&peer, 0, sizeof(peer));
 		c = accept(st.sock, (struct sockaddr *)&peer, &plen);
 		if (c < 0) {
-			out("ERROR accept: %s", strerror(errno));
+			out("ERROR accept: %s", err_text(errno));
 			return -1;
 		}
 		if (st.conn >= 0 && st.conn != st.sock)
@@ -934,12 +945,12 @@ static int run_step(const struct step *s)
 			return -1;
 		a = service_addr(v[0], v[1]);
 		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-			out("ERROR connect %u:%u: %s", v[0], v[1], strerror(errno));
+			out("ERROR connect %u:%u: %s", v[0], v[1], err_text(errno));
 			return -1;
 		}
 		memset(&peer, 0, sizeof(peer));
 		if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0) {
-			out("ERROR getpeername: %s", strerror(errno));
+			out("ERROR getpeername: %s", err_text(errno));
 			return -1;
 		}
 		st.conn = fd;

@@ -73,12 +73,27 @@ impl SocketLayer {
     /// is cluster). Cluster bindings go to every node with a link.
     ///
     /// # Errors
-    /// [`SocketError::NoSuchPort`], [`SocketError::ReservedType`] (types
-    /// 0–63, as the kernel's EACCES), [`SocketError::BadRange`] (lower above
-    /// upper), [`SocketError::NotReady`] (no address yet),
-    /// [`SocketError::TooManyBindings`] (the node holds
+    /// [`SocketError::NoSuchPort`], [`SocketError::InGroup`] (a group
+    /// member's only binding is its membership: the kernel's EACCES),
+    /// [`SocketError::ReservedType`] (types 0–63, as the kernel's EACCES),
+    /// [`SocketError::BadRange`] (lower above upper), [`SocketError::NotReady`]
+    /// (no address yet), [`SocketError::TooManyBindings`] (the node holds
     /// [`crate::MAX_PUBL_PER_NODE`]).
     pub fn bind(
+        &mut self,
+        port: PortId,
+        range: ServiceRange,
+        scope: Scope,
+        links: &mut impl Links,
+    ) -> Result<(), SocketError> {
+        if self.groups.contains_key(&port) {
+            return Err(SocketError::InGroup);
+        }
+        self.publish(port, range, scope, links)
+    }
+
+    /// Binds without the group-member check: a join's own binding.
+    pub(super) fn publish(
         &mut self,
         port: PortId,
         range: ServiceRange,

@@ -45,8 +45,8 @@ pub enum SocketError {
         /// The instance (multicast: the range's lower bound).
         inst: Instance,
     },
-    /// A group member sends only within its group.
-    #[error("a group member can only send within its group")]
+    /// A group member's only binding is its membership (the kernel: EACCES).
+    #[error("a group member socket cannot bind: its only binding is its membership")]
     InGroup,
     /// The socket has not joined a group.
     #[error("the socket is not a group member")]

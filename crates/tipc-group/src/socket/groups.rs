@@ -34,7 +34,7 @@ impl SocketLayer {
         }
         self.groups.insert(port, g);
         let scope = if spec.scope == Scope::Node { Scope::Node } else { Scope::Cluster };
-        self.bind(port, ServiceRange::single(spec.stype, spec.instance), scope, links)?;
+        self.publish(port, ServiceRange::single(spec.stype, spec.instance), scope, links)?;
         self.pump_groups(links);
         Ok(())
     }

@@ -83,11 +83,17 @@ impl Default for SendOpts {
 impl SocketLayer {
     /// Sends `data` from local port `from` to `dest`.
     ///
+    /// From a group member, the plain destinations are group sends, as in
+    /// the kernel: a socket is that member (unicast), a service instance an
+    /// anycast to the members holding it, a range a multicast to the members
+    /// holding its lower bound.
+    ///
     /// # Errors
     /// Plain destinations: [`SocketError::NotReady`],
-    /// [`SocketError::NoSuchPort`], [`SocketError::InGroup`] (the socket is
-    /// a group member), [`SocketError::TooLarge`], [`SocketError::NoService`]
-    /// (nothing bound), [`SocketError::NoLink`], [`SocketError::WouldBlock`].
+    /// [`SocketError::NoSuchPort`], [`SocketError::TooLarge`],
+    /// [`SocketError::BadRange`] (a range whose lower bound is above its
+    /// upper), [`SocketError::NoService`] (nothing bound),
+    /// [`SocketError::NoLink`], [`SocketError::WouldBlock`].
     /// Group destinations: [`SocketError::TooLarge`],
     /// [`SocketError::WouldBlock`], [`SocketError::NotJoined`],
     /// [`SocketError::NoSuchMember`], [`SocketError::NoInstance`].
@@ -101,6 +107,16 @@ impl SocketLayer {
         links: &mut impl Links,
     ) -> Result<(), SocketError> {
         self.now = now;
+        // a group member's plain destinations are group sends, as the
+        // kernel's __tipc_sendmsg treats them (net/tipc/socket.c)
+        let dest = match dest {
+            Dest::Socket { node, port } if self.groups.contains_key(&from) => {
+                Dest::Member(MemberId { node: if node.0 == 0 { self.own() } else { node }, port })
+            }
+            Dest::Service { inst, .. } if self.groups.contains_key(&from) => Dest::GroupAnycast(inst),
+            Dest::Range(r) if self.groups.contains_key(&from) && r.lower <= r.upper => Dest::GroupMulticast(r.lower),
+            d => d,
+        };
         match dest {
             Dest::Socket { node, port } => {
                 let own = self.begin_send(from, &data)?;
@@ -132,9 +148,6 @@ impl SocketLayer {
         let own = self.own.ok_or(SocketError::NotReady)?;
         if !self.ports.contains(from) {
             return Err(SocketError::NoSuchPort(from));
-        }
-        if self.groups.contains_key(&from) {
-            return Err(SocketError::InGroup);
         }
         if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
             return Err(SocketError::TooLarge(data.len()));
@@ -180,6 +193,9 @@ impl SocketLayer {
         opts: SendOpts,
         links: &mut impl Links,
     ) -> Result<(), SocketError> {
+        if range.lower > range.upper {
+            return Err(SocketError::BadRange(range));
+        }
         let own = self.begin_send(from, &data)?;
         let targets = self.names.mcast(range, own);
         if targets.is_empty() {

@@ -405,7 +405,21 @@ fn calls_out_of_place_are_typed_errors() {
     );
     net.with(0, |l, w, _| l.group_join(p, spec(1), w)).expect("join");
     assert_eq!(net.with(0, |l, w, _| l.group_join(p, spec(1), w)), Err(SocketError::AlreadyJoined));
-    assert_eq!(send(&mut net, 0, p, Dest::Socket { node: addr(1), port: p }, b"x"), Err(SocketError::InGroup));
+    assert_eq!(
+        net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)),
+        Err(SocketError::InGroup)
+    );
+    // a member's plain destinations are group sends, as in the kernel
+    let other = MemberId { node: addr(1), port: p };
+    assert_eq!(send(&mut net, 0, p, Dest::Socket { node: addr(1), port: p }, b"x"), Err(SocketError::NoSuchMember(other)));
+    assert_eq!(
+        send(&mut net, 0, p, Dest::Service { stype: SVC, inst: Instance(7) }, b"x"),
+        Err(SocketError::NoInstance(Instance(7)))
+    );
+    let range = ServiceRange { stype: SVC, lower: Instance(8), upper: Instance(9) };
+    assert_eq!(send(&mut net, 0, p, Dest::Range(range), b"x"), Err(SocketError::NoInstance(Instance(8))));
+    let bad = ServiceRange { stype: SVC, lower: Instance(9), upper: Instance(8) };
+    assert_eq!(send(&mut net, 0, p, Dest::Range(bad), b"x"), Err(SocketError::BadRange(bad)));
     assert_eq!(send(&mut net, 0, p, Dest::GroupAnycast(Instance(7)), b"x"), Err(SocketError::NoInstance(Instance(7))));
     let stranger = MemberId { node: addr(1), port: PortId(3) };
     assert_eq!(send(&mut net, 0, p, Dest::Member(stranger), b"x"), Err(SocketError::NoSuchMember(stranger)));
