@@ -217,7 +217,7 @@ impl Runner {
 
     fn payload(&self, text: &str, i: u64) -> Bytes {
         if let Some(n) = text.strip_prefix('@') {
-            let n: usize = n.parse().unwrap_or(0).min(66_000);
+            let n: usize = n.parse().unwrap_or(0).min(tipc_rs::wire::MAX_USER_MSG_SIZE + 1);
             return Bytes::from((0..n).map(|k| PATTERN[k % PATTERN.len()]).collect::<Vec<u8>>());
         }
         if self.count > 1 { Bytes::from(format!("{text}#{}", i + 1)) } else { Bytes::from(text.to_string()) }
@@ -591,8 +591,9 @@ fn parse_step(step: &str) -> Result<Step, String> {
         let t = s.unwrap_or("");
         if let Some(n) = t.strip_prefix('@') {
             match n.parse::<usize>() {
-                Ok(n) if n <= 66_000 => {}
-                _ => return Err(format!("step {step}: @N takes a size of 0 to 66000 bytes")),
+                // 66001: one byte too many, to try the refusal
+                Ok(n) if n <= tipc_rs::wire::MAX_USER_MSG_SIZE + 1 => {}
+                _ => return Err(format!("step {step}: @N takes a size of 0 to 66001 bytes")),
             }
         }
         Ok(t.to_string())

@@ -73,7 +73,7 @@ fn group_member_refuses_a_bad_step_at_once_with_the_valid_ones() {
         (&["send-port:xyz:1:hi"][..], "bad node address"),
         (&["leave:now"][..], "takes no arguments"),
         (&["connect:1000:1"][..], "not supported yet"),
-        (&["bcast:@70000"][..], "0 to 66000"),
+        (&["bcast:@70000"][..], "0 to 66001"),
     ] {
         let mut args = vec!["--iface", "tipc-none0"];
         args.extend_from_slice(steps);

@@ -134,7 +134,8 @@ static struct {
 	struct timespec start;
 } st = { .sock = -1, .conn = -1, .count = 1 };
 
-static unsigned char payload[MAX_PAYLOAD];
+/* one byte more than TIPC carries, so that the refusal can be tried */
+static unsigned char payload[MAX_PAYLOAD + 1];
 static unsigned char inbuf[MAX_PAYLOAD + 1];
 static unsigned char ctlbuf[CMSG_SPACE(MAX_PAYLOAD) + CMSG_SPACE(64) * 4];
 
@@ -306,8 +307,9 @@ static void check_text(const char *src, const char *text)
 		return;
 	if (parse_u32(text + 1, strlen(text + 1), &n) != 0)
 		reject("step '%s': @N wants a byte count, not '%s'", src, text);
-	if (n > MAX_PAYLOAD)
-		reject("step '%s': at most %u payload bytes", src, MAX_PAYLOAD);
+	if (n > MAX_PAYLOAD + 1)
+		reject("step '%s': at most %u payload bytes (%u: one too many, to try the refusal)", src,
+		       MAX_PAYLOAD, MAX_PAYLOAD + 1);
 }
 
 static void parse_step(const char *src, struct step *s)
