@@ -372,7 +372,7 @@ fn the_automatic_method_sticks_until_it_expires() {
     // one destination would be replicast, but the choice sticks for 5 s
     send(&mut net, 0, sender, Dest::Range(narrow), b"narrow").expect("mcast");
     assert_eq!(net.nodes[0].wire.broadcasts, 2);
-    net.now = net.now + METHOD_EXPIRE;
+    net.now += METHOD_EXPIRE;
     let unicasts = net.nodes[0].wire.unicasts;
     send(&mut net, 0, sender, Dest::Range(narrow), b"narrow").expect("mcast");
     assert_eq!((net.nodes[0].wire.broadcasts, net.nodes[0].wire.unicasts), (2, unicasts + 1));
