@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::bounded;
-use tipc_rs::bearer::sys::pin_to_cpu;
 use tipc_rs::bearer::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle};
-use tipc_rs::netns::{Lab, NODE_IF, privileged};
 use tipc_rs::wire::{DataMsg, DataType, MacAddr, Msg};
+use tipc_testkit::netns::{Lab, NODE_IF, privileged};
+use tipc_testkit::sys::pin_to_cpu;
 
 use common::*;
 

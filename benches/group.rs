@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use tipc_rs::bearer::sys::pin_to_cpu;
-use tipc_rs::netns::{Lab, NODE_IF, Netns, privileged};
 use tipc_rs::wire::{Instance, NodeId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::{Lab, NODE_IF, Netns, privileged};
+use tipc_testkit::sys::pin_to_cpu;
 
 fn start(ns: &Netns, name: &str, cpu: usize) -> Stack {
     let name = name.to_string();

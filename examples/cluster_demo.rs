@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::sim::SimNet;
 use tipc_rs::wire::{Instance, MemberId, NodeAddr, NodeId, PortId, ServiceType};
 use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSocket, GroupSpec, Mode, Scope, SendOpts, Stack};
+use tipc_testkit::netns::{Lab, NODE_IF};
 
 mod common;
 
@@ -457,7 +457,7 @@ fn main() {
         let ok = demo(&mut c, args.messages, true);
         std::process::exit(i32::from(!ok));
     }
-    if !tipc_rs::netns::privileged() {
+    if !tipc_testkit::netns::privileged() {
         eprintln!(
             "cluster_demo builds network namespaces and veth links and opens raw sockets: run it as root\n\
              (e.g. sudo cargo run --release --example cluster_demo), or try --sim, which needs no privileges."
@@ -500,7 +500,7 @@ fn main() {
                 }
             }
             for n in &names {
-                let _ = tipc_rs::netns::ip(&["netns", "del", n]);
+                let _ = tipc_testkit::netns::ip(&["netns", "del", n]);
             }
             eprintln!("namespaces removed");
         },

@@ -6,9 +6,10 @@
 //!
 //! The facade of the tipc-rs workspace: [`NodeCore`] (the link layer and
 //! the port table of one node, sans-IO), the seeded in-memory simulator
-//! ([`sim`]), the shared fault model ([`fault`]), the network-namespace rig
-//! ([`netns`]) and fault relay ([`relay`]), and re-exports of the layers:
-//! [`wire`], [`link`], [`bearer`].
+//! ([`sim`]), the shared fault model ([`fault`]), and re-exports of the
+//! layers: [`wire`], [`link`], [`bearer`]. (The network-namespace rig and
+//! the fault relay that the veth tests, benches and demo run on are in the
+//! workspace's unpublished `tipc-testkit` crate.)
 //!
 //! On a real interface, [`Stack`] runs a node and hands out [`PortSocket`]s
 //! and [`GroupSocket`]s (see their docs). The same protocol code runs on
@@ -43,8 +44,6 @@
 pub mod core;
 pub mod error;
 pub mod fault;
-pub mod netns;
-pub mod relay;
 pub mod sim;
 pub mod stack;
 pub mod stats;

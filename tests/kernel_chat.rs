@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
-use tipc_rs::netns::NODE_IF;
+use tipc_testkit::netns::NODE_IF;
 
 #[test]
 fn group_chat_with_a_kernel_member() {

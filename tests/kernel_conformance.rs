@@ -246,7 +246,7 @@ fn api_edges_match_the_kernel_errno_by_errno() {
         let out = Command::new("ip")
             .args(["netns", "exec", plug.ns.name()])
             .arg(&group_member)
-            .args(["--iface", tipc_rs::netns::NODE_IF, "--node-id", "conf-ours"])
+            .args(["--iface", tipc_testkit::netns::NODE_IF, "--node-id", "conf-ours"])
             .args(row.opts)
             .args(row.steps)
             .output()

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc_rs::netns::Lab;
 use tipc_rs::wire::{Instance, MemberId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::Lab;
 
 const FANS: usize = 16;
 const SIZE: usize = 1024;

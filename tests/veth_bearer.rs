@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{mixed_size, numbered_msg, rig, seq_of};
 use tipc_rs::bearer::{BearerConfig, BearerError, EthBearer};
-use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::wire::MacAddr;
+use tipc_testkit::netns::{Lab, NODE_IF};
 
 /// Receives until `want` frames arrived or nothing came for `idle`; returns the sequence numbers.
 fn collect(b: &EthBearer, want: usize, idle: Duration) -> Vec<(u64, usize, MacAddr)> {
@@ -151,7 +151,7 @@ fn each_error_case_is_typed() {
             let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("the good one opens");
             let big = b.tx().send(MacAddr::BROADCAST, bytes::Bytes::from(vec![0u8; 1501])).unwrap_err();
             // capabilities are per thread: this one gives up CAP_NET_RAW
-            tipc_rs::bearer::sys::drop_effective_caps_on_this_thread().expect("capset");
+            tipc_testkit::sys::drop_effective_caps_on_this_thread().expect("capset");
             let perm = EthBearer::open(BearerConfig::new(NODE_IF)).map(|_| ()).unwrap_err();
             (missing, down, small, big, perm)
         })

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::rig;
-use tipc_rs::netns::{Lab, NODE_IF};
 use tipc_rs::wire::{Instance, NodeId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::{Lab, NODE_IF};
 
 use common::example;
 

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::rig;
 use tipc_rs::fault::FaultConfig;
-use tipc_rs::netns::Lab;
-use tipc_rs::relay::Relay;
 use tipc_rs::wire::{Duration as WireDuration, Instance, MemberId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_testkit::netns::Lab;
+use tipc_testkit::relay::Relay;
 
 const NODES: usize = 4;
 /// Instance of member `k`: two members hold 1, two hold 2.
@@ -203,7 +203,7 @@ fn phase(
     let delivered = check(name, &recvd, n);
     relay.set_config(FaultConfig::none());
     let after = relay.stats();
-    let sum = |f: fn(&tipc_rs::relay::RelayDirStats) -> u64| -> u64 {
+    let sum = |f: fn(&tipc_testkit::relay::RelayDirStats) -> u64| -> u64 {
         after.iter().zip(&before).map(|(a, b)| f(a) - f(b)).sum()
     };
     let (rtx1, resets1) = retransmitted_and_resets(&rig.stacks);
@@ -250,7 +250,7 @@ fn phase(
 
 /// Floods every port of the relay with random frames and mutated kernel
 /// frames until `stop`; returns how many it sent.
-fn flood(ns: &tipc_rs::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
+fn flood(ns: &tipc_testkit::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
     let seeds = common::kernel_messages();
     assert!(seeds.len() > 100, "kernel captures to mutate");
     let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
@@ -263,7 +263,7 @@ fn flood(ns: &tipc_rs::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
                 .iter()
                 .map(|p| {
                     let (idx, _) = tipc_rs::bearer::lookup_interface(p).expect("relay port");
-                    tipc_rs::bearer::sys::open_send_socket(idx).expect("raw socket")
+                    tipc_testkit::sys::open_send_socket(idx).expect("raw socket")
                 })
                 .collect();
             let mut rng = tipc_rs::fault::Rng::new(0xf100d);
@@ -277,7 +277,7 @@ fn flood(ns: &tipc_rs::netns::Netns, ports: &[&str], stop: &AtomicBool) -> u64 {
                     frame.extend_from_slice(&src);
                     frame.extend_from_slice(&0x88cau16.to_be_bytes());
                     frame.extend_from_slice(&msg);
-                    if let Ok(true) = tipc_rs::bearer::sys::send_frame(sock.as_raw_fd(), &frame) {
+                    if let Ok(true) = tipc_testkit::sys::send_frame(sock.as_raw_fd(), &frame) {
                         sent += 1;
                     }
                 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::rig;
-use tipc_rs::netns::Lab;
 use tipc_rs::wire::{Instance, MemberId, ServiceRange, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope, Stack};
+use tipc_testkit::netns::Lab;
 
 fn drain(s: &GroupSocket, d: Duration) -> Vec<GroupEvent> {
     let end = Instant::now() + d;

@@ -22,9 +22,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tipc_rs::netns::{Lab, NODE_IF, Netns};
 use tipc_rs::wire::{Instance, MemberId, NodeId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::{Lab, NODE_IF, Netns};
 
 const GROUP: ServiceType = ServiceType(7200);
 const VICTIM_ID: &str = "kill-victim";

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use common::rig;
 use tipc_rs::Stack;
 use tipc_rs::fault::FaultConfig;
-use tipc_rs::netns::Lab;
-use tipc_rs::relay::Relay;
+use tipc_testkit::netns::Lab;
+use tipc_testkit::relay::Relay;
 
 /// Sends `n` numbered messages of mixed sizes from `a` to `b`; checks all
 /// arrive once, in order. Returns the elapsed time.

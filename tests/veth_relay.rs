@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::{numbered_msg, rig, seq_of};
 use tipc_rs::bearer::{BearerConfig, EthBearer};
 use tipc_rs::fault::FaultConfig;
-use tipc_rs::netns::{Lab, NODE_IF};
-use tipc_rs::relay::Relay;
+use tipc_testkit::netns::{Lab, NODE_IF};
+use tipc_testkit::relay::Relay;
 
 /// Opens a bearer in node 1 that records, in arrival order, the sequence
 /// number of every frame until `idle` passes without one; `count` follows

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tipc_rs::netns::{NODE_IF, Netns};
+use tipc_testkit::netns::{NODE_IF, Netns};
 
 /// Compiles `rawlimit.c` with `gcc -O2` into the target folder.
 pub fn build_rawlimit() -> PathBuf {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tipc_rs::netns::{Lab, NODE_IF, Netns};
+use tipc_testkit::netns::{Lab, NODE_IF, Netns};
 
 /// The kernel-peer tool of the repository.
 pub fn kpeer() -> PathBuf {
@@ -136,7 +136,7 @@ impl Plug {
         let name = format!("tipc-{lab_tag}-{}-u{i}", std::process::id());
         let ns = Netns::create(&name).expect("our namespace");
         let port = format!("up{}x{i}", std::process::id() % 100_000);
-        tipc_rs::netns::ip(&[
+        tipc_testkit::netns::ip(&[
             "link",
             "add",
             NODE_IF,
@@ -151,8 +151,8 @@ impl Plug {
             bridge_ns,
         ])
         .expect("veth to the bridge");
-        tipc_rs::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
-        let _ = tipc_rs::netns::ip(&[
+        tipc_testkit::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
+        let _ = tipc_testkit::netns::ip(&[
             "netns",
             "exec",
             bridge_ns,
@@ -179,5 +179,5 @@ pub fn bridge_ns(tag: &str) -> String {
 
 /// Deletes a namespace if it is left over.
 pub fn remove_ns(name: &str) {
-    let _ = tipc_rs::netns::ip(&["netns", "del", name]);
+    let _ = tipc_testkit::netns::ip(&["netns", "del", name]);
 }

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use tipc_rs::netns::{LabError, privileged};
 use tipc_rs::wire::{DataMsg, DataType, Msg, PortId};
+use tipc_testkit::netns::{LabError, privileged};
 
 pub mod kernel;
 
@@ -115,11 +115,11 @@ pub fn mixed_size(i: u64, max: usize) -> usize {
 }
 
 /// Starts a node with identity `name` on `tipc0` inside `ns`.
-pub fn start_node(ns: &tipc_rs::netns::Netns, name: &str) -> tipc_rs::Stack {
+pub fn start_node(ns: &tipc_testkit::netns::Netns, name: &str) -> tipc_rs::Stack {
     let name = name.to_string();
     ns.spawn("start", move || {
         let id = tipc_rs::wire::NodeId::from_text(&name).expect("node identity");
-        tipc_rs::Stack::builder().iface(tipc_rs::netns::NODE_IF).node_id(id).start()
+        tipc_rs::Stack::builder().iface(tipc_testkit::netns::NODE_IF).node_id(id).start()
     })
     .expect("spawn")
     .join()

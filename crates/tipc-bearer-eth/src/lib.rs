@@ -12,8 +12,8 @@
 //!   and switches to `recvmmsg` batches once frames queue up; a direct send
 //!   is one contiguous `send`. (PACKET_RX_RING with TPACKET_V3 adds its
 //!   block timer's latency; a TPACKET_V2 ring waited on with `poll` measured
-//!   slower per round trip than `recv` on veth; the calls sit behind [`sys`]
-//!   so AF_XDP can replace them later.)
+//!   slower per round trip than `recv` on veth; the calls sit behind the
+//!   private `sys` module so AF_XDP can replace them later.)
 //! * Threads `tipc-eth-rx:<if>` and `tipc-eth-tx:<if>`, joined on shutdown.
 //!   The receive thread runs an [`RxHandler`]: by default it forwards
 //!   batches to a bounded crossbeam channel; a stack can instead run its
@@ -28,8 +28,10 @@
 //! * A full transmit queue blocks [`TxHandle::send`] or fails
 //!   [`TxHandle::try_send`] with [`BearerError::WouldBlock`]; nothing is dropped.
 //!
-//! All `unsafe` code of the workspace is in [`sys`], each block with a
-//! `// SAFETY:` comment.
+//! All `unsafe` code of the workspace is in this crate's private `sys`
+//! module (`src/sys.rs`), each block with a `// SAFETY:` comment. Of its
+//! system calls only one is public: [`open_packet_socket`], the bearer's raw
+//! socket, for programs that handle raw TIPC frames themselves.
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -38,11 +40,23 @@ mod error;
 mod iface;
 mod stats;
 #[allow(unsafe_code)]
-pub mod sys;
+mod sys;
 
 pub use bearer::{BearerConfig, EthBearer, POLLER_WAIT, RxFrame, RxHandler, RxPoller, TxFrame, TxHandle, Waker};
 pub use error::BearerError;
 pub use iface::{IfInfo, MIN_MTU, lookup_interface};
-/// The socket type of [`sys`] functions.
+/// The socket type [`open_packet_socket`] returns.
 pub use socket2::Socket;
 pub use stats::BearerStats;
+
+/// Opens the bearer's raw socket on interface `ifindex` (see
+/// [`lookup_interface`]) in the calling thread's network namespace: an
+/// `AF_PACKET` / `SOCK_RAW` socket bound to ethertype 0x88CA on that
+/// interface that does not see its own frames again (`PACKET_IGNORE_OUTGOING`
+/// where the kernel has it). [`EthBearer`] reads and writes through such a
+/// socket; a program that handles raw TIPC frames itself (a capture, a
+/// frame relay, a fault injector) opens one here and uses `socket2` or
+/// `nix` calls on it. Needs `CAP_NET_RAW`.
+pub fn open_packet_socket(ifindex: u32) -> std::io::Result<Socket> {
+    sys::open_packet_socket(ifindex)
+}

@@ -1,9 +1,10 @@
-//! The only `unsafe` code of the workspace: raw packet socket syscalls that
-//! `socket2` does not wrap (binding to a `sockaddr_ll`, batched send and
-//! receive, packet socket options, the MTU ioctl, eventfd, `setns`).
+//! The only `unsafe` code of the workspace: the bearer's raw packet socket
+//! calls that `socket2` does not wrap (binding to a `sockaddr_ll`, batched
+//! send and receive, packet socket options, the MTU ioctl, eventfd).
 //!
-//! Every function here is safe to call; each `unsafe` block states why its
-//! use is sound.
+//! Private to the bearer: the crate exports only [`open_packet_socket`]
+//! (through a safe wrapper). Every function here is safe to call; each
+//! `unsafe` block states why its use is sound.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -62,16 +63,6 @@ pub fn open_packet_socket(ifindex: u32) -> io::Result<Socket> {
     sock.bind(&sock_addr(&ll_addr(ifindex, None)))?;
     // Older kernels lack the option; the receive path also filters by packet type.
     let _ = set_int_opt(sock.as_raw_fd(), libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
-    Ok(sock)
-}
-
-/// Opens an AF_PACKET `SOCK_RAW` socket that only sends on `ifindex` (it is
-/// bound with protocol 0, so the kernel queues no received frames to it).
-pub fn open_send_socket(ifindex: u32) -> io::Result<Socket> {
-    let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), Some(Protocol::from(0)))?;
-    let mut sa = ll_addr(ifindex, None);
-    sa.sll_protocol = 0;
-    sock.bind(&sock_addr(&sa))?;
     Ok(sock)
 }
 
@@ -142,7 +133,10 @@ pub fn if_mtu(fd: RawFd, name: &str) -> io::Result<usize> {
 pub struct RecvMeta {
     /// Bytes received.
     pub len: usize,
-    /// Source MAC (from the link-layer address).
+    /// Source MAC (from the link-layer address). The bearer takes the source
+    /// from the frame itself; only this module's tests read it (it was
+    /// public while `sys` was).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub src: [u8; 6],
     /// Packet type (`PACKET_HOST`, `PACKET_BROADCAST`, ...).
     pub pkttype: u8,
@@ -377,47 +371,6 @@ pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Receives up to `bufs.len()` frames without blocking (`recvmmsg` with
-/// `MSG_DONTWAIT`) into caller buffers. Returns how many arrived.
-pub fn recv_batch(fd: RawFd, bufs: &mut [&mut [u8]], meta: &mut [RecvMeta]) -> io::Result<usize> {
-    let n = bufs.len().min(meta.len()).min(1024);
-    if n == 0 {
-        return Ok(0);
-    }
-    // SAFETY: plain old data arrays; zero is valid for each element.
-    let mut addrs: Vec<libc::sockaddr_ll> = vec![unsafe { zeroed() }; n];
-    let mut iovs: Vec<libc::iovec> =
-        bufs.iter_mut().take(n).map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
-    // SAFETY: plain old data; zero is valid.
-    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
-    for i in 0..n {
-        msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_ll).cast();
-        msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
-        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: every mmsghdr points at a live iovec over a live, exclusively
-    // borrowed buffer and at a live sockaddr_ll of the stated size; the
-    // vectors outlive the call.
-    let r = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock { Ok(0) } else { Err(e) };
-    }
-    let got = r as usize;
-    for i in 0..got {
-        let mut src = [0u8; 6];
-        src.copy_from_slice(&addrs[i].sll_addr[..6]);
-        meta[i] = RecvMeta {
-            len: msgs[i].msg_len as usize,
-            src,
-            pkttype: addrs[i].sll_pkttype,
-            truncated: msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-        };
-    }
-    Ok(got)
-}
-
 /// One frame to send: Ethernet header and TIPC message, gathered without copying.
 pub struct SendItem<'a> {
     /// The 14-byte Ethernet header.
@@ -504,56 +457,6 @@ impl EventFd {
     pub fn fd(&self) -> RawFd {
         self.0.as_raw_fd()
     }
-}
-
-/// Moves the calling thread into the network namespace at `path`
-/// (e.g. `/var/run/netns/NAME`). Sockets opened afterwards by this thread
-/// belong to that namespace.
-pub fn enter_netns(path: &std::path::Path) -> io::Result<()> {
-    let f = std::fs::File::open(path)?;
-    // SAFETY: setns takes a valid open descriptor and a flag; it touches no memory of ours.
-    cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(|_| ())
-}
-
-/// Pins the calling thread to one CPU.
-pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain old data; zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { zeroed() };
-    // SAFETY: CPU_SET writes inside the live set (cpu is bounded below).
-    unsafe { libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set) };
-    // SAFETY: passes a live cpu_set_t and its size for the calling thread (0).
-    cvt(unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) }).map(|_| ())
-}
-
-/// Clears the effective capability set of the calling thread (capabilities
-/// are per thread on Linux; other threads keep theirs). Useful to give up
-/// `CAP_NET_RAW` once the socket is open.
-pub fn drop_effective_caps_on_this_thread() -> io::Result<()> {
-    #[repr(C)]
-    struct CapHeader {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct CapData {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut hdr = CapHeader { version: VERSION_3, pid: 0 };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget writes two CapData records (the v3 layout) into the live array.
-    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) as libc::c_int })?;
-    for d in &mut data {
-        d.effective = 0;
-    }
-    hdr.version = VERSION_3;
-    hdr.pid = 0;
-    // SAFETY: capset reads the header and two CapData records from live memory.
-    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) as libc::c_int })
-        .map(|_| ())
 }
 
 #[cfg(test)]

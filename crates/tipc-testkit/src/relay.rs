@@ -3,6 +3,7 @@
 //!
 //! It runs inside a namespace holding one interface per segment (see
 //! [`crate::netns::Lab::relayed_pair`] and [`crate::netns::Lab::relayed_star`])
+//! with one raw socket per port (the bearer's, bound to ethertype 0x88CA),
 //! and switches every TIPC frame between them unchanged — MAC addresses
 //! included, like a learning bridge: a frame to a known station goes out of
 //! that station's port, a broadcast (or a frame to a station not yet seen)
@@ -14,17 +15,17 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tipc_bearer_eth::sys::{self, EventFd, RecvMeta, SendItem};
+use tipc_bearer_eth::Socket;
+use tipc_rs::fault::{FaultConfig, FaultInjector, FaultStats};
 
-use crate::fault::{FaultConfig, FaultInjector, FaultStats};
 use crate::netns::{LabError, Netns};
+use crate::sys::{Batches, Received, Wake};
 
 /// Counters of one input port (for a two-port relay: one direction).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +50,7 @@ type Stations = Mutex<BTreeMap<[u8; 6], usize>>;
 /// A running relay; dropping it stops and joins its threads.
 pub struct Relay {
     stop: Arc<AtomicBool>,
-    wake: Arc<EventFd>,
+    wake: Arc<Wake>,
     dirs: Vec<Arc<Dir>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -74,7 +75,7 @@ impl Relay {
     /// has its own generator derived from `seed`.
     pub fn start_ports(ns: &Netns, ports: &[&str], cfg: FaultConfig, seed: u64) -> Result<Relay, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(EventFd::new()?);
+        let wake = Arc::new(Wake::new()?);
         let stations: Arc<Stations> = Arc::new(Mutex::new(BTreeMap::new()));
         let dirs: Vec<Arc<Dir>> = (0..ports.len() as u64)
             .map(|i| {
@@ -87,50 +88,22 @@ impl Relay {
             .collect();
         let mut relay = Relay { stop, wake, dirs, threads: Vec::new() };
         let names: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+        // one socket per port, opened in the namespace: the port's thread
+        // reads it, the other ports' threads send out of it
+        let opened = {
+            let names = names.clone();
+            ns.spawn("tipc-relay-open", move || open_ports(&names))?.join()
+        };
+        let socks = match opened {
+            Ok(Ok(socks)) => Arc::new(socks),
+            Ok(Err(e)) => return Err(LabError::Command { cmd: format!("relay {}", names.join("<->")), stderr: e }),
+            Err(_) => return Err(LabError::Command { cmd: "relay".into(), stderr: "relay thread died".into() }),
+        };
         for i in 0..names.len() {
-            let all = names.clone();
-            let (stop, wake, dir, stations) =
-                (relay.stop.clone(), relay.wake.clone(), relay.dirs[i].clone(), stations.clone());
-            let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
-            let h = ns.spawn(&format!("tipc-relay-{i}"), move || {
-                let open = || -> Result<_, String> {
-                    let mut outs = Vec::new();
-                    let mut rx = None;
-                    for (k, name) in all.iter().enumerate() {
-                        let (idx, _) = tipc_bearer_eth::lookup_interface(name).map_err(|e| e.to_string())?;
-                        if k == i {
-                            let s = sys::open_packet_socket(idx).map_err(|e| e.to_string())?;
-                            sys::set_buffers(s.as_raw_fd(), 8 << 20, 8 << 20);
-                            rx = Some(s);
-                            outs.push(None);
-                        } else {
-                            let s = sys::open_send_socket(idx).map_err(|e| e.to_string())?;
-                            sys::set_buffers(s.as_raw_fd(), 8 << 20, 8 << 20);
-                            outs.push(Some((s, idx)));
-                        }
-                    }
-                    let rx = rx.ok_or("no input port")?;
-                    Ok((rx, outs))
-                };
-                match open() {
-                    Ok((rx, outs)) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let port = Port { index: i, rx, outs, stations };
-                        relay_loop(&port, &stop, &wake, &dir);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            })?;
+            let port = Port { index: i, socks: socks.clone(), stations: stations.clone() };
+            let (stop, wake, dir) = (relay.stop.clone(), relay.wake.clone(), relay.dirs[i].clone());
+            let h = ns.spawn(&format!("tipc-relay-{i}"), move || relay_loop(&port, &stop, &wake, &dir))?;
             relay.threads.push(h);
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return Err(LabError::Command { cmd: format!("relay {}", names.join("<->")), stderr: e });
-                }
-                Err(_) => return Err(LabError::Command { cmd: "relay".into(), stderr: "relay thread died".into() }),
-            }
         }
         Ok(relay)
     }
@@ -183,11 +156,25 @@ impl Drop for Relay {
     }
 }
 
-/// One input port and the sockets of every output port.
+/// Opens the raw socket of each port (interfaces of the calling thread's
+/// namespace), with large buffers.
+fn open_ports(names: &[String]) -> Result<Vec<Socket>, String> {
+    names
+        .iter()
+        .map(|name| {
+            let (idx, _) = tipc_bearer_eth::lookup_interface(name).map_err(|e| e.to_string())?;
+            let s = tipc_bearer_eth::open_packet_socket(idx).map_err(|e| e.to_string())?;
+            crate::sys::set_buffers(&s, 8 << 20);
+            Ok(s)
+        })
+        .collect()
+}
+
+/// One input port and the sockets of every port.
 struct Port {
     index: usize,
-    rx: tipc_bearer_eth::Socket,
-    outs: Vec<Option<(tipc_bearer_eth::Socket, u32)>>,
+    /// Every port's socket, in port order: this port's is read, the others are sent on.
+    socks: Arc<Vec<Socket>>,
     stations: Arc<Stations>,
 }
 
@@ -202,29 +189,30 @@ impl Port {
         match known {
             Some(p) if p == self.index => Vec::new(),
             Some(p) => vec![p],
-            None => (0..self.outs.len()).filter(|&p| p != self.index).collect(),
+            None => (0..self.socks.len()).filter(|&p| p != self.index).collect(),
         }
     }
 }
 
-fn relay_loop(port: &Port, stop: &AtomicBool, wake: &EventFd, dir: &Dir) {
+fn relay_loop(port: &Port, stop: &AtomicBool, wake: &Wake, dir: &Dir) {
     const BATCH: usize = 64;
     const SLOT: usize = 2048;
     let t0 = std::time::Instant::now();
     let now_us = || t0.elapsed().as_micros() as u64;
     let mut arena = vec![0u8; SLOT * BATCH];
-    let mut meta = vec![RecvMeta::default(); BATCH];
+    let mut io = Batches::new(BATCH, SEND_MAX);
+    let mut meta: Vec<Received> = Vec::with_capacity(BATCH);
     // (due time, arrival order, output port, frame)
     let mut held: BinaryHeap<Reverse<(u64, u64, usize, Bytes)>> = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut out: Vec<Vec<Bytes>> = vec![Vec::new(); port.outs.len()];
-    let rx = port.rx.as_raw_fd();
+    let mut out: Vec<Vec<Bytes>> = vec![Vec::new(); port.socks.len()];
+    let rx = &port.socks[port.index];
     while !stop.load(Ordering::Relaxed) {
         let timeout = match held.peek() {
             Some(Reverse((t, ..))) => i32::try_from(t.saturating_sub(now_us()).div_ceil(1000)).unwrap_or(50),
             None => 50,
         };
-        let (readable, woken) = sys::poll2(rx, wake.fd(), timeout).unwrap_or((false, false));
+        let (readable, woken) = wake.wait(rx, timeout).unwrap_or((false, false));
         if woken {
             wake.clear();
         }
@@ -232,10 +220,10 @@ fn relay_loop(port: &Port, stop: &AtomicBool, wake: &EventFd, dir: &Dir) {
             loop {
                 let n = {
                     let mut bufs: Vec<&mut [u8]> = arena.chunks_mut(SLOT).collect();
-                    sys::recv_batch(rx, &mut bufs, &mut meta).unwrap_or(0)
+                    io.recv(rx, &mut bufs, &mut meta).unwrap_or(0)
                 };
                 for (i, m) in meta.iter().take(n).enumerate() {
-                    if m.pkttype == sys::PACKET_OUTGOING || m.len < 14 {
+                    if m.outgoing || m.len < 14 {
                         continue;
                     }
                     dir.received.fetch_add(1, Ordering::Relaxed);
@@ -272,32 +260,23 @@ fn relay_loop(port: &Port, stop: &AtomicBool, wake: &EventFd, dir: &Dir) {
             }
         }
         for (target, frames) in out.iter_mut().enumerate() {
-            if let Some((tx, idx)) = &port.outs[target]
-                && !frames.is_empty()
-            {
-                send_all(tx, *idx, frames, dir);
+            if target != port.index && !frames.is_empty() {
+                send_all(&mut io, &port.socks[target], frames, dir);
             }
             frames.clear();
         }
     }
 }
 
+/// Frames one `sendmmsg` call takes at most.
+const SEND_MAX: usize = 1024;
+
 /// Sends `frames` out of one port, retrying briefly while the socket is full.
-fn send_all(tx: &tipc_bearer_eth::Socket, idx: u32, frames: &[Bytes], dir: &Dir) {
+fn send_all(io: &mut Batches, tx: &Socket, frames: &[Bytes], dir: &Dir) {
     let mut done = 0;
     let mut tries = 0;
     while done < frames.len() && tries < 10_000 {
-        let heads: Vec<[u8; 14]> = frames[done..]
-            .iter()
-            .map(|f| {
-                let mut h = [0u8; 14];
-                h.copy_from_slice(&f[..14]);
-                h
-            })
-            .collect();
-        let items: Vec<SendItem<'_>> =
-            frames[done..].iter().zip(&heads).map(|(f, h)| SendItem { eth: h, msg: &f[14..] }).collect();
-        match sys::send_batch(tx.as_raw_fd(), idx, &items) {
+        match io.send(tx, &frames[done..]) {
             Ok(0) => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_micros(20));

@@ -123,7 +123,7 @@ impl Netns {
     {
         let path = self.path();
         std::thread::Builder::new().name(thread_name.to_string()).spawn(move || {
-            if let Err(e) = tipc_bearer_eth::sys::enter_netns(&path) {
+            if let Err(e) = crate::sys::enter_netns(&path) {
                 panic!("cannot enter network namespace {}: {e}", path.display());
             }
             f()
