@@ -62,6 +62,9 @@ pub enum Error {
     /// A service range whose lower bound is above its upper one.
     #[error("bad service range {0}: lower bound above upper")]
     BadRange(tipc_wire::ServiceRange),
+    /// A group broadcast with no other member to reach.
+    #[error("no other group member to reach")]
+    NoMembers,
     /// No member of the socket's group holds the instance.
     #[error("no group member holds instance {0}")]
     NoInstance(tipc_wire::Instance),
@@ -93,7 +96,11 @@ impl Error {
     /// (tests/kernel_conformance.rs) checks each against a kernel node.
     pub fn errno(&self) -> Option<&'static str> {
         Some(match self {
-            Error::NoLink(_) | Error::NoService(..) | Error::NoSuchMember(_) | Error::NoInstance(_) => "EHOSTUNREACH",
+            Error::NoLink(_)
+            | Error::NoService(..)
+            | Error::NoSuchMember(_)
+            | Error::NoInstance(_)
+            | Error::NoMembers => "EHOSTUNREACH",
             Error::WouldBlock(_) | Error::Timeout => "EAGAIN",
             Error::NoSuchPort(_) => "EBADF",
             Error::TooLarge(_) => "EMSGSIZE",
@@ -148,6 +155,7 @@ impl From<tipc_group::SocketError> for Error {
             S::AlreadyJoined => Error::AlreadyJoined,
             S::NoSuchMember(m) => Error::NoSuchMember(m),
             S::NoInstance(i) => Error::NoInstance(i),
+            S::NoMembers => Error::NoMembers,
             S::Encode(w) => Error::Wire(w),
         }
     }

@@ -29,6 +29,8 @@ struct Row {
     kernel: &'static str,
     /// Our error, as the library returns it, where the outcome is an error.
     ours: &'static str,
+    /// Where we deliberately differ: our outcome, and why.
+    differs: Option<(&'static str, &'static str)>,
 }
 
 const ROWS: &[Row] = &[
@@ -38,6 +40,7 @@ const ROWS: &[Row] = &[
         steps: &["bind:1:5"],
         kernel: "EACCES",
         ours: "Error::ReservedType",
+        differs: None,
     },
     Row {
         what: "bind the last reserved type in node scope",
@@ -45,14 +48,23 @@ const ROWS: &[Row] = &[
         steps: &["bind:63:5"],
         kernel: "EACCES",
         ours: "Error::ReservedType",
+        differs: None,
     },
-    Row { what: "bind the first user type", opts: &[], steps: &["bind:64:5"], kernel: "BOUND", ours: "" },
+    Row {
+        what: "bind the first user type",
+        opts: &[],
+        steps: &["bind:64:5"],
+        kernel: "BOUND",
+        ours: "",
+        differs: None,
+    },
     Row {
         what: "bind a range whose lower bound is above its upper",
         opts: &[],
         steps: &["bind:100:9:3"],
         kernel: "EINVAL",
         ours: "Error::BadRange",
+        differs: None,
     },
     Row {
         what: "bind every instance (0 to 0xffffffff)",
@@ -60,6 +72,7 @@ const ROWS: &[Row] = &[
         steps: &["bind:100:0:0xffffffff"],
         kernel: "BOUND",
         ours: "",
+        differs: None,
     },
     Row {
         what: "join a group of a reserved type",
@@ -67,6 +80,7 @@ const ROWS: &[Row] = &[
         steps: &["join:1:1"],
         kernel: "EACCES",
         ours: "Error::ReservedType",
+        differs: None,
     },
     Row {
         what: "join a second group with the same socket",
@@ -74,6 +88,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "join:100:2"],
         kernel: "JOIN EACCES",
         ours: "Error::AlreadyJoined",
+        differs: None,
     },
     Row {
         what: "bind a group member's socket",
@@ -81,6 +96,12 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "bind:200:1"],
         kernel: "JOIN EACCES",
         ours: "Error::InGroup",
+        differs: Some((
+            "JOIN BOUND",
+            "a GroupSocket has no bind method, so the misuse does not compile; group_member binds with \
+             its plain socket. The socket layer refuses a member port's bind with SocketError::InGroup \
+             (tipc-group socket tests)",
+        )),
     },
     Row {
         what: "send to a service nobody binds",
@@ -88,6 +109,7 @@ const ROWS: &[Row] = &[
         steps: &["send:300:1:x"],
         kernel: "EHOSTUNREACH",
         ours: "Error::NoService",
+        differs: None,
     },
     Row {
         what: "multicast to a range nobody binds",
@@ -95,6 +117,7 @@ const ROWS: &[Row] = &[
         steps: &["send-range:300:1:5:x"],
         kernel: "EHOSTUNREACH",
         ours: "Error::NoService",
+        differs: None,
     },
     Row {
         what: "multicast to a range whose lower bound is above its upper",
@@ -102,6 +125,7 @@ const ROWS: &[Row] = &[
         steps: &["send-range:300:5:1:x"],
         kernel: "EINVAL",
         ours: "Error::BadRange",
+        differs: None,
     },
     Row {
         what: "send to a socket on a node that does not exist",
@@ -109,6 +133,7 @@ const ROWS: &[Row] = &[
         steps: &["send-port:1234567:99:x"],
         kernel: "EHOSTUNREACH",
         ours: "Error::NoLink",
+        differs: None,
     },
     Row {
         what: "returnable message to a missing port of our own node (node 0)",
@@ -116,6 +141,7 @@ const ROWS: &[Row] = &[
         steps: &["send-port:0:99:x", "recv:500"],
         kernel: "SENT REJECTED err=2",
         ours: "",
+        differs: None,
     },
     Row {
         what: "non-returnable message to a missing port: dropped",
@@ -123,6 +149,7 @@ const ROWS: &[Row] = &[
         steps: &["send-port:0:99:x", "recv:300"],
         kernel: "SENT",
         ours: "",
+        differs: None,
     },
     Row {
         what: "a node-scope binding is reached from its own node",
@@ -130,6 +157,7 @@ const ROWS: &[Row] = &[
         steps: &["bind:300:1", "send:300:1:x", "recv:500"],
         kernel: "BOUND SENT RECV",
         ours: "",
+        differs: None,
     },
     Row {
         what: "the largest message (66 000 bytes)",
@@ -137,6 +165,7 @@ const ROWS: &[Row] = &[
         steps: &["bind:300:1", "send:300:1:@66000", "recv:1000"],
         kernel: "BOUND SENT RECV",
         ours: "",
+        differs: None,
     },
     Row {
         what: "one byte more than the largest message",
@@ -144,20 +173,23 @@ const ROWS: &[Row] = &[
         steps: &["bind:300:1", "send:300:1:@66001"],
         kernel: "BOUND EMSGSIZE",
         ours: "Error::TooLarge",
+        differs: None,
     },
     Row {
         what: "a group member's plain send is a group anycast",
         opts: &[],
         steps: &["join:100:1", "send:300:1:x"],
         kernel: "JOIN EHOSTUNREACH",
-        ours: "Error::NoInstance",
+        ours: "Error::NoService (plain socket); a member port: NoInstance",
+        differs: None,
     },
     Row {
         what: "a group member's range send is a group multicast",
         opts: &[],
         steps: &["join:100:1", "send-range:300:1:5:x"],
         kernel: "JOIN EHOSTUNREACH",
-        ours: "Error::NoInstance",
+        ours: "Error::NoService (plain socket); a member port: NoInstance",
+        differs: None,
     },
     Row {
         what: "a group member's range send with lower above upper",
@@ -165,6 +197,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "send-range:300:5:1:x"],
         kernel: "JOIN EINVAL",
         ours: "Error::BadRange",
+        differs: None,
     },
     Row {
         what: "group unicast to a socket that is no member",
@@ -172,6 +205,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "unicast:1234567:99:x"],
         kernel: "JOIN EHOSTUNREACH",
         ours: "Error::NoSuchMember",
+        differs: None,
     },
     Row {
         what: "group anycast with no member holding the instance",
@@ -179,6 +213,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "anycast:5:x"],
         kernel: "JOIN EHOSTUNREACH",
         ours: "Error::NoInstance",
+        differs: None,
     },
     Row {
         what: "group multicast with no member holding the instance",
@@ -186,6 +221,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "mcast:5:x"],
         kernel: "JOIN EHOSTUNREACH",
         ours: "Error::NoInstance",
+        differs: None,
     },
     Row {
         what: "group broadcast with no other member",
@@ -193,6 +229,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "bcast:x"],
         kernel: "JOIN EHOSTUNREACH",
         ours: "Error::NoMembers",
+        differs: None,
     },
     Row {
         what: "leave, then join again",
@@ -200,6 +237,7 @@ const ROWS: &[Row] = &[
         steps: &["join:100:1", "leave", "join:100:2"],
         kernel: "JOIN LEAVE JOIN",
         ours: "",
+        differs: None,
     },
 ];
 
@@ -253,10 +291,11 @@ fn api_edges_match_the_kernel_errno_by_errno() {
             .expect("group_member");
         let text = String::from_utf8_lossy(&out.stdout);
         let ours = outcome(&text);
+        let want = row.differs.map_or(theirs.as_str(), |(o, _)| o);
         let verdict = if theirs != row.kernel {
             format!("the kernel's outcome is {theirs:?}, the table says {:?}\n{kout}", row.kernel)
-        } else if ours != theirs {
-            format!("ours is {ours:?}, the kernel's {theirs:?}\n{text}")
+        } else if ours != want {
+            format!("ours is {ours:?}, expected {want:?} (the kernel's: {theirs:?})\n{text}")
         } else {
             String::new()
         };
@@ -265,7 +304,11 @@ fn api_edges_match_the_kernel_errno_by_errno() {
             row.what,
             theirs,
             ours,
-            if verdict.is_empty() { row.ours } else { "MISMATCH" }
+            match (verdict.is_empty(), row.differs) {
+                (false, _) => "MISMATCH",
+                (true, Some(_)) => "differs on purpose",
+                (true, None) => row.ours,
+            }
         );
         if !verdict.is_empty() {
             failures.push(format!("{}: {verdict}", row.what));

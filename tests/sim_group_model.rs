@@ -324,7 +324,7 @@ impl World {
                     self.refuse("no such member");
                     return;
                 }
-                Err(Error::NoInstance(_)) => {
+                Err(Error::NoInstance(_) | Error::NoMembers) => {
                     let m = Sent { from: fe, seq, mode, inst: inst_t, target: None, t };
                     let stable = self.epochs[fe].settled_at(t)
                         && self.may_get(&m).iter().any(|&e| self.epochs[e].stable_around(t));

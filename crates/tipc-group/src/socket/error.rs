@@ -60,6 +60,10 @@ pub enum SocketError {
     /// No member of the socket's group holds the instance.
     #[error("no member holds instance {0}")]
     NoInstance(Instance),
+    /// A group broadcast with no other member to reach (the kernel's
+    /// `tipc_send_group_bcast`: EHOSTUNREACH).
+    #[error("no other group member to reach")]
+    NoMembers,
     /// The message could not be encoded (a header field out of range).
     #[error("encoding: {0}")]
     Encode(tipc_wire::WireError),

@@ -87,6 +87,9 @@ impl SocketLayer {
             }
         }
         let g = self.groups.get_mut(&port).ok_or(SocketError::NotJoined)?;
+        if dest == Dest::GroupBroadcast && g.members().next().is_none() {
+            return Err(SocketError::NoMembers);
+        }
         let len = data.len();
         let r = match dest {
             Dest::Member(to) => g.send_unicast(to, data),

@@ -394,6 +394,10 @@ fn calls_out_of_place_are_typed_errors() {
         Err(SocketError::NoSuchPort(PortId(2)))
     );
     assert_eq!(send(&mut net, 0, p, Dest::GroupBroadcast, b"x"), Err(SocketError::NotJoined));
+    let alone = net.with(1, |l, _, _| l.open_port());
+    let lonely = GroupSpec { stype: ServiceType(4712), ..spec(9) };
+    net.with(1, |l, w, _| l.group_join(alone, lonely, w)).expect("join");
+    assert_eq!(send(&mut net, 1, alone, Dest::GroupBroadcast, b"x"), Err(SocketError::NoMembers));
     assert_eq!(
         send(&mut net, 0, p, Dest::Service { stype: SVC, inst: Instance(1) }, b"x"),
         Err(SocketError::NoService { stype: SVC, inst: Instance(1) })
@@ -411,7 +415,10 @@ fn calls_out_of_place_are_typed_errors() {
     );
     // a member's plain destinations are group sends, as in the kernel
     let other = MemberId { node: addr(1), port: p };
-    assert_eq!(send(&mut net, 0, p, Dest::Socket { node: addr(1), port: p }, b"x"), Err(SocketError::NoSuchMember(other)));
+    assert_eq!(
+        send(&mut net, 0, p, Dest::Socket { node: addr(1), port: p }, b"x"),
+        Err(SocketError::NoSuchMember(other))
+    );
     assert_eq!(
         send(&mut net, 0, p, Dest::Service { stype: SVC, inst: Instance(7) }, b"x"),
         Err(SocketError::NoInstance(Instance(7)))
