@@ -3,28 +3,11 @@
 
 use std::fmt;
 
-use tipc_group::{MemberState, Publication};
+use tipc_group::Publication;
 use tipc_link::LinkInfo;
-use tipc_wire::{MemberId, NodeAddr, NodeId, PortId};
+use tipc_wire::{NodeAddr, NodeId};
 
-/// One group member as a local group socket sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MemberStats {
-    /// The local socket.
-    pub socket: PortId,
-    /// The member.
-    pub member: MemberId,
-    /// Its instance.
-    pub instance: u32,
-    /// Its state.
-    pub state: MemberState,
-    /// Blocks we may still send it.
-    pub window: u32,
-    /// Blocks we granted it.
-    pub advertised: u16,
-    /// Its messages delivered to us and not yet read.
-    pub queued: usize,
-}
+pub use tipc_group::MemberStats;
 
 /// Everything [`crate::Stack::stats`] reports.
 #[derive(Clone, Debug)]

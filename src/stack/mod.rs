@@ -157,22 +157,7 @@ impl Stack {
         let bearer = self.bearer_stats();
         let g = self.shared.inner.lock();
         let core = &g.core;
-        let members = g
-            .group_sockets
-            .keys()
-            .filter_map(|p| core.group(*p).map(|gr| (*p, gr)))
-            .flat_map(|(p, gr)| {
-                gr.members().map(move |(id, m)| crate::stats::MemberStats {
-                    socket: p,
-                    member: *id,
-                    instance: m.instance.0,
-                    state: m.state,
-                    window: m.window,
-                    advertised: m.advertised,
-                    queued: m.unread,
-                })
-            })
-            .collect();
+        let members = core.sockets().member_stats();
         crate::stats::StackStats {
             node_id: core.link().config().node_id,
             address: core.address(),

@@ -19,6 +19,6 @@ pub use group::*;
 pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};
 pub use name_table::{MAX_PUBL_PER_NODE, NameTable, Publication, Refused};
 pub use socket::{
-    Dest, LinkRefusal, Links, McastMethod, NodeInput, PortMessage, SendOpts, SocketError, SocketEvent, SocketLayer,
-    SocketStats,
+    Dest, LinkRefusal, Links, McastMethod, MemberStats, NodeInput, PortMessage, SendOpts, SocketError, SocketEvent,
+    SocketLayer, SocketStats,
 };

@@ -106,6 +106,25 @@ pub enum SocketEvent {
     Name(bool, Publication),
 }
 
+/// One group member as a local group socket sees it (for statistics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberStats {
+    /// The local socket.
+    pub socket: PortId,
+    /// The member.
+    pub member: tipc_wire::MemberId,
+    /// Its instance.
+    pub instance: u32,
+    /// Its state.
+    pub state: crate::MemberState,
+    /// Blocks we may still send it.
+    pub window: u32,
+    /// Blocks we granted it.
+    pub advertised: u16,
+    /// Its messages delivered to us and not yet read.
+    pub queued: usize,
+}
+
 /// Counters of the socket layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketStats {
@@ -182,6 +201,23 @@ impl SocketLayer {
     /// The group of a group socket.
     pub fn group(&self, port: PortId) -> Option<&Group> {
         self.groups.get(&port)
+    }
+    /// Every member of every local group socket, by socket then member.
+    pub fn member_stats(&self) -> Vec<MemberStats> {
+        self.groups
+            .iter()
+            .flat_map(|(p, g)| {
+                g.members().map(move |(id, m)| MemberStats {
+                    socket: *p,
+                    member: *id,
+                    instance: m.instance.0,
+                    state: m.state,
+                    window: m.window,
+                    advertised: m.advertised,
+                    queued: m.unread,
+                })
+            })
+            .collect()
     }
     /// Counters.
     pub fn stats(&self) -> SocketStats {
