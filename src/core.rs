@@ -251,7 +251,7 @@ impl NodeCore {
         match self.link.send(now, node, msg) {
             Ok(()) => Ok(()),
             Err(tipc_link::LinkError::Congested(n)) => Err(Error::WouldBlock(n)),
-            Err(tipc_link::LinkError::BadMessage(m)) => Err(Error::Wire(m)),
+            Err(tipc_link::LinkError::BadMessage(e)) => Err(Error::Wire(e.to_string())),
             Err(_) => Err(Error::NoLink(node)),
         }
     }

@@ -2,7 +2,7 @@
 //! counted, never returned).
 
 use thiserror::Error;
-use tipc_wire::NodeAddr;
+use tipc_wire::{NodeAddr, WireError};
 
 /// Why a send was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -15,9 +15,12 @@ pub enum LinkError {
     /// [`crate::LinkEvent::Uncongested`] and retry. Nothing was queued.
     #[error("link to {0} is congested")]
     Congested(NodeAddr),
-    /// The message is malformed or larger than 66 000 bytes of data.
+    /// The message is shorter than the smallest header
+    /// ([`WireError::Truncated`]), longer than the largest message
+    /// ([`WireError::Overflow`]), or cannot be fragmented (the fragmenter's
+    /// error).
     #[error("bad message: {0}")]
-    BadMessage(String),
+    BadMessage(WireError),
     /// The node has no address yet (address trial running).
     #[error("own address not yet confirmed")]
     NotReady,

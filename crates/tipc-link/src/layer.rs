@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use tipc_wire::{
-    BcastProtoMsg, DiscoveryMsg, DiscoveryType, Duration, Flags, Header, INT_H_SIZE, Importance, Instant, IntHdr,
-    LinkProtoType, MacAddr, MediaAddr, Msg, NodeAddr, NodeId, Reassembler, Reassembly, SeqNo, User,
+    BC_ACK_INVALID, BcastProtoMsg, DiscoveryMsg, DiscoveryType, Duration, Flags, Header, INT_H_SIZE, Importance,
+    Instant, IntHdr, LinkProtoType, MacAddr, MediaAddr, Msg, NodeAddr, NodeId, Reassembler, Reassembly, SeqNo,
+    UncheckedHeader, User, WireError,
 };
 
 use crate::config::{AddrMode, LinkConfig};
@@ -181,6 +182,16 @@ pub struct LinkLayer {
     deliver_scratch: Vec<Bytes>,
     stopped: bool,
     bcs: BcSend,
+}
+
+/// Why a message of `len` bytes cannot be sent: shorter than the smallest
+/// header, or longer than the largest message.
+fn bad_length(len: usize) -> LinkError {
+    LinkError::BadMessage(if len < tipc_wire::MIN_H_SIZE {
+        WireError::Truncated { need: tipc_wire::MIN_H_SIZE, have: len }
+    } else {
+        WireError::Overflow { field: "message size", value: len as u64 }
+    })
 }
 
 /// Broadcast packets are retransmitted at most this often.
@@ -373,7 +384,7 @@ impl LinkLayer {
             return Err(LinkError::NotReady);
         }
         if msg.len() < tipc_wire::MIN_H_SIZE || msg.len() > tipc_wire::MAX_MSG_SIZE {
-            return Err(LinkError::BadMessage(format!("{} bytes", msg.len())));
+            return Err(bad_length(msg.len()));
         }
         if self.bcs.backlog.len() >= self.bcs.backlog_limit {
             self.bcs.congested = true;
@@ -382,9 +393,9 @@ impl LinkLayer {
         let max = self.cfg.mtu - INT_H_SIZE;
         let pkts: Vec<Bytes> = if msg.len() > max {
             let hdr = IntHdr { prev_node: self.addr, orig_node: self.addr, ..IntHdr::default() };
-            let imp = Importance::from(tipc_wire::field::bits(&msg, 0, 25, 4).min(4) as u8);
+            let imp = Importance::from(u8::from(UncheckedHeader::new(&msg[..]).user()).min(4));
             tipc_wire::fragment(&msg, max, hdr, imp)
-                .map_err(|e| LinkError::BadMessage(e.to_string()))?
+                .map_err(LinkError::BadMessage)?
                 .into_iter()
                 .filter_map(|f| Msg::Fragment(f).to_bytes().ok())
                 .collect()
@@ -404,20 +415,23 @@ impl LinkLayer {
             let Some(m) = self.bcs.backlog.pop_front() else { break };
             let seq = self.bcs.snd_nxt;
             self.bcs.snd_nxt = seq.next();
-            let mut b = match m.try_into_mut() {
+            let b = match m.try_into_mut() {
                 Ok(b) => b,
                 Err(m) => bytes::BytesMut::from(&m[..]),
             };
-            tipc_wire::field::set_bits(&mut b, 0, 20, 1, 1);
-            tipc_wire::field::set_bits(&mut b, 1, 0, 16, 0);
-            tipc_wire::field::set_bits(&mut b, 2, 16, 16, 0);
-            tipc_wire::field::set_bits(&mut b, 2, 0, 16, u32::from(seq.0));
-            tipc_wire::field::set_word(&mut b, 3, self.addr.0);
-            tipc_wire::field::set_word(&mut b, 5, self.cfg.net_id);
-            if tipc_wire::field::bits(&b, 0, 21, 4) * 4 >= 32 {
-                tipc_wire::field::set_word(&mut b, 7, 0);
+            // as the kernel's broadcast link and bearer stamp it
+            // (net/tipc/link.c tipc_link_xmit, bearer.c tipc_bearer_bc_xmit)
+            let mut h = UncheckedHeader::new(b);
+            h.set_non_seq(true);
+            h.set_bcast_ack(SeqNo(0));
+            h.set_ack(SeqNo(0));
+            h.set_seqno(seq);
+            h.set_prev_node(self.addr);
+            h.set_mc_netid(self.cfg.net_id);
+            if h.header_len() >= 32 {
+                h.set_dest_node(NodeAddr(0));
             }
-            let b = b.freeze();
+            let b = h.into_inner().freeze();
             if self.bcs.transmq.is_empty() {
                 self.bcs.progress_at = now;
             }
@@ -641,11 +655,9 @@ impl LinkLayer {
             }
             return;
         }
-        // the peer's ack of our broadcast packets rides in word 1
-        let bc_ack_valid = match user {
-            User::BcastProtocol | User::NameDistributor => h.bits(5, 14, 1) == 0,
-            _ => true,
-        };
+        // the peer's ack of our broadcast packets rides in every sequenced
+        // packet, unless the packet marks it invalid
+        let bc_ack_valid = !h.bc_ack_invalid();
         let peer_bc_ack = h.bcast_ack();
         // sequenced unicast packet
         let mut deliver = std::mem::take(&mut self.deliver_scratch);
@@ -710,7 +722,7 @@ impl LinkLayer {
 
     /// A broadcast-link packet from `from`.
     fn handle_bcast(&mut self, now: Instant, from: NodeAddr, h: &Header<Bytes>, msg: Bytes) {
-        if h.word(5) != self.cfg.net_id {
+        if h.mc_netid() != self.cfg.net_id {
             self.stats.foreign += 1;
             return;
         }
@@ -755,7 +767,7 @@ impl LinkLayer {
             p.bc.rcv_nxt = p.bc.rcv_nxt.next();
             p.bc.unacked += 1;
             p.bc.deferred.pop_front();
-            match User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8) {
+            match UncheckedHeader::new(&m[..]).user() {
                 User::MsgBundler => {
                     if let Ok(Msg::Bundle(b)) = Msg::parse(m) {
                         out.extend(b.iter().map_while(Result::ok));
@@ -805,7 +817,7 @@ impl LinkLayer {
                 msg_type: 0,
                 hdr: IntHdr { prev_node: self.addr, orig_node: self.addr, dest_node: peer, ..IntHdr::default() },
                 last_bcast_sent: bc_last,
-                word5: 1 << 14,
+                word5: BC_ACK_INVALID,
                 payload: Bytes::new(),
             };
             if let Ok(b) = Msg::BcastProto(init).to_bytes() {
@@ -1038,7 +1050,7 @@ impl LinkLayer {
     /// [`LinkEvent::Uncongested`].
     pub fn send(&mut self, now: Instant, dest: NodeAddr, msg: Bytes) -> Result<(), LinkError> {
         if msg.len() < tipc_wire::MIN_H_SIZE || msg.len() > tipc_wire::MAX_MSG_SIZE {
-            return Err(LinkError::BadMessage(format!("{} bytes", msg.len())));
+            return Err(bad_length(msg.len()));
         }
         if !self.peers.get(&dest).is_some_and(|p| p.node_up) {
             return Err(LinkError::NoLink(dest));

@@ -5,10 +5,9 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use tipc_wire::field::set_bits;
 use tipc_wire::{
     BundleBuilder, Duration, GapAckRecord, Header, INT_H_SIZE, Importance, Instant, IntHdr, LinkProtoMsg,
-    LinkProtoType, Msg, NodeAddr, Reassembler, Reassembly, SeqNo, User, fragment,
+    LinkProtoType, Msg, NodeAddr, Reassembler, Reassembly, SeqNo, UncheckedHeader, User, fragment,
 };
 
 use crate::config::caps;
@@ -90,20 +89,10 @@ impl Pending {
     }
 }
 
-/// Importance classes for backlog accounting: data 0–3, system 4.
+/// Importance classes for backlog accounting: data 0–3, system 4
+/// (net/tipc/msg.h msg_importance; a fragment's or bundle's 5–7 count as 4).
 fn importance_of(msg: &[u8]) -> usize {
-    let user = tipc_wire::field::bits(msg, 0, 25, 4) as u8;
-    match User::from(user) {
-        u if u.is_data() => {
-            if tipc_wire::field::bits(msg, 1, 25, 4) != 0 {
-                4
-            } else {
-                usize::from(user)
-            }
-        }
-        User::MsgFragmenter | User::MsgBundler => (tipc_wire::field::bits(msg, 9, 0, 3) as usize).min(4),
-        _ => 4,
-    }
+    usize::from(u8::from(UncheckedHeader::new(msg).importance())).min(4)
 }
 
 /// One link endpoint.
@@ -350,15 +339,16 @@ impl Link {
 
     /// Writes seqno, ack, broadcast ack and previous node into a packet.
     fn stamp(&self, msg: Bytes, seq: SeqNo, bc: &BcCtx) -> Bytes {
-        let mut b = match msg.try_into_mut() {
+        let b = match msg.try_into_mut() {
             Ok(m) => m,
             Err(shared) => BytesMut::from(&shared[..]),
         };
-        set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
-        set_bits(&mut b, 2, 16, 16, u32::from(self.rcv_nxt.prev().0));
-        set_bits(&mut b, 2, 0, 16, u32::from(seq.0));
-        tipc_wire::field::set_word(&mut b, 3, self.own_addr.0);
-        b.freeze()
+        let mut h = UncheckedHeader::new(b);
+        h.set_bcast_ack(bc.ack);
+        h.set_ack(self.rcv_nxt.prev());
+        h.set_seqno(seq);
+        h.set_prev_node(self.own_addr);
+        h.into_inner().freeze()
     }
 
     /// Moves backlog into the window.
@@ -410,10 +400,10 @@ impl Link {
                 continue;
             }
             let p = &mut self.transmq[i];
-            let mut b = BytesMut::from(&p.msg[..]);
-            set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
-            set_bits(&mut b, 2, 16, 16, u32::from(ack.0));
-            p.msg = b.freeze();
+            let mut h = UncheckedHeader::new(BytesMut::from(&p.msg[..]));
+            h.set_bcast_ack(bc.ack);
+            h.set_ack(ack);
+            p.msg = h.into_inner().freeze();
             p.first_retx.get_or_insert(now);
             p.last_retx = Some(now);
             out.push(p.msg.clone());
@@ -524,8 +514,7 @@ impl Link {
     }
 
     fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), &'static str> {
-        let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
-        match user {
+        match UncheckedHeader::new(&m[..]).user() {
             User::MsgBundler => {
                 let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
                 self.stats.recv_bundles += 1;
@@ -841,7 +830,7 @@ impl Link {
 /// protocol messages never do).
 fn bundleable(m: &[u8]) -> bool {
     !matches!(
-        User::from(tipc_wire::field::bits(m, 0, 25, 4) as u8),
+        UncheckedHeader::new(m).user(),
         User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler
     ) && m.len() <= 1024
 }

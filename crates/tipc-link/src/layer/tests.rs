@@ -236,7 +236,7 @@ fn broadcast_gaps_are_reported_until_repaired() {
     s.events(1);
     let mut lost = false;
     s.drop = Box::new(move |from, to, t| {
-        let second = tipc_wire::field::bits(&t.msg, 2, 0, 16) == 2 && tipc_wire::field::bits(&t.msg, 0, 25, 4) == 0;
+        let second = user_seq(&t.msg) == Some((User::LowImportance, SeqNo(2)));
         if from == 0 && to == 1 && t.dst.is_broadcast() && second && !lost {
             lost = true;
             return true;
@@ -565,17 +565,16 @@ fn forged_misrouted_and_malformed_frames_are_counted_and_dropped() {
         p.link.build_proto(LinkProtoType::State, false, false, 0, false, &BcCtx::default())
     };
     // our own STATE names node 2 as destination; as if node 2 sent it to us:
-    let mut from2 = bytes::BytesMut::from(&state[..]);
-    tipc_wire::field::set_word(&mut from2, 3, addr(2).0);
-    let from2 = from2.freeze();
+    let from2 = edited(&state, |h| h.set_prev_node(addr(2)));
     l.handle_frame(now, mac(7), from2.clone());
     assert_eq!(l.stats().foreign, base.foreign + 1, "wrong MAC");
     l.handle_frame(now, mac(2), from2.clone());
     assert_eq!(l.stats().foreign, base.foreign + 2, "addressed to node 2, not us");
-    let mut bad = bytes::BytesMut::from(&from2[..]);
-    tipc_wire::field::set_word(&mut bad, 7, addr(1).0);
-    tipc_wire::field::set_bits(&mut bad, 1, 16, 3, 7);
-    l.handle_frame(now, mac(2), bad.freeze());
+    // for us, with a gap of 7 packets that were never sent
+    let Ok(Msg::LinkProto(mut bad)) = Msg::parse(from2.clone()) else { panic!("a STATE") };
+    bad.hdr.dest_node = addr(1);
+    bad.gap = 7;
+    l.handle_frame(now, mac(2), Msg::LinkProto(bad).to_bytes().expect("STATE"));
     l.handle_frame(now, mac(2), Bytes::from_static(&[0; 10]));
     let st = l.stats();
     assert!(st.malformed > base.malformed, "short frame");
@@ -698,18 +697,28 @@ fn withheld_broadcasts(s: &mut Seg, range: std::ops::Range<u8>) -> Vec<Bytes> {
     bcast_frames(s, 0, since)
 }
 
-/// `frame` with bits `shift..shift + width` of word `word` set to `v`.
-fn with_bits(frame: &Bytes, word: usize, shift: u32, width: u32, v: u32) -> Bytes {
-    let mut b = bytes::BytesMut::from(&frame[..]);
-    tipc_wire::field::set_bits(&mut b, word, shift, width, v);
-    b.freeze()
+/// `frame` with the header fields `f` sets.
+fn edited(frame: &[u8], f: impl FnOnce(&mut UncheckedHeader<bytes::BytesMut>)) -> Bytes {
+    let mut h = UncheckedHeader::new(bytes::BytesMut::from(frame));
+    f(&mut h);
+    h.into_inner().freeze()
+}
+
+/// The user and sequence number of a frame, if it has a valid header.
+fn user_seq(frame: &Bytes) -> Option<(User, SeqNo)> {
+    Header::new_checked(frame.clone()).ok().map(|h| (h.user(), h.seqno()))
+}
+
+/// Whether a frame is a data message of low importance (what [`bmsg`] sends).
+fn is_low_data(frame: &Bytes) -> bool {
+    user_seq(frame).is_some_and(|(u, _)| u == User::LowImportance)
 }
 
 /// The broadcast frames node `i` sent since log entry `since`.
 fn bcast_frames(s: &Seg, i: usize, since: usize) -> Vec<Bytes> {
     s.log[since..]
         .iter()
-        .filter(|(n, t)| *n == i && t.dst.is_broadcast() && tipc_wire::field::bits(&t.msg, 0, 25, 4) == 0)
+        .filter(|(n, t)| *n == i && t.dst.is_broadcast() && is_low_data(&t.msg))
         .map(|(_, t)| t.msg.clone())
         .collect()
 }
@@ -734,15 +743,15 @@ fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
     assert_eq!(delivered_of(rx), [0, 1, 2]);
     rx.handle_frame(now, mac(1), f[1].clone());
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 1, "seen before");
-    let far = with_bits(&f[0], 2, 0, 16, 4 + u32::from(crate::link::RCV_WINDOW) + 1);
+    let far = edited(&f[0], |h| h.set_seqno(SeqNo(4 + crate::link::RCV_WINDOW + 1)));
     rx.handle_frame(now, mac(1), far);
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 2, "past the window");
-    rx.handle_frame(now, mac(1), with_bits(&f[0], 5, 0, 32, 4712));
+    rx.handle_frame(now, mac(1), edited(&f[0], |h| h.set_mc_netid(4712)));
     assert_eq!(rx.stats().foreign, base.foreign + 1, "another cluster");
     // not synchronised: dropped, even the packet it expects next
     let next = rx.peers[&addr(1)].bc.rcv_nxt;
     rx.peers.get_mut(&addr(1)).expect("peer").bc.synced = false;
-    rx.handle_frame(now, mac(1), with_bits(&f[0], 2, 0, 16, u32::from(next.0)));
+    rx.handle_frame(now, mac(1), edited(&f[0], |h| h.set_seqno(next)));
     assert_eq!(rx.stats().bcast_dropped, base.bcast_dropped + 3);
     assert!(delivered_of(rx).is_empty());
 }
@@ -812,7 +821,7 @@ fn a_late_node_joins_the_broadcast_link_where_it_stands() {
             Ok(Msg::LinkProto(m)) if m.msg_type == LinkProtoType::State => Some((User::LinkProtocol, None)),
             Ok(Msg::BcastProto(b)) => {
                 assert_eq!(b.hdr.orig_node, addr(1));
-                assert_eq!(b.word5, 1 << 14, "the init's broadcast ack is invalid");
+                assert_eq!(b.word5, BC_ACK_INVALID, "the init's broadcast ack is invalid");
                 Some((User::BcastProtocol, Some(b.last_bcast_sent)))
             }
             _ => None,
@@ -839,7 +848,7 @@ fn a_lost_broadcast_tail_is_recovered_within_milliseconds() {
     s.events(1);
     let mut lost = 0;
     s.drop = Box::new(move |from, to, t| {
-        let data = tipc_wire::field::bits(&t.msg, 0, 25, 4) == 0;
+        let data = is_low_data(&t.msg);
         if from == 0 && to == 1 && t.dst.is_broadcast() && data && lost < 2 {
             lost += 1;
             return true;
@@ -929,19 +938,18 @@ fn every_up_peer_receives_the_broadcast_link() {
 fn broadcast_and_unicast_lengths_at_the_edges() {
     let mut s = Seg::up(2);
     let now = s.now;
-    let min = {
-        let mut b = bytes::BytesMut::from(&bmsg(0)[..tipc_wire::MIN_H_SIZE]);
-        tipc_wire::field::set_bits(&mut b, 0, 21, 4, 6);
-        tipc_wire::field::set_bits(&mut b, 0, 0, 17, tipc_wire::MIN_H_SIZE as u32);
-        b.freeze()
-    };
+    let min = edited(&bmsg(0)[..tipc_wire::MIN_H_SIZE], |h| {
+        h.set_header_len(tipc_wire::MIN_H_SIZE);
+        h.set_size(tipc_wire::MIN_H_SIZE);
+    });
     // a 44-byte MCAST header naming a destination node, then filler
     let exact = |len: usize| {
         let mut b = bytes::BytesMut::from(&bmsg(0)[..44]);
         b.resize(len, 7);
-        tipc_wire::field::set_bits(&mut b, 0, 0, 17, len as u32);
-        tipc_wire::field::set_word(&mut b, 7, 0x1234);
-        b.freeze()
+        edited(&b, |h| {
+            h.set_size(len);
+            h.set_dest_node(NodeAddr(0x1234));
+        })
     };
     let l = &mut s.nodes[0];
     assert_eq!(l.broadcast(now, min.clone()), Ok(()));
@@ -965,7 +973,8 @@ fn broadcast_and_unicast_lengths_at_the_edges() {
         .collect();
     let last3 = &frames[frames.len() - 3..];
     assert_eq!(last3[0].len(), pkt, "exactly the largest packet: whole");
-    assert_eq!(tipc_wire::field::word(&last3[0], 7), 0, "destination node cleared on the broadcast link");
+    let whole = Header::new_checked(last3[0].clone()).expect("a header");
+    assert_eq!(whole.dest_node(), NodeAddr(0), "destination node cleared on the broadcast link");
     for f in &last3[1..] {
         assert!(f.len() <= pkt);
         let Ok(Msg::Fragment(m)) = Msg::parse(f.clone()) else { panic!("a fragment") };
@@ -1014,7 +1023,7 @@ fn broadcast_acks_beyond_the_sent_are_ignored_and_nacks_retransmit_only_the_gap(
     l.bc_ack(now, addr(2), SeqNo(1), 1);
     let tx = sent(l);
     assert_eq!(tx.len(), 1);
-    assert_eq!(tipc_wire::field::bits(&tx[0].msg, 2, 0, 16), 2);
+    assert_eq!(user_seq(&tx[0].msg).map(|(_, s)| s), Some(SeqNo(2)));
     assert_eq!(l.bcast_stats(), (3, 1, 2, 0));
     // the same NACK within 5 ms: nothing; after: again
     l.bc_ack(now + MS(4), addr(2), SeqNo(1), 1);
@@ -1136,14 +1145,14 @@ fn invalid_broadcast_acks_are_not_taken() {
         last_bulk: true,
         non_legacy: true,
         name_seqno: 0,
-        word5: 1 << 14,
+        word5: BC_ACK_INVALID,
         items: Vec::new(),
     };
     s.nodes[1].send(now, addr(1), Msg::NameDistr(nd.clone()).to_bytes().expect("msg")).expect("sent");
     let pkt = {
         let mut v: Vec<Bytes> = std::iter::from_fn(|| s.nodes[1].poll_transmit()).map(|t| t.msg).collect();
         assert_eq!(v.len(), 1);
-        with_bits(&v.remove(0), 1, 0, 16, 3)
+        edited(&v.remove(0), |h| h.set_bcast_ack(SeqNo(3)))
     };
     s.nodes[0].handle_frame(now, mac(2), pkt);
     assert_eq!(s.nodes[0].bcast_stats().2, 3, "the invalid-ack bit is honoured");
@@ -1152,7 +1161,7 @@ fn invalid_broadcast_acks_are_not_taken() {
     s.nodes[1].send(now, addr(1), Msg::NameDistr(nd).to_bytes().expect("msg")).expect("sent");
     let pkt = {
         let t = s.nodes[1].poll_transmit().expect("a packet");
-        with_bits(&t.msg, 1, 0, 16, 3)
+        edited(&t.msg, |h| h.set_bcast_ack(SeqNo(3)))
     };
     s.nodes[0].handle_frame(now, mac(2), pkt);
     assert_eq!(s.nodes[0].bcast_stats().2, 0, "a valid ack releases");
@@ -1186,19 +1195,20 @@ fn unparsable_config_and_protocol_frames_count_as_malformed() {
     let now = s.now;
     let l = &mut s.nodes[0];
     let base = l.stats().malformed;
-    // a bare 24-byte header (version 2) of `user` from node 2
-    let short = |user: u32| {
-        let h = with_bits(&Bytes::from_static(&[0; 24]), 0, 29, 3, 2);
-        let h = with_bits(&h, 0, 25, 4, user);
-        let h = with_bits(&h, 0, 21, 4, 6);
-        let h = with_bits(&h, 0, 0, 17, 24);
-        with_bits(&h, 3, 0, 32, addr(2).0)
+    // a bare 24-byte header (version 2) of `user` from node 2: an empty
+    // connection message from node 2 with another user
+    let short = |user: User| {
+        let mut m = tipc_wire::DataMsg::new(tipc_wire::DataType::Conn, Bytes::new());
+        m.prev_node = addr(2);
+        let m = Msg::Data(m).to_bytes().expect("data");
+        assert_eq!(m.len(), 24);
+        edited(&m, |h| h.set_user(user))
     };
     // LINK_CONFIG (user 13) with nothing after the header
-    l.handle_frame(now, mac(2), short(13));
+    l.handle_frame(now, mac(2), short(User::LinkConfig));
     assert_eq!(l.stats().malformed, base + 1);
     // LINK_PROTOCOL (user 7), shorter than its internal header
-    l.handle_frame(now, mac(2), short(7));
+    l.handle_frame(now, mac(2), short(User::LinkProtocol));
     assert_eq!(l.stats().malformed, base + 2);
     assert!(l.is_up(addr(2)));
 }
@@ -1234,7 +1244,7 @@ fn broadcast_bundles_fragments_and_the_window_edge() {
     let f = withheld_broadcasts(&mut s, 4..5).remove(0);
     let rx = &mut s.nodes[1];
     let next = rx.peers[&addr(1)].bc.rcv_nxt;
-    let edge = with_bits(&f, 2, 0, 16, u32::from(next.add(crate::link::RCV_WINDOW).0));
+    let edge = edited(&f, |h| h.set_seqno(next.add(crate::link::RCV_WINDOW)));
     let dropped = rx.stats().bcast_dropped;
     rx.handle_frame(s.now, mac(1), edge);
     assert_eq!(rx.stats().bcast_dropped, dropped, "kept at the edge");

@@ -27,10 +27,19 @@ fn data(imp: Importance, len: usize, tag: u8) -> Bytes {
     Msg::Data(d).to_bytes().expect("data message")
 }
 
-/// Messages without the words the link stamps (1–3: acks, seqno,
-/// previous node), to compare what was sent with what was delivered.
+/// Messages with the fields the link stamps (broadcast ack, ack, seqno,
+/// previous node) cleared, to compare what was sent with what was delivered.
 fn unstamped(msgs: &[Bytes]) -> Vec<Vec<u8>> {
-    msgs.iter().map(|m| [&m[..4], &m[16..]].concat()).collect()
+    msgs.iter()
+        .map(|m| {
+            let mut h = UncheckedHeader::new(m.to_vec());
+            h.set_bcast_ack(SeqNo(0));
+            h.set_ack(SeqNo(0));
+            h.set_seqno(SeqNo(0));
+            h.set_prev_node(NodeAddr(0));
+            h.into_inner()
+        })
+        .collect()
 }
 
 /// The LINK_PROTOCOL message in `b`, if it is one.
@@ -125,9 +134,9 @@ fn carry(a: &mut Link, b: &mut Link, now: Instant, mut a_out: Vec<Bytes>) -> (Ve
 
 /// `msg` with its sequence number replaced.
 fn with_seq(msg: &Bytes, seq: u16) -> Bytes {
-    let mut b = BytesMut::from(&msg[..]);
-    set_bits(&mut b, 2, 0, 16, u32::from(seq));
-    b.freeze()
+    let mut h = UncheckedHeader::new(BytesMut::from(&msg[..]));
+    h.set_seqno(SeqNo(seq));
+    h.into_inner().freeze()
 }
 
 /// The LINK_PROTOCOL messages among `pkts`.
@@ -300,11 +309,11 @@ fn sent_packets_are_stamped_with_seqno_acks_and_previous_node() {
     let mut out = Vec::new();
     a.send(data(Importance::Low, 10, 0), &ctx, &mut out).expect("sent");
     a.send(data(Importance::Low, 10, 1), &ctx, &mut out).expect("sent");
-    let p = &out[1];
-    assert_eq!(tipc_wire::field::bits(p, 2, 0, 16), 2, "seqno");
-    assert_eq!(tipc_wire::field::bits(p, 2, 16, 16), 3, "ack");
-    assert_eq!(tipc_wire::field::bits(p, 1, 0, 16), 77, "broadcast ack");
-    assert_eq!(tipc_wire::field::word(p, 3), 1, "previous node");
+    let p = Header::new_checked(&out[1][..]).expect("a header");
+    assert_eq!(p.seqno(), SeqNo(2), "seqno");
+    assert_eq!(p.ack(), SeqNo(3), "ack");
+    assert_eq!(p.bcast_ack(), SeqNo(77), "broadcast ack");
+    assert_eq!(p.prev_node(), NodeAddr(1), "previous node");
 }
 
 /// Packets seen before, and packets further ahead than the receive
