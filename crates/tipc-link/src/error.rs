@@ -25,3 +25,21 @@ pub enum LinkError {
     #[error("own address not yet confirmed")]
     NotReady,
 }
+
+/// Checks that a message handed to the layer has a possible length: at
+/// least the smallest header, at most the largest message.
+///
+/// # Errors
+///
+/// [`LinkError::BadMessage`] with [`WireError::Truncated`] for a message
+/// shorter than [`tipc_wire::MIN_H_SIZE`], with [`WireError::Overflow`] for
+/// one longer than [`tipc_wire::MAX_MSG_SIZE`].
+pub(crate) fn check_length(len: usize) -> Result<(), LinkError> {
+    if len < tipc_wire::MIN_H_SIZE {
+        return Err(LinkError::BadMessage(WireError::Truncated { need: tipc_wire::MIN_H_SIZE, have: len }));
+    }
+    if len > tipc_wire::MAX_MSG_SIZE {
+        return Err(LinkError::BadMessage(WireError::Overflow { field: "message size", value: len as u64 }));
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ use tipc_wire::{
 };
 
 use crate::config::caps;
+use crate::node::DownReason;
 use crate::stats::LinkStats;
 
 /// Link states (single link per peer: no failover or synch states).
@@ -29,11 +30,6 @@ pub const RCV_WINDOW: u16 = 8191;
 /// Explicit ack after this many packets received without sending.
 pub const ACK_EVERY: u16 = 16;
 /// Probe after this long without acknowledgement progress while packets are
-/// Why a link is reset when a fragment arrives out of place (a FIRST while
-/// another message is being reassembled, a middle without a FIRST, or a
-/// message past the largest size): a protocol error, counted as such.
-pub(crate) const FRAGMENT_OUT_OF_PLACE: &str = "fragment out of place";
-
 /// unacknowledged (tail-loss recovery faster than the supervision tick).
 pub const FAST_PROBE: Duration = Duration::from_millis(10);
 
@@ -42,8 +38,8 @@ pub const FAST_PROBE: Duration = Duration::from_millis(10);
 pub(crate) struct Outcome {
     /// The link came up.
     pub up: bool,
-    /// The link went down (reason).
-    pub down: Option<&'static str>,
+    /// The link went down, and why.
+    pub down: Option<DownReason>,
     /// Backlog went below its limits after being full.
     pub uncongested: bool,
 }
@@ -513,7 +509,7 @@ impl Link {
         self.deferred.iter().position(Option::is_some).map(|p| p as u16).unwrap_or(0)
     }
 
-    fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), &'static str> {
+    fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), DownReason> {
         match UncheckedHeader::new(&m[..]).user() {
             User::MsgBundler => {
                 let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
@@ -531,7 +527,7 @@ impl Link {
                 match self.reasm.push(&f) {
                     Ok(Reassembly::Complete(whole)) => deliver.push(whole),
                     Ok(Reassembly::Pending) => {}
-                    Err(_) => return Err(FRAGMENT_OUT_OF_PLACE),
+                    Err(_) => return Err(DownReason::FragmentOutOfPlace),
                 }
             }
             _ => deliver.push(m),
@@ -655,7 +651,7 @@ impl Link {
                 }
                 if m.peer_stopping {
                     if self.state != LinkState::Reset {
-                        oc.down = Some("peer stopping");
+                        oc.down = Some(DownReason::PeerStopping);
                     }
                     return oc;
                 }
@@ -670,7 +666,7 @@ impl Link {
                     // PEER_RESET event
                     match self.state {
                         LinkState::Established => {
-                            oc.down = Some("peer reset");
+                            oc.down = Some(DownReason::PeerReset);
                             self.reset();
                             self.state = LinkState::Establishing;
                         }
@@ -764,13 +760,13 @@ impl Link {
             }
             LinkState::Established => {
                 if self.silent > self.abort_limit() || self.dead_at().is_some_and(|t| now >= t) {
-                    oc.down = Some("supervision timeout");
+                    oc.down = Some(DownReason::SupervisionTimeout);
                     return oc;
                 }
                 if let Some(t) = self.transmq.front().and_then(|p| p.first_retx)
                     && now.since(t) > self.tolerance.mul(10)
                 {
-                    oc.down = Some("retransmission failure");
+                    oc.down = Some(DownReason::RetransmissionFailure);
                     return oc;
                 }
                 let state = bc_pending || self.rcv_unacked > 0 || !self.transmq.is_empty();

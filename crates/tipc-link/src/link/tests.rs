@@ -56,7 +56,7 @@ struct Got {
     out: Vec<Bytes>,
     deliver: Vec<Bytes>,
     up: bool,
-    down: Option<&'static str>,
+    down: Option<DownReason>,
     uncongested: bool,
 }
 
@@ -472,7 +472,7 @@ fn protocol_messages_are_accepted_by_session() {
     assert_eq!(a.stats.recv_states, 1);
     let newer = reset_msg(&mut b, s.wrapping_add(1), 0, false);
     let oc = a.recv_proto(now, &newer, &bc(), &mut out);
-    assert_eq!(oc.down, Some("peer reset"));
+    assert_eq!(oc.down, Some(DownReason::PeerReset));
     assert_eq!(a.state, LinkState::Establishing);
     // a fresh link takes no STATE before a RESET or ACTIVATE
     let mut c = link(3, 2);
@@ -546,7 +546,7 @@ fn a_stopping_peer_takes_the_link_down() {
     let (mut a, mut b, now) = pair();
     let s = b.session.wrapping_add(1);
     let m = reset_msg(&mut b, s, 0, true);
-    assert_eq!(a.recv_proto(now, &m, &bc(), &mut Vec::new()).down, Some("peer stopping"));
+    assert_eq!(a.recv_proto(now, &m, &bc(), &mut Vec::new()).down, Some(DownReason::PeerStopping));
     let mut c = link(3, 2);
     let m = reset_msg(&mut b, s.wrapping_add(1), 0, true);
     let mut out = Vec::new();
@@ -622,7 +622,11 @@ fn a_silent_peer_is_probed_then_declared_dead() {
         }
         probes.push(protos(&out).iter().filter(|m| m.probe).count());
     }
-    assert_eq!(down_at, Some((3, "supervision timeout")), "down at the first tick a tolerance after last heard");
+    assert_eq!(
+        down_at,
+        Some((3, DownReason::SupervisionTimeout)),
+        "down at the first tick a tolerance after last heard"
+    );
     assert_eq!(probes, [1, 1, 1], "a probe on every silent tick");
     // ticks faster than the interval: the silent-tick count trips first
     let (mut c, _d, now) = pair();
@@ -705,7 +709,7 @@ fn retransmission_without_progress_fails_the_link() {
     assert_eq!(a.tick(limit, &bc(), false, &mut Vec::new()).down, None);
     let after = limit + MS(1);
     keepalive(&mut b, &mut a, after);
-    assert_eq!(a.tick(after, &bc(), false, &mut Vec::new()).down, Some("retransmission failure"));
+    assert_eq!(a.tick(after, &bc(), false, &mut Vec::new()).down, Some(DownReason::RetransmissionFailure));
 }
 
 /// Unacknowledged packets with no progress for 10 ms get a probe, whose
@@ -758,7 +762,7 @@ fn a_fragment_out_of_place_resets_the_link() {
     assert!(out.len() >= 3);
     let middle = with_seq(&out[1], 1);
     let g = feed(&mut b, now, vec![middle]);
-    assert_eq!(g.down, Some(FRAGMENT_OUT_OF_PLACE));
+    assert_eq!(g.down, Some(DownReason::FragmentOutOfPlace));
     assert!(g.deliver.is_empty());
 }
 
