@@ -225,10 +225,14 @@ impl NodeCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.link.poll_timeout()
     }
-    /// Like [`NodeCore::poll_timeout`], leaving out fast-probe deadlines.
+    /// The earliest link-layer timer whose kind `include` accepts
+    /// ([`LinkLayer::next_timer`]).
     #[must_use]
-    pub fn poll_timeout_except_fast_probe(&self) -> Option<Instant> {
-        self.link.poll_timeout_except_fast_probe()
+    pub fn next_timer(
+        &self,
+        include: impl FnMut(tipc_link::TimerKind) -> bool,
+    ) -> Option<(tipc_link::TimerKind, Instant)> {
+        self.link.next_timer(include)
     }
     /// The next frame to send.
     #[must_use]

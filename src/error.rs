@@ -80,9 +80,6 @@ pub enum Error {
         /// Why.
         source: tipc_wire::WireError,
     },
-    /// Link-layer refusal.
-    #[error("link: {0}")]
-    Link(String),
 }
 
 impl Error {
@@ -111,8 +108,7 @@ impl Error {
             | Error::Bearer(_)
             | Error::TooManyBindings(_)
             | Error::NoInterface
-            | Error::Pcap { .. }
-            | Error::Link(_) => return None,
+            | Error::Pcap { .. } => return None,
         })
     }
 
@@ -132,7 +128,7 @@ impl From<tipc_link::LinkError> for Error {
             tipc_link::LinkError::NoLink(n) => Error::NoLink(n),
             tipc_link::LinkError::Congested(n) => Error::WouldBlock(n),
             tipc_link::LinkError::NotReady => Error::NotReady,
-            other => Error::Link(other.to_string()),
+            tipc_link::LinkError::BadMessage(w) => Error::Wire(w),
         }
     }
 }

@@ -189,7 +189,7 @@ impl Shared {
     /// the receive thread's next turn (at most one supervision tick), so a
     /// send costs no wake-up of another thread.
     pub(super) fn rearm(&self, g: &MutexGuard<'_, Inner>) {
-        if let Some(t) = g.core.poll_timeout_except_fast_probe()
+        if let Some((_, t)) = g.core.next_timer(|k| !k.is_fast_probe())
             && t.as_micros() < self.sleep_until.load(Ordering::Acquire)
             && let Some(w) = self.waker.lock().as_ref()
         {

@@ -2,11 +2,12 @@
 //! counted, never returned).
 
 use thiserror::Error;
-use tipc_wire::NodeAddr;
+use tipc_wire::{NodeAddr, WireError};
 
 /// Why a send was not accepted.
+/// (Not `non_exhaustive`: the facade maps every variant, and a new one must
+/// make that map fail to compile.)
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum LinkError {
     /// No link is up to that node.
     #[error("no link to node {0}")]
@@ -15,10 +16,31 @@ pub enum LinkError {
     /// [`crate::LinkEvent::Uncongested`] and retry. Nothing was queued.
     #[error("link to {0} is congested")]
     Congested(NodeAddr),
-    /// The message is malformed or larger than 66 000 bytes of data.
+    /// The message is shorter than the smallest header
+    /// ([`WireError::Truncated`]), longer than the largest message
+    /// ([`WireError::Overflow`]), or cannot be fragmented (the fragmenter's
+    /// error).
     #[error("bad message: {0}")]
-    BadMessage(String),
+    BadMessage(WireError),
     /// The node has no address yet (address trial running).
     #[error("own address not yet confirmed")]
     NotReady,
+}
+
+/// Checks that a message handed to the layer has a possible length: at
+/// least the smallest header, at most the largest message.
+///
+/// # Errors
+///
+/// [`LinkError::BadMessage`] with [`WireError::Truncated`] for a message
+/// shorter than [`tipc_wire::MIN_H_SIZE`], with [`WireError::Overflow`] for
+/// one longer than [`tipc_wire::MAX_MSG_SIZE`].
+pub(crate) fn check_length(len: usize) -> Result<(), LinkError> {
+    if len < tipc_wire::MIN_H_SIZE {
+        return Err(LinkError::BadMessage(WireError::Truncated { need: tipc_wire::MIN_H_SIZE, have: len }));
+    }
+    if len > tipc_wire::MAX_MSG_SIZE {
+        return Err(LinkError::BadMessage(WireError::Overflow { field: "message size", value: len as u64 }));
+    }
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! What the link layer hands to its driver.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use tipc_wire::{MacAddr, NodeAddr, NodeId};
 
@@ -53,4 +55,26 @@ pub enum LinkEvent {
         /// The other node's MAC.
         mac: MacAddr,
     },
+}
+
+/// The frames and events the layer's parts produce, kept in order until
+/// the driver drains them ([`crate::LinkLayer::poll_transmit`],
+/// [`crate::LinkLayer::poll_event`]).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Frames to send, oldest first.
+    pub tx: VecDeque<Transmit>,
+    /// Events to report, oldest first.
+    pub events: VecDeque<LinkEvent>,
+}
+
+impl Outbox {
+    /// Queues `msg` for the neighbour with MAC `dst` (or broadcast).
+    pub fn send(&mut self, dst: MacAddr, msg: Bytes) {
+        self.tx.push_back(Transmit { dst, msg });
+    }
+    /// Queues an event.
+    pub fn event(&mut self, e: LinkEvent) {
+        self.events.push_back(e);
+    }
 }

@@ -1,14 +1,21 @@
 //! # tipc-link — discovery, reliable links and the broadcast link (sans-IO)
 //!
-//! The kernel's `discover.c`, `link.c`, `node.c` and the receive half of
-//! `bcast.c` as one deterministic state machine, [`LinkLayer`]: address
-//! trial and neighbour discovery with the kernel's back-off, one link per
-//! peer node with sessions and RESET / ACTIVATE / STATE, supervision by
-//! probes within the tolerance, sequenced delivery with a send window,
-//! acks, NACKs (gap reports and gap-ACK blocks) and rate-limited
-//! retransmission, a deferred queue for out-of-order packets, per-importance
-//! backlog limits that push back on senders, fragmentation and bundling,
-//! and broadcast-link reception with acks in every packet.
+//! The kernel's `discover.c`, `link.c`, `node.c` and `bcast.c` as one
+//! deterministic state machine, [`LinkLayer`]: address trial and neighbour
+//! discovery with the kernel's back-off, one link per peer node with
+//! sessions and RESET / ACTIVATE / STATE, supervision by probes within the
+//! tolerance, sequenced delivery with a send window, acks, NACKs (gap
+//! reports and gap-ACK blocks) and rate-limited retransmission, a deferred
+//! queue for out-of-order packets, per-importance backlog limits that push
+//! back on senders, fragmentation and bundling, and the broadcast link
+//! (sending with a window every peer acknowledges, reception with acks in
+//! every packet).
+//!
+//! [`LinkLayer`] wires parts that each own their state: discovery (our
+//! address, the trial and request timers), the peer nodes (each with its
+//! link), the broadcast link, and one table of every timer keyed by
+//! [`TimerKind`], from which [`LinkLayer::poll_timeout`] and
+//! [`LinkLayer::next_timer`] are computed.
 //!
 //! It never reads a clock, sleeps, locks or does IO. Time is passed in:
 //!
@@ -26,16 +33,24 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod bcast;
 mod config;
+mod discovery;
 mod error;
 mod event;
 mod layer;
 mod link;
+mod node;
 mod stats;
+#[cfg(test)]
+mod testkit;
+mod timers;
 
 pub use config::{AddrMode, LinkConfig, caps};
 pub use error::LinkError;
 pub use event::{LinkEvent, Transmit};
-pub use layer::{LinkInfo, LinkLayer, MAX_PEERS, PEER_EXPIRY};
+pub use layer::LinkLayer;
 pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
+pub use node::{LinkInfo, MAX_PEERS, PEER_EXPIRY};
 pub use stats::{LayerStats, LinkStats};
+pub use timers::TimerKind;

@@ -5,13 +5,13 @@
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use tipc_wire::field::set_bits;
 use tipc_wire::{
     BundleBuilder, Duration, GapAckRecord, Header, INT_H_SIZE, Importance, Instant, IntHdr, LinkProtoMsg,
-    LinkProtoType, Msg, NodeAddr, Reassembler, Reassembly, SeqNo, User, fragment,
+    LinkProtoType, Msg, NodeAddr, Reassembler, Reassembly, SeqNo, UncheckedHeader, User, fragment,
 };
 
 use crate::config::caps;
+use crate::node::DownReason;
 use crate::stats::LinkStats;
 
 /// Link states (single link per peer: no failover or synch states).
@@ -30,11 +30,6 @@ pub const RCV_WINDOW: u16 = 8191;
 /// Explicit ack after this many packets received without sending.
 pub const ACK_EVERY: u16 = 16;
 /// Probe after this long without acknowledgement progress while packets are
-/// Why a link is reset when a fragment arrives out of place (a FIRST while
-/// another message is being reassembled, a middle without a FIRST, or a
-/// message past the largest size): a protocol error, counted as such.
-pub(crate) const FRAGMENT_OUT_OF_PLACE: &str = "fragment out of place";
-
 /// unacknowledged (tail-loss recovery faster than the supervision tick).
 pub const FAST_PROBE: Duration = Duration::from_millis(10);
 
@@ -43,8 +38,8 @@ pub const FAST_PROBE: Duration = Duration::from_millis(10);
 pub(crate) struct Outcome {
     /// The link came up.
     pub up: bool,
-    /// The link went down (reason).
-    pub down: Option<&'static str>,
+    /// The link went down, and why.
+    pub down: Option<DownReason>,
     /// Backlog went below its limits after being full.
     pub uncongested: bool,
 }
@@ -90,20 +85,10 @@ impl Pending {
     }
 }
 
-/// Importance classes for backlog accounting: data 0–3, system 4.
+/// Importance classes for backlog accounting: data 0–3, system 4
+/// (net/tipc/msg.h msg_importance; a fragment's or bundle's 5–7 count as 4).
 fn importance_of(msg: &[u8]) -> usize {
-    let user = tipc_wire::field::bits(msg, 0, 25, 4) as u8;
-    match User::from(user) {
-        u if u.is_data() => {
-            if tipc_wire::field::bits(msg, 1, 25, 4) != 0 {
-                4
-            } else {
-                usize::from(user)
-            }
-        }
-        User::MsgFragmenter | User::MsgBundler => (tipc_wire::field::bits(msg, 9, 0, 3) as usize).min(4),
-        _ => 4,
-    }
+    usize::from(u8::from(UncheckedHeader::new(msg).importance())).min(4)
 }
 
 /// One link endpoint.
@@ -350,15 +335,16 @@ impl Link {
 
     /// Writes seqno, ack, broadcast ack and previous node into a packet.
     fn stamp(&self, msg: Bytes, seq: SeqNo, bc: &BcCtx) -> Bytes {
-        let mut b = match msg.try_into_mut() {
+        let b = match msg.try_into_mut() {
             Ok(m) => m,
             Err(shared) => BytesMut::from(&shared[..]),
         };
-        set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
-        set_bits(&mut b, 2, 16, 16, u32::from(self.rcv_nxt.prev().0));
-        set_bits(&mut b, 2, 0, 16, u32::from(seq.0));
-        tipc_wire::field::set_word(&mut b, 3, self.own_addr.0);
-        b.freeze()
+        let mut h = UncheckedHeader::new(b);
+        h.set_bcast_ack(bc.ack);
+        h.set_ack(self.rcv_nxt.prev());
+        h.set_seqno(seq);
+        h.set_prev_node(self.own_addr);
+        h.into_inner().freeze()
     }
 
     /// Moves backlog into the window.
@@ -410,10 +396,10 @@ impl Link {
                 continue;
             }
             let p = &mut self.transmq[i];
-            let mut b = BytesMut::from(&p.msg[..]);
-            set_bits(&mut b, 1, 0, 16, u32::from(bc.ack.0));
-            set_bits(&mut b, 2, 16, 16, u32::from(ack.0));
-            p.msg = b.freeze();
+            let mut h = UncheckedHeader::new(BytesMut::from(&p.msg[..]));
+            h.set_bcast_ack(bc.ack);
+            h.set_ack(ack);
+            p.msg = h.into_inner().freeze();
             p.first_retx.get_or_insert(now);
             p.last_retx = Some(now);
             out.push(p.msg.clone());
@@ -523,9 +509,8 @@ impl Link {
         self.deferred.iter().position(Option::is_some).map(|p| p as u16).unwrap_or(0)
     }
 
-    fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), &'static str> {
-        let user = User::from(tipc_wire::field::bits(&m, 0, 25, 4) as u8);
-        match user {
+    fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), DownReason> {
+        match UncheckedHeader::new(&m[..]).user() {
             User::MsgBundler => {
                 let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
                 self.stats.recv_bundles += 1;
@@ -542,7 +527,7 @@ impl Link {
                 match self.reasm.push(&f) {
                     Ok(Reassembly::Complete(whole)) => deliver.push(whole),
                     Ok(Reassembly::Pending) => {}
-                    Err(_) => return Err(FRAGMENT_OUT_OF_PLACE),
+                    Err(_) => return Err(DownReason::FragmentOutOfPlace),
                 }
             }
             _ => deliver.push(m),
@@ -666,7 +651,7 @@ impl Link {
                 }
                 if m.peer_stopping {
                     if self.state != LinkState::Reset {
-                        oc.down = Some("peer stopping");
+                        oc.down = Some(DownReason::PeerStopping);
                     }
                     return oc;
                 }
@@ -681,7 +666,7 @@ impl Link {
                     // PEER_RESET event
                     match self.state {
                         LinkState::Established => {
-                            oc.down = Some("peer reset");
+                            oc.down = Some(DownReason::PeerReset);
                             self.reset();
                             self.state = LinkState::Establishing;
                         }
@@ -775,13 +760,13 @@ impl Link {
             }
             LinkState::Established => {
                 if self.silent > self.abort_limit() || self.dead_at().is_some_and(|t| now >= t) {
-                    oc.down = Some("supervision timeout");
+                    oc.down = Some(DownReason::SupervisionTimeout);
                     return oc;
                 }
                 if let Some(t) = self.transmq.front().and_then(|p| p.first_retx)
                     && now.since(t) > self.tolerance.mul(10)
                 {
-                    oc.down = Some("retransmission failure");
+                    oc.down = Some(DownReason::RetransmissionFailure);
                     return oc;
                 }
                 let state = bc_pending || self.rcv_unacked > 0 || !self.transmq.is_empty();
@@ -841,7 +826,7 @@ impl Link {
 /// protocol messages never do).
 fn bundleable(m: &[u8]) -> bool {
     !matches!(
-        User::from(tipc_wire::field::bits(m, 0, 25, 4) as u8),
+        UncheckedHeader::new(m).user(),
         User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler
     ) && m.len() <= 1024
 }

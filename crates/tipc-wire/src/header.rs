@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
-use crate::field::{bit, bits, set_bits, word};
-use crate::{SeqNo, User, WireError};
+use crate::field::{bit, bits, set_bit, set_bits, set_word, word};
+use crate::{Importance, NodeAddr, SeqNo, User, WireError};
 
 /// Connection data header (words 0–5).
 pub const SHORT_H_SIZE: usize = 24;
@@ -179,6 +179,22 @@ impl<T: AsRef<[u8]>> Header<T> {
     pub fn dest_node(&self) -> crate::NodeAddr {
         crate::NodeAddr(self.word(7))
     }
+    /// Word 5 of a packet on the broadcast link: the sender's network
+    /// (cluster) id, which the bearer writes into every broadcast frame
+    /// (net/tipc/msg.h `msg_mc_netid`; net/tipc/bearer.c
+    /// `tipc_bearer_bc_xmit`).
+    pub fn mc_netid(&self) -> u32 {
+        self.word(5)
+    }
+    /// Word 5 bit 14 of LINK_PROTOCOL, BCAST_PROTOCOL and NAME_DISTRIBUTOR
+    /// messages: the broadcast ack in word 1 is not valid yet; false for
+    /// every other user (net/tipc/msg.h `msg_bc_ack_invalid`).
+    pub fn bc_ack_invalid(&self) -> bool {
+        match self.user() {
+            User::LinkProtocol | User::BcastProtocol | User::NameDistributor => self.bits(5, 14, 1) != 0,
+            _ => false,
+        }
+    }
     /// Header bytes.
     pub fn header_bytes(&self) -> &[u8] {
         let b = self.buf.as_ref();
@@ -202,6 +218,106 @@ impl Header<Bytes> {
     }
 }
 
+/// The common header fields of a message that was not validated, by name.
+///
+/// Unlike [`Header`] nothing is checked up front: every read beyond the
+/// buffer gives 0 and every write beyond it is ignored (as with the
+/// [`crate::field`] helpers), so no input makes an accessor panic. It is
+/// for code that reads or stamps a few fields of messages it passes on
+/// without parsing them, as the kernel's link layer writes sequence
+/// numbers and acks into the header of each packet it sends
+/// (net/tipc/link.c); field positions follow net/tipc/msg.h.
+#[derive(Clone, Debug)]
+pub struct UncheckedHeader<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+impl<T: AsRef<[u8]>> UncheckedHeader<T> {
+    /// A view of `buf`; nothing is checked.
+    pub fn new(buf: T) -> Self {
+        UncheckedHeader { buf }
+    }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+    /// The message user: word 0 bits 25–28 (msg.h `msg_user`).
+    pub fn user(&self) -> User {
+        User::from(bits(self.buf.as_ref(), 0, 25, 4) as u8)
+    }
+    /// Header length in bytes: word 0 bits 21–24 in 4-byte units (msg.h
+    /// `msg_hdr_sz`).
+    pub fn header_len(&self) -> usize {
+        (bits(self.buf.as_ref(), 0, 21, 4) as usize) << 2
+    }
+    /// The importance class the link's backlog limits apply to (msg.h
+    /// `msg_importance`): a data user without an error code (word 1 bits
+    /// 25–28) is its own importance; a fragment or a bundle carries the
+    /// importance of what it holds in word 9 bits 0–2 (0–7 as read);
+    /// everything else, returned data included, is
+    /// [`Importance::System`].
+    pub fn importance(&self) -> Importance {
+        let b = self.buf.as_ref();
+        match self.user() {
+            u if u.is_data() && bits(b, 1, 25, 4) == 0 => Importance::from(u8::from(u)),
+            User::MsgFragmenter | User::MsgBundler => Importance::from(bits(b, 9, 0, 3) as u8),
+            _ => Importance::System,
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> UncheckedHeader<T> {
+    /// Sets the message user: word 0 bits 25–28 (msg.h `msg_set_user`).
+    pub fn set_user(&mut self, user: User) {
+        set_bits(self.buf.as_mut(), 0, 25, 4, u32::from(u8::from(user)));
+    }
+    /// Sets the header length in bytes (a multiple of 4, at most 60): word
+    /// 0 bits 21–24 (msg.h `msg_set_hdr_sz`).
+    pub fn set_header_len(&mut self, len: usize) {
+        set_bits(self.buf.as_mut(), 0, 21, 4, (len >> 2) as u32);
+    }
+    /// Sets the message size in bytes, header included: word 0 bits 0–16
+    /// (msg.h `msg_set_size`).
+    pub fn set_size(&mut self, size: usize) {
+        set_bits(self.buf.as_mut(), 0, 0, 17, size as u32);
+    }
+    /// Marks the packet non-sequenced (discovery and broadcast-link
+    /// packets): word 0 bit 20 (msg.h `msg_set_non_seq`).
+    pub fn set_non_seq(&mut self, on: bool) {
+        set_bit(self.buf.as_mut(), 0, 20, on);
+    }
+    /// Sets the broadcast acknowledgement: word 1 bits 0–15 (msg.h
+    /// `msg_set_bcast_ack`).
+    pub fn set_bcast_ack(&mut self, ack: SeqNo) {
+        set_bits(self.buf.as_mut(), 1, 0, 16, u32::from(ack.0));
+    }
+    /// Sets the link acknowledgement: word 2 bits 16–31 (msg.h
+    /// `msg_set_ack`).
+    pub fn set_ack(&mut self, ack: SeqNo) {
+        set_bits(self.buf.as_mut(), 2, 16, 16, u32::from(ack.0));
+    }
+    /// Sets the link sequence number: word 2 bits 0–15 (msg.h
+    /// `msg_set_seqno`).
+    pub fn set_seqno(&mut self, seq: SeqNo) {
+        set_bits(self.buf.as_mut(), 2, 0, 16, u32::from(seq.0));
+    }
+    /// Sets the previous node (the neighbour that sends the packet): word 3
+    /// (msg.h `msg_set_prevnode`).
+    pub fn set_prev_node(&mut self, node: NodeAddr) {
+        set_word(self.buf.as_mut(), 3, node.0);
+    }
+    /// Sets the network id a broadcast-link packet carries: word 5 (msg.h
+    /// `msg_set_mc_netid`; net/tipc/bearer.c `tipc_bearer_bc_xmit`).
+    pub fn set_mc_netid(&mut self, net_id: u32) {
+        set_word(self.buf.as_mut(), 5, net_id);
+    }
+    /// Sets the destination node: word 7, present in headers of 32 bytes
+    /// and more (msg.h `msg_set_destnode`).
+    pub fn set_dest_node(&mut self, node: NodeAddr) {
+        set_word(self.buf.as_mut(), 7, node.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +337,70 @@ mod tests {
         write_word0(&mut p, 7, 40, Flags::default(), 40);
         let h = Header::new_checked(&p[..]).unwrap();
         assert_eq!(h.as_bytes().len(), 40);
+    }
+
+    /// Each named setter writes its own field and nothing else; the
+    /// checked view reads back what was written.
+    #[test]
+    fn unchecked_setters_write_their_fields_only() {
+        let mut m = vec![0u8; 40];
+        write_word0(&mut m, 11, 40, Flags::default(), 40);
+        put(&mut m, 1, 29, 3, 5);
+        let mut u = UncheckedHeader::new(&mut m[..]);
+        u.set_non_seq(true);
+        u.set_bcast_ack(SeqNo(0x1234));
+        u.set_ack(SeqNo(0xfedc));
+        u.set_seqno(SeqNo(0x8001));
+        u.set_prev_node(NodeAddr(0x0100_1001));
+        u.set_mc_netid(4711);
+        u.set_dest_node(NodeAddr(0x0100_1002));
+        let h = Header::new_checked(&m[..]).unwrap();
+        assert!(h.flags().non_seq && !h.flags().d);
+        assert_eq!((h.user(), h.header_len(), h.size(), h.msg_type()), (User::NameDistributor, 40, 40, 5));
+        assert_eq!((h.bcast_ack(), h.ack(), h.seqno()), (SeqNo(0x1234), SeqNo(0xfedc), SeqNo(0x8001)));
+        assert_eq!((h.prev_node(), h.dest_node(), h.mc_netid()), (NodeAddr(0x0100_1001), NodeAddr(0x0100_1002), 4711));
+        let mut u = UncheckedHeader::new(&mut m[..]);
+        u.set_user(User::LinkConfig);
+        u.set_header_len(24);
+        u.set_size(24);
+        assert_eq!((u.user(), u.header_len()), (User::LinkConfig, 24));
+        let h = Header::new_checked(&m[..24]).unwrap();
+        assert_eq!(
+            (h.user(), h.header_len(), h.size(), h.prev_node()),
+            (User::LinkConfig, 24, 24, NodeAddr(0x0100_1001))
+        );
+        // writes past a short buffer are ignored, reads give 0
+        let mut short = [0u8; 8];
+        let mut u = UncheckedHeader::new(&mut short[..]);
+        u.set_dest_node(NodeAddr(1));
+        u.set_seqno(SeqNo(3));
+        assert_eq!(short, [0; 8]);
+        assert_eq!(UncheckedHeader::new(&[][..]).importance(), Importance::Low);
+    }
+
+    /// The importance class as the kernel's msg_importance: data by its
+    /// user unless returned, fragments and bundles by word 9, the rest
+    /// system; the broadcast-ack-invalid bit only for the users that
+    /// carry it.
+    #[test]
+    fn importance_and_bc_ack_invalid_follow_the_kernel() {
+        let mut m = vec![0u8; 40];
+        let imp = |m: &[u8]| UncheckedHeader::new(m).importance();
+        write_word0(&mut m, 2, 40, Flags::default(), 40);
+        assert_eq!(imp(&m), Importance::High);
+        put(&mut m, 1, 25, 4, 1);
+        assert_eq!(imp(&m), Importance::System, "a returned message");
+        write_word0(&mut m, 12, 40, Flags::default(), 40);
+        put(&mut m, 9, 0, 3, 3);
+        assert_eq!(imp(&m), Importance::Critical);
+        put(&mut m, 9, 0, 3, 6);
+        assert_eq!(imp(&m), Importance::Unknown(6));
+        write_word0(&mut m, 7, 40, Flags::default(), 40);
+        assert_eq!(imp(&m), Importance::System);
+        put(&mut m, 5, 14, 1, 1);
+        for (user, invalid) in [(7, true), (5, true), (11, true), (0, false), (9, false)] {
+            write_word0(&mut m, user, 40, Flags::default(), 40);
+            assert_eq!(Header::new_checked(&m[..]).unwrap().bc_ack_invalid(), invalid, "user {user}");
+        }
     }
 }

@@ -197,6 +197,12 @@ impl LinkProtoMsg {
     }
 }
 
+/// Word 5 bit 14 of LINK_PROTOCOL, BCAST_PROTOCOL and NAME_DISTRIBUTOR
+/// messages on a unicast link: the broadcast ack in word 1 is not valid yet
+/// (net/tipc/msg.h `msg_set_bc_ack_invalid`). A mask for the `word5` fields
+/// of [`BcastProtoMsg`] and [`NameDistrMsg`].
+pub const BC_ACK_INVALID: u32 = 1 << 14;
+
 /// BCAST_PROTOCOL (user 5): broadcast-link synchronisation (on the unicast
 /// link) and legacy NACKs (on the broadcast link).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,7 +247,7 @@ impl BcastProtoMsg {
     }
     /// Bit 14 of word 5 (meaningful on the unicast link).
     pub fn bc_ack_invalid(&self) -> bool {
-        self.word5 & (1 << 14) != 0
+        self.word5 & BC_ACK_INVALID != 0
     }
 }
 

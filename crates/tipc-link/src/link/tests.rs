@@ -27,10 +27,19 @@ fn data(imp: Importance, len: usize, tag: u8) -> Bytes {
     Msg::Data(d).to_bytes().expect("data message")
 }
 
-/// Messages without the words the link stamps (1–3: acks, seqno,
-/// previous node), to compare what was sent with what was delivered.
+/// Messages with the fields the link stamps (broadcast ack, ack, seqno,
+/// previous node) cleared, to compare what was sent with what was delivered.
 fn unstamped(msgs: &[Bytes]) -> Vec<Vec<u8>> {
-    msgs.iter().map(|m| [&m[..4], &m[16..]].concat()).collect()
+    msgs.iter()
+        .map(|m| {
+            let mut h = UncheckedHeader::new(m.to_vec());
+            h.set_bcast_ack(SeqNo(0));
+            h.set_ack(SeqNo(0));
+            h.set_seqno(SeqNo(0));
+            h.set_prev_node(NodeAddr(0));
+            h.into_inner()
+        })
+        .collect()
 }
 
 /// The LINK_PROTOCOL message in `b`, if it is one.
@@ -47,7 +56,7 @@ struct Got {
     out: Vec<Bytes>,
     deliver: Vec<Bytes>,
     up: bool,
-    down: Option<&'static str>,
+    down: Option<DownReason>,
     uncongested: bool,
 }
 
@@ -125,9 +134,9 @@ fn carry(a: &mut Link, b: &mut Link, now: Instant, mut a_out: Vec<Bytes>) -> (Ve
 
 /// `msg` with its sequence number replaced.
 fn with_seq(msg: &Bytes, seq: u16) -> Bytes {
-    let mut b = BytesMut::from(&msg[..]);
-    set_bits(&mut b, 2, 0, 16, u32::from(seq));
-    b.freeze()
+    let mut h = UncheckedHeader::new(BytesMut::from(&msg[..]));
+    h.set_seqno(SeqNo(seq));
+    h.into_inner().freeze()
 }
 
 /// The LINK_PROTOCOL messages among `pkts`.
@@ -300,11 +309,11 @@ fn sent_packets_are_stamped_with_seqno_acks_and_previous_node() {
     let mut out = Vec::new();
     a.send(data(Importance::Low, 10, 0), &ctx, &mut out).expect("sent");
     a.send(data(Importance::Low, 10, 1), &ctx, &mut out).expect("sent");
-    let p = &out[1];
-    assert_eq!(tipc_wire::field::bits(p, 2, 0, 16), 2, "seqno");
-    assert_eq!(tipc_wire::field::bits(p, 2, 16, 16), 3, "ack");
-    assert_eq!(tipc_wire::field::bits(p, 1, 0, 16), 77, "broadcast ack");
-    assert_eq!(tipc_wire::field::word(p, 3), 1, "previous node");
+    let p = Header::new_checked(&out[1][..]).expect("a header");
+    assert_eq!(p.seqno(), SeqNo(2), "seqno");
+    assert_eq!(p.ack(), SeqNo(3), "ack");
+    assert_eq!(p.bcast_ack(), SeqNo(77), "broadcast ack");
+    assert_eq!(p.prev_node(), NodeAddr(1), "previous node");
 }
 
 /// Packets seen before, and packets further ahead than the receive
@@ -463,7 +472,7 @@ fn protocol_messages_are_accepted_by_session() {
     assert_eq!(a.stats.recv_states, 1);
     let newer = reset_msg(&mut b, s.wrapping_add(1), 0, false);
     let oc = a.recv_proto(now, &newer, &bc(), &mut out);
-    assert_eq!(oc.down, Some("peer reset"));
+    assert_eq!(oc.down, Some(DownReason::PeerReset));
     assert_eq!(a.state, LinkState::Establishing);
     // a fresh link takes no STATE before a RESET or ACTIVATE
     let mut c = link(3, 2);
@@ -537,7 +546,7 @@ fn a_stopping_peer_takes_the_link_down() {
     let (mut a, mut b, now) = pair();
     let s = b.session.wrapping_add(1);
     let m = reset_msg(&mut b, s, 0, true);
-    assert_eq!(a.recv_proto(now, &m, &bc(), &mut Vec::new()).down, Some("peer stopping"));
+    assert_eq!(a.recv_proto(now, &m, &bc(), &mut Vec::new()).down, Some(DownReason::PeerStopping));
     let mut c = link(3, 2);
     let m = reset_msg(&mut b, s.wrapping_add(1), 0, true);
     let mut out = Vec::new();
@@ -613,7 +622,11 @@ fn a_silent_peer_is_probed_then_declared_dead() {
         }
         probes.push(protos(&out).iter().filter(|m| m.probe).count());
     }
-    assert_eq!(down_at, Some((3, "supervision timeout")), "down at the first tick a tolerance after last heard");
+    assert_eq!(
+        down_at,
+        Some((3, DownReason::SupervisionTimeout)),
+        "down at the first tick a tolerance after last heard"
+    );
     assert_eq!(probes, [1, 1, 1], "a probe on every silent tick");
     // ticks faster than the interval: the silent-tick count trips first
     let (mut c, _d, now) = pair();
@@ -696,7 +709,7 @@ fn retransmission_without_progress_fails_the_link() {
     assert_eq!(a.tick(limit, &bc(), false, &mut Vec::new()).down, None);
     let after = limit + MS(1);
     keepalive(&mut b, &mut a, after);
-    assert_eq!(a.tick(after, &bc(), false, &mut Vec::new()).down, Some("retransmission failure"));
+    assert_eq!(a.tick(after, &bc(), false, &mut Vec::new()).down, Some(DownReason::RetransmissionFailure));
 }
 
 /// Unacknowledged packets with no progress for 10 ms get a probe, whose
@@ -749,7 +762,7 @@ fn a_fragment_out_of_place_resets_the_link() {
     assert!(out.len() >= 3);
     let middle = with_seq(&out[1], 1);
     let g = feed(&mut b, now, vec![middle]);
-    assert_eq!(g.down, Some(FRAGMENT_OUT_OF_PLACE));
+    assert_eq!(g.down, Some(DownReason::FragmentOutOfPlace));
     assert!(g.deliver.is_empty());
 }
 

@@ -1,0 +1,411 @@
+//! The address trial and neighbour discovery on our bearer
+//! (net/tipc/discover.c): our address and whether it is confirmed, the
+//! trial and request timers with their back-off, the discovery messages,
+//! and what a received one means for the nodes we know.
+
+use bytes::Bytes;
+use tipc_wire::{DiscoveryMsg, DiscoveryType, Duration, Flags, Instant, MacAddr, MediaAddr, Msg, NodeAddr, NodeId};
+
+use crate::config::{AddrMode, LinkConfig};
+use crate::event::{LinkEvent, Outbox};
+use crate::link::{Link, LinkState};
+use crate::node::{MAX_PEERS, Peer, Peers};
+use crate::stats::LayerStats;
+use crate::timers::TimerKind;
+
+/// DSC_TRIAL messages go out this often during the address trial.
+pub(crate) const TRIAL_INTERVAL: Duration = Duration::from_millis(125);
+/// The first interval between discovery requests, and the interval after
+/// the last link went down.
+pub(crate) const DISC_MIN: Duration = Duration::from_millis(125);
+/// The longest interval between requests while no link is up.
+pub(crate) const DISC_MAX_NO_LINK: Duration = Duration::from_millis(1000);
+/// The longest interval between requests while a link is up.
+pub(crate) const DISC_MAX_LINKED: Duration = Duration::from_millis(60_000);
+
+/// A small seeded generator (SplitMix64) for signatures and sessions.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The address trial and discovery state of one node on its bearer.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    /// Draws the signature, the network hash and each new link's session.
+    pub rng: Rng,
+    /// Our node signature (a random number per incarnation).
+    pub signature: u16,
+    /// Our network hash, the start of address suggestions.
+    pub net_hash: u32,
+    /// Our address: proposed during the trial, then confirmed.
+    pub addr: NodeAddr,
+    /// Whether the address is confirmed (the trial is over).
+    pub confirmed: bool,
+    /// When the trial ends, while it runs.
+    pub trial_end: Option<Instant>,
+    /// When the next DSC_TRIAL goes out, while the trial runs.
+    pub next_trial: Instant,
+    /// When the next discovery request goes out, once confirmed.
+    pub next: Instant,
+    /// The interval after the next request.
+    pub interval: Duration,
+}
+
+/// What a discovery message from a node we know at its address means,
+/// by whether its signature and MAC are the ones we know and whether its
+/// link is up (net/tipc/node.c `tipc_node_check_dest`).
+#[derive(Debug, PartialEq, Eq)]
+enum Rediscovery {
+    /// Same signature and MAC, link up: nothing new.
+    Unchanged,
+    /// Same MAC, new signature, link up: the node restarted and will reset
+    /// the link itself; its new signature is noted.
+    Restarted,
+    /// Another MAC while the link is up: a second node claims the address.
+    SecondMac,
+    /// Same MAC, link down: the node is there, so our RESETs hurry again;
+    /// after a restart (new signature) its signature and capabilities are
+    /// taken.
+    Relink {
+        /// Whether the signature is new.
+        restarted: bool,
+    },
+    /// Another MAC while the link is down: the node moved (or was
+    /// replaced); its MAC, signature and capabilities are taken and the
+    /// link starts afresh.
+    Moved,
+}
+
+impl Rediscovery {
+    fn of(same_signature: bool, same_mac: bool, link_up: bool) -> Rediscovery {
+        match (link_up, same_mac, same_signature) {
+            (true, true, true) => Rediscovery::Unchanged,
+            (true, true, false) => Rediscovery::Restarted,
+            (true, false, _) => Rediscovery::SecondMac,
+            (false, true, same) => Rediscovery::Relink { restarted: !same },
+            (false, false, _) => Rediscovery::Moved,
+        }
+    }
+}
+
+impl Discovery {
+    /// The state of a node starting at `now`: with a hashed address the
+    /// trial starts at once, a fixed address is confirmed from the start.
+    pub fn new(cfg: &LinkConfig, now: Instant) -> Discovery {
+        let mut rng = Rng(cfg.seed ^ u64::from(cfg.node_id.hash_addr().0));
+        let signature = rng.next() as u16;
+        let net_hash = rng.next() as u32;
+        let (addr, confirmed, trial_end) = match cfg.addr_mode {
+            AddrMode::Hashed => (cfg.node_id.hash_addr(), false, Some(now + cfg.trial_period)),
+            AddrMode::Fixed(a) => (a, true, None),
+        };
+        Discovery {
+            rng,
+            signature,
+            net_hash,
+            addr,
+            confirmed,
+            trial_end,
+            next_trial: now,
+            next: now,
+            interval: DISC_MIN,
+        }
+    }
+
+    /// Our address, once confirmed.
+    pub fn address(&self) -> Option<NodeAddr> {
+        self.confirmed.then_some(self.addr)
+    }
+
+    /// The table row of discovery: the [`TimerKind::AddressTrial`] timer
+    /// (the next DSC_TRIAL or the end of the trial) while the trial runs,
+    /// then the [`TimerKind::Discovery`] timer.
+    pub fn timer(&self) -> (TimerKind, Instant) {
+        if self.confirmed {
+            return (TimerKind::Discovery, self.next);
+        }
+        let t = self.trial_end.map_or(self.next_trial, |e| self.next_trial.min(e));
+        (TimerKind::AddressTrial, t)
+    }
+
+    /// Serves the [`TimerKind::AddressTrial`] and [`TimerKind::Discovery`]
+    /// timers if due: ends the trial or broadcasts the next DSC_TRIAL
+    /// (every 125 ms); once confirmed, broadcasts a request and doubles the
+    /// interval up to 1 s while no link is up, 60 s once one is.
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        peers: &Peers,
+        out: &mut Outbox,
+        stats: &mut LayerStats,
+    ) {
+        if !self.confirmed {
+            if let Some(end) = self.trial_end
+                && now >= end
+            {
+                self.confirmed = true;
+                self.trial_end = None;
+                self.next = now;
+                out.event(LinkEvent::AddressConfirmed(self.addr));
+            } else if now >= self.next_trial {
+                let m = self.message(cfg, DiscoveryType::Trial, NodeAddr(0), NodeAddr(0));
+                stats.disc_tx += 1;
+                out.send(MacAddr::BROADCAST, m);
+                self.next_trial = now + TRIAL_INTERVAL;
+            }
+        }
+        if self.confirmed && now >= self.next {
+            let m = self.message(cfg, DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
+            stats.disc_tx += 1;
+            out.send(MacAddr::BROADCAST, m);
+            self.next = now + self.interval; // then doubling, as net/tipc/discover.c
+            let cap = if peers.any_link_up() { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
+            self.interval = (self.interval.mul(2)).min(cap);
+        }
+    }
+
+    /// The last link went down: requests go out again at the shortest
+    /// interval, the next one within [`DISC_MIN`].
+    pub fn speed_up(&mut self, now: Instant) {
+        self.interval = DISC_MIN;
+        self.next = self.next.min(now + DISC_MIN);
+    }
+
+    /// A discovery message of type `t` from us, for `dest`, suggesting
+    /// `suggested` (DSC_TRIAL_FAIL only).
+    fn message(&self, cfg: &LinkConfig, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
+        let m = DiscoveryMsg {
+            msg_type: t,
+            flags: Flags { non_seq: true, ..Flags::default() },
+            capabilities: cfg.capabilities,
+            signature: (self.signature & 0x7fff) | ((cfg.capabilities & 1) << 15),
+            dest_domain: dest,
+            prev_node: self.addr,
+            net_id: cfg.net_id,
+            media: MediaAddr::Eth(cfg.mac),
+            peer_net_hash: self.net_hash,
+            suggested,
+            node_id: Some(cfg.node_id),
+        };
+        Msg::Discovery(m).to_bytes().unwrap_or_default()
+    }
+
+    /// Handles a received discovery message (net/tipc/discover.c
+    /// `tipc_disc_rcv`). Messages from another cluster, from our own MAC or
+    /// naming the broadcast MAC are foreign; a media address that is not
+    /// Ethernet or an unknown type is malformed.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        peers: &mut Peers,
+        d: DiscoveryMsg,
+        out: &mut Outbox,
+        stats: &mut LayerStats,
+    ) {
+        stats.disc_rx += 1;
+        let Some(mac) = d.media.mac() else {
+            stats.malformed += 1;
+            return;
+        };
+        if mac.is_broadcast() || mac == cfg.mac || d.net_id != cfg.net_id {
+            stats.foreign += 1;
+            return;
+        }
+        let heard = Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), mac, d };
+        match heard.d.msg_type {
+            DiscoveryType::Trial => self.answer_trial(cfg, peers, &heard, out, stats),
+            DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out),
+            DiscoveryType::Req | DiscoveryType::Resp => self.neighbour(now, cfg, peers, &heard, out, stats),
+            DiscoveryType::Unknown(_) => stats.malformed += 1,
+        }
+    }
+
+    /// Another node's trial proposes an address: if we hold it, or know
+    /// another identity there, it gets DSC_TRIAL_FAIL with an address to
+    /// try: the one we know the identity at, or a free one.
+    fn answer_trial(&self, cfg: &LinkConfig, peers: &Peers, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) {
+        let proposed = h.d.prev_node;
+        let clash_self = proposed == self.addr && h.id != cfg.node_id;
+        let clash_peer = peers.get(&proposed).is_some_and(|p| p.id != h.id);
+        if clash_self || clash_peer {
+            let suggestion = peers.find_id(h.id).unwrap_or_else(|| self.suggest(proposed, peers));
+            let m = self.message(cfg, DiscoveryType::TrialFail, proposed, suggestion);
+            stats.disc_tx += 1;
+            out.send(h.mac, m);
+        }
+    }
+
+    /// DSC_TRIAL_FAIL for the address we are trying: the trial starts over
+    /// with the suggested address. Ignored once confirmed, for another
+    /// address, or without a suggestion.
+    fn take_trial_fail(&mut self, now: Instant, cfg: &LinkConfig, h: &Heard, out: &mut Outbox) {
+        let d = &h.d;
+        if !self.confirmed && d.dest_domain == self.addr && d.suggested.0 != 0 {
+            self.addr = d.suggested;
+            self.trial_end = Some(now + cfg.trial_period);
+            self.next_trial = now;
+            out.event(LinkEvent::Conflict {
+                what: format!("address {} is taken; trying {}", d.dest_domain, d.suggested),
+                mac: h.mac,
+            });
+        }
+    }
+
+    /// A request or response from a neighbour: a new node is taken (a link
+    /// in RESET), a known one checked against what we know; a request that
+    /// created or changed something is answered.
+    fn neighbour(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        peers: &mut Peers,
+        h: &Heard,
+        out: &mut Outbox,
+        stats: &mut LayerStats,
+    ) {
+        if !self.confirmed {
+            return;
+        }
+        let (addr, mac) = (h.d.prev_node, h.mac);
+        if addr == self.addr || addr.0 == 0 {
+            out.event(LinkEvent::Conflict { what: format!("node at {mac} uses our address {addr}"), mac });
+            return;
+        }
+        if h.d.dest_domain.0 != 0 && h.d.dest_domain != self.addr {
+            stats.foreign += 1;
+            return;
+        }
+        let respond = if peers.contains_key(&addr) {
+            Self::rediscovered(now, peers, h, out)
+        } else {
+            self.admit(now, cfg, peers, h, out, stats)
+        };
+        if respond && h.d.msg_type == DiscoveryType::Req {
+            let m = self.message(cfg, DiscoveryType::Resp, addr, NodeAddr(0));
+            stats.disc_tx += 1;
+            out.send(mac, m);
+        }
+    }
+
+    /// A node we do not know: refused if its identity is known at another
+    /// address, or if the table is full of linked nodes; otherwise it gets
+    /// a link in RESET with a fresh session. True if it was taken.
+    fn admit(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        peers: &mut Peers,
+        h: &Heard,
+        out: &mut Outbox,
+        stats: &mut LayerStats,
+    ) -> bool {
+        let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
+        if peers.find_id(h.id).is_some() {
+            out.event(LinkEvent::Conflict {
+                what: format!("identity {} appears at a second address {addr}", h.id),
+                mac,
+            });
+            return false;
+        }
+        if peers.len() >= MAX_PEERS && !peers.evict_one(stats) {
+            stats.peers_refused += 1;
+            return false;
+        }
+        let session = self.rng.next() as u16;
+        let link = Link::new(
+            self.addr,
+            addr,
+            d.capabilities,
+            cfg.capabilities,
+            &cfg.if_name,
+            cfg.mtu,
+            cfg.tolerance(),
+            cfg.window,
+            session,
+        );
+        peers.insert(addr, Peer::new(h.id, mac, d.capabilities, d.signature, link, now));
+        true
+    }
+
+    /// A node we know at its address: a conflict if the identity differs;
+    /// otherwise it was heard, and what else follows depends on
+    /// [`Rediscovery`]. True if the message deserves a response.
+    fn rediscovered(now: Instant, peers: &mut Peers, h: &Heard, out: &mut Outbox) -> bool {
+        let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
+        let Some(p) = peers.get_mut(&addr) else { return false };
+        if p.id != h.id {
+            out.event(LinkEvent::Conflict {
+                what: format!("address {addr} claimed by identity {}, known as {}", h.id, p.id),
+                mac,
+            });
+            return false;
+        }
+        p.heard = now;
+        match Rediscovery::of(p.signature == d.signature, p.mac == mac, p.link.is_up()) {
+            Rediscovery::Unchanged => false,
+            Rediscovery::Restarted => {
+                p.signature = d.signature;
+                false
+            }
+            Rediscovery::SecondMac => {
+                out.event(LinkEvent::Conflict { what: format!("node {addr} seen at a second MAC {mac}"), mac });
+                false
+            }
+            Rediscovery::Relink { restarted } => {
+                p.link.hasten_reset();
+                if restarted {
+                    p.signature = d.signature;
+                    p.caps = d.capabilities;
+                    p.link.peer_caps = d.capabilities;
+                }
+                true
+            }
+            Rediscovery::Moved => {
+                p.mac = mac;
+                p.signature = d.signature;
+                p.caps = d.capabilities;
+                p.link.peer_caps = d.capabilities;
+                if p.link.state != LinkState::Reset {
+                    p.link.reset();
+                }
+                p.next_tick = now;
+                true
+            }
+        }
+    }
+
+    /// An address to suggest instead of `proposed`: from our network hash
+    /// mixed with it, the first that is not 0, ours or a known node's.
+    pub fn suggest(&self, proposed: NodeAddr, peers: &Peers) -> NodeAddr {
+        let mut s = proposed.0 ^ self.net_hash;
+        loop {
+            if s != 0 && s != self.addr.0 && !peers.contains_key(&NodeAddr(s)) {
+                return NodeAddr(s);
+            }
+            s = s.wrapping_add(1);
+        }
+    }
+}
+
+/// A received discovery message with the sender's identity (its own, or
+/// the one its legacy address implies) and its Ethernet address.
+struct Heard {
+    id: NodeId,
+    mac: MacAddr,
+    d: DiscoveryMsg,
+}
+
+#[cfg(test)]
+mod tests;
