@@ -16,7 +16,7 @@
 //! `recv:MS`, `recv-n:N[:MS]`, `echo:MS`, `sleep:MS`, `count:N`. TEXT is
 //! literal, or `@N` for an N-byte pattern; with `count:N` > 1 a literal TEXT
 //! gets `#i` appended. Output: `JOIN`, `SELF`, `EVENT`, `MEMBERS`, `LEAVE`,
-//! `BOUND`, `RECV`, `REJECTED`, `SENT`, `ERROR` lines and a final
+//! `BOUND`, `RECV`, `REJECTED`, `SENT`, `ERROR`, `CONFLICT` lines and a final
 //! `DONE status=ok|fail`; the exit status is 0 when every step succeeded.
 //! Every step is checked before the node starts: a bad step or option
 //! exits 2 at once, naming the valid ones. Connection steps (`listen`,
@@ -66,7 +66,7 @@ STEPS (run in order on one socket; NODE is 8 hex digits, numbers are decimal or 
   count:N                     send every later message N times (literal TEXT gets #i appended)
 TEXT is literal, or @N for an N-byte pattern (reported as data=@N(pattern ok)).
 Connection steps (listen, accept, connect, csend, close) are not supported yet.
-OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT and ERROR lines, then
+OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT, ERROR and CONFLICT lines, then
 DONE status=ok|fail; exit status 0 when every step succeeded, 2 for a bad step or option.
 SIGNALS: SIGUSR1 prints statistics to stderr; SIGINT/SIGTERM leave, print them and exit 0.";
 
@@ -720,6 +720,16 @@ fn main() {
         }
     };
     common::node_signals(&stack, || STOPPING.store(true, std::sync::atomic::Ordering::Release));
+    // conflicts on the segment (a second node with our identity or address,
+    // another cluster): a CONFLICT line each, never silence
+    let events = stack.events();
+    std::thread::spawn(move || {
+        for e in events {
+            if let tipc_rs::StackEvent::Conflict(c) = e {
+                println!("CONFLICT {c}");
+            }
+        }
+    });
     if let Err(e) = stack.wait_ready(Duration::from_secs(5)) {
         println!("ERROR address: {e}");
         println!("DONE status=fail");

@@ -39,8 +39,8 @@ pub enum CoreEvent {
     },
     /// A link or group window opened: blocked senders may retry.
     Uncongested(NodeAddr),
-    /// A conflict (address or identity) seen on the network.
-    Conflict(String),
+    /// A conflict of addresses, identities or clusters seen on the segment.
+    Conflict(tipc_link::Conflict),
     /// A binding appeared (`true`) or went away in the name table.
     Name(bool, tipc_group::Publication),
 }
@@ -264,8 +264,8 @@ impl NodeCore {
                 LinkEvent::NodeDown { addr } => (NodeInput::NodeDown(addr), Some(CoreEvent::NodeDown(addr))),
                 LinkEvent::Uncongested { node } => (NodeInput::Uncongested(node), Some(CoreEvent::Uncongested(node))),
                 LinkEvent::Deliver { from, msg, .. } => (NodeInput::Delivered { from, msg }, None),
-                LinkEvent::Conflict { what, .. } => {
-                    self.events.push_back(CoreEvent::Conflict(what));
+                LinkEvent::Conflict(c) => {
+                    self.events.push_back(CoreEvent::Conflict(c));
                     continue;
                 }
             };

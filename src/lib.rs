@@ -56,6 +56,7 @@ pub use tipc_bearer_eth as bearer;
 pub use tipc_group as group;
 pub use tipc_group::{Dest, GroupEvent, GroupSpec, Mode, SendOpts};
 pub use tipc_link as link;
+pub use tipc_link::Conflict;
 pub use tipc_wire as wire;
 pub use tipc_wire::Scope;
 

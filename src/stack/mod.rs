@@ -60,7 +60,7 @@ pub enum StackEvent {
     /// The link to a node went down.
     NodeDown(NodeAddr),
     /// An address or identity conflict on the network.
-    Conflict(String),
+    Conflict(tipc_link::Conflict),
 }
 
 /// A running TIPC node on one Ethernet interface.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tipc_wire::{DiscoveryMsg, DiscoveryType, Duration, Flags, Instant, MacAddr, MediaAddr, Msg, NodeAddr, NodeId};
 
 use crate::config::{AddrMode, LinkConfig};
-use crate::event::{LinkEvent, Outbox};
+use crate::event::{Conflict, LinkEvent, Outbox};
 use crate::link::{Link, LinkState};
 use crate::node::{MAX_PEERS, Peer, Peers};
 use crate::stats::LayerStats;
@@ -59,6 +59,16 @@ pub(crate) struct Discovery {
     pub next: Instant,
     /// The interval after the next request.
     pub interval: Duration,
+    /// MACs of other clusters already reported (at most [`MAX_PEERS`]).
+    pub reported_foreign: std::collections::BTreeSet<MacAddr>,
+    /// Whether a reflected frame of ours was reported.
+    pub reported_reflection: bool,
+}
+
+/// Reports a conflict: an event, and the counter.
+fn report(out: &mut Outbox, stats: &mut LayerStats, c: Conflict) {
+    stats.conflicts += 1;
+    out.event(LinkEvent::Conflict(c));
 }
 
 /// What a discovery message from a node we know at its address means,
@@ -119,6 +129,8 @@ impl Discovery {
             next_trial: now,
             next: now,
             interval: DISC_MIN,
+            reported_foreign: std::collections::BTreeSet::new(),
+            reported_reflection: false,
         }
     }
 
@@ -219,47 +231,67 @@ impl Discovery {
             stats.malformed += 1;
             return;
         };
-        if mac.is_broadcast() || mac == cfg.mac || d.net_id != cfg.net_id {
+        if mac.is_broadcast() {
             stats.foreign += 1;
+            return;
+        }
+        if mac == cfg.mac {
+            stats.foreign += 1;
+            if !self.reported_reflection {
+                self.reported_reflection = true;
+                report(out, stats, Conflict::OwnFrameReflected { mac });
+            }
+            return;
+        }
+        if d.net_id != cfg.net_id {
+            stats.foreign += 1;
+            if self.reported_foreign.len() < MAX_PEERS && self.reported_foreign.insert(mac) {
+                report(out, stats, Conflict::OtherCluster { net_id: d.net_id, id: d.node_id, mac });
+            }
             return;
         }
         let heard = Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), mac, d };
         match heard.d.msg_type {
             DiscoveryType::Trial => self.answer_trial(cfg, peers, &heard, out, stats),
-            DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out),
+            DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out, stats),
             DiscoveryType::Req | DiscoveryType::Resp => self.neighbour(now, cfg, peers, &heard, out, stats),
             DiscoveryType::Unknown(_) => stats.malformed += 1,
         }
     }
 
-    /// Another node's trial proposes an address: if we hold it, or know
-    /// another identity there, it gets DSC_TRIAL_FAIL with an address to
-    /// try: the one we know the identity at, or a free one.
+    /// Another node's trial proposes an address: if we hold it (or try it)
+    /// — whatever the node's identity, ours included — or know another
+    /// identity there, it gets DSC_TRIAL_FAIL with an address to try: the
+    /// one we know the identity at, or a free one (net/tipc/node.c
+    /// `tipc_node_try_addr`: "even this node may be in conflict").
     fn answer_trial(&self, cfg: &LinkConfig, peers: &Peers, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) {
         let proposed = h.d.prev_node;
-        let clash_self = proposed == self.addr && h.id != cfg.node_id;
+        let clash_self = proposed == self.addr;
         let clash_peer = peers.get(&proposed).is_some_and(|p| p.id != h.id);
         if clash_self || clash_peer {
             let suggestion = peers.find_id(h.id).unwrap_or_else(|| self.suggest(proposed, peers));
             let m = self.message(cfg, DiscoveryType::TrialFail, proposed, suggestion);
             stats.disc_tx += 1;
             out.send(h.mac, m);
+            let same_identity = h.id == cfg.node_id;
+            report(
+                out,
+                stats,
+                Conflict::TrialRefused { proposed, suggested: suggestion, id: h.id, mac: h.mac, same_identity },
+            );
         }
     }
 
     /// DSC_TRIAL_FAIL for the address we are trying: the trial starts over
     /// with the suggested address. Ignored once confirmed, for another
     /// address, or without a suggestion.
-    fn take_trial_fail(&mut self, now: Instant, cfg: &LinkConfig, h: &Heard, out: &mut Outbox) {
+    fn take_trial_fail(&mut self, now: Instant, cfg: &LinkConfig, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) {
         let d = &h.d;
         if !self.confirmed && d.dest_domain == self.addr && d.suggested.0 != 0 {
             self.addr = d.suggested;
             self.trial_end = Some(now + cfg.trial_period);
             self.next_trial = now;
-            out.event(LinkEvent::Conflict {
-                what: format!("address {} is taken; trying {}", d.dest_domain, d.suggested),
-                mac: h.mac,
-            });
+            report(out, stats, Conflict::AddressTaken { addr: d.dest_domain, suggested: d.suggested, mac: h.mac });
         }
     }
 
@@ -280,7 +312,7 @@ impl Discovery {
         }
         let (addr, mac) = (h.d.prev_node, h.mac);
         if addr == self.addr || addr.0 == 0 {
-            out.event(LinkEvent::Conflict { what: format!("node at {mac} uses our address {addr}"), mac });
+            report(out, stats, Conflict::DuplicateAddress { addr, id: h.id, mac });
             return;
         }
         if h.d.dest_domain.0 != 0 && h.d.dest_domain != self.addr {
@@ -288,7 +320,7 @@ impl Discovery {
             return;
         }
         let respond = if peers.contains_key(&addr) {
-            Self::rediscovered(now, peers, h, out)
+            Self::rediscovered(now, peers, h, out, stats)
         } else {
             self.admit(now, cfg, peers, h, out, stats)
         };
@@ -312,11 +344,8 @@ impl Discovery {
         stats: &mut LayerStats,
     ) -> bool {
         let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
-        if peers.find_id(h.id).is_some() {
-            out.event(LinkEvent::Conflict {
-                what: format!("identity {} appears at a second address {addr}", h.id),
-                mac,
-            });
+        if let Some(known) = peers.find_id(h.id) {
+            report(out, stats, Conflict::IdentityElsewhere { id: h.id, known, addr, mac });
             return false;
         }
         if peers.len() >= MAX_PEERS && !peers.evict_one(stats) {
@@ -342,14 +371,11 @@ impl Discovery {
     /// A node we know at its address: a conflict if the identity differs;
     /// otherwise it was heard, and what else follows depends on
     /// [`Rediscovery`]. True if the message deserves a response.
-    fn rediscovered(now: Instant, peers: &mut Peers, h: &Heard, out: &mut Outbox) -> bool {
+    fn rediscovered(now: Instant, peers: &mut Peers, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) -> bool {
         let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
         let Some(p) = peers.get_mut(&addr) else { return false };
         if p.id != h.id {
-            out.event(LinkEvent::Conflict {
-                what: format!("address {addr} claimed by identity {}, known as {}", h.id, p.id),
-                mac,
-            });
+            report(out, stats, Conflict::AddressClaimed { addr, known: p.id, id: h.id, mac });
             return false;
         }
         p.heard = now;
@@ -360,7 +386,7 @@ impl Discovery {
                 false
             }
             Rediscovery::SecondMac => {
-                out.event(LinkEvent::Conflict { what: format!("node {addr} seen at a second MAC {mac}"), mac });
+                report(out, stats, Conflict::SecondMac { addr, mac });
                 false
             }
             Rediscovery::Relink { restarted } => {

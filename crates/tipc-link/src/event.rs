@@ -48,13 +48,134 @@ pub enum LinkEvent {
         /// The node.
         node: NodeAddr,
     },
-    /// Another node uses our address or our identity.
-    Conflict {
-        /// What was seen.
-        what: String,
-        /// The other node's MAC.
+    /// A conflict of addresses, identities or clusters seen on the segment.
+    Conflict(Conflict),
+}
+
+/// A conflict seen on the segment, with the MAC (and identity, where the
+/// frame carries one) of the node behind it. The link layer resolves what
+/// the kernel resolves (net/tipc/discover.c `tipc_disc_rcv`, net/tipc/node.c
+/// `tipc_node_try_addr` and `tipc_node_check_dest`) and reports every case,
+/// each also counted in [`crate::LayerStats::conflicts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// The node at `mac` holds the address our trial proposed: the trial
+    /// starts over at `suggested` (DSC_TRIAL_FAIL received).
+    AddressTaken {
+        /// The address we proposed.
+        addr: NodeAddr,
+        /// The address we try now.
+        suggested: NodeAddr,
+        /// The node that refused it.
         mac: MacAddr,
     },
+    /// A node's trial proposed an address that we or a peer hold: it was
+    /// told to try `suggested` (DSC_TRIAL_FAIL sent). `same_identity`: the
+    /// node has our own identity (two nodes configured alike; they link
+    /// once the newcomer has moved, as in the kernel).
+    TrialRefused {
+        /// The address it proposed.
+        proposed: NodeAddr,
+        /// The address it was told to try.
+        suggested: NodeAddr,
+        /// Its identity.
+        id: NodeId,
+        /// Its MAC.
+        mac: MacAddr,
+        /// Whether `id` is our own identity.
+        same_identity: bool,
+    },
+    /// A node past its trial uses our address (two fixed addresses, or one
+    /// that never heard our refusal): no link to it (the kernel's
+    /// "Duplicate … seen" alert).
+    DuplicateAddress {
+        /// Our address.
+        addr: NodeAddr,
+        /// Its identity.
+        id: NodeId,
+        /// Its MAC.
+        mac: MacAddr,
+    },
+    /// An identity we know at one address appears at another: not taken.
+    IdentityElsewhere {
+        /// The identity.
+        id: NodeId,
+        /// Where we know it.
+        known: NodeAddr,
+        /// Where it appears now.
+        addr: NodeAddr,
+        /// The MAC it appears from.
+        mac: MacAddr,
+    },
+    /// An address we know for one identity is claimed by another: ignored.
+    AddressClaimed {
+        /// The address.
+        addr: NodeAddr,
+        /// The identity we know there.
+        known: NodeId,
+        /// The identity claiming it.
+        id: NodeId,
+        /// The claimant's MAC.
+        mac: MacAddr,
+    },
+    /// A node whose link is up is heard from a second MAC: ignored.
+    SecondMac {
+        /// The node.
+        addr: NodeAddr,
+        /// The second MAC.
+        mac: MacAddr,
+    },
+    /// Discovery from a node of another cluster (reported once per MAC):
+    /// ignored, as by the kernel.
+    OtherCluster {
+        /// Its cluster (network) id.
+        net_id: u32,
+        /// Its identity, when the frame carries one.
+        id: Option<NodeId>,
+        /// Its MAC.
+        mac: MacAddr,
+    },
+    /// Our own discovery came back to us (a reflecting switch or a loop;
+    /// reported once): ignored, as by the kernel.
+    OwnFrameReflected {
+        /// Our MAC.
+        mac: MacAddr,
+    },
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Conflict::AddressTaken { addr, suggested, mac } => {
+                write!(f, "address {addr} is taken (the node at {mac} holds it); trying {suggested}")
+            }
+            Conflict::TrialRefused { proposed, suggested, id, mac, same_identity: true } => write!(
+                f,
+                "a node at {mac} with our identity {id} tried address {proposed}; \
+                 one address per node: told to try {suggested}"
+            ),
+            Conflict::TrialRefused { proposed, suggested, id, mac, .. } => {
+                write!(f, "node {id} at {mac} tried address {proposed}, which is in use; told to try {suggested}")
+            }
+            Conflict::DuplicateAddress { addr, id, mac } => {
+                write!(f, "node {id} at {mac} uses our address {addr}: no link (one address per node)")
+            }
+            Conflict::IdentityElsewhere { id, known, addr, mac } => {
+                write!(f, "identity {id}, known at {known}, appears at a second address {addr} from {mac}: ignored")
+            }
+            Conflict::AddressClaimed { addr, known, id, mac } => {
+                write!(f, "address {addr} of node {known} is claimed by node {id} at {mac}: ignored")
+            }
+            Conflict::SecondMac { addr, mac } => write!(f, "node {addr} is heard at a second MAC {mac}: ignored"),
+            Conflict::OtherCluster { net_id, id, mac } => match id {
+                Some(id) => write!(f, "node {id} at {mac} is in cluster {net_id}, not ours: ignored"),
+                None => write!(f, "the node at {mac} is in cluster {net_id}, not ours: ignored"),
+            },
+            Conflict::OwnFrameReflected { mac } => {
+                write!(f, "our own discovery came back to us ({mac}): a loop or reflecting switch; ignored")
+            }
+        }
+    }
 }
 
 /// The frames and events the layer's parts produce, kept in order until

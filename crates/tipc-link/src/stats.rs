@@ -63,4 +63,8 @@ pub struct LayerStats {
     /// Known nodes forgotten: link down and silent for [`crate::PEER_EXPIRY`],
     /// or the longest-silent such node when the table was full.
     pub peers_forgotten: u64,
+    /// Conflicts seen on the segment, each also reported as a
+    /// [`crate::Conflict`] event (other clusters and reflected frames: the
+    /// first from each MAC).
+    pub conflicts: u64,
 }

@@ -346,3 +346,64 @@ fn suggestions_skip_zero_our_address_and_known_nodes() {
         assert_eq!(l.disc.suggest(proposed, &l.peers), NodeAddr(want), "starting at {start:#x}");
     }
 }
+
+/// A trial for the address we hold is refused whatever the identity —
+/// our own included (two nodes configured alike: net/tipc/node.c
+/// `tipc_node_try_addr`, "even this node may be in conflict") — and the
+/// refusal is reported and counted.
+#[test]
+fn a_trial_for_our_address_is_refused_even_with_our_identity() {
+    let now = Instant::ZERO;
+    let c = cfg(1);
+    let (own_id, own_addr) = (c.node_id, addr(1));
+    let mut l = LinkLayer::new(c, now);
+    sent(&mut l);
+    let twin = mac(7);
+    l.handle_frame(now, twin, disc(DiscoveryType::Trial, own_addr, own_id, twin, 1, 0, NodeAddr(0), NodeAddr(0)));
+    let tx = sent(&mut l);
+    match tx.first().map(|t| Msg::parse(t.msg.clone())) {
+        Some(Ok(Msg::Discovery(d))) => {
+            assert_eq!((d.msg_type, d.dest_domain), (DiscoveryType::TrialFail, own_addr));
+            assert!(d.suggested != own_addr && d.suggested.0 != 0);
+        }
+        other => panic!("expected TRIAL_FAIL, got {other:?}"),
+    }
+    let evs: Vec<LinkEvent> =
+        std::iter::from_fn(|| l.poll_event()).filter(|e| matches!(e, LinkEvent::Conflict(_))).collect();
+    assert!(
+        matches!(evs.as_slice(), [LinkEvent::Conflict(Conflict::TrialRefused { same_identity: true, mac, .. })] if *mac == twin),
+        "{evs:?}"
+    );
+    assert_eq!(l.stats().conflicts, 1);
+}
+
+/// Another cluster's discovery and our own reflected frames are ignored as
+/// the kernel ignores them, but reported: once per MAC, however often they
+/// come; the frames are still counted as foreign.
+#[test]
+fn other_clusters_and_reflections_are_reported_once() {
+    let now = Instant::ZERO;
+    let c = cfg(1);
+    let own_mac = c.mac;
+    let mut l = LinkLayer::new(c, now);
+    let other =
+        |m: MacAddr| enc(DiscoveryMsg { net_id: 4712, ..disc_msg(addr(9), NodeId::from_mac(m), MediaAddr::Eth(m)) });
+    let echo = disc(DiscoveryType::Req, addr(1), NodeId::from_mac(own_mac), own_mac, 1, 0, NodeAddr(0), NodeAddr(0));
+    for _ in 0..3 {
+        l.handle_frame(now, mac(9), other(mac(9)));
+        l.handle_frame(now, mac(8), other(mac(8)));
+        l.handle_frame(now, own_mac, echo.clone());
+    }
+    let evs: Vec<Conflict> = std::iter::from_fn(|| l.poll_event())
+        .filter_map(|e| match e {
+            LinkEvent::Conflict(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evs.len(), 3, "{evs:?}");
+    assert!(evs.iter().any(|c| matches!(c, Conflict::OtherCluster { net_id: 4712, mac: m, .. } if *m == mac(9))));
+    assert!(evs.iter().any(|c| matches!(c, Conflict::OtherCluster { mac: m, .. } if *m == mac(8))));
+    assert!(evs.iter().any(|c| matches!(c, Conflict::OwnFrameReflected { .. })));
+    assert_eq!((l.stats().conflicts, l.stats().foreign), (3, 9));
+    assert!(l.links().is_empty());
+}
