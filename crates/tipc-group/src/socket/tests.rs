@@ -316,6 +316,14 @@ fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
     send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x").expect("uncongested");
 }
 
+/// Multicasts `data` to `range` from node 0's `sender`; returns how many
+/// unicast and broadcast-link messages it handed to links.
+fn link_sends(net: &mut Net, sender: PortId, range: ServiceRange, data: &'static [u8]) -> (usize, usize) {
+    let before = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
+    send(net, 0, sender, Dest::Range(range), data).expect("mcast");
+    (net.nodes[0].wire.unicasts - before.0, net.nodes[0].wire.broadcasts - before.1)
+}
+
 #[test]
 fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
     // 12 nodes: the rule's threshold is 1 + 11 × 10 / 100 = 2 destination nodes
@@ -330,10 +338,7 @@ fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
     };
     bind(&mut net, 1);
     bind(&mut net, 2);
-    let before = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
-    send(&mut net, 0, sender, Dest::Range(range), b"few").expect("mcast");
-    let after = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
-    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 0), "two nodes: replicast");
+    assert_eq!(link_sends(&mut net, sender, range, b"few"), (2, 0), "two nodes: replicast");
     net.run();
 
     for i in 3..6 {
@@ -341,10 +346,7 @@ fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
     }
     // a forced method applies at once; the automatic one sticks for METHOD_EXPIRE
     net.with(0, |l, _, _| l.set_mcast_method(sender, McastMethod::Broadcast));
-    let before = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
-    send(&mut net, 0, sender, Dest::Range(range), b"many").expect("mcast");
-    let after = (net.nodes[0].wire.unicasts, net.nodes[0].wire.broadcasts);
-    assert_eq!((after.0 - before.0, after.1 - before.1), (0, 1), "five nodes: one broadcast");
+    assert_eq!(link_sends(&mut net, sender, range, b"many"), (0, 1), "five nodes: one broadcast");
     net.run();
     for i in 1..6 {
         let evs = net.take(i);
