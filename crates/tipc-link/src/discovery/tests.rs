@@ -407,3 +407,23 @@ fn other_clusters_and_reflections_are_reported_once() {
     assert_eq!((l.stats().conflicts, l.stats().foreign), (3, 9));
     assert!(l.links().is_empty());
 }
+
+/// Reports of other clusters stop at [`MAX_PEERS`] MACs (the set that
+/// remembers them is bounded); their frames are still counted.
+#[test]
+fn other_cluster_reports_are_bounded() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    let extra = 5;
+    for n in 0..(MAX_PEERS + extra) as u32 {
+        let m = mac_of(n + 100);
+        l.handle_frame(
+            now,
+            m,
+            enc(DiscoveryMsg { net_id: 4712, ..disc_msg(addr(9), NodeId::from_mac(m), MediaAddr::Eth(m)) }),
+        );
+    }
+    let reports = std::iter::from_fn(|| l.poll_event()).filter(|e| matches!(e, LinkEvent::Conflict(_))).count();
+    assert_eq!(reports, MAX_PEERS);
+    assert_eq!((l.stats().conflicts, l.stats().foreign), (MAX_PEERS as u64, (MAX_PEERS + extra) as u64));
+}
