@@ -471,3 +471,135 @@ fn closing_a_port_withdraws_its_bindings_everywhere() {
     assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 0);
     assert!(!net.nodes[0].layer.is_open(p));
 }
+
+/// Name updates are counted as they arrive; one from a node without a link
+/// is refused and counted as bad.
+#[test]
+fn name_updates_are_counted_by_what_became_of_them() {
+    let mut net = Net::new(2);
+    let p = net.with(1, |l, _, _| l.open_port());
+    net.with(1, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(3)), Scope::Cluster, w)).expect("bind");
+    let publ: Vec<Bytes> = std::mem::take(&mut net.nodes[1].wire.out).into_iter().map(|(_, b)| b).collect();
+    net.with(1, |l, w, _| l.unbind(p, ServiceRange::single(SVC, Instance(3)), w));
+    let withdraw: Vec<Bytes> = std::mem::take(&mut net.nodes[1].wire.out).into_iter().map(|(_, b)| b).collect();
+    assert_eq!((publ.len(), withdraw.len()), (1, 1));
+    let before = net.nodes[0].layer.stats();
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: publ[0].clone() });
+    let s = net.nodes[0].layer.stats();
+    assert_eq!(s.names_in - before.names_in, 1);
+    assert_eq!(net.nodes[0].layer.names().of_type(SVC).count(), 1, "the publication applies");
+    // from a node whose link is down: refused
+    net.nodes[0].wire.up.remove(&addr(1));
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: withdraw[0].clone() });
+    let after = net.nodes[0].layer.stats();
+    assert_eq!(after.names_in - s.names_in, 1);
+    assert_eq!(after.bad_names - s.bad_names, 1);
+    assert_eq!(net.nodes[0].layer.names().of_type(SVC).count(), 1, "nothing withdrawn");
+}
+
+/// Data, group protocol and forged group protocol are counted where they
+/// arrive: `data_in`, `group_proto_in`, `not_member`.
+#[test]
+fn arriving_messages_are_counted_by_kind() {
+    let mut net = Net::new(2);
+    let pa = net.with(0, |l, _, _| l.open_port());
+    let pb = net.with(1, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(pa, spec(1), w)).expect("join");
+    net.with(1, |l, w, _| l.group_join(pb, spec(2), w)).expect("join");
+    let before = net.nodes[1].layer.stats();
+    net.run();
+    let s = net.nodes[1].layer.stats();
+    assert!(s.group_proto_in > before.group_proto_in, "the JOIN was counted");
+    send(&mut net, 0, pa, Dest::Member(MemberId { node: addr(1), port: pb }), b"x").expect("unicast");
+    net.run();
+    let t = net.nodes[1].layer.stats();
+    assert_eq!(t.data_in - s.data_in, 1);
+    // a GROUP_PROTOCOL message claiming another origin than its neighbour
+    let forged: Vec<Bytes> = {
+        net.with(0, |l, w, _| l.group_leave(pa, w)).expect("leave");
+        std::mem::take(&mut net.nodes[0].wire.out)
+            .into_iter()
+            .filter(|(_, b)| matches!(Msg::parse(b.clone()), Ok(Msg::GroupProto(_))))
+            .map(|(_, b)| b)
+            .collect()
+    };
+    assert!(!forged.is_empty());
+    net.input(1, NodeInput::Delivered { from: addr(7), msg: forged[0].clone() });
+    let u = net.nodes[1].layer.stats();
+    assert_eq!((u.group_proto_in - t.group_proto_in, u.not_member - t.not_member), (1, 1));
+    assert!(net.nodes[1].layer.group(pb).is_some_and(|g| g.members().count() == 1), "the forged LEAVE changed nothing");
+}
+
+/// A named message for a socket that went away finds another local socket
+/// bound to the name; one for a port that never bound it comes back with
+/// NO_NAME and a header of at least 32 bytes.
+#[test]
+fn named_messages_take_a_secondary_lookup_or_come_back_with_no_name() {
+    let mut net = Net::new(2);
+    let gone = net.with(0, |l, _, _| l.open_port());
+    let heir = net.with(0, |l, _, _| l.open_port());
+    for p in [gone, heir] {
+        net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(4)), Scope::Cluster, w)).expect("bind");
+    }
+    net.run();
+    let from = net.with(1, |l, _, _| l.open_port());
+    let mut m = DataMsg::new(DataType::Named, Bytes::from_static(b"late"));
+    m.flags.d = false;
+    m.prev_node = addr(1);
+    m.orig_node = addr(1);
+    m.orig_port = from;
+    m.dest_node = addr(0);
+    m.dest_port = PortId(0x7000_0003);
+    m.name_type = SVC;
+    m.name_inst = Instance(4);
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: Msg::Data(m.clone()).to_bytes().expect("encode") });
+    let got = net.take(0);
+    let msgs = port_messages(&got);
+    assert_eq!(msgs.len(), 1, "{got:?}");
+    assert!(msgs[0].port == gone || msgs[0].port == heir);
+    // nobody bound to instance 5: back to the sender with NO_NAME
+    m.name_inst = Instance(5);
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: Msg::Data(m).to_bytes().expect("encode") });
+    let back = std::mem::take(&mut net.nodes[0].wire.out);
+    assert_eq!(back.len(), 1);
+    match Msg::parse(back[0].1.clone()) {
+        Ok(Msg::Data(r)) => {
+            assert_eq!(
+                (r.err, r.dest_port, r.orig_port, r.dest_node),
+                (ErrorCode::NoName, from, PortId(0x7000_0003), addr(1))
+            );
+            assert!(r.hsize >= tipc_wire::BASIC_H_SIZE);
+        }
+        other => panic!("expected a returned message, got {other:?}"),
+    }
+}
+
+/// A node-scope group sees only node-scope bindings of its own node, a
+/// cluster group only cluster bindings.
+#[test]
+fn groups_see_members_of_their_own_scope() {
+    let mut net = Net::new(2);
+    let node_spec = |i| GroupSpec { scope: Scope::Node, ..spec(i) };
+    let a = net.with(0, |l, _, _| l.open_port());
+    let b = net.with(0, |l, _, _| l.open_port());
+    let c = net.with(1, |l, _, _| l.open_port());
+    let d = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(a, node_spec(1), w)).expect("join");
+    net.with(0, |l, w, _| l.group_join(b, node_spec(2), w)).expect("join");
+    net.with(1, |l, w, _| l.group_join(c, node_spec(3), w)).expect("join");
+    net.with(0, |l, w, _| l.group_join(d, spec(4), w)).expect("join");
+    net.run();
+    let members = |net: &Net, p: PortId| -> Vec<MemberId> {
+        net.nodes[0].layer.group(p).map(|g| g.members().map(|(m, _)| *m).collect()).unwrap_or_default()
+    };
+    assert_eq!(members(&net, a), vec![MemberId { node: addr(0), port: b }], "node scope: b only");
+    assert!(members(&net, d).is_empty(), "the cluster group sees no node-scope binding");
+    // a later joiner finds the existing node-scope member
+    let e = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(e, node_spec(5), w)).expect("join");
+    let mut got = members(&net, e);
+    got.sort();
+    let mut want = vec![MemberId { node: addr(0), port: a }, MemberId { node: addr(0), port: b }];
+    want.sort();
+    assert_eq!(got, want);
+}
