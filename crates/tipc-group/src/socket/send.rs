@@ -57,10 +57,6 @@ impl Dest {
             Mode::Broadcast => Dest::GroupBroadcast,
         })
     }
-    /// Whether this is a group destination.
-    pub fn is_group(&self) -> bool {
-        matches!(self, Dest::Member(_) | Dest::GroupAnycast(_) | Dest::GroupMulticast(_) | Dest::GroupBroadcast)
-    }
 }
 
 /// Per-message options of plain sends (group sends ignore them). The

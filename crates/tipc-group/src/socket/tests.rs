@@ -470,6 +470,70 @@ fn closing_a_port_withdraws_its_bindings_everywhere() {
     net.run();
     assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 0);
     assert!(!net.nodes[0].layer.is_open(p));
+    let q = net.with(0, |l, _, _| l.open_port());
+    assert!(net.nodes[0].layer.is_open(q));
+}
+
+/// The largest message goes, one byte more does not, plain and in a group;
+/// a member's congested link holds group sends back; the node's address
+/// and member statistics are what the layer reports.
+#[test]
+fn size_limit_congestion_and_reports() {
+    let mut net = Net::new(2);
+    assert_eq!(net.nodes[0].layer.address(), Some(addr(0)));
+    let pa = net.with(0, |l, _, _| l.open_port());
+    let pb = net.with(1, |l, _, _| l.open_port());
+    let max = Bytes::from(vec![7u8; tipc_wire::MAX_USER_MSG_SIZE]);
+    let to_b = Dest::Socket { node: addr(1), port: pb };
+    net.with(0, |l, w, now| l.send(now, pa, to_b, max.clone(), SendOpts::default(), w)).expect("66000 bytes");
+    let ga = net.with(0, |l, _, _| l.open_port());
+    let gb = net.with(1, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(ga, spec(1), w)).expect("join");
+    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    net.run();
+    let member = MemberId { node: addr(1), port: gb };
+    net.with(0, |l, w, now| l.send(now, ga, Dest::Member(member), max.clone(), SendOpts::default(), w))
+        .expect("66000 bytes in a group");
+    let over = Bytes::from(vec![7u8; tipc_wire::MAX_USER_MSG_SIZE + 1]);
+    assert_eq!(
+        net.with(0, |l, w, now| l.send(now, ga, Dest::Member(member), over, SendOpts::default(), w)),
+        Err(SocketError::TooLarge(tipc_wire::MAX_USER_MSG_SIZE + 1))
+    );
+    let stats = net.nodes[0].layer.member_stats();
+    assert_eq!(stats.len(), 1);
+    assert_eq!((stats[0].socket, stats[0].member, stats[0].instance), (ga, member, 2));
+    // the member's link congested: group sends wait, plain sends to it too
+    net.nodes[0].wire.congested.insert(addr(1));
+    assert_eq!(send(&mut net, 0, ga, Dest::GroupBroadcast, b"x"), Err(SocketError::WouldBlock(NodeAddr(0))));
+    assert_eq!(send(&mut net, 0, ga, Dest::Member(member), b"x"), Err(SocketError::WouldBlock(NodeAddr(0))));
+    assert_eq!(send(&mut net, 0, pa, to_b, b"x"), Err(SocketError::WouldBlock(addr(1))));
+    net.nodes[0].wire.congested.clear();
+    send(&mut net, 0, pa, to_b, b"x").expect("uncongested");
+}
+
+/// A returned message gets a header of at least 32 bytes: a 24-byte one
+/// comes back with 32.
+#[test]
+fn a_short_header_comes_back_with_a_full_one() {
+    let mut net = Net::new(2);
+    let from = net.with(1, |l, _, _| l.open_port());
+    let mut m = DataMsg::new(DataType::Direct, Bytes::from_static(b"short"));
+    m.hsize = tipc_wire::SHORT_H_SIZE;
+    m.flags.d = false;
+    m.prev_node = addr(1);
+    m.orig_port = from;
+    m.dest_port = PortId(0x7000_0005);
+    net.input(0, NodeInput::Delivered { from: addr(1), msg: Msg::Data(m).to_bytes().expect("encode") });
+    let back = std::mem::take(&mut net.nodes[0].wire.out);
+    match back.first().map(|(_, b)| Msg::parse(b.clone())) {
+        Some(Ok(Msg::Data(r))) => {
+            assert_eq!(
+                (r.hsize, r.err, r.dest_node, r.dest_port),
+                (tipc_wire::BASIC_H_SIZE, ErrorCode::NoPort, addr(1), from)
+            );
+        }
+        other => panic!("expected a returned message, got {other:?}"),
+    }
 }
 
 /// Name updates are counted as they arrive; one from a node without a link
