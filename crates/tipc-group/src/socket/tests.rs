@@ -17,6 +17,8 @@ use crate::{GroupSpec, Mode};
 struct Wire {
     up: BTreeSet<NodeAddr>,
     congested: BTreeSet<NodeAddr>,
+    /// The broadcast link refuses messages as congested.
+    bcast_congested: bool,
     /// Handed to links: destination (`None`: the broadcast link) and message.
     out: Vec<(Option<NodeAddr>, Bytes)>,
     unicasts: usize,
@@ -50,6 +52,9 @@ impl Links for Wire {
     fn broadcast(&mut self, _now: Instant, msg: Bytes) -> Result<(), LinkRefusal> {
         if self.up.is_empty() {
             return Err(LinkRefusal::Unreachable);
+        }
+        if self.bcast_congested {
+            return Err(LinkRefusal::Congested);
         }
         self.broadcasts += 1;
         self.out.push((None, msg));
@@ -666,4 +671,81 @@ fn groups_see_members_of_their_own_scope() {
     let mut want = vec![MemberId { node: addr(0), port: a }, MemberId { node: addr(0), port: b }];
     want.sort();
     assert_eq!(got, want);
+}
+
+/// What waits for a congested link holds later sends back: a member's link
+/// for group sends, the broadcast link for multicasts; the queued
+/// broadcast goes out once the broadcast link takes it.
+#[test]
+fn queued_traffic_holds_later_sends_back() {
+    let mut net = Net::new(12);
+    let ga = net.with(0, |l, _, _| l.open_port());
+    let gb = net.with(1, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(ga, spec(1), w)).expect("join");
+    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    net.run();
+    net.nodes[0].wire.congested.insert(addr(1));
+    let member = MemberId { node: addr(1), port: gb };
+    assert_eq!(send(&mut net, 0, ga, Dest::Member(member), b"x"), Err(SocketError::WouldBlock(NodeAddr(0))));
+    net.nodes[0].wire.congested.clear();
+    send(&mut net, 0, ga, Dest::Member(member), b"x").expect("free again");
+
+    let sender = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, _, _| l.set_mcast_method(sender, McastMethod::Broadcast));
+    for i in 2..5 {
+        let p = net.with(i, |l, _, _| l.open_port());
+        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)).expect("bind");
+    }
+    net.run();
+    let range = ServiceRange::single(SVC, Instance(1));
+    net.nodes[0].wire.bcast_congested = true;
+    send(&mut net, 0, sender, Dest::Range(range), b"first").expect("queued");
+    assert!(!net.nodes[0].layer.outbox_empty());
+    assert_eq!(send(&mut net, 0, sender, Dest::Range(range), b"second"), Err(SocketError::WouldBlock(NodeAddr(0))));
+    net.nodes[0].wire.bcast_congested = false;
+    net.input(0, NodeInput::Uncongested(NodeAddr(0)));
+    assert!(net.nodes[0].layer.outbox_empty());
+    assert_eq!(net.nodes[0].wire.broadcasts, 1);
+}
+
+/// Members of one group on one node reach each other without a link; our
+/// node-state binding {0, address} is in our table from the start.
+#[test]
+fn local_members_talk_without_links_and_the_node_state_binding_exists() {
+    let mut net = Net::new(1);
+    assert!(
+        net.nodes[0].layer.names().of_type(ServiceType(0)).any(|p| p.range.lower.0 == addr(0).0 && p.node == addr(0))
+    );
+    let a = net.with(0, |l, _, _| l.open_port());
+    let b = net.with(0, |l, _, _| l.open_port());
+    net.with(0, |l, w, _| l.group_join(a, spec(1), w)).expect("join");
+    net.with(0, |l, w, _| l.group_join(b, spec(2), w)).expect("join");
+    net.take(0);
+    send(&mut net, 0, a, Dest::Member(MemberId { node: addr(0), port: b }), b"next door").expect("unicast");
+    let evs = net.take(0);
+    assert!(
+        evs.iter().any(|e| matches!(e, SocketEvent::Group { port, event: GroupEvent::Message { data, .. } } if *port == b && &data[..] == b"next door")),
+        "{evs:?}"
+    );
+    assert!(net.nodes[0].wire.out.is_empty(), "nothing went to a link");
+}
+
+/// Group unicast data naming another group's type is not delivered.
+#[test]
+fn group_data_for_another_group_type_is_dropped() {
+    let mut net = Net::new(2);
+    let gb = net.with(1, |l, _, _| l.open_port());
+    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    net.take(1);
+    let mut m = DataMsg::new(DataType::GrpUcast, Bytes::from_static(b"x"));
+    m.prev_node = addr(0);
+    m.orig_node = addr(0);
+    m.orig_port = PortId(5);
+    m.dest_node = addr(1);
+    m.dest_port = gb;
+    m.name_type = ServiceType(9999);
+    let before = net.nodes[1].layer.stats().not_member;
+    net.input(1, NodeInput::Delivered { from: addr(0), msg: Msg::Data(m).to_bytes().expect("encode") });
+    assert_eq!(net.nodes[1].layer.stats().not_member - before, 1);
+    assert!(group_events(&net.take(1)).is_empty());
 }
