@@ -81,6 +81,11 @@ pub enum GroupError {
     /// The message exceeds 66 000 bytes.
     #[error("message too large")]
     TooLarge,
+    /// A broadcast with no other member to reach (the kernel's
+    /// `tipc_send_group_bcast`: EHOSTUNREACH when the group has no
+    /// destination).
+    #[error("no other member to reach")]
+    NoMembers,
 }
 
 /// Member states.
@@ -854,8 +859,12 @@ impl Group {
         Ok(())
     }
 
-    /// Broadcast to every member.
+    /// Broadcast to every member; refused with [`GroupError::NoMembers`]
+    /// when there is none.
     pub fn broadcast(&mut self, data: Bytes) -> Result<(), GroupError> {
+        if self.members.is_empty() {
+            return Err(GroupError::NoMembers);
+        }
         self.multi(DataType::GrpBcast, Instance(0), data)
     }
 

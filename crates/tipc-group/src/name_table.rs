@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tipc_wire::{Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+use tipc_wire::{Instance, MemberId, NodeAddr, PortId, PublItem, Scope, ServiceRange, ServiceType};
 
 /// One binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,6 +23,16 @@ impl Publication {
     /// The socket that published.
     pub fn member(&self) -> MemberId {
         MemberId { node: self.node, port: self.port }
+    }
+    /// The publication as name distribution carries it.
+    pub fn item(&self) -> PublItem {
+        PublItem {
+            stype: self.range.stype,
+            lower: self.range.lower,
+            upper: self.range.upper,
+            port: self.port,
+            key: self.key,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use tipc_wire::{
 };
 
 use super::{Links, SocketError, SocketEvent, SocketLayer};
-use crate::{NameTable, Publication, Refused};
+use crate::{GroupSpec, NameTable, Publication, Refused};
 
 /// Our own publications by key, and the next key to try.
 #[derive(Debug)]
@@ -60,12 +60,16 @@ impl Bindings {
 
 /// Whether publication `p` is visible to a group of scope `group_scope`:
 /// node-scope groups see node-scope bindings, cluster groups the others.
-pub(super) fn scope_matches(group_scope: Scope, p: &Publication) -> bool {
+/// (Node-scope bindings are only ever our own: name distribution carries
+/// cluster scope alone.)
+fn scope_matches(group_scope: Scope, p: &Publication) -> bool {
     if group_scope == Scope::Node { p.scope == Scope::Node } else { p.scope != Scope::Node }
 }
 
-fn item_of(p: &Publication) -> PublItem {
-    PublItem { stype: p.range.stype, lower: p.range.lower, upper: p.range.upper, port: p.port, key: p.key }
+/// Whether publication `p` makes a member of the group `spec` joined by
+/// port `own_port`: its type, its scope, another socket.
+fn makes_member(spec: &GroupSpec, own_port: PortId, p: &Publication) -> bool {
+    spec.stype == p.range.stype && p.port != own_port && scope_matches(spec.scope, p)
 }
 
 impl SocketLayer {
@@ -119,7 +123,7 @@ impl SocketLayer {
         self.bindings.own.insert(key, p);
         self.names.insert(p);
         if scope == Scope::Cluster {
-            let m = self.distr.update(own, NameDistrType::Publication, item_of(&p));
+            let m = self.distr.update(own, NameDistrType::Publication, p.item());
             self.distribute(m, links);
         }
         self.publication_added(&p, links);
@@ -137,7 +141,7 @@ impl SocketLayer {
         let Some(p) = self.bindings.own.remove(&key) else { return };
         self.names.remove(p.range, p.node, p.port, p.key);
         if p.scope == Scope::Cluster {
-            let m = self.distr.update(p.node, NameDistrType::Withdrawal, item_of(&p));
+            let m = self.distr.update(p.node, NameDistrType::Withdrawal, p.item());
             self.distribute(m, links);
         }
         self.publication_removed(&p, false, links);
@@ -157,7 +161,7 @@ impl SocketLayer {
     pub(super) fn node_up(&mut self, addr: NodeAddr, links: &mut impl Links) {
         let own = self.own();
         let items: Vec<PublItem> =
-            self.bindings.own.values().filter(|p| p.scope == Scope::Cluster).map(item_of).collect();
+            self.bindings.own.values().filter(|p| p.scope == Scope::Cluster).map(Publication::item).collect();
         let mtu = links.max_pkt(addr) + tipc_wire::INT_H_SIZE;
         for m in self.distr.bulk(own, addr, &items, mtu) {
             if let Ok(b) = Msg::NameDistr(m).to_bytes() {
@@ -198,13 +202,8 @@ impl SocketLayer {
 
     fn publication_added(&mut self, p: &Publication, links: &mut impl Links) {
         self.events.push_back(SocketEvent::Name(true, *p));
-        let own = self.own();
         for g in self.groups.values_mut() {
-            if g.spec().stype == p.range.stype
-                && p.port != g.own().port
-                && scope_matches(g.spec().scope, p)
-                && (p.scope != Scope::Node || p.node == own)
-            {
+            if makes_member(g.spec(), g.own().port, p) {
                 g.member_published(p.member(), p.range.lower);
             }
         }
@@ -221,13 +220,12 @@ impl SocketLayer {
         self.pump_groups(links);
     }
 
-    /// The members a group of `stype` and `scope` joined by `port` finds
-    /// already bound: (member, instance).
-    pub(super) fn existing_members(&self, stype: ServiceType, scope: Scope, port: PortId) -> Vec<(MemberId, Instance)> {
-        let own = self.own();
+    /// The members a group `spec` joined by `port` finds already bound:
+    /// (member, instance).
+    pub(super) fn existing_members(&self, spec: &GroupSpec, port: PortId) -> Vec<(MemberId, Instance)> {
         self.names
-            .of_type(stype)
-            .filter(|p| scope_matches(scope, p) && p.port != port && (p.scope != Scope::Node || p.node == own))
+            .of_type(spec.stype)
+            .filter(|p| makes_member(spec, port, p))
             .map(|p| (p.member(), p.range.lower))
             .collect()
     }

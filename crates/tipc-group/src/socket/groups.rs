@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use tipc_wire::{MemberId, Msg, NodeAddr, PortId, Scope, ServiceRange};
 
-use super::{Dest, Links, SocketError, SocketEvent, SocketLayer};
+use super::{Links, SocketError, SocketEvent, SocketLayer};
 use crate::{DataMsgOrProto, Group, GroupError, GroupEvent, GroupOut, GroupSpec};
 
 impl SocketLayer {
@@ -29,7 +29,7 @@ impl SocketLayer {
             return Err(SocketError::ReservedType(spec.stype));
         }
         let mut g = Group::new(spec, MemberId { node: own, port });
-        for (member, instance) in self.existing_members(spec.stype, spec.scope, port) {
+        for (member, instance) in self.existing_members(&spec, port) {
             g.member_published(member, instance);
         }
         self.groups.insert(port, g);
@@ -69,17 +69,16 @@ impl SocketLayer {
         g.members().any(|(m, _)| m.node != own && self.outbox.congested(m.node, links)) || self.outbox.bcast_busy()
     }
 
-    /// A send to a group destination (see [`SocketLayer::send`]).
+    /// A send in the group of `port` (see [`SocketLayer::send`]): `op`
+    /// hands the data to the group.
     pub(super) fn group_send(
         &mut self,
         port: PortId,
-        dest: Dest,
         data: Bytes,
         links: &mut impl Links,
+        op: impl FnOnce(&mut Group, Bytes) -> Result<(), GroupError>,
     ) -> Result<(), SocketError> {
-        if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
-            return Err(SocketError::TooLarge(data.len()));
-        }
+        Self::check_size(&data)?;
         if self.group_targets_congested(port, links) {
             self.outbox.flush(self.now, links);
             if self.group_targets_congested(port, links) {
@@ -87,22 +86,14 @@ impl SocketLayer {
             }
         }
         let g = self.groups.get_mut(&port).ok_or(SocketError::NotJoined)?;
-        if dest == Dest::GroupBroadcast && g.members().next().is_none() {
-            return Err(SocketError::NoMembers);
-        }
         let len = data.len();
-        let r = match dest {
-            Dest::Member(to) => g.send_unicast(to, data),
-            Dest::GroupAnycast(inst) => g.send_anycast(inst, data).map(|_| ()),
-            Dest::GroupMulticast(inst) => g.send_multicast(inst, data),
-            Dest::GroupBroadcast => g.broadcast(data),
-            Dest::Socket { .. } | Dest::Service { .. } | Dest::Range(_) => return Err(SocketError::InGroup),
-        };
+        let r = op(g, data);
         self.pump_groups(links);
         r.map_err(|e| match e {
             GroupError::WouldBlock => SocketError::WouldBlock(NodeAddr(0)),
             GroupError::NoSuchMember(m) => SocketError::NoSuchMember(m),
             GroupError::NoInstance(i) => SocketError::NoInstance(tipc_wire::Instance(i)),
+            GroupError::NoMembers => SocketError::NoMembers,
             GroupError::TooLarge => SocketError::TooLarge(len),
         })
     }

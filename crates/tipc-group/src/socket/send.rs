@@ -11,7 +11,7 @@ use tipc_wire::{
 };
 
 use super::{Links, SocketError, SocketLayer};
-use crate::Mode;
+use crate::{Group, Mode};
 
 /// Where a message goes. The first three are for plain sockets, the other
 /// four for a socket that joined a group (the kernel's address types
@@ -103,22 +103,27 @@ impl SocketLayer {
         links: &mut impl Links,
     ) -> Result<(), SocketError> {
         self.now = now;
+        if let Dest::Range(r) = dest
+            && r.lower > r.upper
+        {
+            return Err(SocketError::BadRange(r));
+        }
+        let node_or_own = |node: NodeAddr| if node.0 == 0 { self.own() } else { node };
         // a group member's plain destinations are group sends, as the
         // kernel's __tipc_sendmsg treats them (net/tipc/socket.c)
         let dest = match dest {
-            Dest::Socket { node, port } if self.groups.contains_key(&from) => {
-                Dest::Member(MemberId { node: if node.0 == 0 { self.own() } else { node }, port })
-            }
-            Dest::Service { inst, .. } if self.groups.contains_key(&from) => Dest::GroupAnycast(inst),
-            Dest::Range(r) if self.groups.contains_key(&from) && r.lower <= r.upper => Dest::GroupMulticast(r.lower),
-            d => d,
+            _ if !self.groups.contains_key(&from) => dest,
+            Dest::Socket { node, port } => Dest::Member(MemberId { node: node_or_own(node), port }),
+            Dest::Service { inst, .. } => Dest::GroupAnycast(inst),
+            Dest::Range(r) => Dest::GroupMulticast(r.lower),
+            group => group,
         };
         match dest {
             Dest::Socket { node, port } => {
-                let own = self.begin_send(from, &data)?;
+                self.begin_send(from, &data)?;
                 let mut m = self.data_header(DataType::Direct, from, opts);
                 m.payload = data;
-                m.dest_node = if node.0 == 0 { own } else { node };
+                m.dest_node = node_or_own(node);
                 m.dest_port = port;
                 self.route_unicast(m, links)
             }
@@ -135,8 +140,19 @@ impl SocketLayer {
                 self.route_unicast(m, links)
             }
             Dest::Range(range) => self.send_range(from, range, data, opts, links),
-            _ => self.group_send(from, dest, data, links),
+            Dest::Member(to) => self.group_send(from, data, links, |g, d| g.send_unicast(to, d)),
+            Dest::GroupAnycast(inst) => self.group_send(from, data, links, |g, d| g.send_anycast(inst, d).map(|_| ())),
+            Dest::GroupMulticast(inst) => self.group_send(from, data, links, |g, d| g.send_multicast(inst, d)),
+            Dest::GroupBroadcast => self.group_send(from, data, links, Group::broadcast),
         }
+    }
+
+    /// Refuses data over [`tipc_wire::MAX_USER_MSG_SIZE`].
+    pub(super) fn check_size(data: &Bytes) -> Result<(), SocketError> {
+        if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
+            return Err(SocketError::TooLarge(data.len()));
+        }
+        Ok(())
     }
 
     /// Common checks of a plain send; returns our address.
@@ -145,9 +161,7 @@ impl SocketLayer {
         if !self.ports.contains(from) {
             return Err(SocketError::NoSuchPort(from));
         }
-        if data.len() > tipc_wire::MAX_USER_MSG_SIZE {
-            return Err(SocketError::TooLarge(data.len()));
-        }
+        Self::check_size(data)?;
         Ok(own)
     }
 
@@ -166,7 +180,6 @@ impl SocketLayer {
         let own = self.own();
         if m.dest_node == own {
             self.deliver_data(own, m, links);
-            self.pump_groups(links);
             return Ok(());
         }
         if !links.is_up(m.dest_node) {
@@ -189,9 +202,6 @@ impl SocketLayer {
         opts: SendOpts,
         links: &mut impl Links,
     ) -> Result<(), SocketError> {
-        if range.lower > range.upper {
-            return Err(SocketError::BadRange(range));
-        }
         let own = self.begin_send(from, &data)?;
         let targets = self.names.mcast(range, own);
         if targets.is_empty() {

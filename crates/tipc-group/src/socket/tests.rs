@@ -150,6 +150,21 @@ impl Net {
         }
     }
 
+    /// Opens a port on node `i`.
+    fn open(&mut self, i: usize) -> PortId {
+        self.with(i, |l, _, _| l.open_port())
+    }
+
+    /// Port `p` of node `i` joins the group `spec`.
+    fn join(&mut self, i: usize, p: PortId, spec: GroupSpec) {
+        self.with(i, |l, w, _| l.group_join(p, spec, w)).expect("join");
+    }
+
+    /// Port `p` of node `i` binds `range` in cluster scope.
+    fn bind(&mut self, i: usize, p: PortId, range: ServiceRange) {
+        self.with(i, |l, w, _| l.bind(p, range, Scope::Cluster, w)).expect("bind");
+    }
+
     fn take(&mut self, i: usize) -> Vec<SocketEvent> {
         std::mem::take(&mut self.nodes[i].events)
     }
@@ -192,13 +207,13 @@ fn send(net: &mut Net, i: usize, from: PortId, dest: Dest, data: &'static [u8]) 
 #[test]
 fn a_binding_reaches_the_other_node_and_anycast_finds_it() {
     let mut net = Net::new(2);
-    let pa = net.with(0, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.bind(pa, ServiceRange::single(SVC, Instance(5)), Scope::Cluster, w)).expect("bind");
+    let pa = net.open(0);
+    net.bind(0, pa, ServiceRange::single(SVC, Instance(5)));
     net.run();
     let evs = net.take(1);
     assert!(evs.iter().any(|e| matches!(e, SocketEvent::Name(true, p) if p.port == pa && p.node == addr(0))));
 
-    let pb = net.with(1, |l, _, _| l.open_port());
+    let pb = net.open(1);
     send(&mut net, 1, pb, Dest::Service { stype: SVC, inst: Instance(5) }, b"hello").expect("anycast");
     net.run();
     let evs = net.take(0);
@@ -212,7 +227,7 @@ fn a_binding_reaches_the_other_node_and_anycast_finds_it() {
 #[test]
 fn a_returnable_message_to_a_missing_port_comes_back_with_no_port() {
     let mut net = Net::new(2);
-    let pb = net.with(1, |l, _, _| l.open_port());
+    let pb = net.open(1);
     let gone = PortId(0x7000_0001);
     let opts = SendOpts { returnable: true, ..SendOpts::default() };
     net.with(1, |l, w, now| {
@@ -236,9 +251,9 @@ fn a_returnable_message_to_a_missing_port_comes_back_with_no_port() {
 #[test]
 fn group_broadcast_reaches_the_other_member_after_its_join() {
     let mut net = Net::new(3);
-    let ports: Vec<PortId> = (0..3).map(|i| net.with(i, |l, _, _| l.open_port())).collect();
+    let ports: Vec<PortId> = (0..3).map(|i| net.open(i)).collect();
     for (i, p) in ports.iter().enumerate() {
-        net.with(i, |l, w, _| l.group_join(*p, spec(i as u32), w)).expect("join");
+        net.join(i, *p, spec(i as u32));
         net.run();
     }
     for i in 0..3 {
@@ -262,10 +277,10 @@ fn group_broadcast_reaches_the_other_member_after_its_join() {
 #[test]
 fn member_events_come_with_joins_and_node_loss() {
     let mut net = Net::new(2);
-    let pa = net.with(0, |l, _, _| l.open_port());
-    let pb = net.with(1, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(pa, spec(1), w)).expect("join");
-    net.with(1, |l, w, _| l.group_join(pb, spec(2), w)).expect("join");
+    let pa = net.open(0);
+    let pb = net.open(1);
+    net.join(0, pa, spec(1));
+    net.join(1, pb, spec(2));
     net.run();
     let evs = net.take(0);
     assert!(
@@ -286,8 +301,8 @@ fn member_events_come_with_joins_and_node_loss() {
 #[test]
 fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
     let mut net = Net::new(2);
-    let pa = net.with(0, |l, _, _| l.open_port());
-    let pb = net.with(1, |l, _, _| l.open_port());
+    let pa = net.open(0);
+    let pb = net.open(1);
     net.nodes[0].wire.congested.insert(addr(1));
     assert_eq!(
         send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x"),
@@ -295,7 +310,7 @@ fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
     );
     // bindings made meanwhile wait in the outbox, in order
     for inst in 1..=3 {
-        net.with(0, |l, w, _| l.bind(pa, ServiceRange::single(SVC, Instance(inst)), Scope::Cluster, w)).expect("bind");
+        net.bind(0, pa, ServiceRange::single(SVC, Instance(inst)));
     }
     assert!(!net.nodes[0].layer.outbox_empty());
     net.run();
@@ -333,12 +348,11 @@ fn link_sends(net: &mut Net, sender: PortId, range: ServiceRange, data: &'static
 fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
     // 12 nodes: the rule's threshold is 1 + 11 × 10 / 100 = 2 destination nodes
     let mut net = Net::new(12);
-    let sender = net.with(0, |l, _, _| l.open_port());
+    let sender = net.open(0);
     let range = ServiceRange { stype: SVC, lower: Instance(0), upper: Instance(100) };
     let bind = |net: &mut Net, i: usize| {
-        let p = net.with(i, |l, _, _| l.open_port());
-        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(i as u32)), Scope::Cluster, w))
-            .expect("bind");
+        let p = net.open(i);
+        net.bind(i, p, ServiceRange::single(SVC, Instance(i as u32)));
         net.run();
     };
     bind(&mut net, 1);
@@ -365,12 +379,11 @@ fn multicast_goes_by_replicast_to_few_nodes_and_broadcast_to_many() {
 #[test]
 fn the_automatic_method_sticks_until_it_expires() {
     let mut net = Net::new(12);
-    let sender = net.with(0, |l, _, _| l.open_port());
+    let sender = net.open(0);
     let range = ServiceRange { stype: SVC, lower: Instance(0), upper: Instance(100) };
     for i in 1..6 {
-        let p = net.with(i, |l, _, _| l.open_port());
-        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(i as u32)), Scope::Cluster, w))
-            .expect("bind");
+        let p = net.open(i);
+        net.bind(i, p, ServiceRange::single(SVC, Instance(i as u32)));
         net.run();
     }
     let narrow = ServiceRange { stype: SVC, lower: Instance(1), upper: Instance(1) };
@@ -388,7 +401,7 @@ fn the_automatic_method_sticks_until_it_expires() {
 #[test]
 fn calls_out_of_place_are_typed_errors() {
     let mut net = Net::new(2);
-    let p = net.with(0, |l, _, _| l.open_port());
+    let p = net.open(0);
     let bind = |net: &mut Net, r: ServiceRange| net.with(0, |l, w, _| l.bind(p, r, Scope::Cluster, w));
     assert_eq!(
         bind(&mut net, ServiceRange::single(ServiceType(63), Instance(1))),
@@ -401,9 +414,9 @@ fn calls_out_of_place_are_typed_errors() {
         Err(SocketError::NoSuchPort(PortId(2)))
     );
     assert_eq!(send(&mut net, 0, p, Dest::GroupBroadcast, b"x"), Err(SocketError::NotJoined));
-    let alone = net.with(1, |l, _, _| l.open_port());
+    let alone = net.open(1);
     let lonely = GroupSpec { stype: ServiceType(4712), ..spec(9) };
-    net.with(1, |l, w, _| l.group_join(alone, lonely, w)).expect("join");
+    net.join(1, alone, lonely);
     assert_eq!(send(&mut net, 1, alone, Dest::GroupBroadcast, b"x"), Err(SocketError::NoMembers));
     assert_eq!(
         send(&mut net, 0, p, Dest::Service { stype: SVC, inst: Instance(1) }, b"x"),
@@ -414,7 +427,7 @@ fn calls_out_of_place_are_typed_errors() {
         net.with(0, |l, w, now| l.send(now, p, Dest::Socket { node: addr(1), port: p }, big, SendOpts::default(), w)),
         Err(SocketError::TooLarge(tipc_wire::MAX_USER_MSG_SIZE + 1))
     );
-    net.with(0, |l, w, _| l.group_join(p, spec(1), w)).expect("join");
+    net.join(0, p, spec(1));
     assert_eq!(net.with(0, |l, w, _| l.group_join(p, spec(1), w)), Err(SocketError::AlreadyJoined));
     assert_eq!(
         net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)),
@@ -467,15 +480,15 @@ fn malformed_and_forged_input_is_counted_not_delivered() {
 #[test]
 fn closing_a_port_withdraws_its_bindings_everywhere() {
     let mut net = Net::new(2);
-    let p = net.with(0, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)).expect("bind");
+    let p = net.open(0);
+    net.bind(0, p, ServiceRange::single(SVC, Instance(1)));
     net.run();
     assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 1);
     net.with(0, |l, w, _| l.close_port(p, w));
     net.run();
     assert_eq!(net.nodes[1].layer.names().of_type(SVC).count(), 0);
     assert!(!net.nodes[0].layer.is_open(p));
-    let q = net.with(0, |l, _, _| l.open_port());
+    let q = net.open(0);
     assert!(net.nodes[0].layer.is_open(q));
 }
 
@@ -486,15 +499,15 @@ fn closing_a_port_withdraws_its_bindings_everywhere() {
 fn size_limit_congestion_and_reports() {
     let mut net = Net::new(2);
     assert_eq!(net.nodes[0].layer.address(), Some(addr(0)));
-    let pa = net.with(0, |l, _, _| l.open_port());
-    let pb = net.with(1, |l, _, _| l.open_port());
+    let pa = net.open(0);
+    let pb = net.open(1);
     let max = Bytes::from(vec![7u8; tipc_wire::MAX_USER_MSG_SIZE]);
     let to_b = Dest::Socket { node: addr(1), port: pb };
     net.with(0, |l, w, now| l.send(now, pa, to_b, max.clone(), SendOpts::default(), w)).expect("66000 bytes");
-    let ga = net.with(0, |l, _, _| l.open_port());
-    let gb = net.with(1, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(ga, spec(1), w)).expect("join");
-    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    let ga = net.open(0);
+    let gb = net.open(1);
+    net.join(0, ga, spec(1));
+    net.join(1, gb, spec(2));
     net.run();
     let member = MemberId { node: addr(1), port: gb };
     net.with(0, |l, w, now| l.send(now, ga, Dest::Member(member), max.clone(), SendOpts::default(), w))
@@ -521,7 +534,7 @@ fn size_limit_congestion_and_reports() {
 #[test]
 fn a_short_header_comes_back_with_a_full_one() {
     let mut net = Net::new(2);
-    let from = net.with(1, |l, _, _| l.open_port());
+    let from = net.open(1);
     let mut m = DataMsg::new(DataType::Direct, Bytes::from_static(b"short"));
     m.hsize = tipc_wire::SHORT_H_SIZE;
     m.flags.d = false;
@@ -546,8 +559,8 @@ fn a_short_header_comes_back_with_a_full_one() {
 #[test]
 fn name_updates_are_counted_by_what_became_of_them() {
     let mut net = Net::new(2);
-    let p = net.with(1, |l, _, _| l.open_port());
-    net.with(1, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(3)), Scope::Cluster, w)).expect("bind");
+    let p = net.open(1);
+    net.bind(1, p, ServiceRange::single(SVC, Instance(3)));
     let publ: Vec<Bytes> = std::mem::take(&mut net.nodes[1].wire.out).into_iter().map(|(_, b)| b).collect();
     net.with(1, |l, w, _| l.unbind(p, ServiceRange::single(SVC, Instance(3)), w));
     let withdraw: Vec<Bytes> = std::mem::take(&mut net.nodes[1].wire.out).into_iter().map(|(_, b)| b).collect();
@@ -571,10 +584,10 @@ fn name_updates_are_counted_by_what_became_of_them() {
 #[test]
 fn arriving_messages_are_counted_by_kind() {
     let mut net = Net::new(2);
-    let pa = net.with(0, |l, _, _| l.open_port());
-    let pb = net.with(1, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(pa, spec(1), w)).expect("join");
-    net.with(1, |l, w, _| l.group_join(pb, spec(2), w)).expect("join");
+    let pa = net.open(0);
+    let pb = net.open(1);
+    net.join(0, pa, spec(1));
+    net.join(1, pb, spec(2));
     let before = net.nodes[1].layer.stats();
     net.run();
     let s = net.nodes[1].layer.stats();
@@ -605,13 +618,13 @@ fn arriving_messages_are_counted_by_kind() {
 #[test]
 fn named_messages_take_a_secondary_lookup_or_come_back_with_no_name() {
     let mut net = Net::new(2);
-    let gone = net.with(0, |l, _, _| l.open_port());
-    let heir = net.with(0, |l, _, _| l.open_port());
+    let gone = net.open(0);
+    let heir = net.open(0);
     for p in [gone, heir] {
-        net.with(0, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(4)), Scope::Cluster, w)).expect("bind");
+        net.bind(0, p, ServiceRange::single(SVC, Instance(4)));
     }
     net.run();
-    let from = net.with(1, |l, _, _| l.open_port());
+    let from = net.open(1);
     let mut m = DataMsg::new(DataType::Named, Bytes::from_static(b"late"));
     m.flags.d = false;
     m.prev_node = addr(1);
@@ -649,14 +662,14 @@ fn named_messages_take_a_secondary_lookup_or_come_back_with_no_name() {
 fn groups_see_members_of_their_own_scope() {
     let mut net = Net::new(2);
     let node_spec = |i| GroupSpec { scope: Scope::Node, ..spec(i) };
-    let a = net.with(0, |l, _, _| l.open_port());
-    let b = net.with(0, |l, _, _| l.open_port());
-    let c = net.with(1, |l, _, _| l.open_port());
-    let d = net.with(0, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(a, node_spec(1), w)).expect("join");
-    net.with(0, |l, w, _| l.group_join(b, node_spec(2), w)).expect("join");
-    net.with(1, |l, w, _| l.group_join(c, node_spec(3), w)).expect("join");
-    net.with(0, |l, w, _| l.group_join(d, spec(4), w)).expect("join");
+    let a = net.open(0);
+    let b = net.open(0);
+    let c = net.open(1);
+    let d = net.open(0);
+    net.join(0, a, node_spec(1));
+    net.join(0, b, node_spec(2));
+    net.join(1, c, node_spec(3));
+    net.join(0, d, spec(4));
     net.run();
     let members = |net: &Net, p: PortId| -> Vec<MemberId> {
         net.nodes[0].layer.group(p).map(|g| g.members().map(|(m, _)| *m).collect()).unwrap_or_default()
@@ -664,8 +677,8 @@ fn groups_see_members_of_their_own_scope() {
     assert_eq!(members(&net, a), vec![MemberId { node: addr(0), port: b }], "node scope: b only");
     assert!(members(&net, d).is_empty(), "the cluster group sees no node-scope binding");
     // a later joiner finds the existing node-scope member
-    let e = net.with(0, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(e, node_spec(5), w)).expect("join");
+    let e = net.open(0);
+    net.join(0, e, node_spec(5));
     let mut got = members(&net, e);
     got.sort();
     let mut want = vec![MemberId { node: addr(0), port: a }, MemberId { node: addr(0), port: b }];
@@ -679,10 +692,10 @@ fn groups_see_members_of_their_own_scope() {
 #[test]
 fn queued_traffic_holds_later_sends_back() {
     let mut net = Net::new(12);
-    let ga = net.with(0, |l, _, _| l.open_port());
-    let gb = net.with(1, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(ga, spec(1), w)).expect("join");
-    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    let ga = net.open(0);
+    let gb = net.open(1);
+    net.join(0, ga, spec(1));
+    net.join(1, gb, spec(2));
     net.run();
     net.nodes[0].wire.congested.insert(addr(1));
     let member = MemberId { node: addr(1), port: gb };
@@ -690,11 +703,11 @@ fn queued_traffic_holds_later_sends_back() {
     net.nodes[0].wire.congested.clear();
     send(&mut net, 0, ga, Dest::Member(member), b"x").expect("free again");
 
-    let sender = net.with(0, |l, _, _| l.open_port());
+    let sender = net.open(0);
     net.with(0, |l, _, _| l.set_mcast_method(sender, McastMethod::Broadcast));
     for i in 2..5 {
-        let p = net.with(i, |l, _, _| l.open_port());
-        net.with(i, |l, w, _| l.bind(p, ServiceRange::single(SVC, Instance(1)), Scope::Cluster, w)).expect("bind");
+        let p = net.open(i);
+        net.bind(i, p, ServiceRange::single(SVC, Instance(1)));
     }
     net.run();
     let range = ServiceRange::single(SVC, Instance(1));
@@ -716,10 +729,10 @@ fn local_members_talk_without_links_and_the_node_state_binding_exists() {
     assert!(
         net.nodes[0].layer.names().of_type(ServiceType(0)).any(|p| p.range.lower.0 == addr(0).0 && p.node == addr(0))
     );
-    let a = net.with(0, |l, _, _| l.open_port());
-    let b = net.with(0, |l, _, _| l.open_port());
-    net.with(0, |l, w, _| l.group_join(a, spec(1), w)).expect("join");
-    net.with(0, |l, w, _| l.group_join(b, spec(2), w)).expect("join");
+    let a = net.open(0);
+    let b = net.open(0);
+    net.join(0, a, spec(1));
+    net.join(0, b, spec(2));
     net.take(0);
     send(&mut net, 0, a, Dest::Member(MemberId { node: addr(0), port: b }), b"next door").expect("unicast");
     let evs = net.take(0);
@@ -734,8 +747,8 @@ fn local_members_talk_without_links_and_the_node_state_binding_exists() {
 #[test]
 fn group_data_for_another_group_type_is_dropped() {
     let mut net = Net::new(2);
-    let gb = net.with(1, |l, _, _| l.open_port());
-    net.with(1, |l, w, _| l.group_join(gb, spec(2), w)).expect("join");
+    let gb = net.open(1);
+    net.join(1, gb, spec(2));
     net.take(1);
     let mut m = DataMsg::new(DataType::GrpUcast, Bytes::from_static(b"x"));
     m.prev_node = addr(0);
