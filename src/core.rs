@@ -256,29 +256,27 @@ impl NodeCore {
     /// Passes link events up, in order, with the events they cause.
     fn pump(&mut self, now: Instant) {
         while let Some(ev) = self.link.poll_event() {
-            let (input, own_event) = match ev {
+            // the input for the socket layer, and our own events after it
+            let (input, after) = match ev {
                 LinkEvent::AddressConfirmed(a) => {
-                    (NodeInput::AddressConfirmed(a), Some(CoreEvent::AddressConfirmed(a)))
+                    (NodeInput::AddressConfirmed(a), [Some(CoreEvent::AddressConfirmed(a)), None])
                 }
-                LinkEvent::NodeUp { addr, .. } => (NodeInput::NodeUp(addr), Some(CoreEvent::NodeUp(addr))),
-                LinkEvent::NodeDown { addr } => (NodeInput::NodeDown(addr), Some(CoreEvent::NodeDown(addr))),
-                LinkEvent::Uncongested { node } => (NodeInput::Uncongested(node), Some(CoreEvent::Uncongested(node))),
-                LinkEvent::Deliver { from, msg, .. } => (NodeInput::Delivered { from, msg }, None),
+                LinkEvent::NodeUp { addr, .. } => (NodeInput::NodeUp(addr), [Some(CoreEvent::NodeUp(addr)), None]),
+                // a node going down also unblocks senders waiting for its link
+                LinkEvent::NodeDown { addr } => {
+                    (NodeInput::NodeDown(addr), [Some(CoreEvent::NodeDown(addr)), Some(CoreEvent::Uncongested(addr))])
+                }
+                LinkEvent::Uncongested { node } => {
+                    (NodeInput::Uncongested(node), [Some(CoreEvent::Uncongested(node)), None])
+                }
+                LinkEvent::Deliver { from, msg, .. } => (NodeInput::Delivered { from, msg }, [None, None]),
                 LinkEvent::Conflict(c) => {
                     self.events.push_back(CoreEvent::Conflict(c));
                     continue;
                 }
             };
-            let down = match input {
-                NodeInput::NodeDown(n) => Some(n),
-                _ => None,
-            };
             up!(self, |s, l| s.handle(now, input, l));
-            self.events.extend(own_event);
-            // a node going down unblocks senders waiting for its link
-            if let Some(n) = down {
-                self.events.push_back(CoreEvent::Uncongested(n));
-            }
+            self.events.extend(after.into_iter().flatten());
         }
         up!(self, |s, l| s.flush(now, l));
     }

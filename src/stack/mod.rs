@@ -26,13 +26,14 @@ mod shared;
 mod sockets;
 mod tap;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use crossbeam_channel::{Receiver, unbounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use tipc_bearer_eth::EthBearer;
 use tipc_link::LinkInfo;
-use tipc_wire::{NodeAddr, NodeId, ServiceRange};
+use tipc_wire::{NodeAddr, NodeId, PortId, ServiceRange};
 
 use crate::error::Error;
 use shared::Shared;
@@ -187,26 +188,29 @@ impl Stack {
 
     /// Opens a socket addressed by port id (RDM-like, connectionless).
     pub fn port_socket(&self) -> Result<PortSocket, Error> {
-        let mut g = self.shared.inner.lock();
-        if g.stopped {
-            return Err(Error::StackStopped);
-        }
-        let port = g.core.open_port();
-        let (s, r) = unbounded();
-        g.sockets.insert(port, s);
-        Ok(PortSocket { shared: self.shared.clone(), port, rx: r })
+        let (port, rx) = self.open(|g| &mut g.sockets)?;
+        Ok(PortSocket { shared: self.shared.clone(), port, rx })
     }
 
     /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
     pub fn group_socket(&self) -> Result<GroupSocket, Error> {
+        let (port, rx) = self.open(|g| &mut g.group_sockets)?;
+        Ok(GroupSocket { shared: self.shared.clone(), port, rx })
+    }
+
+    /// Opens a port and registers its delivery queue in `table`.
+    fn open<T>(
+        &self,
+        table: impl FnOnce(&mut shared::Inner) -> &mut BTreeMap<PortId, Sender<T>>,
+    ) -> Result<(PortId, Receiver<T>), Error> {
         let mut g = self.shared.inner.lock();
         if g.stopped {
             return Err(Error::StackStopped);
         }
         let port = g.core.open_port();
         let (s, r) = unbounded();
-        g.group_sockets.insert(port, s);
-        Ok(GroupSocket { shared: self.shared.clone(), port, rx: r })
+        table(&mut g).insert(port, s);
+        Ok((port, r))
     }
 
     /// Watches the name table for bindings overlapping `range`: existing

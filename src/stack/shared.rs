@@ -184,6 +184,11 @@ impl Shared {
         }
     }
 
+    /// The address of local socket `port` (node 0 until ours is confirmed).
+    pub(super) fn socket_id(&self, port: PortId) -> tipc_wire::MemberId {
+        tipc_wire::MemberId { node: self.inner.lock().core.address().unwrap_or_default(), port }
+    }
+
     /// After work done outside the receive thread: wake it if a timer moved
     /// earlier — except the fast probe of freshly sent data, which waits for
     /// the receive thread's next turn (at most one supervision tick), so a

@@ -31,8 +31,7 @@ impl std::fmt::Debug for PortSocket {
 impl PortSocket {
     /// Our socket address (node is 0 until the address is confirmed).
     pub fn id(&self) -> MemberId {
-        let node = self.shared.inner.lock().core.address().unwrap_or_default();
-        MemberId { node, port: self.port }
+        self.shared.socket_id(self.port)
     }
 
     fn send_inner(
@@ -177,8 +176,7 @@ impl std::fmt::Debug for GroupSocket {
 impl GroupSocket {
     /// Our socket address.
     pub fn id(&self) -> MemberId {
-        let node = self.shared.inner.lock().core.address().unwrap_or_default();
-        MemberId { node, port: self.port }
+        self.shared.socket_id(self.port)
     }
     /// Chooses how this socket's broadcasts and multicasts travel (a
     /// mandatory replicast after a unicast is kept regardless).
