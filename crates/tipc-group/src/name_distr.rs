@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tipc_wire::{IntHdr, NameDistrMsg, NameDistrType, NodeAddr, PublItem, SeqNo};
+use tipc_wire::{BC_ACK_INVALID, IntHdr, NameDistrMsg, NameDistrType, NodeAddr, PublItem, SeqNo};
 
 /// An update to apply to the name table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl NameDistr {
                 last_bulk: false,
                 non_legacy: true,
                 name_seqno: 0,
-                word5: 1 << 14,
+                word5: BC_ACK_INVALID,
                 items: c.to_vec(),
             })
             .collect();
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(bulk[2].name_seqno, last.wrapping_add(1), "the next update's number");
         for m in &bulk {
             assert!(m.bulk && m.non_legacy);
-            assert_eq!(m.word5, 1 << 14);
+            assert_eq!(m.word5, BC_ACK_INVALID);
             assert_eq!((m.hdr.prev_node, m.hdr.orig_node, m.hdr.dest_node), (NodeAddr(1), NodeAddr(1), NodeAddr(2)));
         }
         let u = tx.update(NodeAddr(1), NameDistrType::Withdrawal, item(1));

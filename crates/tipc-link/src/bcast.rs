@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use tipc_wire::{
-    BC_ACK_INVALID, BcastProtoMsg, Duration, INT_H_SIZE, Importance, Instant, IntHdr, MacAddr, Msg, NodeAddr,
-    Reassembler, Reassembly, SeqNo, UncheckedHeader, User,
+    BC_ACK_INVALID, BcastProtoMsg, Duration, INT_H_SIZE, Instant, IntHdr, MacAddr, Msg, NodeAddr, Reassembler,
+    Reassembly, SeqNo, UncheckedHeader, User,
 };
 
 use crate::error::LinkError;
@@ -99,7 +99,9 @@ impl BcSend {
         let max = mtu - INT_H_SIZE;
         let pkts: Vec<Bytes> = if msg.len() > max {
             let hdr = IntHdr { prev_node: own, orig_node: own, ..IntHdr::default() };
-            let imp = Importance::from(u8::from(UncheckedHeader::new(&msg[..]).user()).min(4));
+            // the fragments carry the message's importance (msg.h
+            // msg_importance), as the kernel's tipc_msg_build does
+            let imp = UncheckedHeader::new(&msg[..]).importance();
             tipc_wire::fragment(&msg, max, hdr, imp)
                 .map_err(LinkError::BadMessage)?
                 .into_iter()

@@ -49,9 +49,8 @@ pub(crate) struct Discovery {
     pub net_hash: u32,
     /// Our address: proposed during the trial, then confirmed.
     pub addr: NodeAddr,
-    /// Whether the address is confirmed (the trial is over).
-    pub confirmed: bool,
-    /// When the trial ends, while it runs.
+    /// When the trial ends, while it runs; `None` once the address is
+    /// confirmed.
     pub trial_end: Option<Instant>,
     /// When the next DSC_TRIAL goes out, while the trial runs.
     pub next_trial: Instant,
@@ -115,16 +114,15 @@ impl Discovery {
         let mut rng = Rng(cfg.seed ^ u64::from(cfg.node_id.hash_addr().0));
         let signature = rng.next() as u16;
         let net_hash = rng.next() as u32;
-        let (addr, confirmed, trial_end) = match cfg.addr_mode {
-            AddrMode::Hashed => (cfg.node_id.hash_addr(), false, Some(now + cfg.trial_period)),
-            AddrMode::Fixed(a) => (a, true, None),
+        let (addr, trial_end) = match cfg.addr_mode {
+            AddrMode::Hashed => (cfg.node_id.hash_addr(), Some(now + cfg.trial_period)),
+            AddrMode::Fixed(a) => (a, None),
         };
         Discovery {
             rng,
             signature,
             net_hash,
             addr,
-            confirmed,
             trial_end,
             next_trial: now,
             next: now,
@@ -134,20 +132,25 @@ impl Discovery {
         }
     }
 
+    /// Whether the address is confirmed (the trial is over, or there was
+    /// none).
+    pub fn confirmed(&self) -> bool {
+        self.trial_end.is_none()
+    }
+
     /// Our address, once confirmed.
     pub fn address(&self) -> Option<NodeAddr> {
-        self.confirmed.then_some(self.addr)
+        self.confirmed().then_some(self.addr)
     }
 
     /// The table row of discovery: the [`TimerKind::AddressTrial`] timer
     /// (the next DSC_TRIAL or the end of the trial) while the trial runs,
     /// then the [`TimerKind::Discovery`] timer.
     pub fn timer(&self) -> (TimerKind, Instant) {
-        if self.confirmed {
-            return (TimerKind::Discovery, self.next);
+        match self.trial_end {
+            None => (TimerKind::Discovery, self.next),
+            Some(end) => (TimerKind::AddressTrial, self.next_trial.min(end)),
         }
-        let t = self.trial_end.map_or(self.next_trial, |e| self.next_trial.min(e));
-        (TimerKind::AddressTrial, t)
     }
 
     /// Serves the [`TimerKind::AddressTrial`] and [`TimerKind::Discovery`]
@@ -162,11 +165,8 @@ impl Discovery {
         out: &mut Outbox,
         stats: &mut LayerStats,
     ) {
-        if !self.confirmed {
-            if let Some(end) = self.trial_end
-                && now >= end
-            {
-                self.confirmed = true;
+        if let Some(end) = self.trial_end {
+            if now >= end {
                 self.trial_end = None;
                 self.next = now;
                 out.event(LinkEvent::AddressConfirmed(self.addr));
@@ -177,7 +177,7 @@ impl Discovery {
                 self.next_trial = now + TRIAL_INTERVAL;
             }
         }
-        if self.confirmed && now >= self.next {
+        if self.confirmed() && now >= self.next {
             let m = self.message(cfg, DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
             stats.disc_tx += 1;
             out.send(MacAddr::BROADCAST, m);
@@ -287,7 +287,7 @@ impl Discovery {
     /// address, or without a suggestion.
     fn take_trial_fail(&mut self, now: Instant, cfg: &LinkConfig, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) {
         let d = &h.d;
-        if !self.confirmed && d.dest_domain == self.addr && d.suggested.0 != 0 {
+        if !self.confirmed() && d.dest_domain == self.addr && d.suggested.0 != 0 {
             self.addr = d.suggested;
             self.trial_end = Some(now + cfg.trial_period);
             self.next_trial = now;
@@ -307,7 +307,7 @@ impl Discovery {
         out: &mut Outbox,
         stats: &mut LayerStats,
     ) {
-        if !self.confirmed {
+        if !self.confirmed() {
             return;
         }
         let (addr, mac) = (h.d.prev_node, h.mac);
@@ -319,10 +319,9 @@ impl Discovery {
             stats.foreign += 1;
             return;
         }
-        let respond = if peers.contains_key(&addr) {
-            Self::rediscovered(now, peers, h, out, stats)
-        } else {
-            self.admit(now, cfg, peers, h, out, stats)
+        let respond = match peers.get_mut(&addr) {
+            Some(p) => Self::rediscovered(now, p, h, out, stats),
+            None => self.admit(now, cfg, peers, h, out, stats),
         };
         if respond && h.d.msg_type == DiscoveryType::Req {
             let m = self.message(cfg, DiscoveryType::Resp, addr, NodeAddr(0));
@@ -371,9 +370,8 @@ impl Discovery {
     /// A node we know at its address: a conflict if the identity differs;
     /// otherwise it was heard, and what else follows depends on
     /// [`Rediscovery`]. True if the message deserves a response.
-    fn rediscovered(now: Instant, peers: &mut Peers, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) -> bool {
+    fn rediscovered(now: Instant, p: &mut Peer, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) -> bool {
         let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
-        let Some(p) = peers.get_mut(&addr) else { return false };
         if p.id != h.id {
             report(out, stats, Conflict::AddressClaimed { addr, known: p.id, id: h.id, mac });
             return false;

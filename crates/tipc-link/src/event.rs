@@ -194,6 +194,12 @@ impl Outbox {
     pub fn send(&mut self, dst: MacAddr, msg: Bytes) {
         self.tx.push_back(Transmit { dst, msg });
     }
+    /// Queues each of `frames`, in order, for the neighbour with MAC `dst`.
+    pub fn send_all(&mut self, dst: MacAddr, frames: impl IntoIterator<Item = Bytes>) {
+        for msg in frames {
+            self.send(dst, msg);
+        }
+    }
     /// Queues an event.
     pub fn event(&mut self, e: LinkEvent) {
         self.events.push_back(e);

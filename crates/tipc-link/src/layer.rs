@@ -168,7 +168,7 @@ impl LinkLayer {
     /// [`LinkError::Congested`] (for node 0) when the backlog is full,
     /// queuing nothing: retry after [`LinkEvent::Uncongested`].
     pub fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkError> {
-        if !self.disc.confirmed {
+        if !self.disc.confirmed() {
             return Err(LinkError::NotReady);
         }
         check_length(msg.len())?;
@@ -192,11 +192,11 @@ impl LinkLayer {
         self.peers.fast_probes(now, self.bcs.last_sent(), &mut self.out);
         if let Some(last) = self.bcs.probe_due(now) {
             // receivers may have missed the tail: tell the laggards our last seqno
-            for a in self.bcs.laggards(last) {
-                let Some(p) = self.peers.get_mut(&a) else { continue };
-                let bc = p.bc_ctx(last);
-                let m = p.link.build_proto(LinkProtoType::State, true, false, 0, false, &bc);
-                self.out.send(p.mac, m);
+            let laggards: Vec<NodeAddr> = self.bcs.laggards(last).collect();
+            for a in laggards {
+                self.on_link(now, a, |l, bc, out| {
+                    out.push(l.build_proto(LinkProtoType::State, true, false, 0, false, bc))
+                });
             }
         }
         self.peers.expire(now, &mut self.stats);
@@ -350,7 +350,7 @@ impl LinkLayer {
             // legacy NACK from a peer: we send no broadcasts yet, nothing to do
             return;
         }
-        let mut delivered = Vec::new();
+        let mut delivered = std::mem::take(&mut self.deliver_scratch);
         match p.bc.receive(h.seqno(), msg, &mut delivered) {
             Received::Dropped => self.stats.bcast_dropped += 1,
             Received::Deferred { report_gap } => {
@@ -362,11 +362,13 @@ impl LinkLayer {
                 if ack_now {
                     self.send_state(now, from);
                 }
-                for m in delivered {
+                for m in delivered.drain(..) {
                     self.out.event(LinkEvent::Deliver { from, bcast: true, msg: m });
                 }
             }
         }
+        delivered.clear();
+        self.deliver_scratch = delivered;
     }
 
     /// What a call into the link to `peer` reported, applied to the node

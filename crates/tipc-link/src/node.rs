@@ -125,9 +125,7 @@ impl Peer {
             let _ = self.link.send(b, &bc, &mut frames);
         }
         self.node_up = true;
-        for m in frames {
-            out.send(self.mac, m);
-        }
+        out.send_all(self.mac, frames);
         out.event(LinkEvent::NodeUp { addr, id: self.id, caps: self.caps });
     }
 
@@ -148,9 +146,7 @@ impl Peer {
         }
         let was_up = std::mem::replace(&mut self.node_up, false);
         self.bc = BcRcv::default();
-        for m in frames {
-            out.send(self.mac, m);
-        }
+        out.send_all(self.mac, frames);
         if was_up {
             out.event(LinkEvent::NodeDown { addr });
         }
@@ -264,9 +260,7 @@ impl Peers {
         if !frames.is_empty() {
             p.bc.acked_sent = bc.ack;
         }
-        for m in frames.drain(..) {
-            out.send(p.mac, m);
-        }
+        out.send_all(p.mac, frames.drain(..));
         self.scratch = frames;
         Some(r)
     }
@@ -305,16 +299,14 @@ impl Peers {
     /// Serves the due [`TimerKind::FastProbe`] timers: each probe carries
     /// the node's broadcast facts (`bc_last`: our last sent broadcast).
     pub fn fast_probes(&mut self, now: Instant, bc_last: SeqNo, out: &mut Outbox) {
-        for p in self.map.values_mut() {
-            if p.link.fast_probe_at().is_some_and(|t| now >= t) {
-                let bc = p.bc_ctx(bc_last);
-                let mut frames = Vec::new();
-                p.link.fast_probe(now, &bc, &mut frames);
-                p.bc.acked_sent = bc.ack;
-                for m in frames {
-                    out.send(p.mac, m);
-                }
-            }
+        let due: Vec<NodeAddr> = self
+            .map
+            .iter()
+            .filter(|(_, p)| p.link.fast_probe_at().is_some_and(|t| now >= t))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in due {
+            self.on_link(now, a, bc_last, out, |l, bc, frames| l.fast_probe(now, bc, frames));
         }
     }
 
@@ -349,9 +341,7 @@ impl Peers {
             if p.link.state != LinkState::Reset {
                 let mut frames = Vec::new();
                 p.link.fail(&BcCtx::default(), &mut frames);
-                for m in frames {
-                    out.send(p.mac, m);
-                }
+                out.send_all(p.mac, frames);
             }
         }
     }

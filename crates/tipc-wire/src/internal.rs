@@ -128,7 +128,7 @@ impl LinkProtoMsg {
             last_bcast_sent: SeqNo(h.bits(4, 16, 16) as u16),
             next_sent: SeqNo(h.bits(4, 0, 16) as u16),
             session: h.bits(5, 16, 16) as u16,
-            bc_ack_invalid: h.bits(5, 14, 1) != 0,
+            bc_ack_invalid: h.bc_ack_invalid(),
             peer_stopping: h.bits(5, 13, 1) != 0,
             redundant_link: h.bits(5, 12, 1) != 0,
             bearer_id: h.bits(5, 9, 3) as u8,

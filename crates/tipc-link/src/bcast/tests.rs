@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::testkit::*;
+use tipc_wire::Importance;
 
 /// The broadcast gap (STATE word 8) that node `from` reported to the
 /// others in the frames logged since `since`.
