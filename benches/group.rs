@@ -1,11 +1,18 @@
 //! Group performance over veth as ratios to raw AF_PACKET measured in the
 //! same run (`cargo bench --bench group`, as root): unicast RTT, anycast
 //! throughput, broadcast throughput to 1, 4 and 8 members and frames on the
-//! wire per broadcast. Options: `--runs N` (1), `--secs S` (2), `--n N` (5000).
+//! wire per broadcast. Options: `--runs N` (5), `--secs S` (2), `--n N` (5000).
+//!
+//! The throughput figures are each the median of `--runs` rounds in the
+//! same sitting, printed with the lowest and highest round: one round's
+//! figure swings with thread placement by a factor of two or more.
+//! Anycast throughput counts a message when a reader has it, so the figure
+//! is the delivered rate, not the rate the sender's window accepts.
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -48,7 +55,59 @@ fn wait_members(socks: &[Arc<GroupSocket>], n: usize) {
     }
 }
 
-/// Readers that count messages until `expect` arrived; returns the time it took from `t0`.
+/// One anycast round: member 0 sends 1 KiB messages to instance 1 (held by
+/// the other members) for `secs` seconds; the rate is the messages sent
+/// divided by the time until the readers had them all (msg/s).
+fn anycast_round(socks: &[Arc<GroupSocket>], secs: u32) -> f64 {
+    let got = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rs: Vec<_> = socks[1..]
+        .iter()
+        .map(|s| {
+            let (s, got, stop) = (s.clone(), got.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(GroupEvent::Message { .. }) = s.recv_timeout(Duration::from_millis(20)) {
+                        got.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    while t0.elapsed() < Duration::from_secs(u64::from(secs)) {
+        socks[0].send_anycast(Instance(1), Bytes::from(vec![1u8; 1024])).expect("anycast");
+        sent += 1;
+    }
+    let end = Instant::now() + Duration::from_secs(20);
+    while got.load(Ordering::Relaxed) < sent {
+        assert!(Instant::now() < end, "zero loss: {} of {sent} delivered", got.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let rate = sent as f64 / t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for r in rs {
+        r.join().expect("reader");
+    }
+    assert_eq!(got.load(Ordering::Relaxed), sent, "no message twice");
+    rate
+}
+
+/// The median, lowest and highest of `v`, and `v` in round order.
+fn spread(v: Vec<f64>) -> (f64, f64, f64, Vec<f64>) {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(0.0, f64::max);
+    (median(&mut v.clone()), lo, hi, v)
+}
+
+/// Rates as percentages of `raw`, in round order.
+fn rounds(v: &[f64], raw: f64) -> String {
+    v.iter().map(|r| format!("{:.0}", 100.0 * r / raw)).collect::<Vec<_>>().join(" ")
+}
+
+/// Readers that each count messages until `expect` arrived, or until 10 s
+/// pass without one; each returns its count.
 fn readers(socks: &[Arc<GroupSocket>], expect: u64) -> Vec<std::thread::JoinHandle<u64>> {
     socks
         .iter()
@@ -76,6 +135,7 @@ fn main() {
     }
     let secs: u32 = arg("--secs").and_then(|v| v.parse().ok()).unwrap_or(2);
     let n: u64 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let runs: u32 = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let raw = build_rawlimit();
     let lab = Lab::bridge("gbench", 9).expect("bridge");
     let mac1 = lab.node(1).mac(NODE_IF).expect("mac").to_string();
@@ -128,61 +188,69 @@ fn main() {
     let rtt = median(&mut rtts);
 
     // anycast throughput: member 0 -> instance 1 (8 holders), 1 KiB
-    let t0 = Instant::now();
-    let rs = readers(&socks[1..], u64::MAX);
-    let mut sent = 0u64;
-    while t0.elapsed() < Duration::from_secs(u64::from(secs)) {
-        socks[0].send_anycast(Instance(1), Bytes::from(vec![1u8; 1024])).expect("anycast");
-        sent += 1;
-    }
-    let any_rate = sent as f64 / t0.elapsed().as_secs_f64();
-    drop(rs);
+    let any = spread((0..runs).map(|_| anycast_round(&socks, secs)).collect());
 
-    // broadcast throughput to 1, 4 and 8 members (fresh groups)
+    // broadcast throughput to 1, 4 and 8 members (fresh groups each round)
     let mut bc = Vec::new();
     for (k, members) in [1usize, 4, 8].into_iter().enumerate() {
-        let t = ServiceType(4900 + k as u32);
-        let g: Vec<Arc<GroupSocket>> = stacks[..=members]
-            .iter()
-            .map(|s| {
-                let g = s.group_socket().expect("socket");
-                g.join(GroupSpec {
-                    stype: t,
-                    instance: Instance(1),
-                    scope: Scope::Cluster,
-                    loopback: false,
-                    member_events: false,
+        let mut rates = Vec::new();
+        let mut fpm = 0.0;
+        for run in 0..runs {
+            let t = ServiceType(4900 + 3 * run + k as u32);
+            let g: Vec<Arc<GroupSocket>> = stacks[..=members]
+                .iter()
+                .map(|s| {
+                    let g = s.group_socket().expect("socket");
+                    g.join(GroupSpec {
+                        stype: t,
+                        instance: Instance(1),
+                        scope: Scope::Cluster,
+                        loopback: false,
+                        member_events: false,
+                    })
+                    .expect("join");
+                    Arc::new(g)
                 })
-                .expect("join");
-                Arc::new(g)
-            })
-            .collect();
-        wait_members(&g, members);
-        let rs = readers(&g[1..], n);
-        let before = stacks[0].bearer_stats().expect("stats").tx_frames;
-        let t0 = Instant::now();
-        for _ in 0..n {
-            g[0].broadcast(Bytes::from(vec![2u8; 1024])).expect("broadcast");
+                .collect();
+            wait_members(&g, members);
+            let rs = readers(&g[1..], n);
+            let before = stacks[0].bearer_stats().expect("stats").tx_frames;
+            let t0 = Instant::now();
+            for _ in 0..n {
+                g[0].broadcast(Bytes::from(vec![2u8; 1024])).expect("broadcast");
+            }
+            let counts: Vec<u64> = rs.into_iter().map(|r| r.join().expect("reader")).collect();
+            let secs_taken = t0.elapsed().as_secs_f64();
+            assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
+            let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
+            rates.push(n as f64 / secs_taken);
+            fpm = frames as f64 / n as f64;
         }
-        let counts: Vec<u64> = rs.into_iter().map(|r| r.join().expect("reader")).collect();
-        let secs_taken = t0.elapsed().as_secs_f64();
-        assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
-        let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
-        bc.push((members, n as f64 / secs_taken, frames as f64 / n as f64));
+        bc.push((members, spread(rates), fpm));
     }
     let _ = rtts;
-    println!("\ngroup bench (same sitting, same namespaces)");
+    let pct = |r: f64| 100.0 * r / raw_fps;
+    println!("\ngroup bench (same sitting, same namespaces; throughput: median of {runs} rounds [lowest-highest])");
     println!("raw.rtt.64.same                 {raw_rtt:>10.2} us");
     println!("raw.blast.1070.cross            {raw_fps:>10.0} frames/s");
     println!("group unicast RTT (64 B)        {rtt:>10.2} us   = {:.2}x raw", rtt / raw_rtt);
+    let (any, any_lo, any_hi, any_rounds) = any;
     println!(
-        "group anycast 1 KiB             {any_rate:>10.0} msg/s = {:.0}% of raw blast",
-        100.0 * any_rate / raw_fps
+        "group anycast 1 KiB             {any:>10.0} msg/s = {:.0}% of raw blast [{:.0}-{:.0}%]",
+        pct(any),
+        pct(any_lo),
+        pct(any_hi)
     );
-    for (m, rate, fpm) in bc {
+    println!("rounds: anycast {}", rounds(&any_rounds, raw_fps));
+    for (m, (_, _, _, v), _) in &bc {
+        println!("rounds: broadcast to {m} {}", rounds(v, raw_fps));
+    }
+    for (m, (rate, lo, hi, _), fpm) in bc {
         println!(
-            "group broadcast 1 KiB to {m}      {rate:>10.0} msg/s = {:.0}% of raw blast, {fpm:.2} frames per broadcast",
-            100.0 * rate / raw_fps
+            "group broadcast 1 KiB to {m}      {rate:>10.0} msg/s = {:.0}% of raw blast [{:.0}-{:.0}%], {fpm:.2} frames per broadcast",
+            pct(rate),
+            pct(lo),
+            pct(hi)
         );
     }
     drop(socks);
