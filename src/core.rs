@@ -8,9 +8,12 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tipc_group::{Dest, GroupSpec, LinkRefusal, Links, NodeInput, SendOpts, SocketEvent, SocketLayer, SocketStats};
+use tipc_group::{
+    Accepted, ConnEvent, ConnectTo, Dest, GroupSpec, LinkRefusal, Links, NodeInput, SendOpts, SocketEvent, SocketLayer,
+    SocketStats,
+};
 use tipc_link::{LinkConfig, LinkError, LinkEvent, LinkLayer, Transmit};
-use tipc_wire::{Instant, MacAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
+use tipc_wire::{Importance, Instant, MacAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
 
 use crate::error::Error;
 
@@ -43,6 +46,13 @@ pub enum CoreEvent {
     Conflict(tipc_link::Conflict),
     /// A binding appeared (`true`) or went away in the name table.
     Name(bool, tipc_group::Publication),
+    /// Something for a connection socket.
+    Conn {
+        /// The socket.
+        port: PortId,
+        /// What happened.
+        event: ConnEvent,
+    },
 }
 
 impl From<SocketEvent> for CoreEvent {
@@ -52,6 +62,7 @@ impl From<SocketEvent> for CoreEvent {
             SocketEvent::Group { port, event } => CoreEvent::Group { port, event },
             SocketEvent::Uncongested(n) => CoreEvent::Uncongested(n),
             SocketEvent::Name(up, p) => CoreEvent::Name(up, p),
+            SocketEvent::Conn { port, event } => CoreEvent::Conn { port, event },
         }
     }
 }
@@ -77,6 +88,9 @@ impl Links for LinkEdge<'_> {
     }
     fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkRefusal> {
         self.0.broadcast(now, msg).map_err(refusal)
+    }
+    fn caps(&self, node: NodeAddr) -> u16 {
+        self.0.peer_caps(node).unwrap_or(0)
     }
 }
 
@@ -199,6 +213,62 @@ impl NodeCore {
         up!(self, |s, l| s.send(now, from, dest, data, opts, l)).map_err(Error::from)
     }
 
+    /// Opens a port for a connection socket (SEQPACKET or STREAM).
+    pub fn open_conn_port(&mut self) -> PortId {
+        self.sockets.open_conn_port()
+    }
+    /// Makes `port` a listening connection socket.
+    ///
+    /// # Errors
+    /// As [`SocketLayer::listen`].
+    pub fn listen(&mut self, port: PortId) -> Result<(), Error> {
+        self.sockets.listen(port).map_err(Error::from)
+    }
+    /// Takes the oldest connection request waiting on `listener`.
+    ///
+    /// # Errors
+    /// As [`SocketLayer::accept`].
+    pub fn accept(&mut self, now: Instant, listener: PortId) -> Result<Accepted, Error> {
+        up!(self, |s, l| s.accept(now, listener, l)).map_err(Error::from)
+    }
+    /// Connects `port` to `to`, the SYN carrying `data` when not empty.
+    ///
+    /// # Errors
+    /// As [`SocketLayer::connect`].
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        to: ConnectTo,
+        data: Bytes,
+        importance: Importance,
+    ) -> Result<(), Error> {
+        up!(self, |s, l| s.connect(now, port, to, data, importance, l)).map_err(Error::from)
+    }
+    /// Sends one message of connection data.
+    ///
+    /// # Errors
+    /// As [`SocketLayer::conn_send`].
+    pub fn conn_send(&mut self, now: Instant, port: PortId, data: Bytes) -> Result<(), Error> {
+        up!(self, |s, l| s.conn_send(now, port, data, l)).map_err(Error::from)
+    }
+    /// The application of connection `port` read a whole message of `len`
+    /// bytes.
+    pub fn conn_consumed(&mut self, port: PortId, len: usize) {
+        up!(self, |s, l| s.conn_consumed(port, len, l))
+    }
+    /// Shuts connection `port` down (the peer reads end of stream).
+    ///
+    /// # Errors
+    /// As [`SocketLayer::conn_shutdown`].
+    pub fn conn_shutdown(&mut self, port: PortId) -> Result<(), Error> {
+        up!(self, |s, l| s.conn_shutdown(port, l)).map_err(Error::from)
+    }
+    /// The peer socket of connection `port`, once connected.
+    pub fn conn_peer(&self, port: PortId) -> Option<MemberId> {
+        self.sockets.conn_peer(port)
+    }
+
     /// Sends an already encoded TIPC message to `node` over its link as it
     /// is — no port, name or group checks. For tools and tests that speak
     /// for a node (e.g. a misbehaving one); applications use the socket calls.
@@ -218,12 +288,19 @@ impl NodeCore {
     /// Handles timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.link.handle_timeout(now);
+        if self.sockets.poll_timeout().is_some_and(|t| t <= now) {
+            up!(self, |s, l| s.handle_timeout(now, l));
+        }
         self.pump(now);
     }
-    /// When to call [`NodeCore::handle_timeout`] next.
+    /// When to call [`NodeCore::handle_timeout`] next: the earliest timer of
+    /// either layer.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.link.poll_timeout()
+        match (self.link.poll_timeout(), self.sockets.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
     /// The earliest link-layer timer whose kind `include` accepts
     /// ([`LinkLayer::next_timer`]).

@@ -68,6 +68,38 @@ pub enum Error {
     /// No member of the socket's group holds the instance.
     #[error("no group member holds instance {0}")]
     NoInstance(tipc_wire::Instance),
+    /// A call that does not fit the socket's type (connectionless or
+    /// connection).
+    #[error("the call does not fit the socket's type (connectionless or connection)")]
+    WrongSocketType,
+    /// A connect, listen or accept on a socket that is connecting or
+    /// connected.
+    #[error("the socket is connecting or connected")]
+    IsConnected,
+    /// A connect on a listening socket.
+    #[error("the socket is listening")]
+    IsListening,
+    /// A connect on a socket with bindings.
+    #[error("a socket with bindings cannot connect")]
+    IsBound,
+    /// An accept on a socket that is not listening.
+    #[error("the socket is not listening")]
+    NotListening,
+    /// A connection call on a socket that is not connected.
+    #[error("the socket is not connected")]
+    NotConnected,
+    /// A send on a connection that ended.
+    #[error("the connection has ended")]
+    ConnClosed,
+    /// The connect was refused: nobody listens at the destination, or the
+    /// listener went away (the SYN came back with this error code).
+    #[error("connection refused ({0})")]
+    ConnRefused(tipc_wire::ErrorCode),
+    /// The connection was reset: the peer socket closed or went away while
+    /// data was still expected, its node was lost (`NO_NODE`), or a probe
+    /// went unanswered (`OK`: no code on the wire).
+    #[error("connection reset ({0})")]
+    ConnReset(tipc_wire::ErrorCode),
     /// [`crate::StackBuilder::start`] without an interface
     /// ([`crate::StackBuilder::iface`] is required).
     #[error("an interface is required (StackBuilder::iface)")]
@@ -102,7 +134,13 @@ impl Error {
             Error::NoSuchPort(_) => "EBADF",
             Error::TooLarge(_) => "EMSGSIZE",
             Error::ReservedType(_) | Error::AlreadyJoined | Error::InGroup => "EACCES",
-            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) => "EINVAL",
+            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) | Error::NotListening => "EINVAL",
+            Error::IsConnected => "EISCONN",
+            Error::IsListening | Error::ConnClosed => "EPIPE",
+            Error::IsBound | Error::WrongSocketType => "EOPNOTSUPP",
+            Error::NotConnected => "ENOTCONN",
+            Error::ConnRefused(_) => "ECONNREFUSED",
+            Error::ConnReset(_) => "ECONNRESET",
             Error::NotReady
             | Error::StackStopped
             | Error::Bearer(_)
@@ -153,6 +191,13 @@ impl From<tipc_group::SocketError> for Error {
             S::NoInstance(i) => Error::NoInstance(i),
             S::NoMembers => Error::NoMembers,
             S::Encode(w) => Error::Wire(w),
+            S::WrongSocketType => Error::WrongSocketType,
+            S::IsConnected => Error::IsConnected,
+            S::IsListening => Error::IsListening,
+            S::IsBound => Error::IsBound,
+            S::NotListening => Error::NotListening,
+            S::NotConnected => Error::NotConnected,
+            S::ConnClosed => Error::ConnClosed,
         }
     }
 }

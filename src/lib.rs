@@ -50,11 +50,14 @@ pub mod stats;
 
 pub use crate::core::{CoreEvent, CoreStats, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
-pub use crate::stack::{GroupDelivery, GroupSocket, PortSocket, ServiceEvent, Stack, StackBuilder, StackEvent};
+pub use crate::stack::{
+    CONNECT_TIMEOUT, ConnKind, ConnSocket, GroupDelivery, GroupSocket, PortSocket, ServiceEvent, Stack, StackBuilder,
+    StackEvent,
+};
 pub use bytes::Bytes;
 pub use tipc_bearer_eth as bearer;
 pub use tipc_group as group;
-pub use tipc_group::{Dest, GroupEvent, GroupSpec, Mode, SendOpts};
+pub use tipc_group::{ConnectTo, Dest, GroupEvent, GroupSpec, Mode, SendOpts};
 pub use tipc_link as link;
 pub use tipc_link::Conflict;
 pub use tipc_wire as wire;

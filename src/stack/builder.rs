@@ -111,6 +111,7 @@ impl StackBuilder {
                 epoch,
                 sockets: BTreeMap::new(),
                 group_sockets: BTreeMap::new(),
+                conn_sockets: BTreeMap::new(),
                 watchers: Vec::new(),
                 subscribers: Vec::new(),
                 tap,

@@ -21,6 +21,7 @@
 //! applications hold) and `builder` (configuration and start).
 
 mod builder;
+mod conn;
 mod rx;
 mod shared;
 mod sockets;
@@ -39,6 +40,7 @@ use crate::error::Error;
 use shared::Shared;
 
 pub use builder::StackBuilder;
+pub use conn::{CONNECT_TIMEOUT, ConnKind, ConnSocket};
 pub use rx::STANDBY_LOOK;
 pub use sockets::{GroupDelivery, GroupSocket, PortSocket};
 
@@ -188,26 +190,38 @@ impl Stack {
 
     /// Opens a socket addressed by port id (RDM-like, connectionless).
     pub fn port_socket(&self) -> Result<PortSocket, Error> {
-        let (port, rx) = self.open(|g| &mut g.sockets)?;
+        let (port, rx) = self.open(|g| &mut g.sockets, false)?;
         Ok(PortSocket { shared: self.shared.clone(), port, rx })
     }
 
     /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
     pub fn group_socket(&self) -> Result<GroupSocket, Error> {
-        let (port, rx) = self.open(|g| &mut g.group_sockets)?;
+        let (port, rx) = self.open(|g| &mut g.group_sockets, false)?;
         Ok(GroupSocket { shared: self.shared.clone(), port, rx })
     }
 
-    /// Opens a port and registers its delivery queue in `table`.
+    /// Opens a connection socket, SEQPACKET or STREAM: a server binds it,
+    /// listens and accepts; a client connects it.
+    ///
+    /// # Errors
+    /// [`Error::StackStopped`].
+    pub fn conn_socket(&self, kind: ConnKind) -> Result<ConnSocket, Error> {
+        let (port, rx) = self.open(|g| &mut g.conn_sockets, true)?;
+        Ok(ConnSocket::new(self.shared.clone(), port, kind, rx))
+    }
+
+    /// Opens a port (a connection socket's when `conn`) and registers its
+    /// delivery queue in `table`.
     fn open<T>(
         &self,
         table: impl FnOnce(&mut shared::Inner) -> &mut BTreeMap<PortId, Sender<T>>,
+        conn: bool,
     ) -> Result<(PortId, Receiver<T>), Error> {
         let mut g = self.shared.inner.lock();
         if g.stopped {
             return Err(Error::StackStopped);
         }
-        let port = g.core.open_port();
+        let port = if conn { g.core.open_conn_port() } else { g.core.open_port() };
         let (s, r) = unbounded();
         table(&mut g).insert(port, s);
         Ok((port, r))

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use tipc_bearer_eth::{RxPoller, TxFrame, TxHandle, Waker};
-use tipc_group::GroupEvent;
+use tipc_group::{ConnEvent, GroupEvent};
 use tipc_wire::{Instant, PortId, ServiceRange};
 
 use super::tap::Tap;
@@ -40,6 +40,7 @@ pub(super) struct Inner {
     pub(super) epoch: std::time::Instant,
     pub(super) sockets: BTreeMap<PortId, Sender<PortMessage>>,
     pub(super) group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
+    pub(super) conn_sockets: BTreeMap<PortId, Sender<ConnEvent>>,
     pub(super) watchers: Vec<Sender<StackEvent>>,
     pub(super) subscribers: Vec<(ServiceRange, Sender<ServiceEvent>)>,
     pub(super) tap: Tap,
@@ -152,6 +153,20 @@ impl Shared {
                 CoreEvent::Group { port, event } => {
                     if let Some(s) = inner.group_sockets.get(&port) {
                         let _ = s.send(event);
+                    }
+                    None
+                }
+                CoreEvent::Conn { port, event } => {
+                    // a window that opened or a connection that ended
+                    // wakes blocked senders
+                    match event {
+                        ConnEvent::Writable => notify = true,
+                        ev => {
+                            notify |= matches!(ev, ConnEvent::Closed(_));
+                            if let Some(s) = inner.conn_sockets.get(&port) {
+                                let _ = s.send(ev);
+                            }
+                        }
                     }
                     None
                 }

@@ -19,6 +19,7 @@ pub use group::*;
 pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};
 pub use name_table::{MAX_PUBL_PER_NODE, NameTable, Publication, Refused};
 pub use socket::{
-    Dest, LinkRefusal, Links, McastMethod, MemberStats, NodeInput, PortMessage, SendOpts, SocketError, SocketEvent,
-    SocketLayer, SocketStats,
+    Accepted, CONN_ACK_RATE, CONN_MSG_WIN, CONN_PROBE_INTERVAL, CONN_RCV_LIMIT, CONN_WIN_ADV, CONN_WIN_INIT, ConnEnd,
+    ConnEvent, ConnectTo, Dest, LISTEN_BACKLOG, LinkRefusal, Links, McastMethod, MemberStats, NodeInput, PortMessage,
+    SendOpts, SocketError, SocketEvent, SocketLayer, SocketStats,
 };

@@ -20,6 +20,8 @@
 //! - `outbox` — the per-node queues that keep order behind a congested link;
 //! - `groups` — group sockets: join, leave, group sends, and moving what the
 //!   groups produce onto links and into events;
+//! - `conn` — connection sockets (SEQPACKET, STREAM): listen, accept,
+//!   connect, connection data with its flow control, probing, teardown;
 //! - `delivery` — messages arriving for ports and groups, and NO_PORT
 //!   rejection of those nobody takes.
 
@@ -31,6 +33,7 @@ use tipc_wire::{Instant, NodeAddr, PortId, ServiceRange};
 use crate::{Group, GroupEvent, NameDistr, NameTable, Publication};
 
 mod bindings;
+mod conn;
 mod delivery;
 mod error;
 mod groups;
@@ -41,6 +44,10 @@ mod send;
 #[cfg(test)]
 mod tests;
 
+pub use conn::{
+    Accepted, CONN_ACK_RATE, CONN_MSG_WIN, CONN_PROBE_INTERVAL, CONN_RCV_LIMIT, CONN_WIN_ADV, CONN_WIN_INIT, ConnEnd,
+    ConnEvent, ConnectTo, LISTEN_BACKLOG,
+};
 pub use error::SocketError;
 pub use mcast::{METHOD_EXPIRE, McastMethod, REPLICAST_RATIO};
 pub use outbox::{LinkRefusal, Links};
@@ -104,6 +111,14 @@ pub enum SocketEvent {
     Uncongested(NodeAddr),
     /// A binding appeared (`true`) or went away in the name table.
     Name(bool, Publication),
+    /// Something for a connection socket (listening, connecting or
+    /// connected).
+    Conn {
+        /// The socket.
+        port: PortId,
+        /// What happened.
+        event: ConnEvent,
+    },
 }
 
 /// One group member as a local group socket sees it (for statistics).
@@ -162,6 +177,7 @@ pub struct SocketLayer {
     distr: NameDistr,
     bindings: bindings::Bindings,
     groups: BTreeMap<PortId, Group>,
+    conns: conn::Conns,
     outbox: outbox::Outbox,
     mcast: mcast::Methods,
     events: VecDeque<SocketEvent>,
@@ -180,6 +196,7 @@ impl SocketLayer {
             distr: NameDistr::new(),
             bindings: bindings::Bindings::default(),
             groups: BTreeMap::new(),
+            conns: conn::Conns::default(),
             outbox: outbox::Outbox::default(),
             mcast: mcast::Methods::default(),
             events: VecDeque::new(),
@@ -250,6 +267,24 @@ impl SocketLayer {
         }
     }
 
+    /// When [`SocketLayer::handle_timeout`] is next due: the earliest
+    /// connection probe.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns.next_probe()
+    }
+
+    /// Serves the connection probe timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, links: &mut impl Links) {
+        self.now = now;
+        self.conn_timeout(now, links);
+    }
+
+    /// Whether `port` is a listening socket.
+    pub fn is_listening(&self, port: PortId) -> bool {
+        self.conns.is_listening(port)
+    }
+
     /// Sends what waits in the per-node queues as far as links take it, and
     /// moves group output onto links and group events out.
     pub fn flush(&mut self, now: Instant, links: &mut impl Links) {
@@ -269,5 +304,6 @@ impl SocketLayer {
         for g in self.groups.values_mut() {
             g.node_down(addr);
         }
+        self.conns_node_down(addr);
     }
 }

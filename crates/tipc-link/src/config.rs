@@ -29,10 +29,12 @@ pub mod caps {
     /// Name updates on the broadcast link.
     pub const NAMED_BCAST: u16 = 0x800;
 
-    /// What this implementation advertises: broadcast sync from the init
-    /// message, broadcast NACKs in STATE, replicast, 128-bit identities and
-    /// gap-ACK records.
-    pub const OURS: u16 = BCAST_SYNCH | BCAST_STATE_NACK | BCAST_RCAST | NODE_ID128 | GAP_ACK_BLOCK;
+    /// What this implementation advertises: connection set-up by SYN and
+    /// connection flow control in 1 KiB blocks (tipc-group's connection
+    /// sockets), broadcast sync from the init message, broadcast NACKs in
+    /// STATE, replicast, 128-bit identities and gap-ACK records.
+    pub const OURS: u16 =
+        SYN_BIT | BCAST_SYNCH | BCAST_STATE_NACK | BLOCK_FLOWCTL | BCAST_RCAST | NODE_ID128 | GAP_ACK_BLOCK;
 }
 
 /// How the node's 32-bit address is chosen.

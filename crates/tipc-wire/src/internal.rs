@@ -8,8 +8,8 @@ use crate::Flags;
 use crate::field::set_word;
 use crate::header::{check_out, put, write_word0};
 use crate::{
-    ConnMgrType, FragmentType, GroupProtoType, Header, INT_H_SIZE, Importance, LinkProtoType, NameDistrType, NodeAddr,
-    PortId, SeqNo, TunnelType, User, WireError,
+    ConnMgrType, ErrorCode, FragmentType, GroupProtoType, Header, INT_H_SIZE, Importance, LinkProtoType, NameDistrType,
+    NodeAddr, PortId, SeqNo, TunnelType, User, WireError,
 };
 
 /// The fields every 40-byte internal message shares.
@@ -406,11 +406,15 @@ pub struct ConnMgrMsg {
     pub msg_type: ConnMgrType,
     /// Shared header fields (`flags.s` is nagle-ack on ACK).
     pub hdr: IntHdr,
+    /// Word 1 bits 25–28: an error code, which ends the connection
+    /// (net/tipc/socket.c `tipc_sk_conn_proto_rcv`); normally OK.
+    pub err: ErrorCode,
     /// Word 4: originating port.
     pub orig_port: PortId,
     /// Word 5: destination port.
     pub dest_port: PortId,
-    /// Word 9 bits 16–31: acknowledged message count.
+    /// Word 9 bits 16–31: acknowledged blocks (messages with a peer
+    /// without block flow control).
     pub acked: u16,
     /// Word 9 bits 0–15: advertised window (blocks).
     pub adv_win: u16,
@@ -425,6 +429,7 @@ impl ConnMgrMsg {
         Ok(ConnMgrMsg {
             msg_type: ConnMgrType::from(h.msg_type()),
             hdr: IntHdr::read(h),
+            err: ErrorCode::from(h.bits(1, 25, 4) as u8),
             orig_port: PortId(h.word(4)),
             dest_port: PortId(h.word(5)),
             acked: h.bits(9, 16, 16) as u16,
@@ -439,6 +444,7 @@ impl ConnMgrMsg {
     /// Writes the message into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
         self.hdr.write(buf, User::ConnManager, self.msg_type.into(), self.payload.len())?;
+        put(buf, 1, 25, 4, u32::from(u8::from(self.err)));
         set_word(buf, 4, self.orig_port.0);
         set_word(buf, 5, self.dest_port.0);
         put(buf, 9, 16, 16, u32::from(self.acked));

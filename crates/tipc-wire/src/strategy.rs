@@ -173,10 +173,11 @@ pub fn group_proto_msg() -> impl Strategy<Value = GroupProtoMsg> {
 
 /// CONN_MANAGER messages.
 pub fn conn_mgr_msg() -> impl Strategy<Value = ConnMgrMsg> {
-    (0u8..8, int_hdr(), any::<u32>(), any::<u32>(), any::<u16>(), any::<u16>(), bytes(16)).prop_map(
-        |(t, hdr, op, dp, acked, adv, payload)| ConnMgrMsg {
+    (0u8..8, int_hdr(), 0u8..16, any::<u32>(), any::<u32>(), any::<u16>(), any::<u16>(), bytes(16)).prop_map(
+        |(t, hdr, err, op, dp, acked, adv, payload)| ConnMgrMsg {
             msg_type: ConnMgrType::from(t),
             hdr,
+            err: ErrorCode::from(err),
             orig_port: PortId(op),
             dest_port: PortId(dp),
             acked,

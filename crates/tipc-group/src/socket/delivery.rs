@@ -19,7 +19,7 @@ impl SocketLayer {
         match Msg::parse(msg) {
             Ok(Msg::Data(m)) => {
                 self.stats.data_in += 1;
-                self.deliver_data(from, m, links);
+                self.deliver_data(m, links);
             }
             Ok(Msg::NameDistr(n)) => self.receive_names(n, links),
             Ok(Msg::GroupProto(p)) => {
@@ -27,6 +27,7 @@ impl SocketLayer {
                 self.deliver_group_proto(from, p);
                 self.pump_groups(links);
             }
+            Ok(Msg::ConnMgr(c)) => self.deliver_conn_mgr(c, links),
             Ok(_) => {}
             Err(_) => self.stats.malformed += 1,
         }
@@ -69,8 +70,8 @@ impl SocketLayer {
         }
     }
 
-    /// Data for this node, from neighbour `from` (ourselves for local sends).
-    pub(super) fn deliver_data(&mut self, from: NodeAddr, m: DataMsg, links: &mut impl Links) {
+    /// Data for this node, from a neighbour or from ourselves (local sends).
+    pub(super) fn deliver_data(&mut self, m: DataMsg, links: &mut impl Links) {
         match m.msg_type {
             DataType::GrpBcast | DataType::GrpMcast => self.deliver_group_multi(m, None),
             DataType::GrpUcast => {
@@ -81,7 +82,7 @@ impl SocketLayer {
                 }
             }
             DataType::Mcast => self.deliver_mcast(m),
-            _ => self.deliver_to_port(from, m, links),
+            _ => self.deliver_to_port(m, links),
         }
     }
 
@@ -113,7 +114,7 @@ impl SocketLayer {
     }
 
     /// Direct or named data (or a returned message) for one port.
-    fn deliver_to_port(&mut self, from: NodeAddr, m: DataMsg, links: &mut impl Links) {
+    fn deliver_to_port(&mut self, mut m: DataMsg, links: &mut impl Links) {
         let dest = (m.msg_type == DataType::Named).then(|| ServiceRange::single(m.name_type, m.name_inst));
         let mut port = m.dest_port;
         if !self.ports.contains(port) && m.msg_type == DataType::Named && m.err == ErrorCode::Ok {
@@ -123,6 +124,11 @@ impl SocketLayer {
                 port = alt.port;
             }
         }
+        if port != m.dest_port && self.ports.contains(port) {
+            m.dest_port = port;
+        }
+        // connection sockets and connection messages have their own rules
+        let Some(m) = self.deliver_conn(m, links) else { return };
         if self.ports.contains(port) && !self.groups.contains_key(&port) {
             self.events.push_back(SocketEvent::Message(PortMessage {
                 port,
@@ -134,19 +140,23 @@ impl SocketLayer {
             }));
         } else {
             self.stats.no_port += 1;
-            if !m.flags.d && m.err == ErrorCode::Ok {
-                self.reject(from, m, links);
-            }
+            let err = if m.msg_type == DataType::Named { ErrorCode::NoName } else { ErrorCode::NoPort };
+            self.reject_with(m, err, links);
         }
     }
 
-    /// Returns an undeliverable message to its sender with NO_PORT (direct)
-    /// or NO_NAME (named), keeping the first [`REJECT_KEEP`] bytes of data.
-    fn reject(&mut self, _from: NodeAddr, m: DataMsg, links: &mut impl Links) {
+    /// Returns an undeliverable message to its sender with `err`, keeping
+    /// the first [`REJECT_KEEP`] bytes of data; one marked droppable or
+    /// already carrying an error is dropped instead (net/tipc/msg.c
+    /// `tipc_msg_reverse`).
+    pub(super) fn reject_with(&mut self, m: DataMsg, err: ErrorCode, links: &mut impl Links) {
+        if m.flags.d || m.err != ErrorCode::Ok {
+            return;
+        }
         let Some(own) = self.own else { return };
         let back_to = m.origin();
         let mut r = m;
-        r.err = if r.msg_type == DataType::Named { ErrorCode::NoName } else { ErrorCode::NoPort };
+        r.err = err;
         std::mem::swap(&mut r.orig_port, &mut r.dest_port);
         r.dest_node = back_to;
         r.orig_node = own;
@@ -156,7 +166,7 @@ impl SocketLayer {
         }
         r.payload = r.payload.slice(..r.payload.len().min(REJECT_KEEP));
         if back_to == own {
-            self.deliver_data(own, r, links);
+            self.deliver_data(r, links);
         } else if let Ok(b) = Msg::Data(r).to_bytes() {
             self.outbox.send_keep(self.now, back_to, b, links);
         }

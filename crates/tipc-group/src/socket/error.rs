@@ -64,6 +64,31 @@ pub enum SocketError {
     /// `tipc_send_group_bcast`: EHOSTUNREACH).
     #[error("no other group member to reach")]
     NoMembers,
+    /// A call that does not fit the socket's type: a connection call on a
+    /// connectionless socket, or a datagram send or group join on a
+    /// connection socket (the kernel: EOPNOTSUPP or EINVAL).
+    #[error("the call does not fit the socket's type (connectionless or connection)")]
+    WrongSocketType,
+    /// A connect, listen or accept on a socket that is connecting or
+    /// connected (the kernel: EISCONN).
+    #[error("the socket is connecting or connected")]
+    IsConnected,
+    /// A connect on a listening socket (the kernel: EPIPE).
+    #[error("the socket is listening")]
+    IsListening,
+    /// A connect on a socket with bindings (the kernel: EOPNOTSUPP).
+    #[error("a socket with bindings cannot connect")]
+    IsBound,
+    /// An accept on a socket that is not listening (the kernel: EINVAL).
+    #[error("the socket is not listening")]
+    NotListening,
+    /// A connection send on a socket that is not connected (the kernel:
+    /// ENOTCONN).
+    #[error("the socket is not connected")]
+    NotConnected,
+    /// A send on a connection that ended (the kernel: EPIPE).
+    #[error("the connection has ended")]
+    ConnClosed,
     /// The message could not be encoded (a header field out of range).
     #[error("encoding: {0}")]
     Encode(tipc_wire::WireError),

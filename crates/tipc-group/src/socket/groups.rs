@@ -22,6 +22,9 @@ impl SocketLayer {
         if !self.ports.contains(port) {
             return Err(SocketError::NoSuchPort(port));
         }
+        if self.ports.is_conn(port) {
+            return Err(SocketError::WrongSocketType);
+        }
         if self.groups.contains_key(&port) {
             return Err(SocketError::AlreadyJoined);
         }
@@ -102,7 +105,7 @@ impl SocketLayer {
         let own = self.own();
         match o {
             GroupOut::To { member, msg } if member.node == own => match msg {
-                DataMsgOrProto::Data(d) => self.deliver_data(own, d, links),
+                DataMsgOrProto::Data(d) => self.deliver_data(d, links),
                 DataMsgOrProto::Proto(p) => {
                     self.deliver_group_proto(own, p);
                     self.pump_groups(links);

@@ -44,6 +44,9 @@ pub trait Links {
     /// [`LinkRefusal::Congested`] (nothing taken) or
     /// [`LinkRefusal::Unreachable`] (no node to reach).
     fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkRefusal>;
+    /// The capability bits `node` advertised in discovery (0 when unknown;
+    /// net/tipc/node.h `TIPC_BLOCK_FLOWCTL` and the others).
+    fn caps(&self, node: NodeAddr) -> u16;
 }
 
 /// Messages waiting for a congested link, per node, and for the broadcast link.

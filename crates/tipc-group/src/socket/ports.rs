@@ -1,46 +1,68 @@
 //! The port table: which sockets exist on this node.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use tipc_wire::PortId;
 
 use super::{Links, SocketLayer};
 
-/// Open ports and the generator of new port numbers.
+/// Open ports (true: a connection socket) and the generator of new port
+/// numbers.
 #[derive(Debug)]
 pub(super) struct Ports {
-    open: BTreeSet<PortId>,
+    open: BTreeMap<PortId, bool>,
     next: u32,
 }
 
 impl Ports {
     pub(super) fn new(seed: u64) -> Ports {
-        Ports { open: BTreeSet::new(), next: (seed as u32 | 0x4000_0000) & 0x7fff_ffff }
+        Ports { open: BTreeMap::new(), next: (seed as u32 | 0x4000_0000) & 0x7fff_ffff }
     }
     pub(super) fn contains(&self, p: PortId) -> bool {
-        self.open.contains(&p)
+        self.open.contains_key(&p)
+    }
+    /// Whether `p` is open as a connection socket (SEQPACKET, STREAM).
+    pub(super) fn is_conn(&self, p: PortId) -> bool {
+        self.open.get(&p).copied().unwrap_or(false)
     }
 }
 
 impl SocketLayer {
-    /// Opens a port (socket) and returns its id: odd, below 2³¹, never one
-    /// in use, drawn from a sequence the seed starts.
+    /// Opens a connectionless port (socket: RDM, or a group member) and
+    /// returns its id: odd, below 2³¹, never one in use, drawn from a
+    /// sequence the seed starts.
     pub fn open_port(&mut self) -> PortId {
+        self.open_kind(false)
+    }
+
+    /// Opens a port for a connection socket (SEQPACKET or STREAM; see
+    /// [`SocketLayer::listen`] and [`SocketLayer::connect`]); numbered as
+    /// [`SocketLayer::open_port`].
+    pub fn open_conn_port(&mut self) -> PortId {
+        self.open_kind(true)
+    }
+
+    fn open_kind(&mut self, conn: bool) -> PortId {
         loop {
             let t = &mut self.ports;
             t.next = t.next.wrapping_mul(1_103_515_245).wrapping_add(12_345) & 0x7fff_ffff;
             let p = PortId(t.next | 1);
-            if t.open.insert(p) {
+            if let std::collections::btree_map::Entry::Vacant(e) = t.open.entry(p) {
+                e.insert(conn);
                 return p;
             }
         }
     }
 
-    /// Closes a port: leaves its group and withdraws its bindings. Closing
-    /// a port that is not open does nothing.
+    /// Closes a port: leaves its group, ends its connection or stops its
+    /// listening (see [`SocketLayer::listen`]), and withdraws its bindings.
+    /// Closing a port that is not open does nothing.
     pub fn close_port(&mut self, p: PortId, links: &mut impl Links) {
         if self.groups.contains_key(&p) {
             let _ = self.group_leave(p, links);
+        }
+        if self.conns.has(p) {
+            self.close_conn(p, links);
         }
         for k in self.bindings.keys_of(p, None) {
             self.withdraw_key(k, links);

@@ -103,6 +103,9 @@ impl SocketLayer {
         links: &mut impl Links,
     ) -> Result<(), SocketError> {
         self.now = now;
+        if self.ports.is_conn(from) {
+            return Err(SocketError::WrongSocketType);
+        }
         if let Dest::Range(r) = dest
             && r.lower > r.upper
         {
@@ -176,10 +179,12 @@ impl SocketLayer {
         m
     }
 
-    fn route_unicast(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
+    /// Sends a unicast data message: delivered here when it is for our
+    /// node, else handed to the link (queued behind earlier messages).
+    pub(super) fn route_unicast(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
         let own = self.own();
         if m.dest_node == own {
-            self.deliver_data(own, m, links);
+            self.deliver_data(m, links);
             return Ok(());
         }
         if !links.is_up(m.dest_node) {
@@ -220,7 +225,7 @@ impl SocketLayer {
         if targets.iter().any(|t| t.node == own) {
             let mut l = m.clone();
             l.dest_node = own;
-            self.deliver_data(own, l, links);
+            self.deliver_data(l, links);
         }
         self.multicast_out(m, &nodes, false, links);
         Ok(())

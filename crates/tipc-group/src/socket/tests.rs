@@ -12,6 +12,8 @@ use tipc_wire::{
 use super::*;
 use crate::{GroupSpec, Mode};
 
+mod conn;
+
 /// One node's view of the perfect link.
 #[derive(Default)]
 struct Wire {
@@ -19,6 +21,8 @@ struct Wire {
     congested: BTreeSet<NodeAddr>,
     /// The broadcast link refuses messages as congested.
     bcast_congested: bool,
+    /// Nodes that advertise no block-based connection flow control.
+    legacy: BTreeSet<NodeAddr>,
     /// Handed to links: destination (`None`: the broadcast link) and message.
     out: Vec<(Option<NodeAddr>, Bytes)>,
     unicasts: usize,
@@ -59,6 +63,10 @@ impl Links for Wire {
         self.broadcasts += 1;
         self.out.push((None, msg));
         Ok(())
+    }
+    fn caps(&self, node: NodeAddr) -> u16 {
+        // SYN_BIT, and BLOCK_FLOWCTL unless the test says otherwise
+        if self.legacy.contains(&node) { 0x001 } else { 0x009 }
     }
 }
 
@@ -153,6 +161,11 @@ impl Net {
     /// Opens a port on node `i`.
     fn open(&mut self, i: usize) -> PortId {
         self.with(i, |l, _, _| l.open_port())
+    }
+
+    /// Opens a connection socket's port on node `i`.
+    fn open_conn(&mut self, i: usize) -> PortId {
+        self.with(i, |l, _, _| l.open_conn_port())
     }
 
     /// Port `p` of node `i` joins the group `spec`.
