@@ -337,10 +337,21 @@ impl ConnSocket {
     /// # Errors
     /// As [`ConnSocket::recv`].
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.read_inner(buf, None)
+    }
+    /// As [`ConnSocket::read`], waiting at most `timeout` for data.
+    ///
+    /// # Errors
+    /// As [`ConnSocket::read`], and [`Error::Timeout`].
+    pub fn read_timeout(&self, buf: &mut [u8], timeout: StdDuration) -> Result<usize, Error> {
+        self.read_inner(buf, Some(timeout))
+    }
+
+    fn read_inner(&self, buf: &mut [u8], timeout: Option<StdDuration>) -> Result<usize, Error> {
         let mut st = self.state.lock();
         if st.partial.is_empty() {
             drop(st);
-            let Some(b) = self.recv_inner(None, false)? else { return Ok(0) };
+            let Some(b) = self.recv_inner(timeout, false)? else { return Ok(0) };
             st = self.state.lock();
             st.partial_len = b.len();
             st.partial = b;

@@ -259,6 +259,7 @@ impl Stack {
             g.stopped = true;
             g.sockets.clear();
             g.group_sockets.clear();
+            g.conn_sockets.clear();
             g.watchers.clear();
             g.tx = None;
             self.shared.cond.notify_all();

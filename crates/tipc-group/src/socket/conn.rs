@@ -229,7 +229,7 @@ impl SocketLayer {
         }
         self.conns.conns.insert(port, c);
         let ack = self.conn_msg(port, Bytes::new());
-        if let Err(SocketError::NoLink(_)) = self.conn_out(ack, links) {
+        if let Err(SocketError::NoLink(_)) = self.conn_out_keep(ack, links) {
             // the requester's node went away while the request waited
             self.closed(port, ConnEnd::NodeLost);
         }
@@ -426,7 +426,8 @@ impl SocketLayer {
         let mut m = self.conn_msg(port, Bytes::new());
         m.importance = Importance::Critical;
         m.err = err;
-        let _ = self.conn_out(m, links);
+        // a lost node's connections end without a word (NoLink)
+        let _ = self.conn_out_keep(m, links);
     }
 
     /// Ends every connection to `node` locally (its last link went down).
@@ -693,6 +694,26 @@ impl SocketLayer {
     /// at once).
     fn conn_out(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
         self.route_unicast(m, links)
+    }
+
+    /// Sends a connection message that must not be refused for congestion
+    /// (the ACK, the close): it waits in the per-node queue behind earlier
+    /// messages, as the kernel's close waits for a congested link.
+    ///
+    /// # Errors
+    /// [`SocketError::NoLink`] (nothing to send it on).
+    fn conn_out_keep(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
+        let node = m.dest_node;
+        if node == self.own() {
+            self.deliver_data(m, links);
+            return Ok(());
+        }
+        if !links.is_up(node) {
+            return Err(SocketError::NoLink(node));
+        }
+        let b = Msg::Data(m).to_bytes().map_err(SocketError::Encode)?;
+        self.outbox.send_keep(self.now, node, b, links);
+        Ok(())
     }
 
     /// CONN_MANAGER goes at SYSTEM importance: queued behind congestion,

@@ -536,3 +536,20 @@ fn probes_are_answered_and_conn_manager_from_strangers_ignored() {
     assert_eq!((replies[0].msg_type, replies[0].orig_port, replies[0].dest_port), (ConnMgrType::ProbeReply, ap, cp));
     assert_eq!(net.nodes[1].layer.stats().no_port, before + 1);
 }
+
+#[test]
+fn the_close_waits_behind_a_congested_link_instead_of_being_lost() {
+    let mut net = Net::new(2);
+    let (_lp, cp, ap) = connected(&mut net, 0, 1, 1);
+    csend(&mut net, 0, cp, Bytes::from_static(b"before")).expect("send");
+    net.nodes[0].wire.congested.insert(addr(1));
+    // a send now is refused, the close is not
+    assert_eq!(csend(&mut net, 0, cp, Bytes::from_static(b"refused")), Err(SocketError::WouldBlock(addr(1))));
+    net.with(0, |l, w, _| l.conn_shutdown(cp, w)).expect("shutdown");
+    net.run();
+    assert_eq!(conn_events(&net.take(1), ap), vec![ConnEvent::Data(Bytes::from_static(b"before"))]);
+    net.nodes[0].wire.congested.clear();
+    net.input(0, NodeInput::Uncongested(addr(1)));
+    net.run();
+    assert_eq!(conn_events(&net.take(1), ap), vec![ConnEvent::Closed(ConnEnd::Shutdown)]);
+}
