@@ -18,10 +18,13 @@
 //! gets `#i` appended. Output: `JOIN`, `SELF`, `EVENT`, `MEMBERS`, `LEAVE`,
 //! `BOUND`, `RECV`, `REJECTED`, `SENT`, `ERROR`, `CONFLICT` lines and a final
 //! `DONE status=ok|fail`; the exit status is 0 when every step succeeded.
+//! With `-t seqpacket` or `-t stream` the connection steps `listen`,
+//! `accept[:MS]`, `connect:TYPE:INST`, `csend:TEXT` and `close` work on a
+//! connection socket (`LISTENING`, `ACCEPTED peer=…`, `CONNECTED peer=…`,
+//! `PEER-CLOSED [err=…]`, `CLOSED`), and the receive steps read the
+//! connection. `-i` sets the importance of what the socket sends.
 //! Every step is checked before the node starts: a bad step or option
-//! exits 2 at once, naming the valid ones. Connection steps (`listen`,
-//! `accept`, `connect`, `csend`, `close`) are refused the same way: this
-//! stack offers connectionless and group sockets so far.
+//! exits 2 at once, naming the valid ones.
 //! `kill -USR1` prints statistics at once; SIGINT/SIGTERM close the node
 //! (peers see its members leave at once), print them and exit 0.
 
@@ -32,8 +35,9 @@ use bytes::Bytes;
 use clap::Parser;
 
 mod common;
+use tipc_rs::wire::Importance;
 use tipc_rs::wire::{ErrorCode, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
-use tipc_rs::{Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
+use tipc_rs::{ConnKind, ConnSocket, Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -64,9 +68,17 @@ STEPS (run in order on one socket; NODE is 8 hex digits, numbers are decimal or 
   echo:MS                     like recv, and send every message back to its sender
   sleep:MS                    wait MS milliseconds
   count:N                     send every later message N times (literal TEXT gets #i appended)
+ connection (-t seqpacket or -t stream; bind also works there):
+  listen                      listen for connections (LISTENING; bind first)
+  accept[:MS]                 accept one connection (ACCEPTED peer=NODE:PORT; MS default 10000)
+  connect:TYPE:INST           connect to service TYPE:INST (CONNECTED peer=NODE:PORT)
+  csend:TEXT                  send on the connection
+  sink:BYTES[:MS]             read BYTES from the connection (SINK len=N fnv=64-bit FNV-1a hash)
+  close                       close the connection, or else the socket (CLOSED)
 TEXT is literal, or @N for an N-byte pattern (reported as data=@N(pattern ok)).
-Connection steps (listen, accept, connect, csend, close) are not supported yet.
-OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT, ERROR and CONFLICT lines, then
+On a connection, recv, recv-n and echo read it; its end prints PEER-CLOSED [err=N(name)].
+OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT, LISTENING, ACCEPTED,
+CONNECTED, PEER-CLOSED, CLOSED, ERROR and CONFLICT lines, then
 DONE status=ok|fail; exit status 0 when every step succeeded, 2 for a bad step or option.
 SIGNALS: SIGUSR1 prints statistics to stderr; SIGINT/SIGTERM leave, print them and exit 0.";
 
@@ -82,8 +94,12 @@ enum ScopeArg {
 /// The socket type of `-t`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum SockType {
-    /// Reliable datagrams (the only type this stack offers so far).
+    /// Reliable datagrams (and group sockets).
     Rdm,
+    /// Connections that keep message boundaries.
+    Seqpacket,
+    /// Connections that carry a byte stream.
+    Stream,
 }
 
 /// The multicast method of `-m`.
@@ -116,7 +132,7 @@ struct Args {
     /// Group: deliver JOINED/LEFT events (TIPC_GROUP_MEMBER_EVTS).
     #[arg(short = 'e')]
     events: bool,
-    /// Message importance 0..3 (accepted; messages go at LOW so far).
+    /// Message importance 0..3 of plain and connection sends.
     #[arg(short = 'i', default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
     importance: u8,
     /// Multicast method (accepted for compatibility).
@@ -165,6 +181,24 @@ struct Runner {
     scope: Scope,
     loopback: bool,
     events: bool,
+    importance: Importance,
+    /// `-t seqpacket|stream`: the kind of connection socket.
+    kind: Option<ConnKind>,
+    /// The connection socket the steps act on: listening or connecting.
+    csock: Option<ConnSocket>,
+    /// The connection accepted from it, which later steps use.
+    accepted: Option<ConnSocket>,
+    /// Whether `csock` itself is connected (a client).
+    connected: bool,
+    /// The connection's peer, for RECV lines.
+    peer: Option<MemberId>,
+    /// The connection ended (PEER-CLOSED printed).
+    conn_over: bool,
+}
+
+/// The error code's name as the kernel-side client prints it.
+fn err_name(code: u8) -> &'static str {
+    ["ok", "no_name", "no_port", "no_node", "overload", "conn_shutdown"].get(usize::from(code)).copied().unwrap_or("?")
 }
 
 impl Runner {
@@ -226,8 +260,7 @@ impl Runner {
     fn show(&mut self, m: &PortMessage, echo: bool) {
         if m.err != ErrorCode::Ok {
             let code = u8::from(m.err);
-            let names = ["ok", "no_name", "no_port", "no_node", "overload", "conn_shutdown"];
-            let en = names.get(usize::from(code)).copied().unwrap_or("?");
+            let en = err_name(code);
             let data = self.format_data(&m.data);
             self.out(&format!(
                 "REJECTED err={code}({en}) from={}:{} len={} data={data}",
@@ -292,7 +325,64 @@ impl Runner {
         self.recv_loop_m(ms, want, 0, echo)
     }
 
+    /// The connection the receive and send steps use, if there is one.
+    fn conn(&self) -> Option<&ConnSocket> {
+        self.accepted.as_ref().or(if self.connected { self.csock.as_ref() } else { None })
+    }
+
+    /// Receives on the connection until `ms` passes, `want` data messages
+    /// arrived, or the connection ends.
+    fn conn_recv_loop(&mut self, ms: u64, want: u64, echo: bool) -> bool {
+        let end = Instant::now() + Duration::from_millis(ms);
+        let start = self.data_seen;
+        loop {
+            if want > 0 && self.data_seen - start >= want {
+                return true;
+            }
+            if self.conn_over {
+                return want == 0;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return want == 0;
+            }
+            let Some(c) = self.conn() else { return false };
+            let r = c.recv_timeout(left.min(Duration::from_millis(100)));
+            let peer = self.peer.map_or_else(String::new, |p| format!("{}:{}", p.node, p.port.0));
+            match r {
+                Ok(Some(d)) => {
+                    self.data_seen += 1;
+                    let text = self.format_data(&d);
+                    self.out(&format!("RECV from={peer} len={} data={text}", d.len()));
+                    if echo
+                        && let Some(c) = self.conn()
+                        && let Err(e) = c.send(d)
+                    {
+                        self.out(&format!("ERROR echo: {}", e.with_errno()));
+                    }
+                }
+                Ok(None) => {
+                    self.conn_over = true;
+                    self.out("PEER-CLOSED");
+                }
+                Err(Error::ConnReset(code)) => {
+                    self.conn_over = true;
+                    let code = u8::from(code);
+                    self.out(&format!("PEER-CLOSED err={code}({})", err_name(code)));
+                }
+                Err(Error::Timeout) => {}
+                Err(e) => {
+                    self.out(&format!("ERROR recv: {}", e.with_errno()));
+                    return false;
+                }
+            }
+        }
+    }
+
     fn recv_loop_m(&mut self, ms: u64, want: u64, want_members: usize, echo: bool) -> bool {
+        if self.conn().is_some() {
+            return self.conn_recv_loop(ms, want, echo);
+        }
         let end = Instant::now() + Duration::from_millis(ms);
         let start = self.data_seen;
         loop {
@@ -467,7 +557,12 @@ impl Runner {
             }
             &Step::Bind { stype: t, lo, hi } => {
                 let r = ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) };
-                if let Err(e) = self.sock.bind(r, self.scope) {
+                let scope = self.scope;
+                let bound = match self.kind {
+                    Some(_) => self.main_conn().and_then(|c| c.bind(r, scope)),
+                    None => self.sock.bind(r, scope),
+                };
+                if let Err(e) = bound {
                     self.out(&format!("ERROR bind {t}:{lo}:{hi}: {}", e.with_errno()));
                     return false;
                 }
@@ -485,8 +580,117 @@ impl Runner {
                 let r = ServiceRange { stype: ServiceType(*t), lower: Instance(*lo), upper: Instance(*hi) };
                 self.plain_send("range", text, |s, d| s.send_to_range(r, d))
             }
+            Step::Listen => match self.main_conn().and_then(ConnSocket::listen) {
+                Ok(()) => {
+                    self.out("LISTENING");
+                    true
+                }
+                Err(e) => {
+                    self.out(&format!("ERROR listen: {}", e.with_errno()));
+                    false
+                }
+            },
+            &Step::Accept(ms) => {
+                let Some(l) = self.csock.as_ref() else {
+                    self.out("ERROR accept: not listening");
+                    return false;
+                };
+                match l.accept_timeout(Duration::from_millis(ms)) {
+                    Ok((c, peer)) => {
+                        self.accepted = Some(c);
+                        self.peer = Some(peer);
+                        self.conn_over = false;
+                        self.out(&format!("ACCEPTED peer={}:{}", peer.node, peer.port.0));
+                        true
+                    }
+                    Err(Error::Timeout) => {
+                        self.out(&format!("ERROR accept: no connection after {ms} ms"));
+                        false
+                    }
+                    Err(e) => {
+                        self.out(&format!("ERROR accept: {}", e.with_errno()));
+                        false
+                    }
+                }
+            }
+            &Step::Connect { stype: t, inst } => {
+                let r = self.main_conn().and_then(|c| c.connect(ServiceType(t), Instance(inst)).map(|()| c.peer()));
+                match r {
+                    Ok(Some(peer)) => {
+                        self.connected = true;
+                        self.peer = Some(peer);
+                        self.conn_over = false;
+                        self.out(&format!("CONNECTED peer={}:{}", peer.node, peer.port.0));
+                        true
+                    }
+                    Ok(None) => {
+                        self.out(&format!("ERROR connect {t}:{inst}: no peer"));
+                        false
+                    }
+                    Err(e) => {
+                        self.out(&format!("ERROR connect {t}:{inst}: {}", e.with_errno()));
+                        false
+                    }
+                }
+            }
+            Step::Csend(text) => {
+                let mut len = 0;
+                for i in 0..self.count {
+                    let data = self.payload(text, i);
+                    len = data.len();
+                    let r = match self.conn() {
+                        Some(c) => c.send(data),
+                        None => Err(Error::NotConnected),
+                    };
+                    if let Err(e) = r {
+                        self.out(&format!("ERROR send conn (message {} of {}): {}", i + 1, self.count, e.with_errno()));
+                        return false;
+                    }
+                }
+                self.out(&format!("SENT mode=conn len={len} count={}", self.count));
+                true
+            }
+            &Step::Sink { bytes, ms } => {
+                let Some(c) = self.conn() else {
+                    self.out("ERROR sink: not connected");
+                    return false;
+                };
+                let end = Instant::now() + Duration::from_millis(ms);
+                let (mut h, mut got) = (0xcbf2_9ce4_8422_2325_u64, 0u64);
+                let mut buf = vec![0u8; 65_536];
+                while got < bytes {
+                    let left = end.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match c.read_timeout(&mut buf, left) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            for b in &buf[..n] {
+                                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+                            }
+                            got += n as u64;
+                        }
+                    }
+                }
+                self.out(&format!("SINK len={got} fnv={h:016x}"));
+                got == bytes
+            }
+            Step::Close => {
+                if self.accepted.take().is_none() {
+                    self.csock = None;
+                    self.connected = false;
+                }
+                self.peer = None;
+                self.conn_over = false;
+                self.out("CLOSED");
+                true
+            }
             Step::SelfId => {
-                let id = self.gsock.as_ref().map_or_else(|| self.sock.id(), |g| g.id());
+                let id = match (&self.csock, self.kind) {
+                    (Some(c), Some(_)) => c.id(),
+                    _ => self.gsock.as_ref().map_or_else(|| self.sock.id(), |g| g.id()),
+                };
                 self.out(&format!("SELF node={} port={}", id.node, id.port.0));
                 true
             }
@@ -513,9 +717,34 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// The connection socket, made when a step first needs it (after a
+    /// `close` a new one is made).
+    fn main_conn(&mut self) -> Result<&ConnSocket, Error> {
+        if self.csock.is_none() {
+            let c = self.stack.conn_socket(self.kind.unwrap_or(ConnKind::Seqpacket))?;
+            c.set_importance(self.importance);
+            self.csock = Some(c);
+        }
+        self.csock.as_ref().ok_or(Error::NotConnected)
+    }
+}
+
 /// One step of the scenario, checked before the node starts.
 #[derive(Debug)]
 enum Step {
+    Listen,
+    Accept(u64),
+    Connect {
+        stype: u32,
+        inst: u32,
+    },
+    Csend(String),
+    Sink {
+        bytes: u64,
+        ms: u64,
+    },
+    Close,
     Join {
         stype: u32,
         inst: u32,
@@ -574,7 +803,8 @@ enum Step {
 
 /// The step names, for error messages.
 const STEP_NAMES: &str = "join, leave, wait-members, bcast, mcast, anycast, unicast, unicast-member, bind, send, \
-                          send-range, send-port, self, recv, recv-n, echo, sleep, count";
+                          send-range, send-port, self, recv, recv-n, echo, sleep, count, listen, accept, connect, \
+                          csend, sink, close";
 
 /// Parses one step; the error names what is wrong and what is valid.
 fn parse_step(step: &str) -> Result<Step, String> {
@@ -654,12 +884,15 @@ fn parse_step(step: &str) -> Result<Step, String> {
         "echo" => Step::Echo(num(Some(rest), "milliseconds")?),
         "sleep" => Step::Sleep(num(Some(rest), "milliseconds")?),
         "count" => Step::Count(num(Some(rest), "count")?),
-        "listen" | "accept" | "connect" | "csend" | "close" => {
-            return Err(format!(
-                "step {name}: connection steps are not supported yet (this stack offers group and RDM sockets); \
-                 valid steps: {STEP_NAMES}"
-            ));
-        }
+        "listen" => no_args(Step::Listen)?,
+        "accept" => Step::Accept(if rest.is_empty() { 10_000 } else { num(Some(rest), "milliseconds")? }),
+        "connect" => Step::Connect { stype: num32(f.next(), "type")?, inst: num32(f.next(), "instance")? },
+        "csend" => Step::Csend(text(Some(rest))?),
+        "sink" => Step::Sink {
+            bytes: num(f.next(), "byte count")?,
+            ms: f.next().map_or(Ok(60_000), |s| num(Some(s), "timeout"))?,
+        },
+        "close" => no_args(Step::Close)?,
         other => return Err(format!("unknown step `{other}`; valid steps: {STEP_NAMES} (see --help)")),
     };
     Ok(step)
@@ -703,7 +936,42 @@ fn main() {
         eprintln!("group_member: {e}");
         std::process::exit(2)
     });
-    let (SockType::Rdm, _, _) = (args.sock_type, args.method, args.importance);
+    let kind = match args.sock_type {
+        SockType::Rdm => None,
+        SockType::Seqpacket => Some(ConnKind::Seqpacket),
+        SockType::Stream => Some(ConnKind::Stream),
+    };
+    // as the kernel-side client: connection steps need a connection socket,
+    // group and datagram steps a datagram one
+    for (s, text) in steps.iter().zip(&args.steps) {
+        let conn_step = matches!(
+            s,
+            Step::Listen | Step::Accept(_) | Step::Connect { .. } | Step::Csend(_) | Step::Sink { .. } | Step::Close
+        );
+        let rdm_step = matches!(
+            s,
+            Step::Join { .. }
+                | Step::Leave
+                | Step::WaitMembers { .. }
+                | Step::Bcast(_)
+                | Step::Mcast { .. }
+                | Step::Anycast { .. }
+                | Step::ToPort { .. }
+                | Step::UnicastMember { .. }
+                | Step::Send { .. }
+                | Step::SendRange { .. }
+        );
+        if conn_step && kind.is_none() {
+            eprintln!("group_member: step '{text}' needs -t seqpacket or -t stream");
+            std::process::exit(2);
+        }
+        if rdm_step && kind.is_some() {
+            eprintln!("group_member: step '{text}' needs -t rdm");
+            std::process::exit(2);
+        }
+    }
+    let _ = args.method;
+    let importance = Importance::from(args.importance);
     let b = match args.node.builder() {
         Ok(b) => b.net_id(args.net_id),
         Err(e) => {
@@ -745,6 +1013,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    sock.set_importance(importance);
     let mut r = Runner {
         t0: Instant::now(),
         human: args.human,
@@ -764,13 +1033,22 @@ fn main() {
         },
         loopback: args.loopback,
         events: args.events,
+        importance,
+        kind,
+        csock: None,
+        accepted: None,
+        connected: false,
+        peer: None,
+        conn_over: false,
     };
     let failed = !steps.iter().all(|s| r.run(s));
     r.out(&format!("DONE status={}", if failed { "fail" } else { "ok" }));
     if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
         r.out(""); // parks: the signal thread exits
     }
-    let Runner { stack, sock, gsock, .. } = r;
+    let Runner { stack, sock, gsock, csock, accepted, .. } = r;
+    drop(accepted);
+    drop(csock);
     drop(gsock);
     drop(sock);
     stack.close();

@@ -139,7 +139,7 @@ fn stream_of_16_mib_with_a_slow_reader_arrives_whole_and_the_sender_waits() {
     while off < TOTAL {
         let piece = data.slice(off..(off + 60_000).min(TOTAL));
         match c.try_send(piece.clone()) {
-            Ok(()) => off += piece.len(),
+            Ok(n) => off += n,
             Err(Error::WouldBlock(_)) => {
                 waited += 1;
                 c.send(piece.clone()).expect("send once the window opens");

@@ -268,34 +268,47 @@ impl ConnSocket {
     /// [`Error::NotConnected`], [`Error::ConnClosed`] (the connection
     /// ended), [`Error::TooLarge`] (SEQPACKET), [`Error::StackStopped`].
     pub fn send(&self, data: Bytes) -> Result<(), Error> {
-        self.send_inner(data, Deadline::Never)
+        self.send_inner(data, Deadline::Never).map(|_| ())
     }
-    /// As [`ConnSocket::send`], failing with [`Error::WouldBlock`] instead of
-    /// waiting (a STREAM send may then have sent a part: see
-    /// [`ConnSocket::send`] for a send that completes).
+    /// As [`ConnSocket::send`] without waiting: returns how many bytes went
+    /// (on STREAM, the pieces the window took, possibly not all; on
+    /// SEQPACKET, the whole message).
     ///
     /// # Errors
-    /// As [`ConnSocket::send`], and [`Error::WouldBlock`].
-    pub fn try_send(&self, data: Bytes) -> Result<(), Error> {
+    /// As [`ConnSocket::send`], and [`Error::WouldBlock`] when nothing
+    /// could go.
+    pub fn try_send(&self, data: Bytes) -> Result<usize, Error> {
         self.send_inner(data, Deadline::Now)
     }
-    /// As [`ConnSocket::send`], waiting at most `timeout`.
+    /// As [`ConnSocket::send`], waiting at most `timeout`: returns how many
+    /// bytes went (on STREAM, fewer than given when the time ran out after
+    /// some pieces).
     ///
     /// # Errors
-    /// As [`ConnSocket::send`], and [`Error::Timeout`].
-    pub fn send_timeout(&self, data: Bytes, timeout: StdDuration) -> Result<(), Error> {
+    /// As [`ConnSocket::send`], and [`Error::Timeout`] when nothing went.
+    pub fn send_timeout(&self, data: Bytes, timeout: StdDuration) -> Result<usize, Error> {
         self.send_inner(data, Deadline::after(timeout))
     }
 
-    fn send_inner(&self, mut data: Bytes, deadline: Deadline) -> Result<(), Error> {
+    /// Sends in pieces of at most 66 000 bytes (one on SEQPACKET); returns
+    /// the bytes sent. A piece that cannot go before `deadline` ends the
+    /// send: with its error when nothing went, else with what went.
+    fn send_inner(&self, mut data: Bytes, deadline: Deadline) -> Result<usize, Error> {
         if self.kind == ConnKind::Seqpacket || data.len() <= tipc_wire::MAX_USER_MSG_SIZE {
-            return self.send_one(data, deadline);
+            let n = data.len();
+            return self.send_one(data, deadline).map(|()| n);
         }
+        let mut sent = 0;
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(tipc_wire::MAX_USER_MSG_SIZE));
-            self.send_one(piece, deadline)?;
+            let n = piece.len();
+            match self.send_one(piece, deadline) {
+                Ok(()) => sent += n,
+                Err(Error::WouldBlock(_) | Error::Timeout) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        Ok(sent)
     }
 
     fn send_one(&self, data: Bytes, deadline: Deadline) -> Result<(), Error> {

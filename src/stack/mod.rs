@@ -34,7 +34,7 @@ use std::time::Duration as StdDuration;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use tipc_bearer_eth::EthBearer;
 use tipc_link::LinkInfo;
-use tipc_wire::{NodeAddr, NodeId, PortId, ServiceRange};
+use tipc_wire::{Importance, NodeAddr, NodeId, PortId, ServiceRange};
 
 use crate::error::Error;
 use shared::Shared;
@@ -191,7 +191,7 @@ impl Stack {
     /// Opens a socket addressed by port id (RDM-like, connectionless).
     pub fn port_socket(&self) -> Result<PortSocket, Error> {
         let (port, rx) = self.open(|g| &mut g.sockets, false)?;
-        Ok(PortSocket { shared: self.shared.clone(), port, rx })
+        Ok(PortSocket { shared: self.shared.clone(), port, rx, importance: parking_lot::Mutex::new(Importance::Low) })
     }
 
     /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).

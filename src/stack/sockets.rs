@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use tipc_group::{Dest, GroupEvent, GroupSpec, SendOpts};
-use tipc_wire::{Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
+use tipc_wire::{Importance, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
 
 use super::rx::recv_error;
 use super::shared::{Deadline, Shared};
@@ -20,6 +20,8 @@ pub struct PortSocket {
     pub(super) shared: Arc<Shared>,
     pub(super) port: PortId,
     pub(super) rx: Receiver<PortMessage>,
+    /// The importance of its messages (TIPC_IMPORTANCE; LOW by default).
+    pub(super) importance: parking_lot::Mutex<Importance>,
 }
 
 impl std::fmt::Debug for PortSocket {
@@ -34,6 +36,17 @@ impl PortSocket {
         self.shared.socket_id(self.port)
     }
 
+    /// Sets the importance of this socket's messages (LOW by default): the
+    /// user field on the wire, and the link backlog limit the message meets
+    /// (net/tipc/socket.c `TIPC_IMPORTANCE`).
+    pub fn set_importance(&self, importance: Importance) {
+        *self.importance.lock() = importance;
+    }
+
+    fn opts(&self, returnable: bool) -> SendOpts {
+        SendOpts { returnable, importance: *self.importance.lock() }
+    }
+
     fn send_inner(
         &self,
         node: NodeAddr,
@@ -43,15 +56,8 @@ impl PortSocket {
         returnable: bool,
     ) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(deadline, |core, now| {
-            core.send(
-                now,
-                me,
-                Dest::Socket { node, port },
-                data.clone(),
-                SendOpts { returnable, ..SendOpts::default() },
-            )
-        })
+        let opts = self.opts(returnable);
+        self.shared.send_with(deadline, |core, now| core.send(now, me, Dest::Socket { node, port }, data.clone(), opts))
     }
 
     /// Binds a service range to this socket (scope node or cluster).
@@ -75,22 +81,16 @@ impl PortSocket {
     /// waiting while congested. `returnable` asks for it back if undeliverable.
     pub fn send_to_name(&self, stype: ServiceType, inst: Instance, data: Bytes, returnable: bool) -> Result<(), Error> {
         let me = self.port;
+        let opts = self.opts(returnable);
         self.shared.send_with(Deadline::Never, |core, now| {
-            core.send(
-                now,
-                me,
-                Dest::Service { stype, inst },
-                data.clone(),
-                SendOpts { returnable, ..SendOpts::default() },
-            )
+            core.send(now, me, Dest::Service { stype, inst }, data.clone(), opts)
         })
     }
     /// Multicast to every socket bound in a range, waiting while congested.
     pub fn send_to_range(&self, range: ServiceRange, data: Bytes) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(Deadline::Never, |core, now| {
-            core.send(now, me, Dest::Range(range), data.clone(), SendOpts::default())
-        })
+        let opts = self.opts(false);
+        self.shared.send_with(Deadline::Never, |core, now| core.send(now, me, Dest::Range(range), data.clone(), opts))
     }
 
     /// Sends to a socket, waiting while the link is congested.

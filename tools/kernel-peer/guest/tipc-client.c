@@ -43,7 +43,7 @@ enum op {
 	OP_JOIN, OP_LEAVE, OP_WAIT_MEMBERS, OP_BCAST, OP_MCAST, OP_ANYCAST,
 	OP_UNICAST, OP_UNICAST_MEMBER, OP_BIND, OP_SEND, OP_SEND_RANGE,
 	OP_SEND_PORT, OP_SELF, OP_RECV, OP_RECV_N, OP_ECHO, OP_SLEEP, OP_COUNT,
-	OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_CSEND, OP_CLOSE,
+	OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_CSEND, OP_CLOSE, OP_SINK,
 };
 
 /* Argument letters: n number, a node address, t text (the rest of the
@@ -88,6 +88,8 @@ static const struct step_kind kinds[] = {
 	  "accept one connection (default 10000 ms); later steps use it", 1, 0 },
 	{ "connect", OP_CONNECT, "nn", "connect:TYPE:INST", "connect to service TYPE:INST", 1, 0 },
 	{ "csend", OP_CSEND, "t", "csend:TEXT", "send on the connection", 1, 0 },
+	{ "sink", OP_SINK, "n[n", "sink:BYTES[:MS]",
+	  "read BYTES from the connection and print their length and FNV-1a hash (SINK)", 1, 0 },
 	{ "close", OP_CLOSE, "", "close",
 	  "close the connection (or else the socket; a new one is made when needed)", 1, 0 },
 };
@@ -207,7 +209,7 @@ static void usage(FILE *f)
 		"seqpacket or -t stream, the group and send steps -t rdm.\n"
 		"\n"
 		"output: JOIN, SELF, EVENT JOINED|LEFT, MEMBERS, LEAVE, BOUND, RECV, REJECTED,\n"
-		"SENT, LISTENING, ACCEPTED, CONNECTED, EOF, CLOSED, ERROR lines, then\n"
+		"SENT, LISTENING, ACCEPTED, CONNECTED, PEER-CLOSED, CLOSED, ERROR lines, then\n"
 		"DONE status=ok|fail; exit status 0 if every step succeeded, 1 if one\n"
 		"failed, 2 for a bad option or step. A kernel JOINED/LEFT event about\n"
 		"this socket itself (with -l -e) is not shown and not counted.\n",
@@ -600,7 +602,7 @@ static enum got take_one(int fd, int echo)
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return GOT_NOTHING;
 		if (is_conn && (errno == ECONNRESET || errno == ENOTCONN || errno == EPIPE)) {
-			out("EOF err=%s", err_text(errno));
+			out("PEER-CLOSED err=%s", err_text(errno));
 			st.conn_over = 1;
 			return GOT_EOF;
 		}
@@ -643,9 +645,9 @@ static enum got take_one(int fd, int echo)
 
 	if (is_conn && (n == 0 || has_err)) {
 		if (has_err && err != TIPC_CONN_SHUTDOWN)
-			out("EOF err=%u(%s)", err, error_name(err));
+			out("PEER-CLOSED err=%u(%s)", err, error_name(err));
 		else
-			out("EOF");
+			out("PEER-CLOSED");
 		st.conn_over = 1;
 		return GOT_EOF;
 	}
@@ -936,7 +938,7 @@ static int run_step(const struct step *s)
 		st.conn = c;
 		st.conn_over = 0;
 		st.peer = peer.addr.id;
-		out("ACCEPTED from=%08x:%u", st.peer.node, st.peer.ref);
+		out("ACCEPTED peer=%08x:%u", st.peer.node, st.peer.ref);
 		return 0;
 	}
 	case OP_CONNECT: {
@@ -958,7 +960,7 @@ static int run_step(const struct step *s)
 		st.conn = fd;
 		st.conn_over = 0;
 		st.peer = peer.addr.id;
-		out("CONNECTED to=%08x:%u service=%u:%u", st.peer.node, st.peer.ref, v[0], v[1]);
+		out("CONNECTED peer=%08x:%u", st.peer.node, st.peer.ref);
 		return 0;
 	}
 	case OP_CSEND:
@@ -967,6 +969,36 @@ static int run_step(const struct step *s)
 			return -1;
 		}
 		return send_all(st.conn, "conn", NULL, s->text);
+	case OP_SINK: {
+		/* reads until v[0] bytes came (or the end, or MS passed) and
+		 * prints how many and their 64-bit FNV-1a hash */
+		long long ms = s->given > 1 ? v[1] : 60000, end = now_ms() + ms;
+		unsigned long long h = 0xcbf29ce484222325ULL, got = 0;
+
+		if (st.conn < 0) {
+			out("ERROR sink: not connected");
+			return -1;
+		}
+		while (got < v[0] && now_ms() < end) {
+			struct pollfd p = { st.conn, POLLIN, 0 };
+			ssize_t n;
+
+			if (poll(&p, 1, 1000) <= 0)
+				continue;
+			n = recv(st.conn, inbuf, sizeof(inbuf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0)
+				break;
+			for (ssize_t k = 0; k < n; k++) {
+				h ^= inbuf[k];
+				h *= 0x100000001b3ULL;
+			}
+			got += (unsigned long long)n;
+		}
+		out("SINK len=%llu fnv=%016llx", got, h);
+		return got == v[0] ? 0 : -1;
+	}
 	case OP_CLOSE:
 		if (st.conn >= 0 && st.conn != st.sock) {
 			close(st.conn);
