@@ -294,3 +294,62 @@ fn a_killed_peer_ends_the_connection_and_unbound_names_fail_at_once() {
     drop(plug);
     drop(kernel);
 }
+
+/// Lines with node addresses and ports replaced, for comparing the two
+/// clients' output.
+fn shape(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| match w.split_once('=') {
+                    Some((k @ ("peer" | "from"), _)) => format!("{k}=*"),
+                    _ => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn group_member_prints_the_lines_tipc_client_prints() {
+    let Some(brns) = kernel_rig("connections: group_member", "kcgm") else { return };
+    let _cleanup = Cleanup(brns.clone());
+    let kernel = KernelPeer::up("kg", &brns, "gm-kernel");
+    let plug = Plug::new("kcgm", &brns, 0);
+    let gm = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", plug.ns.name()])
+            .arg(common::example("group_member"))
+            .args(["--iface", tipc_testkit::netns::NODE_IF, "--node-id", "gm-ours", "-t", "seqpacket"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("group_member")
+    };
+    let client =
+        ["sleep:2000", "connect:1000:7", "csend:ping", "recv-n:1:5000", "csend:@3000", "recv-n:1:5000", "close"];
+    let server = ["bind:1000:7", "listen", "accept:30000", "echo:4000"];
+
+    // a kernel server, our client
+    kernel.spawn("/tmp/ksrv", &format!("tipc-client -t seqpacket {}", server.join(" ")));
+    let ours_client = gm(&client).wait_with_output().expect("group_member client");
+    let ours_client = String::from_utf8_lossy(&ours_client.stdout).to_string();
+    let kernel_server = kernel.wait_file("/tmp/ksrv", Duration::from_secs(15), |s| s.contains("DONE"));
+
+    // our server, a kernel client
+    let srv = gm(&server);
+    let (kernel_client, _) = kernel.exec(&["sh", "-c", &format!("tipc-client -t seqpacket {}", client.join(" "))]);
+    let ours_server = srv.wait_with_output().expect("group_member server");
+    let ours_server = String::from_utf8_lossy(&ours_server.stdout).to_string();
+
+    eprintln!("our client:\n{ours_client}\nthe kernel's client:\n{kernel_client}");
+    eprintln!("our server:\n{ours_server}\nthe kernel's server:\n{kernel_server}");
+    assert!(ours_client.contains("DONE status=ok"), "{ours_client}");
+    assert_eq!(shape(&ours_client), shape(&kernel_client), "the clients' lines differ");
+    assert_eq!(shape(&ours_server), shape(&kernel_server), "the servers' lines differ");
+    assert!(ours_server.contains("PEER-CLOSED err=2(no_port)"), "{ours_server}");
+    drop(plug);
+    drop(kernel);
+}

@@ -252,3 +252,62 @@ fn examples_answer_usr1_at_once_and_leave_cleanly_on_term() {
     signal(&obs, "-TERM");
     assert!(exit_within(&mut obs, Duration::from_secs(10)).is_some_and(|s| s.success()), "observer exits 0");
 }
+
+/// Runs example `name` in namespace `ns` with `args`, its output piped.
+fn spawn_example(ns: &tipc_testkit::netns::Netns, name: &str, args: &[&str]) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(example(name))
+        .args(["--iface", NODE_IF])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn the_echo_client_and_server_talk_over_a_connection() {
+    let Some(lab) = rig("echo examples", || Lab::pair("vecho")) else { return };
+    let srv = spawn_example(lab.node(1), "echo_server", &["--node-id", "echo-srv", "--seconds", "20"]);
+    let out =
+        spawn_example(lab.node(0), "echo_client", &["--node-id", "echo-cli", "--requests", "50", "--size", "9000"])
+            .wait_with_output()
+            .expect("client");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "client failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("50 answers of 9000 bytes checked"), "{text}");
+    let mut srv = srv;
+    let _ = srv.kill();
+    let so = srv.wait_with_output().expect("server");
+    let st = String::from_utf8_lossy(&so.stdout);
+    assert!(st.contains("ended after 50 messages: closed by the client"), "{st}");
+}
+
+#[test]
+fn file_copy_moves_a_file_intact() {
+    let Some(lab) = rig("file copy example", || Lab::pair("vfcp")) else { return };
+    let dir = std::env::temp_dir().join(format!("tipc-fcp-{}", std::process::id()));
+    let inbox = dir.join("in");
+    std::fs::create_dir_all(&inbox).expect("dirs");
+    let src = dir.join("payload.bin");
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&src, &data).expect("write");
+    let srv = spawn_example(
+        lab.node(1),
+        "file_copy",
+        &["--node-id", "fcp-srv", "serve", "--dir", inbox.to_str().expect("utf-8"), "--files", "1"],
+    );
+    let out = spawn_example(lab.node(0), "file_copy", &["--node-id", "fcp-cli", "send", src.to_str().expect("utf-8")])
+        .wait_with_output()
+        .expect("sender");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "sender failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let so = srv.wait_with_output().expect("server");
+    let st = String::from_utf8_lossy(&so.stdout).to_string();
+    let fnv_of = |s: &str| s.split_whitespace().find_map(|w| w.strip_prefix("fnv=")).map(str::to_string);
+    assert!(st.contains("received payload.bin") && st.contains("5000000 bytes"), "{st}");
+    assert_eq!(fnv_of(&st), fnv_of(&text), "the checksums differ:\n{st}\n{text}");
+    assert_eq!(std::fs::read(inbox.join("payload.bin")).expect("copy"), data);
+    let _ = std::fs::remove_dir_all(&dir);
+}
