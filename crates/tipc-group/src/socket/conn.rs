@@ -178,9 +178,6 @@ impl Conns {
     pub(super) fn is_listening(&self, p: PortId) -> bool {
         self.listeners.contains_key(&p)
     }
-    pub(super) fn has(&self, p: PortId) -> bool {
-        self.listeners.contains_key(&p) || self.conns.contains_key(&p)
-    }
     /// The earliest probe deadline.
     pub(super) fn next_probe(&self) -> Option<Instant> {
         self.conns.values().filter(|c| c.state == State::Established).map(|c| c.probe_at).min()
@@ -436,13 +433,8 @@ impl SocketLayer {
             .conns
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.state != State::Closed
-                    && match c.state {
-                        State::Connecting { to } => to.node == node,
-                        _ => c.peer.node == node,
-                    }
-            })
+            // a connecting socket's peer is where its SYN went
+            .filter(|(_, c)| c.state != State::Closed && c.peer.node == node)
             .map(|(p, _)| *p)
             .collect();
         for p in ports {

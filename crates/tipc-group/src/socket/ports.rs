@@ -61,9 +61,7 @@ impl SocketLayer {
         if self.groups.contains_key(&p) {
             let _ = self.group_leave(p, links);
         }
-        if self.conns.has(p) {
-            self.close_conn(p, links);
-        }
+        self.close_conn(p, links);
         for k in self.bindings.keys_of(p, None) {
             self.withdraw_key(k, links);
         }

@@ -4,7 +4,7 @@
 //! unanswered probes, and what a connection socket refuses
 //! (net/tipc/socket.c is the reference for every expectation).
 
-use tipc_wire::{ConnMgrMsg, ConnMgrType, Importance};
+use tipc_wire::{ConnMgrMsg, ConnMgrType, Duration, Importance};
 
 use super::*;
 
@@ -374,6 +374,10 @@ fn a_quiet_connection_is_probed_and_an_unanswered_probe_aborts_it() {
     let start = net.now;
     let due = net.nodes[0].layer.poll_timeout().expect("a probe timer");
     assert_eq!(due, start + CONN_PROBE_INTERVAL);
+    // nothing before it is due
+    net.now = start + Duration::from_secs(3599);
+    net.with(0, |l, w, now| l.handle_timeout(now, w));
+    assert!(sent(&mut net, 0).is_empty(), "no probe before the interval");
     net.now = due;
     net.with(0, |l, w, now| l.handle_timeout(now, w));
     let probes: Vec<ConnMgrMsg> = sent(&mut net, 0)
@@ -397,6 +401,10 @@ fn a_quiet_connection_is_probed_and_an_unanswered_probe_aborts_it() {
     assert_eq!(conn_events(&net.take(0), cp), vec![ConnEvent::Closed(ConnEnd::ProbeTimeout)]);
     assert_eq!(csend(&mut net, 0, cp, Bytes::from_static(b"x")), Err(SocketError::ConnClosed));
     assert_eq!(net.nodes[0].layer.poll_timeout(), None, "no timer for an ended connection");
+    net.now += CONN_PROBE_INTERVAL;
+    net.with(0, |l, w, now| l.handle_timeout(now, w));
+    assert!(sent(&mut net, 0).is_empty(), "an ended connection is not probed");
+    assert!(conn_events(&net.take(0), cp).is_empty(), "nor ended twice");
 }
 
 #[test]
@@ -454,8 +462,10 @@ fn connection_messages_from_strangers_or_to_plain_sockets_are_returned() {
             })
             .collect()
     };
+    let before = net.nodes[1].layer.stats().no_port;
     net.input(1, NodeInput::Delivered { from: addr(2), msg: forged_conn(2, stranger, ap, b"intrude") });
     assert!(conn_events(&net.take(1), ap).is_empty());
+    assert_eq!(net.nodes[1].layer.stats().no_port, before + 1);
     assert_eq!(returned(&mut net), vec![(stranger, ErrorCode::NoPort)]);
     net.run();
     // the connectionless stranger drops a returned connection message, as
@@ -465,6 +475,7 @@ fn connection_messages_from_strangers_or_to_plain_sockets_are_returned() {
     let rdm = net.open(1);
     net.input(1, NodeInput::Delivered { from: addr(2), msg: forged_conn(2, stranger, rdm, b"huh") });
     assert!(port_messages(&net.take(1)).is_empty());
+    assert_eq!(net.nodes[1].layer.stats().no_port, before + 2);
     assert_eq!(returned(&mut net), vec![(stranger, ErrorCode::NoPort)]);
     net.run();
     // and a connection message to a listener
@@ -478,23 +489,195 @@ fn connection_messages_from_strangers_or_to_plain_sockets_are_returned() {
 fn a_peer_that_overruns_the_window_gets_overload_and_memory_stays_bounded() {
     let mut net = Net::new(2);
     let (_lp, cp, ap) = connected(&mut net, 0, 1, 1);
-    // node 0 ignores its window: raw connection messages of 60 000 bytes
-    // (59 blocks each) straight onto the link
-    let big: &'static [u8] = Box::leak(vec![1u8; 60_000].into_boxed_slice());
-    for _ in 0..60 {
+    // node 0 ignores its window: raw connection messages of 64 488 bytes,
+    // 64 blocks each with the 24-byte header, straight onto the link
+    let big: &'static [u8] = Box::leak(vec![1u8; 63 * 1024 - 24].into_boxed_slice());
+    for _ in 0..40 {
         net.nodes[0].wire.out.push((Some(addr(1)), forged_conn(0, cp, ap, big)));
     }
+    let before = net.nodes[1].layer.stats().no_port;
     net.run();
-    let delivered = data_of(&conn_events(&net.take(1), ap)).len();
-    // 2048 blocks hold 34 of them; the rest come back
-    assert_eq!(delivered, (CONN_RCV_LIMIT / 59) as usize);
+    // 2048 blocks hold exactly 32 of them; the other 8 come back
+    assert_eq!(data_of(&conn_events(&net.take(1), ap)).len(), 32);
+    assert_eq!(net.nodes[1].layer.stats().no_port, before + 8);
     let evs = net.take(0);
-    let returned = port_messages(&evs).iter().filter(|m| m.err == ErrorCode::Overload).count()
-        + conn_events(&evs, cp)
-            .iter()
-            .filter(|e| matches!(e, ConnEvent::Closed(ConnEnd::Reset(ErrorCode::Overload))))
-            .count();
-    assert!(returned >= 1, "{evs:?}");
+    assert!(
+        conn_events(&evs, cp).iter().any(|e| matches!(e, ConnEvent::Closed(ConnEnd::Reset(ErrorCode::Overload)))),
+        "{evs:?}"
+    );
+}
+
+#[test]
+fn the_syn_data_counts_in_both_windows() {
+    let mut net = Net::new(2);
+    let lp = server(&mut net, 1, 1);
+    let cp = net.open_conn(0);
+    let big: &'static [u8] = Box::leak(vec![5u8; 60_000].into_boxed_slice());
+    connect(&mut net, 0, cp, ConnectTo::Service { stype: CSVC, inst: Instance(1) }, big).expect("connect");
+    net.run();
+    let acc = accept(&mut net, 1, lp).expect("accept");
+    assert_eq!(acc.data.as_ref().map(Bytes::len), Some(60_000));
+    net.run();
+    net.take(0);
+    // the sender: 59 blocks of SYN data already count, so 35 messages of
+    // 2 blocks go before the 128-block window closes (59 + 70 > 128)
+    assert!(!net.nodes[0].layer.conn_congested(cp));
+    assert_eq!(fill(&mut net, 0, cp, 1000), 35);
+    net.run();
+    net.take(1);
+    // the receiver: the SYN data (59 blocks) and those 35 messages (70)
+    // wait unread, so of 64-block messages from a peer that ignores its
+    // window only (2048 - 129) / 64 = 29 fit
+    let huge: &'static [u8] = Box::leak(vec![1u8; 63 * 1024 - 24].into_boxed_slice());
+    for _ in 0..40 {
+        net.nodes[0].wire.out.push((Some(addr(1)), forged_conn(0, cp, acc.port, huge)));
+    }
+    net.run();
+    assert_eq!(data_of(&conn_events(&net.take(1), acc.port)).len(), 29);
+}
+
+#[test]
+fn a_connecting_socket_takes_only_its_answer() {
+    let mut net = Net::new(3);
+    let lp = server(&mut net, 1, 1);
+    let cp = net.open_conn(0);
+    connect(&mut net, 0, cp, ConnectTo::Service { stype: CSVC, inst: Instance(1) }, b"").expect("connect");
+    net.run();
+    let to_cp = |err: ErrorCode, t: DataType, from_port: PortId| {
+        let mut m = DataMsg::new(t, Bytes::from_static(b"noise"));
+        m.hsize = 32;
+        m.prev_node = addr(2);
+        m.orig_node = addr(2);
+        m.orig_port = from_port;
+        m.dest_node = addr(0);
+        m.dest_port = cp;
+        m.err = err;
+        m.flags.d = true;
+        Msg::Data(m).to_bytes().expect("encode")
+    };
+    // a plain message, and a returned one from another socket: ignored
+    net.input(0, NodeInput::Delivered { from: addr(2), msg: to_cp(ErrorCode::Ok, DataType::Direct, PortId(9)) });
+    net.input(0, NodeInput::Delivered { from: addr(2), msg: to_cp(ErrorCode::NoPort, DataType::Direct, PortId(9)) });
+    assert!(conn_events(&net.take(0), cp).is_empty());
+    assert_eq!(net.nodes[0].layer.conn_peer(cp), None, "still connecting");
+    // the real answer still completes the connect
+    let acc = accept(&mut net, 1, lp).expect("accept");
+    net.run();
+    assert_eq!(
+        conn_events(&net.take(0), cp),
+        vec![ConnEvent::Connected { peer: MemberId { node: addr(1), port: acc.port } }]
+    );
+    // a connection message with an error refuses a connect
+    let cp2 = net.open_conn(0);
+    connect(&mut net, 0, cp2, ConnectTo::Socket(MemberId { node: addr(2), port: PortId(11) }), b"").expect("connect");
+    net.nodes[0].wire.out.clear();
+    let mut m = DataMsg::new(DataType::Conn, Bytes::new());
+    m.prev_node = addr(2);
+    m.orig_port = PortId(11);
+    m.dest_port = cp2;
+    m.err = ErrorCode::NoPort;
+    net.input(0, NodeInput::Delivered { from: addr(2), msg: Msg::Data(m).to_bytes().expect("encode") });
+    assert_eq!(conn_events(&net.take(0), cp2), vec![ConnEvent::Closed(ConnEnd::Refused(ErrorCode::NoPort))]);
+}
+
+#[test]
+fn a_connect_in_progress_ends_when_its_node_is_lost() {
+    let mut net = Net::new(3);
+    let _lp = server(&mut net, 1, 1);
+    let cp = net.open_conn(0);
+    connect(&mut net, 0, cp, ConnectTo::Service { stype: CSVC, inst: Instance(1) }, b"").expect("connect");
+    // node 2 going down is none of its business
+    net.input(0, NodeInput::NodeDown(addr(2)));
+    assert!(conn_events(&net.take(0), cp).is_empty());
+    net.input(0, NodeInput::NodeDown(addr(1)));
+    assert_eq!(conn_events(&net.take(0), cp), vec![ConnEvent::Closed(ConnEnd::NodeLost)]);
+}
+
+#[test]
+fn a_listener_takes_only_syns() {
+    let mut net = Net::new(2);
+    let lp = server(&mut net, 1, 1);
+    assert!(net.nodes[1].layer.is_listening(lp));
+    assert!(!net.nodes[1].layer.is_listening(PortId(5)));
+    let from = net.open(0);
+    let msg = |syn: bool, err: ErrorCode| {
+        let mut m = DataMsg::new(DataType::Direct, Bytes::from_static(b"knock"));
+        m.prev_node = addr(0);
+        m.orig_node = addr(0);
+        m.orig_port = from;
+        m.dest_node = addr(1);
+        m.dest_port = lp;
+        m.flags.syn = syn;
+        m.err = err;
+        Msg::Data(m).to_bytes().expect("encode")
+    };
+    let before = net.nodes[1].layer.stats().no_port;
+    // a plain message without SYN, and a SYN carrying an error
+    net.input(1, NodeInput::Delivered { from: addr(0), msg: msg(false, ErrorCode::Ok) });
+    net.input(1, NodeInput::Delivered { from: addr(0), msg: msg(true, ErrorCode::NoPort) });
+    assert!(conn_events(&net.take(1), lp).is_empty());
+    assert_eq!(accept(&mut net, 1, lp), Err(SocketError::WouldBlock(NodeAddr(0))));
+    assert_eq!(net.nodes[1].layer.stats().no_port, before + 2);
+    // the first is returned to its sender; the second, an error already, is not
+    let back: Vec<ErrorCode> = sent(&mut net, 1)
+        .into_iter()
+        .filter_map(|m| match m {
+            Msg::Data(d) => Some(d.err),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(back, vec![ErrorCode::NoPort]);
+    // a SYN is taken
+    net.input(1, NodeInput::Delivered { from: addr(0), msg: msg(true, ErrorCode::Ok) });
+    assert_eq!(conn_events(&net.take(1), lp), vec![ConnEvent::Incoming]);
+}
+
+#[test]
+fn writable_comes_once_the_window_opens_and_only_then() {
+    let mut net = Net::new(2);
+    let (_lp, cp, ap) = connected(&mut net, 0, 1, 1);
+    // a few messages and an ack while the window never closed: no event
+    for _ in 0..20 {
+        csend(&mut net, 0, cp, Bytes::from(vec![0u8; 1000])).expect("send");
+    }
+    net.run();
+    for _ in 0..20 {
+        net.with(1, |l, w, _| l.conn_consumed(ap, 1000, w));
+    }
+    net.run();
+    assert!(conn_events(&net.take(0), cp).is_empty(), "no Writable for a window that never closed");
+    // fill until congested, without a refused send: the ack still says so
+    while !net.nodes[0].layer.conn_congested(cp) {
+        csend(&mut net, 0, cp, Bytes::from(vec![0u8; 1000])).expect("send");
+    }
+    net.run();
+    let got = data_of(&conn_events(&net.take(1), ap));
+    for d in &got {
+        net.with(1, |l, w, _| l.conn_consumed(ap, d.len(), w));
+    }
+    net.run();
+    assert_eq!(conn_events(&net.take(0), cp), vec![ConnEvent::Writable]);
+}
+
+#[test]
+fn conn_manager_for_a_port_without_a_connection_is_counted_and_dropped() {
+    let mut net = Net::new(2);
+    let before = net.nodes[1].layer.stats().no_port;
+    let ack = Msg::ConnMgr(ConnMgrMsg {
+        msg_type: ConnMgrType::Ack,
+        hdr: tipc_wire::IntHdr { prev_node: addr(0), orig_node: addr(0), dest_node: addr(1), ..Default::default() },
+        err: ErrorCode::Ok,
+        orig_port: PortId(3),
+        dest_port: PortId(5),
+        acked: 100,
+        adv_win: 512,
+        payload: Bytes::new(),
+    })
+    .to_bytes()
+    .expect("encode");
+    net.input(1, NodeInput::Delivered { from: addr(0), msg: ack });
+    assert_eq!(net.nodes[1].layer.stats().no_port, before + 1);
+    assert!(sent(&mut net, 1).is_empty());
 }
 
 #[test]
