@@ -21,12 +21,8 @@ mod common;
 struct Args {
     #[command(flatten)]
     node: common::NodeArgs,
-    /// Service type to connect to.
-    #[arg(long, default_value_t = 18000)]
-    service: u32,
-    /// Service instance to connect to.
-    #[arg(long, default_value_t = 1)]
-    instance: u32,
+    #[command(flatten)]
+    name: common::ServiceArgs,
     /// How many requests.
     #[arg(long, default_value_t = 10)]
     requests: u64,
@@ -50,7 +46,7 @@ fn main() {
     let end = Instant::now() + Duration::from_secs(a.wait);
     let conn = loop {
         let c = stack.conn_socket(ConnKind::Seqpacket).unwrap_or_else(|e| fail("socket", e));
-        match c.connect(ServiceType(a.service), Instance(a.instance)) {
+        match c.connect(ServiceType(a.name.service), Instance(a.name.instance)) {
             Ok(()) => break c,
             Err(Error::NoService(..) | Error::ConnRefused(_)) if Instant::now() < end => {
                 std::thread::sleep(Duration::from_millis(200));

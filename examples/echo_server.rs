@@ -20,12 +20,8 @@ mod common;
 struct Args {
     #[command(flatten)]
     node: common::NodeArgs,
-    /// Service type to bind.
-    #[arg(long, default_value_t = 18000)]
-    service: u32,
-    /// Service instance to bind.
-    #[arg(long, default_value_t = 1)]
-    instance: u32,
+    #[command(flatten)]
+    name: common::ServiceArgs,
     /// Stop after this many seconds (0: until SIGINT/SIGTERM).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
@@ -35,12 +31,12 @@ fn main() {
     let a = Args::parse();
     let stack = a.node.start("echo_server");
     let listener = stack.conn_socket(ConnKind::Seqpacket).expect("socket");
-    let name = ServiceRange::single(ServiceType(a.service), Instance(a.instance));
+    let name = ServiceRange::single(ServiceType(a.name.service), Instance(a.name.instance));
     if let Err(e) = listener.bind(name, Scope::Cluster).and_then(|()| listener.listen()) {
         eprintln!("echo_server: {}", e.with_errno());
         std::process::exit(1);
     }
-    println!("echo_server listening on {}:{} at {}", a.service, a.instance, listener.id());
+    println!("echo_server listening on {}:{} at {}", a.name.service, a.name.instance, listener.id());
     common::node_signals(&stack, || {});
     let end = (a.seconds > 0).then(|| std::time::Instant::now() + Duration::from_secs(a.seconds));
     while end.is_none_or(|e| std::time::Instant::now() < e) {

@@ -53,6 +53,13 @@ fn group_member_help_documents_the_whole_step_language() {
         "echo:MS",
         "sleep:MS",
         "count:N",
+        "listen",
+        "accept[:MS]",
+        "connect:TYPE:INST",
+        "csend:TEXT",
+        "sink:BYTES[:MS]",
+        "close",
+        "PEER-CLOSED",
         "@N",
         "DONE status=ok|fail",
         "SIGUSR1",
@@ -72,7 +79,11 @@ fn group_member_refuses_a_bad_step_at_once_with_the_valid_ones() {
         (&["join:4711"][..], "missing member instance"),
         (&["send-port:xyz:1:hi"][..], "bad node address"),
         (&["leave:now"][..], "takes no arguments"),
-        (&["connect:1000:1"][..], "not supported yet"),
+        // a connection step on the default RDM socket, a group step on a
+        // connection socket (tipc-client refuses both the same way)
+        (&["connect:1000:1"][..], "needs -t seqpacket or -t stream"),
+        (&["-t", "stream", "bcast:hi"][..], "needs -t rdm"),
+        (&["-t", "seqpacket", "sink:many"][..], "bad byte count `many`"),
         (&["bcast:@70000"][..], "0 to 66001"),
     ] {
         let mut args = vec!["--iface", "tipc-none0"];
@@ -82,6 +93,7 @@ fn group_member_refuses_a_bad_step_at_once_with_the_valid_ones() {
         assert_eq!(o.status.code(), Some(2), "{steps:?}:\n{t}");
         assert!(t.contains(says), "{steps:?} should say `{says}`:\n{t}");
         assert!(t.contains("valid steps") || says != "unknown step `bcats`", "{steps:?} lists the valid steps:\n{t}");
+        assert!(!t.contains("not supported"), "{steps:?}: connection steps are supported:\n{t}");
         assert!(!t.contains("ERROR start"), "{steps:?}: the node started before the steps were checked:\n{t}");
     }
 }
@@ -90,7 +102,7 @@ fn group_member_refuses_a_bad_step_at_once_with_the_valid_ones() {
 fn group_member_refuses_a_bad_option_with_the_choices() {
     for (args, choices) in [
         (&["-s", "galaxy"][..], "cluster, node"),
-        (&["-t", "stream"][..], "rdm"),
+        (&["-t", "dgram"][..], "rdm, seqpacket, stream"),
         (&["-m", "carrier-pigeon"][..], "broadcast, replicast"),
         (&["-i", "7"][..], "0..=3"),
     ] {

@@ -20,6 +20,17 @@ pub struct NodeArgs {
     pub pcap: Option<String>,
 }
 
+/// The service name a connection example binds or connects to.
+#[derive(clap::Args, Debug)]
+pub struct ServiceArgs {
+    /// Service type.
+    #[arg(long, default_value_t = 18000)]
+    pub service: u32,
+    /// Service instance.
+    #[arg(long, default_value_t = 1)]
+    pub instance: u32,
+}
+
 impl NodeArgs {
     /// A stack builder for these options.
     pub fn builder(&self) -> Result<StackBuilder, String> {
