@@ -66,7 +66,11 @@ impl Outbox {
     }
     /// Whether messages to `node` wait here or its link is congested.
     pub(super) fn congested(&self, node: NodeAddr, links: &impl Links) -> bool {
-        self.nodes.get(&node).is_some_and(|q| !q.is_empty()) || links.is_congested(node)
+        self.waiting(node) || links.is_congested(node)
+    }
+    /// Whether messages wait for the link to `node`.
+    pub(super) fn waiting(&self, node: NodeAddr) -> bool {
+        self.nodes.get(&node).is_some_and(|q| !q.is_empty())
     }
     /// Drops what waits for `node` (its last link went down).
     pub(super) fn forget(&mut self, node: NodeAddr) {

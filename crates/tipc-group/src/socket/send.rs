@@ -10,7 +10,7 @@ use tipc_wire::{
     ServiceType,
 };
 
-use super::{Links, SocketError, SocketLayer};
+use super::{LinkRefusal, Links, SocketError, SocketLayer};
 use crate::{Group, Mode};
 
 /// Where a message goes. The first three are for plain sockets, the other
@@ -187,16 +187,23 @@ impl SocketLayer {
             self.deliver_data(m, links);
             return Ok(());
         }
-        if !links.is_up(m.dest_node) {
-            return Err(SocketError::NoLink(m.dest_node));
-        }
-        if self.outbox.congested(m.dest_node, links) {
-            return Err(SocketError::WouldBlock(m.dest_node));
-        }
         let n = m.dest_node;
+        if !links.is_up(n) {
+            return Err(SocketError::NoLink(n));
+        }
+        // behind messages already waiting for the link; otherwise the link
+        // takes it unless the backlog of its own importance is full (a
+        // CRITICAL message passes a LOW flood, as in the kernel's
+        // tipc_link_xmit)
+        if self.outbox.waiting(n) {
+            return Err(SocketError::WouldBlock(n));
+        }
         let b = Msg::Data(m).to_bytes().map_err(SocketError::Encode)?;
-        self.outbox.send_keep(self.now, n, b, links);
-        Ok(())
+        match links.send(self.now, n, b) {
+            Ok(()) => Ok(()),
+            Err(LinkRefusal::Congested) => Err(SocketError::WouldBlock(n)),
+            Err(LinkRefusal::Unreachable) => Err(SocketError::NoLink(n)),
+        }
     }
 
     fn send_range(
