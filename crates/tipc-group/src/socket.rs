@@ -76,11 +76,12 @@ pub enum NodeInput {
     /// Our address is confirmed: the node-state binding `{0, addr}` is made,
     /// as the kernel does when it finalises its address (net/tipc/net.c).
     AddressConfirmed(NodeAddr),
-    /// The first link to a node came up: our cluster bindings go to it in
-    /// bulk (net/tipc/name_distr.c, `tipc_named_node_up`).
+    /// The first link to a node came up: its link-state binding
+    /// `{2, node}` is made (node scope), and our cluster bindings go to it
+    /// in bulk (net/tipc/name_distr.c, `tipc_named_node_up`).
     NodeUp(NodeAddr),
-    /// The last link to a node went down: its bindings are purged and its
-    /// members leave every group.
+    /// The last link to a node went down: its link-state binding goes, its
+    /// bindings are purged and its members leave every group.
     NodeDown(NodeAddr),
     /// The link to a node accepts messages again: queued ones go out.
     Uncongested(NodeAddr),
@@ -298,6 +299,12 @@ impl SocketLayer {
     fn node_down(&mut self, addr: NodeAddr, links: &mut impl Links) {
         self.outbox.forget(addr);
         self.distr.node_down(addr);
+        // the link's binding goes first, then the node's, as the kernel
+        // reports them
+        let ls = self.link_state(addr);
+        if let Some(p) = self.names.remove(ls.range, ls.node, ls.port, ls.key) {
+            self.publication_removed(&p, true, links);
+        }
         for p in self.names.purge_node(addr) {
             self.publication_removed(&p, true, links);
         }

@@ -157,8 +157,29 @@ impl SocketLayer {
         }
     }
 
-    /// A node came up: our cluster bindings go to it in bulk.
+    /// The link-state binding of our link to `peer`: `{2, peer, peer}` in
+    /// node scope, never distributed, with the link's id as its port (0:
+    /// bearer 0 at both ends) and our address as its node — what the
+    /// kernel publishes when a link comes up (net/tipc/node.c
+    /// `tipc_node_link_up`, `TIPC_LINK_STATE`), so link subscriptions see
+    /// it.
+    pub(super) fn link_state(&self, peer: NodeAddr) -> Publication {
+        Publication {
+            range: ServiceRange::single(ServiceType(2), Instance(peer.0)),
+            scope: Scope::Node,
+            node: self.own(),
+            port: PortId(0),
+            key: peer.0,
+        }
+    }
+
+    /// A node came up: its link-state binding is made, and our cluster
+    /// bindings go to it in bulk.
     pub(super) fn node_up(&mut self, addr: NodeAddr, links: &mut impl Links) {
+        let ls = self.link_state(addr);
+        if self.names.insert(ls) {
+            self.publication_added(&ls, links);
+        }
         let own = self.own();
         let items: Vec<PublItem> =
             self.bindings.own.values().filter(|p| p.scope == Scope::Cluster).map(Publication::item).collect();

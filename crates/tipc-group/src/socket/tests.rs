@@ -775,3 +775,39 @@ fn group_data_for_another_group_type_is_dropped() {
     assert_eq!(net.nodes[1].layer.stats().not_member - before, 1);
     assert!(group_events(&net.take(1)).is_empty());
 }
+
+/// A link that comes up is published as `{2, peer}` in node scope on our
+/// own node, port 0, and goes away before the peer's bindings when the
+/// link goes down (net/tipc/node.c `TIPC_LINK_STATE`; the kernel reports
+/// link WITHDRAWN before node WITHDRAWN).
+#[test]
+fn links_are_published_as_link_state_bindings_on_their_own_node() {
+    let mut net = Net::new(2);
+    let link_state = |net: &Net, i: usize| -> Vec<Publication> {
+        net.nodes[i].layer.names().iter().filter(|p| p.range.stype == ServiceType(2)).copied().collect()
+    };
+    let on0 = link_state(&net, 0);
+    assert_eq!(on0.len(), 1, "only node 0's own link, never a peer's: {on0:?}");
+    assert_eq!(on0[0].range, ServiceRange::single(ServiceType(2), Instance(addr(1).0)));
+    assert_eq!((on0[0].node, on0[0].port, on0[0].scope), (addr(0), PortId(0), Scope::Node));
+    assert_eq!(link_state(&net, 1)[0].range.lower, Instance(addr(0).0));
+    net.take(0);
+    net.nodes[0].wire.up.remove(&addr(1));
+    net.input(0, NodeInput::NodeDown(addr(1)));
+    let gone: Vec<u32> = net
+        .take(0)
+        .iter()
+        .filter_map(|e| match e {
+            SocketEvent::Name(false, p) => Some(p.range.stype.0),
+            _ => None,
+        })
+        .collect();
+    // the link first, then the peer's node-state binding
+    assert_eq!(gone.first(), Some(&2), "{gone:?}");
+    assert!(gone.contains(&0), "{gone:?}");
+    assert!(link_state(&net, 0).is_empty());
+    // and back with the link
+    net.nodes[0].wire.up.insert(addr(1));
+    net.input(0, NodeInput::NodeUp(addr(1)));
+    assert!(net.take(0).iter().any(|e| matches!(e, SocketEvent::Name(true, p) if p.range.stype == ServiceType(2))));
+}
