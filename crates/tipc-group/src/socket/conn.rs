@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use tipc_wire::{
-    ConnMgrMsg, ConnMgrType, DataMsg, DataType, Duration, ErrorCode, Flags, Importance, Instance, Instant, IntHdr,
-    MemberId, Msg, NodeAddr, PortId, Scope, ServiceType,
+    ConnMgrMsg, ConnMgrType, DataMsg, DataType, Duration, ErrorCode, Importance, Instance, Instant, IntHdr, MemberId,
+    Msg, NodeAddr, PortId, Scope, ServiceType,
 };
 
-use super::{Links, SocketError, SocketEvent, SocketLayer};
+use super::{Links, SendOpts, SocketError, SocketEvent, SocketLayer};
 use crate::blocks;
 
 /// Window of a new connection in 1 KiB blocks, both ways: the kernel's
@@ -120,13 +120,19 @@ pub struct Accepted {
     pub data: Option<Bytes>,
 }
 
+/// The window a connection starts with, both ways: in blocks, or in
+/// messages with a peer that counts messages (net/tipc/socket.c
+/// `tipc_sk_finish_conn`).
+fn first_window(block_mode: bool) -> u32 {
+    if block_mode { CONN_WIN_INIT } else { CONN_MSG_WIN }
+}
+
 /// The state of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// The SYN went to `to`; port 0 when that node resolves the name.
-    Connecting {
-        to: MemberId,
-    },
+    /// The SYN went to the connection's `peer` (port 0 when that node
+    /// resolves the name).
+    Connecting,
     Established,
     /// Ended; sends fail, nothing more arrives.
     Closed,
@@ -226,7 +232,7 @@ impl SocketLayer {
         }
         self.conns.conns.insert(port, c);
         let ack = self.conn_msg(port, Bytes::new());
-        if let Err(SocketError::NoLink(_)) = self.conn_out_keep(ack, links) {
+        if let Err(SocketError::NoLink(_)) = self.route_unicast_keep(ack, links) {
             // the requester's node went away while the request waited
             self.closed(port, ConnEnd::NodeLost);
         }
@@ -270,31 +276,32 @@ impl SocketLayer {
             return Err(SocketError::IsBound);
         }
         Self::check_size(&data)?;
-        let mut m = DataMsg::new(DataType::Direct, data);
-        match to {
+        // the SYN: returnable, at the socket's importance
+        let opts = SendOpts { importance, returnable: true };
+        let mut m = match to {
             ConnectTo::Socket(s) => {
+                let mut m = self.data_header(DataType::Direct, port, opts);
                 m.dest_node = if s.node.0 == 0 { own } else { s.node };
                 m.dest_port = s.port;
+                m
             }
             ConnectTo::Service { stype, inst } => {
                 let t = self.names.anycast(stype, inst, own).ok_or(SocketError::NoService { stype, inst })?;
-                m = DataMsg::new(DataType::Named, m.payload);
+                let mut m = self.data_header(DataType::Named, port, opts);
                 m.scope = Scope::Cluster;
                 m.dest_node = t.node;
                 m.dest_port = t.port;
                 m.name_type = stype;
                 m.name_inst = inst;
+                m
             }
-        }
-        m.importance = importance;
-        m.flags = Flags { syn: true, ..Flags::default() };
-        m.prev_node = own;
-        m.orig_node = own;
-        m.orig_port = port;
+        };
+        m.flags.syn = true;
+        m.payload = data;
         let target = MemberId { node: m.dest_node, port: m.dest_port };
         let block_mode = self.block_mode(target.node, links);
         let mut c = self.new_conn(target, importance, block_mode);
-        c.state = State::Connecting { to: target };
+        c.state = State::Connecting;
         // data in the SYN is the first thing the peer acknowledges; a bare
         // SYN counts nothing (net/tipc/socket.c __tipc_sendstream)
         if !m.payload.is_empty() {
@@ -303,7 +310,8 @@ impl SocketLayer {
         // in place before the SYN leaves: a local peer answers at once
         self.conns.conns.insert(port, c);
         let r = self.route_unicast(m, links);
-        if r.is_err() && matches!(self.conns.conns.get(&port), Some(c) if matches!(c.state, State::Connecting { .. })) {
+        if r.is_err() {
+            // nothing went (a local answer comes only from a sent SYN)
             self.conns.conns.remove(&port);
         }
         r
@@ -330,7 +338,7 @@ impl SocketLayer {
         Self::check_size(&data)?;
         let c = self.conns.conns.get_mut(&port).ok_or(SocketError::NotConnected)?;
         match c.state {
-            State::Connecting { .. } => return Err(SocketError::NotConnected),
+            State::Connecting => return Err(SocketError::NotConnected),
             State::Closed => return Err(SocketError::ConnClosed),
             State::Established => {}
         }
@@ -340,7 +348,7 @@ impl SocketLayer {
         }
         let cost = c.cost(tipc_wire::SHORT_H_SIZE + data.len());
         let m = self.conn_msg(port, data);
-        self.conn_out(m, links)?;
+        self.route_unicast(m, links)?;
         if let Some(c) = self.conns.conns.get_mut(&port) {
             c.snd_unacked += cost;
         }
@@ -354,7 +362,7 @@ impl SocketLayer {
 
     /// The peer socket of connection `port`, once connected.
     pub fn conn_peer(&self, port: PortId) -> Option<MemberId> {
-        self.conns.conns.get(&port).filter(|c| !matches!(c.state, State::Connecting { .. })).map(|c| c.peer)
+        self.conns.conns.get(&port).filter(|c| c.state != State::Connecting).map(|c| c.peer)
     }
 
     /// The application of connection `port` has read a whole message of
@@ -424,7 +432,7 @@ impl SocketLayer {
         m.importance = Importance::Critical;
         m.err = err;
         // a lost node's connections end without a word (NoLink)
-        let _ = self.conn_out_keep(m, links);
+        let _ = self.route_unicast_keep(m, links);
     }
 
     /// Ends every connection to `node` locally (its last link went down).
@@ -488,12 +496,12 @@ impl SocketLayer {
         };
         let from = MemberId { node: m.origin(), port: m.orig_port };
         match c.state {
-            State::Connecting { to } => {
+            State::Connecting => {
                 if m.msg_type == DataType::Conn && m.err == ErrorCode::Ok {
                     self.established(port, from, m.importance, m.payload, links);
                 } else if m.msg_type == DataType::Conn {
                     self.closed(port, ConnEnd::Refused(m.err));
-                } else if m.err != ErrorCode::Ok && from == to {
+                } else if m.err != ErrorCode::Ok && from == c.peer {
                     // our SYN came back
                     self.closed(port, ConnEnd::Refused(m.err));
                 }
@@ -580,9 +588,8 @@ impl SocketLayer {
         c.peer = peer;
         c.importance = imp;
         c.block_mode = block_mode;
-        let win = if block_mode { CONN_WIN_INIT } else { CONN_MSG_WIN };
-        c.snd_win = win;
-        c.rcv_win = win;
+        c.snd_win = first_window(block_mode);
+        c.rcv_win = c.snd_win;
         c.probe_at = self.now + CONN_PROBE_INTERVAL;
         self.conn_event(port, ConnEvent::Connected { peer });
         if !data.is_empty() {
@@ -617,7 +624,7 @@ impl SocketLayer {
     }
 
     fn new_conn(&self, peer: MemberId, importance: Importance, block_mode: bool) -> Conn {
-        let win = if block_mode { CONN_WIN_INIT } else { CONN_MSG_WIN };
+        let win = first_window(block_mode);
         Conn {
             state: State::Established,
             peer,
@@ -652,18 +659,16 @@ impl SocketLayer {
     }
 
     /// A connection message from `port` to its peer: the 24-byte header
-    /// (node from word 3), at the connection's importance.
+    /// (node from word 3), returnable, at the connection's importance.
     fn conn_msg(&self, port: PortId, data: Bytes) -> DataMsg {
-        let own = self.own();
-        let mut m = DataMsg::new(DataType::Conn, data);
-        if let Some(c) = self.conns.conns.get(&port) {
-            m.importance = c.importance;
+        let c = self.conns.conns.get(&port);
+        let importance = c.map_or(Importance::Low, |c| c.importance);
+        let mut m = self.data_header(DataType::Conn, port, SendOpts { importance, returnable: true });
+        if let Some(c) = c {
             m.dest_node = c.peer.node;
             m.dest_port = c.peer.port;
         }
-        m.prev_node = own;
-        m.orig_node = own;
-        m.orig_port = port;
+        m.payload = data;
         m
     }
 
@@ -680,32 +685,6 @@ impl SocketLayer {
             adv_win,
             payload: Bytes::new(),
         }
-    }
-
-    /// Sends a connection message to the peer's node (a local peer gets it
-    /// at once).
-    fn conn_out(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
-        self.route_unicast(m, links)
-    }
-
-    /// Sends a connection message that must not be refused for congestion
-    /// (the ACK, the close): it waits in the per-node queue behind earlier
-    /// messages, as the kernel's close waits for a congested link.
-    ///
-    /// # Errors
-    /// [`SocketError::NoLink`] (nothing to send it on).
-    fn conn_out_keep(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
-        let node = m.dest_node;
-        if node == self.own() {
-            self.deliver_data(m, links);
-            return Ok(());
-        }
-        if !links.is_up(node) {
-            return Err(SocketError::NoLink(node));
-        }
-        let b = Msg::Data(m).to_bytes().map_err(SocketError::Encode)?;
-        self.outbox.send_keep(self.now, node, b, links);
-        Ok(())
     }
 
     /// CONN_MANAGER goes at SYSTEM importance: queued behind congestion,

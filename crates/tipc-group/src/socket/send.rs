@@ -168,7 +168,10 @@ impl SocketLayer {
         Ok(own)
     }
 
-    fn data_header(&self, t: DataType, from: PortId, opts: SendOpts) -> DataMsg {
+    /// A data message of type `t` from our port `from`: importance and
+    /// dest-droppable bit from `opts`, our node as previous and originating
+    /// node; the caller fills in the destination and data.
+    pub(super) fn data_header(&self, t: DataType, from: PortId, opts: SendOpts) -> DataMsg {
         let own = self.own();
         let mut m = DataMsg::new(t, Bytes::new());
         m.importance = opts.importance;
@@ -180,14 +183,25 @@ impl SocketLayer {
     }
 
     /// Sends a unicast data message: delivered here when it is for our
-    /// node, else handed to the link (queued behind earlier messages).
+    /// node, else handed to the link, or refused with
+    /// [`SocketError::WouldBlock`] when it would have to wait.
     pub(super) fn route_unicast(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
-        let own = self.own();
-        if m.dest_node == own {
+        self.unicast(m, false, links)
+    }
+
+    /// As [`SocketLayer::route_unicast`], but a message that would have
+    /// to wait waits in the per-node queue behind earlier ones instead of
+    /// being refused (a connection's ACK and close must not be lost).
+    pub(super) fn route_unicast_keep(&mut self, m: DataMsg, links: &mut impl Links) -> Result<(), SocketError> {
+        self.unicast(m, true, links)
+    }
+
+    fn unicast(&mut self, m: DataMsg, keep: bool, links: &mut impl Links) -> Result<(), SocketError> {
+        let n = m.dest_node;
+        if n == self.own() {
             self.deliver_data(m, links);
             return Ok(());
         }
-        let n = m.dest_node;
         if !links.is_up(n) {
             return Err(SocketError::NoLink(n));
         }
@@ -195,10 +209,14 @@ impl SocketLayer {
         // takes it unless the backlog of its own importance is full (a
         // CRITICAL message passes a LOW flood, as in the kernel's
         // tipc_link_xmit)
-        if self.outbox.waiting(n) {
+        if !keep && self.outbox.waiting(n) {
             return Err(SocketError::WouldBlock(n));
         }
         let b = Msg::Data(m).to_bytes().map_err(SocketError::Encode)?;
+        if keep {
+            self.outbox.send_keep(self.now, n, b, links);
+            return Ok(());
+        }
         match links.send(self.now, n, b) {
             Ok(()) => Ok(()),
             Err(LinkRefusal::Congested) => Err(SocketError::WouldBlock(n)),
