@@ -55,11 +55,6 @@ enum Cmd {
     },
 }
 
-fn fnv(h: u64, data: &[u8]) -> u64 {
-    data.iter().fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
-}
-const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
-
 /// Reads exactly `buf.len()` bytes.
 fn read_exact(c: &ConnSocket, buf: &mut [u8]) -> Result<(), String> {
     let mut off = 0;
@@ -85,7 +80,7 @@ fn receive(c: &ConnSocket, dir: &std::path::Path) -> Result<(String, u64, u64), 
     read_exact(c, &mut len8)?;
     let len = u64::from_be_bytes(len8);
     let mut out = std::fs::File::create(dir.join(&base)).map_err(|e| format!("{}: {e}", base.to_string_lossy()))?;
-    let (mut got, mut h) = (0u64, FNV0);
+    let (mut got, mut h) = (0u64, common::FNV0);
     let mut buf = vec![0u8; 1 << 16];
     while got < len {
         let want = buf.len().min((len - got) as usize);
@@ -95,7 +90,7 @@ fn receive(c: &ConnSocket, dir: &std::path::Path) -> Result<(String, u64, u64), 
             Err(e) => return Err(e.to_string()),
         };
         out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-        h = fnv(h, &buf[..n]);
+        h = common::fnv1a(h, &buf[..n]);
         got += n as u64;
     }
     Ok((base.to_string_lossy().to_string(), len, h))
@@ -156,14 +151,14 @@ fn main() {
             head.extend_from_slice(&len.to_be_bytes());
             c.send(Bytes::from(head)).unwrap_or_else(|e| fail("send", e.to_string()));
             let t0 = Instant::now();
-            let (mut sent, mut h) = (0u64, FNV0);
+            let (mut sent, mut h) = (0u64, common::FNV0);
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = f.read(&mut buf).unwrap_or_else(|e| fail("read", e.to_string()));
                 if n == 0 {
                     break;
                 }
-                h = fnv(h, &buf[..n]);
+                h = common::fnv1a(h, &buf[..n]);
                 c.send(Bytes::copy_from_slice(&buf[..n])).unwrap_or_else(|e| fail("send", e.to_string()));
                 sent += n as u64;
             }

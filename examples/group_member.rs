@@ -656,7 +656,7 @@ impl Runner {
                     return false;
                 };
                 let end = Instant::now() + Duration::from_millis(ms);
-                let (mut h, mut got) = (0xcbf2_9ce4_8422_2325_u64, 0u64);
+                let (mut h, mut got) = (common::FNV0, 0u64);
                 let mut buf = vec![0u8; 65_536];
                 while got < bytes {
                     let left = end.saturating_duration_since(Instant::now());
@@ -666,9 +666,7 @@ impl Runner {
                     match c.read_timeout(&mut buf, left) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            for b in &buf[..n] {
-                                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-                            }
+                            h = common::fnv1a(h, &buf[..n]);
                             got += n as u64;
                         }
                     }

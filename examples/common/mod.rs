@@ -20,6 +20,15 @@ pub struct NodeArgs {
     pub pcap: Option<String>,
 }
 
+/// The start value of a 64-bit FNV-1a hash.
+pub const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues the 64-bit FNV-1a hash `h` over `data` (what `file_copy` and
+/// `group_member`'s `sink` step print, as tipc-client's `sink` does).
+pub fn fnv1a(h: u64, data: &[u8]) -> u64 {
+    data.iter().fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The service name a connection example binds or connects to.
 #[derive(clap::Args, Debug)]
 pub struct ServiceArgs {
