@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use tipc_group::topology::{SubId, Subscription};
 use tipc_group::{
     Accepted, ConnEvent, ConnectTo, Dest, GroupSpec, LinkRefusal, Links, NodeInput, SendOpts, SocketEvent, SocketLayer,
     SocketStats,
@@ -44,8 +45,8 @@ pub enum CoreEvent {
     Uncongested(NodeAddr),
     /// A conflict of addresses, identities or clusters seen on the segment.
     Conflict(tipc_link::Conflict),
-    /// A binding appeared (`true`) or went away in the name table.
-    Name(bool, tipc_group::Publication),
+    /// An event for a subscription to the name table.
+    Topology(tipc_group::topology::TopologyEvent),
     /// Something for a connection socket.
     Conn {
         /// The socket.
@@ -61,7 +62,7 @@ impl From<SocketEvent> for CoreEvent {
             SocketEvent::Message(m) => CoreEvent::Message(m),
             SocketEvent::Group { port, event } => CoreEvent::Group { port, event },
             SocketEvent::Uncongested(n) => CoreEvent::Uncongested(n),
-            SocketEvent::Name(up, p) => CoreEvent::Name(up, p),
+            SocketEvent::Topology(e) => CoreEvent::Topology(e),
             SocketEvent::Conn { port, event } => CoreEvent::Conn { port, event },
         }
     }
@@ -177,6 +178,20 @@ impl NodeCore {
     /// As [`SocketLayer::bind`].
     pub fn bind(&mut self, port: PortId, range: ServiceRange, scope: Scope) -> Result<(), Error> {
         up!(self, |s, l| s.bind(port, range, scope, l)).map_err(Error::from)
+    }
+    /// Subscribes to the name table at `now`; what exists is reported at
+    /// once as [`CoreEvent::Topology`] events.
+    ///
+    /// # Errors
+    /// As [`SocketLayer::subscribe`].
+    pub fn subscribe(&mut self, now: Instant, s: Subscription) -> Result<SubId, Error> {
+        let r = self.sockets.subscribe(now, s).map_err(Error::from);
+        self.drain();
+        r
+    }
+    /// Ends a subscription without an event; false if it was not active.
+    pub fn unsubscribe(&mut self, id: SubId) -> bool {
+        self.sockets.unsubscribe(id)
     }
     /// Withdraws every binding of `port` for `range`.
     pub fn unbind(&mut self, port: PortId, range: ServiceRange) {

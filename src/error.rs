@@ -54,6 +54,16 @@ pub enum Error {
     /// ([`tipc_group::MAX_PUBL_PER_NODE`], as the kernel's `TIPC_MAX_PUBL`).
     #[error("publication limit of {0} bindings reached")]
     TooManyBindings(usize),
+    /// The node holds the most subscriptions a node may have
+    /// ([`tipc_group::topology::MAX_SUBSCR`], as the kernel's
+    /// `TIPC_MAX_SUBSCR`; its topology server refuses more by closing the
+    /// subscriber's connection).
+    #[error("subscription limit of {0} reached")]
+    TooManySubscriptions(usize),
+    /// The subscription ended: its timeout passed and its last event, the
+    /// timeout event, has been read.
+    #[error("the subscription has ended")]
+    SubscriptionEnded,
     /// A bind or group join named a reserved service type: types 0–63
     /// belong to TIPC itself (node state, topology service, …); the kernel
     /// refuses them with EACCES (net/tipc/socket.c, `TIPC_RESERVED_TYPES`).
@@ -145,6 +155,8 @@ impl Error {
             | Error::StackStopped
             | Error::Bearer(_)
             | Error::TooManyBindings(_)
+            | Error::TooManySubscriptions(_)
+            | Error::SubscriptionEnded
             | Error::NoInterface
             | Error::Pcap { .. } => return None,
         })
@@ -180,6 +192,7 @@ impl From<tipc_group::SocketError> for Error {
             S::ReservedType(t) => Error::ReservedType(t.0),
             S::BadRange(r) => Error::BadRange(r),
             S::TooManyBindings(n) => Error::TooManyBindings(n),
+            S::TooManySubscriptions(n) => Error::TooManySubscriptions(n),
             S::NoLink(n) => Error::NoLink(n),
             S::WouldBlock(n) => Error::WouldBlock(n),
             S::TooLarge(n) => Error::TooLarge(n),

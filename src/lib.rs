@@ -51,12 +51,13 @@ pub mod stats;
 pub use crate::core::{CoreEvent, CoreStats, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
 pub use crate::stack::{
-    CONNECT_TIMEOUT, ConnKind, ConnSocket, GroupDelivery, GroupSocket, PortSocket, ServiceEvent, Stack, StackBuilder,
-    StackEvent,
+    CONNECT_TIMEOUT, ConnKind, ConnSocket, GroupDelivery, GroupSocket, PortSocket, Stack, StackBuilder, StackEvent,
+    Subscriber,
 };
 pub use bytes::Bytes;
 pub use tipc_bearer_eth as bearer;
 pub use tipc_group as group;
+pub use tipc_group::topology;
 pub use tipc_group::{ConnectTo, Dest, GroupEvent, GroupSpec, Mode, SendOpts};
 pub use tipc_link as link;
 pub use tipc_link::Conflict;

@@ -150,7 +150,7 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
     let all = ServiceRange { stype: ServiceType(3000), lower: Instance(1), upper: Instance(1) };
     let two = ServiceRange { stype: ServiceType(3001), lower: Instance(1), upper: Instance(1) };
     let socks: Vec<_> = stacks.iter().map(|s| s.port_socket().expect("socket")).collect();
-    let sub = stacks[0].subscribe(all);
+    let sub = stacks[0].subscribe(tipc_rs::topology::Subscription::ports(all)).expect("subscribe");
     for (i, s) in socks.iter().enumerate().skip(1) {
         s.bind(all, Scope::Cluster).expect("bind");
         if i <= 2 {
@@ -163,8 +163,8 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // the subscription saw the 8 bindings come up
-    let ups =
-        (0..8).filter(|_| matches!(sub.recv_timeout(Duration::from_secs(5)), Ok(tipc_rs::ServiceEvent::Up(_)))).count();
+    let published = |e: &tipc_rs::topology::TopologyEvent| e.kind == tipc_rs::topology::EventKind::Published;
+    let ups = (0..8).filter(|_| sub.recv_timeout(Duration::from_secs(5)).is_ok_and(|e| published(&e))).count();
     assert_eq!(ups, 8, "service subscription");
     const N: u64 = 2000;
     let mut ratio = Vec::new();

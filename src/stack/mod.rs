@@ -17,8 +17,9 @@
 //! flush that sends the core's frames and dispatches its events), `rx`
 //! (the receive path: the bearer's receive thread, and the hand-over of
 //! the socket reader to application threads waiting in a receive call),
-//! `tap` (the pcap recording of every frame), `sockets` (the handles
-//! applications hold) and `builder` (configuration and start).
+//! `tap` (the pcap recording of every frame), `sockets` and `conn` (the
+//! socket handles applications hold), `topology` (subscriptions to the
+//! name table) and `builder` (configuration and start).
 
 mod builder;
 mod conn;
@@ -26,6 +27,7 @@ mod rx;
 mod shared;
 mod sockets;
 mod tap;
+mod topology;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use std::time::Duration as StdDuration;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use tipc_bearer_eth::EthBearer;
 use tipc_link::LinkInfo;
-use tipc_wire::{Importance, NodeAddr, NodeId, PortId, ServiceRange};
+use tipc_wire::{Importance, NodeAddr, NodeId, PortId};
 
 use crate::error::Error;
 use shared::Shared;
@@ -43,15 +45,7 @@ pub use builder::StackBuilder;
 pub use conn::{CONNECT_TIMEOUT, ConnKind, ConnSocket};
 pub use rx::STANDBY_LOOK;
 pub use sockets::{GroupDelivery, GroupSocket, PortSocket};
-
-/// A change of the name table inside a subscribed range.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ServiceEvent {
-    /// A binding appeared (or existed when the subscription was made).
-    Up(tipc_group::Publication),
-    /// A binding went away.
-    Down(tipc_group::Publication),
-}
+pub use topology::Subscriber;
 
 /// Node-level events an application can watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,16 +221,43 @@ impl Stack {
         Ok((port, r))
     }
 
-    /// Watches the name table for bindings overlapping `range`: existing
-    /// ones arrive first as [`ServiceEvent::Up`], then every change.
-    pub fn subscribe(&self, range: ServiceRange) -> Receiver<ServiceEvent> {
-        let (s, r) = unbounded();
+    /// Subscribes to the name table — the kernel's topology service, with
+    /// its filters, timeout and events (net/tipc/topsrv.c, subscr.c): what
+    /// exists is reported at once as [`EventKind::Published`] (oldest
+    /// binding first), then every change the filter asks for; a timeout
+    /// ends it with one [`EventKind::Timeout`]. Node state
+    /// ([`Subscription::nodes`]) and link state ([`Subscription::links`];
+    /// [`Stack::link_name`] names a link) are subscriptions like any other.
+    ///
+    /// # Errors
+    /// [`Error::BadRange`] (lower above upper),
+    /// [`Error::TooManySubscriptions`], [`Error::StackStopped`].
+    ///
+    /// [`EventKind::Published`]: tipc_group::topology::EventKind::Published
+    /// [`EventKind::Timeout`]: tipc_group::topology::EventKind::Timeout
+    /// [`Subscription::nodes`]: tipc_group::topology::Subscription::nodes
+    /// [`Subscription::links`]: tipc_group::topology::Subscription::links
+    pub fn subscribe(&self, s: tipc_group::topology::Subscription) -> Result<Subscriber, Error> {
+        let (tx, rx) = unbounded();
         let mut g = self.shared.inner.lock();
-        for p in g.core.names().iter().filter(|p| p.range.overlaps(&range)) {
-            let _ = s.send(ServiceEvent::Up(*p));
+        if g.stopped {
+            return Err(Error::StackStopped);
         }
-        g.subscribers.push((range, s));
-        r
+        let now = g.now();
+        let id = g.core.subscribe(now, s)?;
+        g.subscribers.insert(id, tx);
+        // the initial report goes out now; a timeout may wake the timers
+        self.shared.flush(&mut g);
+        self.shared.rearm(&g);
+        Ok(Subscriber::new(self.shared.clone(), id, rx))
+    }
+
+    /// The name of the link a link-state event names — `peer` is its found
+    /// instance, `link_id` its port — in the kernel's form
+    /// (`OWN_ID:OWN_IF-PEER_ID:PEER_IF`, [`LinkInfo::name`]); still known
+    /// after the link went down. `None` for a link this stack never had.
+    pub fn link_name(&self, peer: NodeAddr, link_id: PortId) -> Option<String> {
+        self.shared.inner.lock().link_names.get(&(peer, link_id)).cloned()
     }
 
     /// The name table as (range, scope, node, port) rows, for inspection.

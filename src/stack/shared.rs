@@ -9,11 +9,12 @@ use std::time::Duration as StdDuration;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use tipc_bearer_eth::{RxPoller, TxFrame, TxHandle, Waker};
+use tipc_group::topology::{EventKind, SubId, TopologyEvent};
 use tipc_group::{ConnEvent, GroupEvent};
-use tipc_wire::{Instant, PortId, ServiceRange};
+use tipc_wire::{Instant, NodeAddr, PortId};
 
+use super::StackEvent;
 use super::tap::Tap;
-use super::{ServiceEvent, StackEvent};
 use crate::core::{CoreEvent, NodeCore, PortMessage};
 use crate::error::Error;
 
@@ -42,7 +43,11 @@ pub(super) struct Inner {
     pub(super) group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
     pub(super) conn_sockets: BTreeMap<PortId, Sender<ConnEvent>>,
     pub(super) watchers: Vec<Sender<StackEvent>>,
-    pub(super) subscribers: Vec<(ServiceRange, Sender<ServiceEvent>)>,
+    pub(super) subscribers: BTreeMap<SubId, Sender<TopologyEvent>>,
+    /// The names of the links this stack has had, by (peer, link id): the
+    /// link id is the port of the link-state binding (bearer 0 at both
+    /// ends: 0).
+    pub(super) link_names: BTreeMap<(NodeAddr, PortId), String>,
     pub(super) tap: Tap,
     pub(super) tx: Option<TxHandle>,
     pub(super) scratch: Vec<TxFrame>,
@@ -171,7 +176,12 @@ impl Shared {
                     None
                 }
                 CoreEvent::AddressConfirmed(a) => Some(StackEvent::AddressConfirmed(a)),
-                CoreEvent::NodeUp(a) => Some(StackEvent::NodeUp(a)),
+                CoreEvent::NodeUp(a) => {
+                    for l in inner.core.link().links().into_iter().filter(|l| l.peer == a) {
+                        inner.link_names.insert((a, PortId(0)), l.name);
+                    }
+                    Some(StackEvent::NodeUp(a))
+                }
                 CoreEvent::NodeDown(a) => {
                     notify = true;
                     Some(StackEvent::NodeDown(a))
@@ -181,11 +191,16 @@ impl Shared {
                     None
                 }
                 CoreEvent::Conflict(s) => Some(StackEvent::Conflict(s)),
-                CoreEvent::Name(up, p) => {
-                    inner.subscribers.retain(|(r, tx)| {
-                        !r.overlaps(&p.range)
-                            || tx.send(if up { ServiceEvent::Up(p) } else { ServiceEvent::Down(p) }).is_ok()
-                    });
+                CoreEvent::Topology(e) => {
+                    // a timeout ends the subscription: its channel closes
+                    // once the event is read
+                    let ended = e.kind == EventKind::Timeout;
+                    if let Some(tx) = inner.subscribers.get(&e.sub) {
+                        let _ = tx.send(e);
+                    }
+                    if ended {
+                        inner.subscribers.remove(&e.sub);
+                    }
                     None
                 }
             };
@@ -209,7 +224,9 @@ impl Shared {
     /// the receive thread's next turn (at most one supervision tick), so a
     /// send costs no wake-up of another thread.
     pub(super) fn rearm(&self, g: &MutexGuard<'_, Inner>) {
-        if let Some((_, t)) = g.core.next_timer(|k| !k.is_fast_probe())
+        let link = g.core.next_timer(|k| !k.is_fast_probe()).map(|(_, t)| t);
+        let sockets = g.core.sockets().poll_timeout();
+        if let Some(t) = link.into_iter().chain(sockets).min()
             && t.as_micros() < self.sleep_until.load(Ordering::Acquire)
             && let Some(w) = self.waker.lock().as_ref()
         {

@@ -7,13 +7,16 @@
 //! anycast round robin, multicast sets), [`NameDistr`] (bulk and sequenced
 //! single updates with the kernel's receive ordering) and [`Group`] (one
 //! joined group socket: member state machine, JOINED/LEFT events, windows in
-//! 1 KiB blocks with ADV / ACK / RECLAIM / REMIT, and broadcast ordering).
+//! 1 KiB blocks with ADV / ACK / RECLAIM / REMIT, and broadcast ordering)
+//! and [`topology::Topology`] (subscriptions to the name table: the
+//! kernel's topology service).
 #![forbid(unsafe_code)]
 
 mod group;
 mod name_distr;
 mod name_table;
 pub mod socket;
+pub mod topology;
 
 pub use group::*;
 pub use name_distr::{DistrStats, MAX_WAITING, NameDistr, NameUpdate};

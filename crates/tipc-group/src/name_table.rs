@@ -42,8 +42,17 @@ impl Publication {
 /// table without bound.
 pub const MAX_PUBL_PER_NODE: usize = 65_535;
 
+/// The index key of a binding of `range` added at `age`.
+fn range_key(range: &ServiceRange, age: u64) -> RangeKey {
+    (range.stype, range.lower, range.upper, age)
+}
+
 /// (publishing node, port, key): unique per binding.
 type Key = (NodeAddr, PortId, u32);
+
+/// A binding's place in the index by exact range: (type, lower, upper,
+/// age), so the bindings of one exact range sit together, oldest first.
+type RangeKey = (ServiceType, Instance, Instance, u64);
 
 /// Why [`NameTable::insert`] added nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +65,18 @@ pub enum Refused {
 
 /// The table. Every operation is logarithmic in its size except the
 /// lookups, which scan the bindings of one type.
+///
+/// Each binding has an age: the order it was added in, as the kernel's
+/// per-service publication counter (`publ_cnt`, net/tipc/name_table.c),
+/// which orders a subscription's first report and a node's purge.
 #[derive(Debug, Default, Clone)]
 pub struct NameTable {
     by_type: BTreeMap<ServiceType, BTreeMap<Key, Publication>>,
-    types: BTreeMap<Key, ServiceType>,
+    /// Each binding's type and age.
+    types: BTreeMap<Key, (ServiceType, u64)>,
+    /// Every binding by exact range, then age.
+    by_range: BTreeMap<RangeKey, Key>,
+    next_age: u64,
     per_node: BTreeMap<NodeAddr, usize>,
     rr: BTreeMap<(ServiceType, Instance), usize>,
 }
@@ -87,7 +104,10 @@ impl NameTable {
             return Err(Refused::NodeFull);
         }
         *n += 1;
-        self.types.insert(key, p.range.stype);
+        let age = self.next_age;
+        self.next_age += 1;
+        self.types.insert(key, (p.range.stype, age));
+        self.by_range.insert(range_key(&p.range, age), key);
         self.by_type.entry(p.range.stype).or_default().insert(key, p);
         Ok(())
     }
@@ -118,12 +138,15 @@ impl NameTable {
         if v.is_empty() {
             self.by_type.remove(&range.stype);
         }
-        self.forget(k);
+        self.forget(k, &p.range);
         Some(p)
     }
 
-    fn forget(&mut self, k: Key) {
-        self.types.remove(&k);
+    /// Drops the indexes of binding `k` of `range`.
+    fn forget(&mut self, k: Key, range: &ServiceRange) {
+        if let Some((_, age)) = self.types.remove(&k) {
+            self.by_range.remove(&range_key(range, age));
+        }
         if let Some(n) = self.per_node.get_mut(&k.0) {
             *n -= 1;
             if *n == 0 {
@@ -132,38 +155,80 @@ impl NameTable {
         }
     }
 
-    /// Removes everything published by `node`.
-    pub fn purge_node(&mut self, node: NodeAddr) -> Vec<Publication> {
-        let keys: Vec<(Key, ServiceType)> = self
+    /// Everything published by `node`, oldest first: the order the kernel
+    /// withdraws a lost node's bindings in (net/tipc/node.c
+    /// `tipc_publ_notify` walks the node's list, which grows at its tail).
+    pub fn of_node(&self, node: NodeAddr) -> Vec<Publication> {
+        let mut v: Vec<(u64, Publication)> = self
             .types
             .range((node, PortId(0), 0)..=(node, PortId(u32::MAX), u32::MAX))
-            .map(|(k, t)| (*k, *t))
+            .filter_map(|(k, (t, age))| Some((*age, *self.by_type.get(t)?.get(k)?)))
             .collect();
-        self.remove_keys(keys)
+        v.sort_unstable_by_key(|(age, _)| *age);
+        v.into_iter().map(|(_, p)| p).collect()
     }
 
-    /// Removes everything bound by a local socket; returns it.
-    pub fn purge_port(&mut self, node: NodeAddr, port: PortId) -> Vec<Publication> {
-        let keys: Vec<(Key, ServiceType)> =
-            self.types.range((node, port, 0)..=(node, port, u32::MAX)).map(|(k, t)| (*k, *t)).collect();
-        self.remove_keys(keys)
-    }
-
-    fn remove_keys(&mut self, keys: Vec<(Key, ServiceType)>) -> Vec<Publication> {
-        let mut gone = Vec::with_capacity(keys.len());
-        for (k, t) in keys {
-            if let Some(v) = self.by_type.get_mut(&t) {
-                if let Some(p) = v.remove(&k) {
-                    gone.push(p);
-                }
-                if v.is_empty() {
-                    self.by_type.remove(&t);
-                }
-            }
-            self.forget(k);
+    /// Removes everything published by `node`; returns it, oldest first.
+    pub fn purge_node(&mut self, node: NodeAddr) -> Vec<Publication> {
+        let gone = self.of_node(node);
+        for p in &gone {
+            self.remove(p.range, p.node, p.port, p.key);
         }
-        gone.sort_by_key(|p| p.range.stype);
         gone
+    }
+
+    /// Removes everything bound by a local socket; returns it, oldest first.
+    pub fn purge_port(&mut self, node: NodeAddr, port: PortId) -> Vec<Publication> {
+        let mut gone: Vec<Publication> = self.of_node(node);
+        gone.retain(|p| p.port == port);
+        for p in &gone {
+            self.remove(p.range, p.node, p.port, p.key);
+        }
+        gone
+    }
+
+    /// Whether some binding has exactly `range`.
+    pub fn has_range(&self, range: &ServiceRange) -> bool {
+        self.of_range(range).next().is_some()
+    }
+
+    /// Whether `p` is the only binding of its exact range: true right
+    /// after the first binding of a range is added (what a service-level
+    /// subscription reports, net/tipc/name_table.c `tipc_service_insert_publ`).
+    pub fn sole_of_range(&self, p: &Publication) -> bool {
+        let mut it = self.of_range(&p.range);
+        it.next().is_some_and(|k| *k == (p.node, p.port, p.key)) && it.next().is_none()
+    }
+
+    /// The keys of the bindings of exactly `range`, oldest first.
+    fn of_range(&self, range: &ServiceRange) -> impl Iterator<Item = &Key> {
+        self.by_range.range(range_key(range, 0)..=range_key(range, u64::MAX)).map(|(_, k)| k)
+    }
+
+    /// What a new subscription to `range` is told exists (net/tipc/name_table.c
+    /// `tipc_service_subscribe`): every binding overlapping it
+    /// (`service_level` false), or only the oldest binding of each exact
+    /// range overlapping it (true); oldest first either way.
+    pub fn report(&self, range: &ServiceRange, service_level: bool) -> Vec<Publication> {
+        let t = range.stype;
+        let from = (t, Instance(0), Instance(0), 0);
+        let to = (t, range.upper, Instance(u32::MAX), u64::MAX);
+        let mut found: Vec<(u64, Publication)> = Vec::new();
+        let mut last: Option<(Instance, Instance)> = None;
+        for ((_, lo, hi, age), k) in self.by_range.range(from..=to) {
+            if *hi < range.lower {
+                continue;
+            }
+            if service_level && last == Some((*lo, *hi)) {
+                continue;
+            }
+            last = Some((*lo, *hi));
+            if let Some(p) = self.by_type.get(&t).and_then(|v| v.get(k)) {
+                found.push((*age, *p));
+            }
+        }
+        found.sort_unstable_by_key(|(age, _)| *age);
+        found.into_iter().map(|(_, p)| p).collect()
     }
 
     /// Every binding, ordered by type.

@@ -30,7 +30,8 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use tipc_wire::{Instant, NodeAddr, PortId, ServiceRange};
 
-use crate::{Group, GroupEvent, NameDistr, NameTable, Publication};
+use crate::topology::{SubId, SubscribeError, Subscription, Topology, TopologyEvent};
+use crate::{Group, GroupEvent, NameDistr, NameTable};
 
 mod bindings;
 mod conn;
@@ -110,8 +111,8 @@ pub enum SocketEvent {
     /// A link or group window opened: blocked senders may retry
     /// (`NodeAddr(0)`: a group window or the broadcast link).
     Uncongested(NodeAddr),
-    /// A binding appeared (`true`) or went away in the name table.
-    Name(bool, Publication),
+    /// An event for a subscription to the name table.
+    Topology(TopologyEvent),
     /// Something for a connection socket (listening, connecting or
     /// connected).
     Conn {
@@ -179,6 +180,7 @@ pub struct SocketLayer {
     bindings: bindings::Bindings,
     groups: BTreeMap<PortId, Group>,
     conns: conn::Conns,
+    topology: Topology,
     outbox: outbox::Outbox,
     mcast: mcast::Methods,
     events: VecDeque<SocketEvent>,
@@ -198,6 +200,7 @@ impl SocketLayer {
             bindings: bindings::Bindings::default(),
             groups: BTreeMap::new(),
             conns: conn::Conns::default(),
+            topology: Topology::new(),
             outbox: outbox::Outbox::default(),
             mcast: mcast::Methods::default(),
             events: VecDeque::new(),
@@ -259,7 +262,8 @@ impl SocketLayer {
         match input {
             NodeInput::AddressConfirmed(a) => {
                 self.own = Some(a);
-                self.bindings.add_node_state(a, &mut self.names);
+                let p = self.bindings.add_node_state(a, &mut self.names);
+                self.publication_added(&p, links);
             }
             NodeInput::NodeUp(n) => self.node_up(n, links),
             NodeInput::NodeDown(n) => self.node_down(n, links),
@@ -269,16 +273,45 @@ impl SocketLayer {
     }
 
     /// When [`SocketLayer::handle_timeout`] is next due: the earliest
-    /// connection probe.
+    /// connection probe or subscription timeout.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns.next_probe()
+        match (self.conns.next_probe(), self.topology.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Serves the connection probe timers that are due at `now`.
+    /// Serves the connection probes and subscription timeouts due at `now`.
     pub fn handle_timeout(&mut self, now: Instant, links: &mut impl Links) {
         self.now = now;
         self.conn_timeout(now, links);
+        let events = &mut self.events;
+        self.topology.handle_timeout(now, |e| events.push_back(SocketEvent::Topology(e)));
+    }
+
+    /// Subscribes to the name table (the topology service): what exists now
+    /// is reported at once, then every change the filter asks for, as
+    /// [`SocketEvent::Topology`] events carrying the returned id.
+    ///
+    /// # Errors
+    /// [`SocketError::BadRange`] (lower above upper),
+    /// [`SocketError::TooManySubscriptions`] (the node holds
+    /// [`crate::topology::MAX_SUBSCR`]).
+    pub fn subscribe(&mut self, now: Instant, s: Subscription) -> Result<SubId, SocketError> {
+        let events = &mut self.events;
+        self.topology.subscribe(now, s, &self.names, |e| events.push_back(SocketEvent::Topology(e))).map_err(
+            |e| match e {
+                SubscribeError::BadRange(r) => SocketError::BadRange(r),
+                SubscribeError::TooMany(n) => SocketError::TooManySubscriptions(n),
+            },
+        )
+    }
+
+    /// Ends subscription `id` without an event; false if it was not active
+    /// (cancelled, or ended by its timeout).
+    pub fn unsubscribe(&mut self, id: SubId) -> bool {
+        self.topology.cancel(id)
     }
 
     /// Whether `port` is a listening socket.
@@ -305,7 +338,10 @@ impl SocketLayer {
         if let Some(p) = self.names.remove(ls.range, ls.node, ls.port, ls.key) {
             self.publication_removed(&p, true, links);
         }
-        for p in self.names.purge_node(addr) {
+        // one at a time, so each withdrawal is reported against the table
+        // as it is then
+        for p in self.names.of_node(addr) {
+            self.names.remove(p.range, p.node, p.port, p.key);
             self.publication_removed(&p, true, links);
         }
         for g in self.groups.values_mut() {

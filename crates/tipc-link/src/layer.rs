@@ -74,7 +74,7 @@ impl LinkLayer {
     }
     /// One entry per known peer.
     pub fn links(&self) -> Vec<LinkInfo> {
-        self.peers.values().map(|p| p.info()).collect()
+        self.peers.values().map(|p| p.info(&self.cfg.node_id)).collect()
     }
     /// Nodes with an up link.
     pub fn up_nodes(&self) -> Vec<NodeAddr> {

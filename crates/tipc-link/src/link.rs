@@ -98,7 +98,9 @@ pub(crate) struct Link {
     pub peer_addr: NodeAddr,
     pub peer_caps: u16,
     own_caps: u16,
-    if_name: String,
+    pub if_name: String,
+    /// The peer's interface name, from its RESET/ACTIVATE.
+    pub peer_if: Option<String>,
     pub state: LinkState,
     pub session: u16,
     peer_session: Option<u16>,
@@ -153,6 +155,7 @@ impl Link {
             peer_caps,
             own_caps,
             if_name: if_name.to_string(),
+            peer_if: None,
             state: LinkState::Reset,
             session,
             peer_session: None,
@@ -645,6 +648,11 @@ impl Link {
             LinkProtoType::Reset | LinkProtoType::Activate => {
                 if m.payload.len() < 16 || m.max_pkt() < 100 {
                     return oc;
+                }
+                if let Some(n) = m.if_name()
+                    && self.peer_if.as_deref() != Some(n)
+                {
+                    self.peer_if = Some(n.to_string());
                 }
                 if (50..=30_000).contains(&tol) {
                     self.tolerance = Duration::from_millis(tol);

@@ -53,6 +53,11 @@ pub(crate) enum DownReason {
 /// A snapshot of one link for statistics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkInfo {
+    /// The link's name as the kernel forms it (net/tipc/link.c
+    /// `tipc_link_create`): `OWN_ID:OWN_IF-PEER_ID:PEER_IF`, with the node
+    /// identities as `tipc node` prints them and `unknown` for the peer's
+    /// interface until its RESET or ACTIVATE names it.
+    pub name: String,
     /// Peer address.
     pub peer: NodeAddr,
     /// Peer identity.
@@ -152,9 +157,11 @@ impl Peer {
         }
     }
 
-    /// The statistics snapshot of the node's link.
-    pub fn info(&self) -> LinkInfo {
+    /// The link's state; `own` is our identity (for the name).
+    pub fn info(&self, own: &NodeId) -> LinkInfo {
+        let peer_if = self.link.peer_if.as_deref().unwrap_or("unknown");
         LinkInfo {
+            name: format!("{own}:{}-{}:{peer_if}", self.link.if_name, self.id),
             peer: self.link.peer_addr,
             peer_id: self.id,
             peer_mac: self.mac,

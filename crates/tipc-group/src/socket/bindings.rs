@@ -29,7 +29,7 @@ impl Default for Bindings {
 impl Bindings {
     /// The node-state binding `{0, addr}` the kernel makes when it
     /// finalises its address.
-    pub(super) fn add_node_state(&mut self, a: NodeAddr, names: &mut NameTable) {
+    pub(super) fn add_node_state(&mut self, a: NodeAddr, names: &mut NameTable) -> Publication {
         let p = Publication {
             range: ServiceRange::single(ServiceType(0), Instance(a.0)),
             scope: Scope::Cluster,
@@ -39,6 +39,7 @@ impl Bindings {
         };
         self.own.insert(a.0, p);
         names.insert(p);
+        p
     }
 
     /// Keys of `port`'s bindings (of `range` only, when given).
@@ -221,8 +222,11 @@ impl SocketLayer {
         }
     }
 
-    fn publication_added(&mut self, p: &Publication, links: &mut impl Links) {
-        self.events.push_back(SocketEvent::Name(true, *p));
+    /// Binding `p` is in the table: subscriptions and groups hear of it.
+    pub(super) fn publication_added(&mut self, p: &Publication, links: &mut impl Links) {
+        let first = self.names.sole_of_range(p);
+        let events = &mut self.events;
+        self.topology.published(p, first, |e| events.push_back(SocketEvent::Topology(e)));
         for g in self.groups.values_mut() {
             if makes_member(g.spec(), g.own().port, p) {
                 g.member_published(p.member(), p.range.lower);
@@ -231,8 +235,11 @@ impl SocketLayer {
         self.pump_groups(links);
     }
 
+    /// Binding `p` left the table: subscriptions and groups hear of it.
     pub(super) fn publication_removed(&mut self, p: &Publication, node_down: bool, links: &mut impl Links) {
-        self.events.push_back(SocketEvent::Name(false, *p));
+        let last = !self.names.has_range(&p.range);
+        let events = &mut self.events;
+        self.topology.withdrawn(p, last, |e| events.push_back(SocketEvent::Topology(e)));
         for g in self.groups.values_mut() {
             if g.spec().stype == p.range.stype && scope_matches(g.spec().scope, p) {
                 g.member_withdrawn(p.member(), node_down);

@@ -25,6 +25,10 @@ pub enum SocketError {
     /// `TIPC_MAX_PUBL`).
     #[error("publication limit of {0} bindings reached")]
     TooManyBindings(usize),
+    /// This node holds the most subscriptions a node may have (the
+    /// kernel's `TIPC_MAX_SUBSCR`).
+    #[error("subscription limit of {0} reached")]
+    TooManySubscriptions(usize),
     /// No link is up to the destination node.
     #[error("no link to node {0}")]
     NoLink(NodeAddr),

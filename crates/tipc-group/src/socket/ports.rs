@@ -62,7 +62,8 @@ impl SocketLayer {
             let _ = self.group_leave(p, links);
         }
         self.close_conn(p, links);
-        for k in self.bindings.keys_of(p, None) {
+        // newest binding first, as the kernel withdraws a closing socket's
+        for k in self.bindings.keys_of(p, None).into_iter().rev() {
             self.withdraw_key(k, links);
         }
         self.ports.open.remove(&p);

@@ -10,7 +10,8 @@ use tipc_wire::{
 };
 
 use super::*;
-use crate::{GroupSpec, Mode};
+use crate::topology::{EventKind, SubId, Subscription};
+use crate::{GroupSpec, Mode, Publication};
 
 mod conn;
 
@@ -181,6 +182,22 @@ impl Net {
     fn take(&mut self, i: usize) -> Vec<SocketEvent> {
         std::mem::take(&mut self.nodes[i].events)
     }
+
+    /// Node `i` subscribes to every binding of type `t` (PORTS).
+    fn watch(&mut self, i: usize, t: ServiceType) -> SubId {
+        let all = ServiceRange { stype: t, lower: Instance(0), upper: Instance(u32::MAX) };
+        self.with(i, |l, _, now| l.subscribe(now, Subscription::ports(all))).expect("subscribe")
+    }
+}
+
+/// The topology events among `evs`: (kind, found range, binding socket).
+fn topo(evs: &[SocketEvent]) -> Vec<(EventKind, ServiceRange, MemberId)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            SocketEvent::Topology(t) => Some((t.kind, t.found, t.port)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn port_messages(evs: &[SocketEvent]) -> Vec<&PortMessage> {
@@ -220,11 +237,13 @@ fn send(net: &mut Net, i: usize, from: PortId, dest: Dest, data: &'static [u8]) 
 #[test]
 fn a_binding_reaches_the_other_node_and_anycast_finds_it() {
     let mut net = Net::new(2);
+    net.watch(1, SVC);
     let pa = net.open(0);
     net.bind(0, pa, ServiceRange::single(SVC, Instance(5)));
     net.run();
     let evs = net.take(1);
-    assert!(evs.iter().any(|e| matches!(e, SocketEvent::Name(true, p) if p.port == pa && p.node == addr(0))));
+    let bound = MemberId { node: addr(0), port: pa };
+    assert!(topo(&evs).iter().any(|(k, _, m)| *k == EventKind::Published && *m == bound), "{evs:?}");
 
     let pb = net.open(1);
     send(&mut net, 1, pb, Dest::Service { stype: SVC, inst: Instance(5) }, b"hello").expect("anycast");
@@ -290,6 +309,7 @@ fn group_broadcast_reaches_the_other_member_after_its_join() {
 #[test]
 fn member_events_come_with_joins_and_node_loss() {
     let mut net = Net::new(2);
+    net.watch(0, ServiceType(4711));
     let pa = net.open(0);
     let pb = net.open(1);
     net.join(0, pa, spec(1));
@@ -303,7 +323,7 @@ fn member_events_come_with_joins_and_node_loss() {
     net.nodes[0].wire.up.clear();
     net.input(0, NodeInput::NodeDown(addr(1)));
     let evs = net.take(0);
-    assert!(evs.iter().any(|e| matches!(e, SocketEvent::Name(false, p) if p.node == addr(1))), "{evs:?}");
+    assert!(topo(&evs).iter().any(|(k, _, m)| *k == EventKind::Withdrawn && m.node == addr(1)), "{evs:?}");
     assert!(
         group_events(&evs).iter().any(|e| matches!(e, GroupEvent::MemberDown { instance: Instance(2), .. })),
         "{evs:?}"
@@ -314,6 +334,7 @@ fn member_events_come_with_joins_and_node_loss() {
 #[test]
 fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
     let mut net = Net::new(2);
+    net.watch(1, SVC);
     let pa = net.open(0);
     let pb = net.open(1);
     net.nodes[0].wire.congested.insert(addr(1));
@@ -338,13 +359,8 @@ fn a_congested_link_refuses_plain_sends_and_delays_name_updates_in_order() {
     assert!(net.nodes[0].layer.outbox_empty());
     net.run();
     let evs = net.take(1);
-    let insts: Vec<u32> = evs
-        .iter()
-        .filter_map(|e| match e {
-            SocketEvent::Name(true, p) if p.range.stype == SVC => Some(p.range.lower.0),
-            _ => None,
-        })
-        .collect();
+    let insts: Vec<u32> =
+        topo(&evs).iter().filter(|(k, ..)| *k == EventKind::Published).map(|(_, r, _)| r.lower.0).collect();
     assert_eq!(insts, vec![1, 2, 3]);
     send(&mut net, 0, pa, Dest::Socket { node: addr(1), port: pb }, b"x").expect("uncongested");
 }
@@ -791,17 +807,13 @@ fn links_are_published_as_link_state_bindings_on_their_own_node() {
     assert_eq!(on0[0].range, ServiceRange::single(ServiceType(2), Instance(addr(1).0)));
     assert_eq!((on0[0].node, on0[0].port, on0[0].scope), (addr(0), PortId(0), Scope::Node));
     assert_eq!(link_state(&net, 1)[0].range.lower, Instance(addr(0).0));
+    net.watch(0, ServiceType(2));
+    net.watch(0, ServiceType(0));
     net.take(0);
     net.nodes[0].wire.up.remove(&addr(1));
     net.input(0, NodeInput::NodeDown(addr(1)));
-    let gone: Vec<u32> = net
-        .take(0)
-        .iter()
-        .filter_map(|e| match e {
-            SocketEvent::Name(false, p) => Some(p.range.stype.0),
-            _ => None,
-        })
-        .collect();
+    let gone: Vec<u32> =
+        topo(&net.take(0)).iter().filter(|(k, ..)| *k == EventKind::Withdrawn).map(|(_, r, _)| r.stype.0).collect();
     // the link first, then the peer's node-state binding
     assert_eq!(gone.first(), Some(&2), "{gone:?}");
     assert!(gone.contains(&0), "{gone:?}");
@@ -809,5 +821,6 @@ fn links_are_published_as_link_state_bindings_on_their_own_node() {
     // and back with the link
     net.nodes[0].wire.up.insert(addr(1));
     net.input(0, NodeInput::NodeUp(addr(1)));
-    assert!(net.take(0).iter().any(|e| matches!(e, SocketEvent::Name(true, p) if p.range.stype == ServiceType(2))));
+    let back = topo(&net.take(0));
+    assert!(back.iter().any(|(k, r, _)| *k == EventKind::Published && r.stype == ServiceType(2)), "{back:?}");
 }
