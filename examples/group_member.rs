@@ -22,7 +22,9 @@
 //! `accept[:MS]`, `connect:TYPE:INST`, `csend:TEXT` and `close` work on a
 //! connection socket (`LISTENING`, `ACCEPTED peer=…`, `CONNECTED peer=…`,
 //! `PEER-CLOSED [err=…]`, `CLOSED`), and the receive steps read the
-//! connection. `-i` sets the importance of what the socket sends.
+//! connection. `-i` sets the importance of what the socket sends. The
+//! topology steps `subscribe:TYPE:LO:HI:FILTER[:MS]` and `events:MS` work
+//! with any `-t` (`SUBSCRIBED`, `TOPO` lines).
 //! Every step is checked before the node starts: a bad step or option
 //! exits 2 at once, naming the valid ones.
 //! `kill -USR1` prints statistics at once; SIGINT/SIGTERM close the node
@@ -35,9 +37,12 @@ use bytes::Bytes;
 use clap::Parser;
 
 mod common;
+use tipc_rs::topology::{EventKind, Filter, Subscription};
 use tipc_rs::wire::Importance;
 use tipc_rs::wire::{ErrorCode, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
-use tipc_rs::{ConnKind, ConnSocket, Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack};
+use tipc_rs::{
+    ConnKind, ConnSocket, Error, GroupEvent, GroupSocket, GroupSpec, Mode, PortMessage, PortSocket, Stack, Subscriber,
+};
 
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -75,10 +80,15 @@ STEPS (run in order on one socket; NODE is 8 hex digits, numbers are decimal or 
   csend:TEXT                  send on the connection
   sink:BYTES[:MS]             read BYTES from the connection (SINK len=N fnv=64-bit FNV-1a hash)
   close                       close the connection, or else the socket (CLOSED)
+ topology service (any -t):
+  subscribe:TYPE:LO:HI:FILTER[:MS]  subscribe to TYPE:LO:HI (FILTER 1 ports, 2 service; MS
+                              timeout, default none) (SUBSCRIBED sub=N, numbered from 1)
+  events:MS                   print the subscriptions' events arriving during MS milliseconds
+                              (TOPO sub=N event=published|withdrawn|timeout found=T:LO:HI port=NODE:PORT)
 TEXT is literal, or @N for an N-byte pattern (reported as data=@N(pattern ok)).
 On a connection, recv, recv-n and echo read it; its end prints PEER-CLOSED [err=N(name)].
 OUTPUT: JOIN, SELF, EVENT, MEMBERS, LEAVE, BOUND, RECV, REJECTED, SENT, LISTENING, ACCEPTED,
-CONNECTED, PEER-CLOSED, CLOSED, ERROR and CONFLICT lines, then
+CONNECTED, PEER-CLOSED, CLOSED, SUBSCRIBED, TOPO, ERROR and CONFLICT lines, then
 DONE status=ok|fail; exit status 0 when every step succeeded, 2 for a bad step or option.
 SIGNALS: SIGUSR1 prints statistics to stderr; SIGINT/SIGTERM leave, print them and exit 0.";
 
@@ -194,6 +204,8 @@ struct Runner {
     peer: Option<MemberId>,
     /// The connection ended (PEER-CLOSED printed).
     conn_over: bool,
+    /// The subscriptions made by `subscribe`, numbered from 1.
+    subs: Vec<Subscriber>,
 }
 
 /// The error code's name as the kernel-side client prints it.
@@ -711,7 +723,68 @@ impl Runner {
                 self.count = n.max(1);
                 true
             }
+            &Step::Subscribe { stype, lo, hi, ports, ms } => {
+                let range = ServiceRange { stype: ServiceType(stype), lower: Instance(lo), upper: Instance(hi) };
+                let filter = if ports { Filter::Ports } else { Filter::Service };
+                let timeout = ms.map(tipc_rs::wire::Duration::from_millis);
+                match self.stack.subscribe(Subscription { range, filter, timeout }) {
+                    Ok(sub) => {
+                        self.subs.push(sub);
+                        let f = if ports { 1 } else { 2 };
+                        self.out(&format!("SUBSCRIBED sub={} service={stype}:{lo}:{hi} filter={f}", self.subs.len()));
+                        true
+                    }
+                    Err(e) => {
+                        self.out(&format!("ERROR subscribe: {}", e.with_errno()));
+                        false
+                    }
+                }
+            }
+            &Step::Events(ms) => self.topology_events(ms),
         }
+    }
+
+    /// Prints the subscriptions' events arriving during `ms` (a
+    /// subscription whose timeout event was printed has ended).
+    fn topology_events(&mut self, ms: u64) -> bool {
+        if self.subs.is_empty() {
+            self.out("ERROR events: no subscription");
+            return false;
+        }
+        let end = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < end {
+            let mut quiet = true;
+            for i in 0..self.subs.len() {
+                match self.subs[i].try_recv() {
+                    Ok(Some(e)) => {
+                        quiet = false;
+                        let kind = match e.kind {
+                            EventKind::Published => "published",
+                            EventKind::Withdrawn => "withdrawn",
+                            EventKind::Timeout => "timeout",
+                        };
+                        self.out(&format!(
+                            "TOPO sub={} event={kind} found={}:{}:{} port={}:{}",
+                            i + 1,
+                            e.found.stype.0,
+                            e.found.lower.0,
+                            e.found.upper.0,
+                            e.port.node,
+                            e.port.port.0
+                        ));
+                    }
+                    Ok(None) | Err(Error::SubscriptionEnded) => {}
+                    Err(e) => {
+                        self.out(&format!("ERROR events: {}", e.with_errno()));
+                        return false;
+                    }
+                }
+            }
+            if quiet {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        true
     }
 }
 
@@ -797,12 +870,21 @@ enum Step {
     Echo(u64),
     Sleep(u64),
     Count(u64),
+    Subscribe {
+        stype: u32,
+        lo: u32,
+        hi: u32,
+        /// The PORTS filter (else SERVICE).
+        ports: bool,
+        ms: Option<u64>,
+    },
+    Events(u64),
 }
 
 /// The step names, for error messages.
 const STEP_NAMES: &str = "join, leave, wait-members, bcast, mcast, anycast, unicast, unicast-member, bind, send, \
                           send-range, send-port, self, recv, recv-n, echo, sleep, count, listen, accept, connect, \
-                          csend, sink, close";
+                          csend, sink, close, subscribe, events";
 
 /// Parses one step; the error names what is wrong and what is valid.
 fn parse_step(step: &str) -> Result<Step, String> {
@@ -891,6 +973,17 @@ fn parse_step(step: &str) -> Result<Step, String> {
             ms: f.next().map_or(Ok(60_000), |s| num(Some(s), "timeout"))?,
         },
         "close" => no_args(Step::Close)?,
+        "subscribe" => {
+            let (stype, lo, hi) = (num32(f.next(), "type")?, num32(f.next(), "lower")?, num32(f.next(), "upper")?);
+            let ports = match num(f.next(), "filter")? {
+                1 => true,
+                2 => false,
+                _ => return Err(format!("step {step}: FILTER is 1 (ports) or 2 (service)")),
+            };
+            let ms = f.next().map(|s| num(Some(s), "timeout")).transpose()?;
+            Step::Subscribe { stype, lo, hi, ports, ms }
+        }
+        "events" => Step::Events(num(Some(rest), "milliseconds")?),
         other => return Err(format!("unknown step `{other}`; valid steps: {STEP_NAMES} (see --help)")),
     };
     Ok(step)
@@ -1038,13 +1131,15 @@ fn main() {
         connected: false,
         peer: None,
         conn_over: false,
+        subs: Vec::new(),
     };
     let failed = !steps.iter().all(|s| r.run(s));
     r.out(&format!("DONE status={}", if failed { "fail" } else { "ok" }));
     if STOPPING.load(std::sync::atomic::Ordering::Acquire) {
         r.out(""); // parks: the signal thread exits
     }
-    let Runner { stack, sock, gsock, csock, accepted, .. } = r;
+    let Runner { stack, sock, gsock, csock, accepted, subs, .. } = r;
+    drop(subs);
     drop(accepted);
     drop(csock);
     drop(gsock);

@@ -192,12 +192,13 @@ impl NameTable {
         self.of_range(range).next().is_some()
     }
 
-    /// Whether `p` is the only binding of its exact range: true right
-    /// after the first binding of a range is added (what a service-level
-    /// subscription reports, net/tipc/name_table.c `tipc_service_insert_publ`).
-    pub fn sole_of_range(&self, p: &Publication) -> bool {
-        let mut it = self.of_range(&p.range);
-        it.next().is_some_and(|k| *k == (p.node, p.port, p.key)) && it.next().is_none()
+    /// Whether exactly one binding has exactly `range`: right after a
+    /// binding is added, whether it is the first of its range (what a
+    /// service-level subscription reports, net/tipc/name_table.c
+    /// `tipc_service_insert_publ`).
+    pub fn only_one_of(&self, range: &ServiceRange) -> bool {
+        let mut it = self.of_range(range);
+        it.next().is_some() && it.next().is_none()
     }
 
     /// The keys of the bindings of exactly `range`, oldest first.

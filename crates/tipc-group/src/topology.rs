@@ -230,7 +230,7 @@ impl Topology {
     }
 
     /// Binding `p` was added; `first` when no other binding has its exact
-    /// range ([`NameTable::sole_of_range`]).
+    /// range ([`NameTable::only_one_of`]).
     pub fn published(&self, p: &Publication, first: bool, emit: impl FnMut(TopologyEvent)) {
         self.report(EventKind::Published, p, first, emit);
     }
@@ -316,7 +316,7 @@ mod tests {
         }
         fn bind(&mut self, p: Publication) {
             assert!(self.names.insert(p));
-            let first = self.names.sole_of_range(&p);
+            let first = self.names.only_one_of(&p.range);
             let out = &mut self.out;
             self.topo.published(&p, first, |e| out.push(e));
         }
@@ -404,6 +404,7 @@ mod tests {
             )
             .unwrap();
         let b = w.sub(Subscription::ports(range(0, 10)));
+        assert!(!w.topo.is_empty());
         assert_eq!(w.topo.poll_timeout(), Some(t0 + Duration::from_millis(1500)));
         let out = &mut w.out;
         w.topo.handle_timeout(t0 + Duration::from_millis(1499), |e| out.push(e));
@@ -427,12 +428,15 @@ mod tests {
         w.bind(publ(1, 6, 6, 3));
         assert!(w.take().is_empty() && w.topo.is_empty());
         let bad = Subscription::ports(range(100, 0));
-        assert_eq!(w.topo.subscribe(t0, bad, &w.names, |_| {}), Err(SubscribeError::BadRange(range(100, 0))));
+        let refused = w.topo.subscribe(t0, bad, &w.names, |_| {});
+        assert_eq!(refused, Err(SubscribeError::BadRange(range(100, 0))));
+        assert!(refused.unwrap_err().to_string().contains("lower above upper"));
         for _ in 0..MAX_SUBSCR {
             w.topo.subscribe(t0, Subscription::ports(range(0, 0)), &w.names, |_| {}).unwrap();
         }
         let one_more = w.topo.subscribe(t0, Subscription::ports(range(0, 0)), &w.names, |_| {});
         assert_eq!(one_more, Err(SubscribeError::TooMany(MAX_SUBSCR)));
+        assert_eq!(one_more.unwrap_err().to_string(), "the node already holds 65535 subscriptions");
     }
 
     /// The kernel's event numbers.

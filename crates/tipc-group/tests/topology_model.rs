@@ -111,7 +111,7 @@ fn step(
                 key: *key,
             };
             assert!(names.insert(p));
-            topo.published(&p, names.sole_of_range(&p), |e| got.push(e));
+            topo.published(&p, names.only_one_of(&p.range), |e| got.push(e));
             want = model.add(p);
         }
         Op::Unbind(i) if !model.publs.is_empty() => {

@@ -44,6 +44,7 @@ enum op {
 	OP_UNICAST, OP_UNICAST_MEMBER, OP_BIND, OP_SEND, OP_SEND_RANGE,
 	OP_SEND_PORT, OP_SELF, OP_RECV, OP_RECV_N, OP_ECHO, OP_SLEEP, OP_COUNT,
 	OP_LISTEN, OP_ACCEPT, OP_CONNECT, OP_CSEND, OP_CLOSE, OP_SINK,
+	OP_SUBSCRIBE, OP_EVENTS,
 };
 
 /* Argument letters: n number, a node address, t text (the rest of the
@@ -92,6 +93,11 @@ static const struct step_kind kinds[] = {
 	  "read BYTES from the connection and print their length and FNV-1a hash (SINK)", 1, 0 },
 	{ "close", OP_CLOSE, "", "close",
 	  "close the connection (or else the socket; a new one is made when needed)", 1, 0 },
+	{ "subscribe", OP_SUBSCRIBE, "nnnn[n", "subscribe:TYPE:LO:HI:FILTER[:MS]",
+	  "subscribe to TYPE:LO:HI at the topology server (FILTER 1 ports, 2 service; MS timeout, "
+	  "default none): SUBSCRIBED sub=N", 0, 0 },
+	{ "events", OP_EVENTS, "n", "events:MS",
+	  "print the subscriptions' events arriving during MS milliseconds (TOPO sub=N event=...)", 0, 0 },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -133,8 +139,10 @@ static struct {
 	int nmembers;
 	unsigned long count;
 	unsigned long data_seen;
+	int topsrv;           /* connection to the topology server, or -1 */
+	uint32_t nsubs;       /* subscriptions made, numbered from 1 */
 	struct timespec start;
-} st = { .sock = -1, .conn = -1, .count = 1 };
+} st = { .sock = -1, .conn = -1, .count = 1, .topsrv = -1 };
 
 /* one byte more than TIPC carries, so that the refusal can be tried */
 static unsigned char payload[MAX_PAYLOAD + 1];
@@ -757,6 +765,77 @@ static int send_all(int fd, const char *mode, const struct sockaddr_tipc *dst, c
 	return 0;
 }
 
+/* Subscribes at the topology server, {TIPC_TOP_SRV, TIPC_TOP_SRV}, over
+ * one SEQPACKET connection made on first use; the user handle carries the
+ * subscription's number for the TOPO lines. */
+static int subscribe(const uint32_t *v, int given)
+{
+	struct tipc_subscr sub;
+	uint32_t n = st.nsubs + 1;
+
+	if (st.topsrv < 0) {
+		struct sockaddr_tipc top = service_addr(TIPC_TOP_SRV, TIPC_TOP_SRV);
+		int fd = socket(AF_TIPC, SOCK_SEQPACKET, 0);
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&top, sizeof(top)) != 0) {
+			out("ERROR subscribe: topology server: %s", err_text(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		st.topsrv = fd;
+	}
+	memset(&sub, 0, sizeof(sub));
+	sub.seq.type = v[0];
+	sub.seq.lower = v[1];
+	sub.seq.upper = v[2];
+	sub.filter = v[3];
+	sub.timeout = given > 4 ? v[4] : TIPC_WAIT_FOREVER;
+	memcpy(sub.usr_handle, &n, sizeof(n));
+	if (send(st.topsrv, &sub, sizeof(sub), 0) != (ssize_t)sizeof(sub)) {
+		out("ERROR subscribe: %s", err_text(errno));
+		return -1;
+	}
+	st.nsubs = n;
+	out("SUBSCRIBED sub=%u service=%u:%u:%u filter=%u", n, v[0], v[1], v[2], v[3]);
+	return 0;
+}
+
+/* Prints the topology events that arrive during `ms`. */
+static int topology_events(long long ms)
+{
+	long long end = now_ms() + ms;
+
+	if (st.topsrv < 0) {
+		out("ERROR events: no subscription");
+		return -1;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = st.topsrv, .events = POLLIN };
+		long long left = end - now_ms();
+		struct tipc_event ev;
+		const char *kind;
+		uint32_t n;
+		ssize_t r;
+
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		r = recv(st.topsrv, &ev, sizeof(ev), 0);
+		if (r != (ssize_t)sizeof(ev)) {
+			out("ERROR events: the topology server closed the connection (%zd)", r);
+			return -1;
+		}
+		memcpy(&n, ev.s.usr_handle, sizeof(n));
+		kind = ev.event == TIPC_PUBLISHED ? "published"
+		     : ev.event == TIPC_WITHDRAWN ? "withdrawn"
+		     : ev.event == TIPC_SUBSCR_TIMEOUT ? "timeout" : "unknown";
+		out("TOPO sub=%u event=%s found=%u:%u:%u port=%08x:%u", n, kind, ev.s.seq.type, ev.found_lower,
+		    ev.found_upper, ev.port.node, ev.port.ref);
+	}
+}
+
 static int need_group(const char *mode)
 {
 	if (st.joined)
@@ -999,6 +1078,14 @@ static int run_step(const struct step *s)
 		out("SINK len=%llu fnv=%016llx", got, h);
 		return got == v[0] ? 0 : -1;
 	}
+	case OP_SUBSCRIBE:
+		if (v[3] != TIPC_SUB_PORTS && v[3] != TIPC_SUB_SERVICE) {
+			out("ERROR subscribe: FILTER is 1 (ports) or 2 (service)");
+			return -1;
+		}
+		return subscribe(v, s->given);
+	case OP_EVENTS:
+		return topology_events(v[0]);
 	case OP_CLOSE:
 		if (st.conn >= 0 && st.conn != st.sock) {
 			close(st.conn);

@@ -224,7 +224,7 @@ impl SocketLayer {
 
     /// Binding `p` is in the table: subscriptions and groups hear of it.
     pub(super) fn publication_added(&mut self, p: &Publication, links: &mut impl Links) {
-        let first = self.names.sole_of_range(p);
+        let first = self.names.only_one_of(&p.range);
         let events = &mut self.events;
         self.topology.published(p, first, |e| events.push_back(SocketEvent::Topology(e)));
         for g in self.groups.values_mut() {
