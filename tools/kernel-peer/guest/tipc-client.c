@@ -105,7 +105,7 @@ static const struct step_kind kinds[] = {
 struct step {
 	const struct step_kind *kind;
 	const char *source;       /* the step as given */
-	uint32_t num[3];          /* numbers and node addresses, in order */
+	uint32_t num[5];          /* numbers and node addresses, in order */
 	int given;                /* how many of them were given */
 	const char *text;         /* TEXT, "" when absent */
 };
