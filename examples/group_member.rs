@@ -505,7 +505,10 @@ impl Runner {
                 let g = match self.gsock.take() {
                     Some(g) => g,
                     None => match self.stack.group_socket() {
-                        Ok(g) => g,
+                        Ok(g) => {
+                            g.set_importance(self.importance);
+                            g
+                        }
                         Err(e) => {
                             self.out(&format!("ERROR join {t}:{inst}: {}", e.with_errno()));
                             return false;

@@ -208,6 +208,13 @@ impl NodeCore {
     pub fn group_join(&mut self, port: PortId, spec: GroupSpec) -> Result<(), Error> {
         up!(self, |s, l| s.group_join(port, spec, l)).map_err(Error::from)
     }
+    /// Sets the importance of the data group socket `port` sends.
+    ///
+    /// # Errors
+    /// [`Error::NotJoined`].
+    pub fn group_set_importance(&mut self, port: PortId, importance: Importance) -> Result<(), Error> {
+        self.sockets.group_set_importance(port, importance).map_err(Error::from)
+    }
     /// Leaves the group of `port`.
     ///
     /// # Errors

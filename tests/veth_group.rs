@@ -196,3 +196,69 @@ fn broadcast_to_eight_costs_one_frame_replicast_to_two_costs_two() {
         s.shutdown();
     }
 }
+
+/// A group socket's importance — set before the join, then changed — is
+/// what its data messages carry on the wire (the kernel copies the
+/// socket's TIPC_IMPORTANCE into every message its group builds).
+#[test]
+fn a_group_sockets_importance_is_on_its_messages() {
+    use tipc_rs::wire::{Importance, Msg};
+    let Some(lab) = rig("veth group importance", || Lab::pair("vgimp")) else { return };
+    let pcap = std::env::temp_dir().join(format!("veth_group_importance_{}.pcap", std::process::id()));
+    let a = lab
+        .node(0)
+        .spawn("start", {
+            let pcap = pcap.clone();
+            move || {
+                Stack::builder()
+                    .iface(tipc_testkit::netns::NODE_IF)
+                    .node_id(tipc_rs::wire::NodeId::from_text("gimp-0").expect("id"))
+                    .pcap(pcap)
+                    .start()
+            }
+        })
+        .expect("spawn")
+        .join()
+        .expect("thread")
+        .expect("stack");
+    let b = common::start_node(lab.node(1), "gimp-1");
+    a.wait_for_nodes(1, Duration::from_secs(10)).expect("link");
+    let spec = |inst| GroupSpec {
+        stype: ServiceType(4243),
+        instance: Instance(inst),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    };
+    let sb = b.group_socket().expect("socket");
+    sb.join(spec(2)).expect("join");
+    let sa = a.group_socket().expect("socket");
+    sa.set_importance(Importance::High);
+    sa.join(spec(1)).expect("join");
+    let end = Instant::now() + Duration::from_secs(10);
+    while sa.members().is_empty() {
+        assert!(Instant::now() < end, "b never joined a's view");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sa.broadcast(Bytes::from_static(b"high")).expect("send");
+    sa.set_importance(Importance::Critical);
+    sa.send_anycast(Instance(2), Bytes::from_static(b"critical")).expect("send");
+    let got = msgs(&drain(&sb, Duration::from_millis(500)));
+    assert_eq!(got.iter().map(|m| m.2.as_str()).collect::<Vec<_>>(), ["high", "critical"]);
+    a.shutdown();
+    let frames = tipc_rs::wire::pcap::read_pcap_file(&pcap).expect("pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let seen: Vec<(String, Importance)> = frames
+        .iter()
+        .filter_map(|f| Msg::parse(f.data.slice(14..)).ok())
+        .filter_map(|m| match m {
+            Msg::Data(d) if d.payload.starts_with(b"high") || d.payload.starts_with(b"critical") => {
+                Some((String::from_utf8_lossy(&d.payload).to_string(), d.importance))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(seen.contains(&("high".to_string(), Importance::High)), "{seen:?}");
+    assert!(seen.contains(&("critical".to_string(), Importance::Critical)), "{seen:?}");
+    assert!(seen.iter().all(|(_, i)| *i != Importance::Low), "{seen:?}");
+}

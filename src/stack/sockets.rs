@@ -165,6 +165,9 @@ pub struct GroupSocket {
     pub(super) shared: Arc<Shared>,
     pub(super) port: PortId,
     pub(super) rx: Receiver<GroupEvent>,
+    /// The importance of its data messages (LOW by default), kept across
+    /// joins.
+    pub(super) importance: parking_lot::Mutex<Importance>,
 }
 
 impl std::fmt::Debug for GroupSocket {
@@ -183,10 +186,20 @@ impl GroupSocket {
     pub fn set_mcast_method(&self, m: crate::core::McastMethod) {
         self.shared.inner.lock().core.set_mcast_method(self.port, m);
     }
+    /// Sets the importance of this socket's data messages, now and in any
+    /// group it joins later (TIPC_IMPORTANCE; LOW by default): on the wire
+    /// and in the links' per-importance backlog limits.
+    pub fn set_importance(&self, importance: Importance) {
+        let mut g = self.shared.inner.lock();
+        *self.importance.lock() = importance;
+        // not joined: applied at the join
+        let _ = g.core.group_set_importance(self.port, importance);
+    }
     /// Joins a group (one group per socket).
     pub fn join(&self, spec: GroupSpec) -> Result<(), Error> {
         let mut g = self.shared.inner.lock();
         g.core.group_join(self.port, spec)?;
+        g.core.group_set_importance(self.port, *self.importance.lock())?;
         self.shared.flush(&mut g);
         Ok(())
     }

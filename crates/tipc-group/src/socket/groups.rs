@@ -4,7 +4,7 @@
 //! `tipc_send_group_*`).
 
 use bytes::Bytes;
-use tipc_wire::{MemberId, Msg, NodeAddr, PortId, Scope, ServiceRange};
+use tipc_wire::{Importance, MemberId, Msg, NodeAddr, PortId, Scope, ServiceRange};
 
 use super::{Links, SocketError, SocketEvent, SocketLayer};
 use crate::{DataMsgOrProto, Group, GroupError, GroupEvent, GroupOut, GroupSpec};
@@ -39,6 +39,17 @@ impl SocketLayer {
         let scope = if spec.scope == Scope::Node { Scope::Node } else { Scope::Cluster };
         self.publish(port, ServiceRange::single(spec.stype, spec.instance), scope, links)?;
         self.pump_groups(links);
+        Ok(())
+    }
+
+    /// Sets the importance of the data messages group socket `port` sends
+    /// (the socket's `TIPC_IMPORTANCE`, which the kernel copies into every
+    /// message the group builds; LOW by default).
+    ///
+    /// # Errors
+    /// [`SocketError::NotJoined`].
+    pub fn group_set_importance(&mut self, port: PortId, importance: Importance) -> Result<(), SocketError> {
+        self.groups.get_mut(&port).ok_or(SocketError::NotJoined)?.set_importance(importance);
         Ok(())
     }
 
