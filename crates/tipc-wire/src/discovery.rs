@@ -10,11 +10,26 @@ use crate::{DiscoveryType, Flags, Header, MAX_H_SIZE, MacAddr, NodeAddr, NodeId,
 /// Media type of Ethernet in the media-address block.
 pub const MEDIA_TYPE_ETH: u8 = 1;
 
+/// Media type of UDP in the media-address block (net/tipc/udp_media.c
+/// `TIPC_MEDIA_TYPE_UDP`).
+pub const MEDIA_TYPE_UDP: u8 = 3;
+
+/// The address family of an IPv4 UDP media address, as an Ethertype.
+const UDP_FAMILY_V4: u16 = 0x0800;
+/// The address family of an IPv6 UDP media address, as an Ethertype.
+const UDP_FAMILY_V6: u16 = 0x86DD;
+
 /// The 32-byte media-address block (header bytes 20–51).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaAddr {
     /// Ethernet: bytes 0–2 zero, byte 3 = 1, bytes 4–9 the MAC, rest zero.
     Eth(MacAddr),
+    /// UDP: bytes 0–2 zero, byte 3 = 3, bytes 4–5 the family as an
+    /// Ethertype (0x0800 IPv4, 0x86DD IPv6), bytes 6–7 the port, then the
+    /// IPv4 (8–11) or IPv6 (8–23) address, rest zero — the bearer's own
+    /// local address (net/tipc/udp_media.c `tipc_udp_addr2msg`;
+    /// tipc-wire-udp-failover.md §1.3).
+    Udp(core::net::SocketAddr),
     /// Any other layout, kept as is.
     Other([u8; 32]),
 }
@@ -27,6 +42,22 @@ impl MediaAddr {
             let mut m = [0u8; 6];
             m.copy_from_slice(&b[4..10]);
             MediaAddr::Eth(MacAddr(m))
+        } else if zeros(0..3) && b[3] == MEDIA_TYPE_UDP {
+            let family = u16::from_be_bytes([b[4], b[5]]);
+            let port = u16::from_be_bytes([b[6], b[7]]);
+            match family {
+                UDP_FAMILY_V4 if zeros(12..32) => {
+                    let ip = core::net::Ipv4Addr::new(b[8], b[9], b[10], b[11]);
+                    MediaAddr::Udp(core::net::SocketAddr::new(ip.into(), port))
+                }
+                UDP_FAMILY_V6 if zeros(24..32) => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&b[8..24]);
+                    let ip = core::net::Ipv6Addr::from(a);
+                    MediaAddr::Udp(core::net::SocketAddr::new(ip.into(), port))
+                }
+                _ => MediaAddr::Other(*b),
+            }
         } else {
             MediaAddr::Other(*b)
         }
@@ -40,6 +71,22 @@ impl MediaAddr {
                 b[4..10].copy_from_slice(&m.0);
                 b
             }
+            MediaAddr::Udp(a) => {
+                let mut b = [0u8; 32];
+                b[3] = MEDIA_TYPE_UDP;
+                b[6..8].copy_from_slice(&a.port().to_be_bytes());
+                match a.ip() {
+                    core::net::IpAddr::V4(ip) => {
+                        b[4..6].copy_from_slice(&UDP_FAMILY_V4.to_be_bytes());
+                        b[8..12].copy_from_slice(&ip.octets());
+                    }
+                    core::net::IpAddr::V6(ip) => {
+                        b[4..6].copy_from_slice(&UDP_FAMILY_V6.to_be_bytes());
+                        b[8..24].copy_from_slice(&ip.octets());
+                    }
+                }
+                b
+            }
             MediaAddr::Other(b) => *b,
         }
     }
@@ -47,7 +94,14 @@ impl MediaAddr {
     pub fn mac(&self) -> Option<MacAddr> {
         match self {
             MediaAddr::Eth(m) => Some(*m),
-            MediaAddr::Other(_) => None,
+            MediaAddr::Udp(_) | MediaAddr::Other(_) => None,
+        }
+    }
+    /// The IP address and port, when this is a UDP address.
+    pub fn udp(&self) -> Option<core::net::SocketAddr> {
+        match self {
+            MediaAddr::Udp(a) => Some(*a),
+            MediaAddr::Eth(_) | MediaAddr::Other(_) => None,
         }
     }
 }

@@ -206,7 +206,7 @@ pub fn discovery_msg() -> impl Strategy<Value = DiscoveryMsg> {
     (
         (0u8..8, flags(), 0u16..0x2000, any::<u16>(), any::<u32>(), any::<u32>(), any::<u32>()),
         (
-            any::<bool>(),
+            0u8..3,
             any::<[u8; 6]>(),
             any::<[u8; 32]>(),
             any::<u32>(),
@@ -214,8 +214,23 @@ pub fn discovery_msg() -> impl Strategy<Value = DiscoveryMsg> {
             proptest::option::of(any::<[u8; 16]>()),
         ),
     )
-        .prop_map(|((t, flags, caps, sig, dom, prev, net), (eth, mac, block, hash, sugg, id))| {
-            let media = if eth { MediaAddr::Eth(MacAddr(mac)) } else { MediaAddr::read(&block) };
+        .prop_map(|((t, flags, caps, sig, dom, prev, net), (kind, mac, block, hash, sugg, id))| {
+            let media = match kind {
+                0 => MediaAddr::Eth(MacAddr(mac)),
+                // a UDP address, IPv4 or IPv6 by the block's first byte
+                1 => {
+                    let port = u16::from_be_bytes([block[0], block[1]]);
+                    let ip: core::net::IpAddr = if block[2] & 1 == 0 {
+                        core::net::Ipv4Addr::new(block[3], block[4], block[5], block[6]).into()
+                    } else {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(&block[3..19]);
+                        core::net::Ipv6Addr::from(a).into()
+                    };
+                    MediaAddr::Udp(core::net::SocketAddr::new(ip, port))
+                }
+                _ => MediaAddr::read(&block),
+            };
             DiscoveryMsg {
                 msg_type: DiscoveryType::from(t),
                 flags,

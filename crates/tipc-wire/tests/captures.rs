@@ -365,3 +365,54 @@ fn connection_rejection_and_reset() {
     assert_eq!(stop.msg_type, LinkProtoType::Reset);
     assert_eq!(stop.hdr.orig_node, B, "cap-b disabled its bearer");
 }
+
+/// The TIPC payload of an unfragmented IPv4 UDP datagram on port 6118 in
+/// an Ethernet frame, with its source IP address.
+fn udp_tipc(frame: &Bytes) -> Option<(std::net::Ipv4Addr, Bytes)> {
+    let eth = EthFrame::parse(frame.clone()).ok()?;
+    let ip = &eth.payload;
+    if eth.ethertype != 0x0800 || ip.len() < 20 || ip[9] != 17 {
+        return None;
+    }
+    // more-fragments bit or a fragment offset: a piece of a larger datagram
+    if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let udp = ip.slice(ihl..);
+    let port = u16::from_be_bytes([udp[2], udp[3]]);
+    (port == 6118).then(|| (std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]), udp.slice(8..)))
+}
+
+/// The UDP bearer's datagrams in captures 14 (multicast) and 15
+/// (replicast): each parses and re-emits byte-identical, and a discovery
+/// message's media block is the UDP address of its sender, port 6118
+/// (tipc-wire-udp-failover.md §1.3: `00000003 080017e6 0a5b0001`).
+#[test]
+fn udp_datagrams_parse_and_name_their_sender() {
+    for name in ["14-udp-multicast.pcap", "15-udp-replicast.pcap"] {
+        let raw = pcap::read_pcap_file(captures_dir().join(name)).expect("pcap");
+        let (mut msgs, mut discoveries) = (0, 0);
+        for (i, f) in raw.iter().enumerate() {
+            let Some((src, payload)) = udp_tipc(&f.data) else { continue };
+            let msg = Msg::parse(payload.clone()).unwrap_or_else(|e| panic!("{name} #{}: {e}", i + 1));
+            assert_eq!(msg.to_bytes().expect("emit"), payload, "{name} #{}", i + 1);
+            msgs += 1;
+            if let Msg::Discovery(d) = msg {
+                discoveries += 1;
+                let want = std::net::SocketAddr::new(src.into(), 6118);
+                assert_eq!(d.media, MediaAddr::Udp(want), "{name} #{}", i + 1);
+                assert_eq!(MediaAddr::read(&d.media.to_block()), d.media);
+            }
+        }
+        assert!(msgs > 50 && discoveries > 5, "{name}: {msgs} messages, {discoveries} discoveries");
+    }
+    let mut block = [0u8; 32];
+    block[..12].copy_from_slice(&[0, 0, 0, 3, 0x08, 0x00, 0x17, 0xe6, 10, 91, 0, 1]);
+    assert_eq!(MediaAddr::read(&block), MediaAddr::Udp("10.91.0.1:6118".parse().expect("addr")));
+    // IPv6: family 0x86DD, the 16 address bytes
+    let v6: std::net::SocketAddr = "[fe80::1]:6118".parse().expect("addr");
+    let b6 = MediaAddr::Udp(v6).to_block();
+    assert_eq!(&b6[..8], &[0, 0, 0, 3, 0x86, 0xdd, 0x17, 0xe6]);
+    assert_eq!(MediaAddr::read(&b6), MediaAddr::Udp(v6));
+}
