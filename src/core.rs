@@ -14,7 +14,7 @@ use tipc_group::{
     SocketStats,
 };
 use tipc_link::{LinkConfig, LinkError, LinkEvent, LinkLayer, Transmit};
-use tipc_wire::{Importance, Instant, MacAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
+use tipc_wire::{Importance, Instant, MacAddr, MediaAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
 
 use crate::error::Error;
 
@@ -149,9 +149,9 @@ impl NodeCore {
     pub fn address(&self) -> Option<NodeAddr> {
         self.link.address()
     }
-    /// Our bearer MAC.
-    pub fn mac(&self) -> MacAddr {
-        self.link.config().mac
+    /// Our bearer's media address (its MAC, or its UDP address).
+    pub fn media(&self) -> MediaAddr {
+        self.link.config().media
     }
     /// Counters of the socket layer.
     pub fn stats(&self) -> CoreStats {

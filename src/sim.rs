@@ -220,7 +220,9 @@ impl SimNet {
         }
         while let Some(t) = self.nodes[i].core.poll_transmit() {
             let src = self.nodes[i].mac;
-            let frame = Bytes::from(EthFrame::build(t.dst, src, &t.msg));
+            // the simulated segment is Ethernet
+            let Some(dst) = t.dst.mac() else { continue };
+            let frame = Bytes::from(EthFrame::build(dst, src, &t.msg));
             if let Some(p) = self.nodes[i].pcap.as_mut() {
                 let _ = p.write_frame(Duration::from_micros(self.now.as_micros()), &frame);
             }
@@ -233,7 +235,7 @@ impl SimNet {
             let targets: Vec<NodeIx> = if t.dst.is_broadcast() {
                 (0..self.nodes.len()).filter(|&j| j != i).collect()
             } else {
-                self.nodes.iter().position(|n| n.mac == t.dst).into_iter().collect()
+                self.nodes.iter().position(|n| n.mac == dst).into_iter().collect()
             };
             for j in targets {
                 if self.partitioned(i, j, self.now) {

@@ -26,7 +26,7 @@ impl Shared {
             Some(t) => g.now_at(t),
             None => g.now(),
         };
-        let own_mac = g.core.mac();
+        let own_mac = g.core.media().mac().unwrap_or_default();
         for f in frames.drain(..) {
             if g.tap.is_on() {
                 let dst = if f.broadcast { tipc_wire::MacAddr::BROADCAST } else { own_mac };

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 use tipc_wire::{
-    BC_ACK_INVALID, BcastProtoMsg, Duration, INT_H_SIZE, Instant, IntHdr, MacAddr, Msg, NodeAddr, Reassembler,
-    Reassembly, SeqNo, UncheckedHeader, User,
+    BC_ACK_INVALID, BcastProtoMsg, Duration, INT_H_SIZE, Instant, IntHdr, Msg, NodeAddr, Reassembler, Reassembly,
+    SeqNo, UncheckedHeader, User,
 };
 
 use crate::error::LinkError;
-use crate::event::{LinkEvent, Outbox};
+use crate::event::{LinkEvent, Outbox, TxDest};
 use crate::link::{BcCtx, FAST_PROBE, RCV_WINDOW};
 use crate::timers::TimerKind;
 
@@ -144,7 +144,7 @@ impl BcSend {
                 self.progress_at = now;
             }
             self.sent += 1;
-            out.send(MacAddr::BROADCAST, b.clone());
+            out.send(TxDest::Broadcast, b.clone());
             self.transmq.push_back((seq, b, None));
         }
         self.release(now, own, out);
@@ -197,7 +197,7 @@ impl BcSend {
                 if seq.within(from_s, to_s) && last_retx.is_none_or(|t| now.since(t) >= BC_RETX_GAP) {
                     *last_retx = Some(now);
                     self.retransmitted += 1;
-                    out.send(MacAddr::BROADCAST, m.clone());
+                    out.send(TxDest::Broadcast, m.clone());
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Configuration of the link layer.
 
-use tipc_wire::{Duration, MacAddr, NodeAddr, NodeId};
+use tipc_wire::{Duration, MediaAddr, NodeAddr, NodeId};
 
 /// Capability bits (discovery word 1 bits 15–27).
 pub mod caps {
@@ -55,8 +55,9 @@ pub struct LinkConfig {
     pub addr_mode: AddrMode,
     /// Cluster (network) id; default 4711.
     pub net_id: u32,
-    /// Our bearer's MAC.
-    pub mac: MacAddr,
+    /// Our bearer's own media address (a MAC, or a UDP address and port),
+    /// which discovery announces.
+    pub media: MediaAddr,
     /// Our bearer's MTU (largest TIPC message).
     pub mtu: usize,
     /// Interface name sent in RESET/ACTIVATE.
@@ -74,13 +75,14 @@ pub struct LinkConfig {
 }
 
 impl LinkConfig {
-    /// Defaults for a node with `node_id` on a bearer with `mac` and `mtu`.
-    pub fn new(node_id: NodeId, mac: MacAddr, mtu: usize) -> Self {
+    /// Defaults for a node with `node_id` on a bearer with media address
+    /// `media` (a [`tipc_wire::MacAddr`] or a UDP `SocketAddr`) and `mtu`.
+    pub fn new(node_id: NodeId, media: impl Into<MediaAddr>, mtu: usize) -> Self {
         LinkConfig {
             node_id,
             addr_mode: AddrMode::Hashed,
             net_id: 4711,
-            mac,
+            media: media.into(),
             mtu,
             if_name: "eth0".into(),
             tolerance: Duration::from_millis(1500),

@@ -4,10 +4,10 @@
 //! and what a received one means for the nodes we know.
 
 use bytes::Bytes;
-use tipc_wire::{DiscoveryMsg, DiscoveryType, Duration, Flags, Instant, MacAddr, MediaAddr, Msg, NodeAddr, NodeId};
+use tipc_wire::{DiscoveryMsg, DiscoveryType, Duration, Flags, Instant, MediaAddr, Msg, NodeAddr, NodeId};
 
 use crate::config::{AddrMode, LinkConfig};
-use crate::event::{Conflict, LinkEvent, Outbox};
+use crate::event::{Conflict, LinkEvent, Outbox, TxDest};
 use crate::link::{Link, LinkState};
 use crate::node::{MAX_PEERS, Peer, Peers};
 use crate::stats::LayerStats;
@@ -59,7 +59,7 @@ pub(crate) struct Discovery {
     /// The interval after the next request.
     pub interval: Duration,
     /// MACs of other clusters already reported (at most [`MAX_PEERS`]).
-    pub reported_foreign: std::collections::BTreeSet<MacAddr>,
+    pub reported_foreign: std::collections::BTreeSet<MediaAddr>,
     /// Whether a reflected frame of ours was reported.
     pub reported_reflection: bool,
 }
@@ -71,36 +71,36 @@ fn report(out: &mut Outbox, stats: &mut LayerStats, c: Conflict) {
 }
 
 /// What a discovery message from a node we know at its address means,
-/// by whether its signature and MAC are the ones we know and whether its
+/// by whether its signature and media address are the ones we know and whether its
 /// link is up (net/tipc/node.c `tipc_node_check_dest`).
 #[derive(Debug, PartialEq, Eq)]
 enum Rediscovery {
-    /// Same signature and MAC, link up: nothing new.
+    /// Same signature and media address, link up: nothing new.
     Unchanged,
-    /// Same MAC, new signature, link up: the node restarted and will reset
+    /// Same media address, new signature, link up: the node restarted and will reset
     /// the link itself; its new signature is noted.
     Restarted,
-    /// Another MAC while the link is up: a second node claims the address.
-    SecondMac,
-    /// Same MAC, link down: the node is there, so our RESETs hurry again;
+    /// Another media address while the link is up: a second node claims the address.
+    SecondAddress,
+    /// Same media address, link down: the node is there, so our RESETs hurry again;
     /// after a restart (new signature) its signature and capabilities are
     /// taken.
     Relink {
         /// Whether the signature is new.
         restarted: bool,
     },
-    /// Another MAC while the link is down: the node moved (or was
-    /// replaced); its MAC, signature and capabilities are taken and the
+    /// Another media address while the link is down: the node moved (or was
+    /// replaced); its media address, signature and capabilities are taken and the
     /// link starts afresh.
     Moved,
 }
 
 impl Rediscovery {
-    fn of(same_signature: bool, same_mac: bool, link_up: bool) -> Rediscovery {
-        match (link_up, same_mac, same_signature) {
+    fn of(same_signature: bool, same_media: bool, link_up: bool) -> Rediscovery {
+        match (link_up, same_media, same_signature) {
             (true, true, true) => Rediscovery::Unchanged,
             (true, true, false) => Rediscovery::Restarted,
-            (true, false, _) => Rediscovery::SecondMac,
+            (true, false, _) => Rediscovery::SecondAddress,
             (false, true, same) => Rediscovery::Relink { restarted: !same },
             (false, false, _) => Rediscovery::Moved,
         }
@@ -173,14 +173,14 @@ impl Discovery {
             } else if now >= self.next_trial {
                 let m = self.message(cfg, DiscoveryType::Trial, NodeAddr(0), NodeAddr(0));
                 stats.disc_tx += 1;
-                out.send(MacAddr::BROADCAST, m);
+                out.send(TxDest::Broadcast, m);
                 self.next_trial = now + TRIAL_INTERVAL;
             }
         }
         if self.confirmed() && now >= self.next {
             let m = self.message(cfg, DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
             stats.disc_tx += 1;
-            out.send(MacAddr::BROADCAST, m);
+            out.send(TxDest::Broadcast, m);
             self.next = now + self.interval; // then doubling, as net/tipc/discover.c
             let cap = if peers.any_link_up() { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
             self.interval = (self.interval.mul(2)).min(cap);
@@ -205,7 +205,7 @@ impl Discovery {
             dest_domain: dest,
             prev_node: self.addr,
             net_id: cfg.net_id,
-            media: MediaAddr::Eth(cfg.mac),
+            media: cfg.media,
             peer_net_hash: self.net_hash,
             suggested,
             node_id: Some(cfg.node_id),
@@ -214,9 +214,10 @@ impl Discovery {
     }
 
     /// Handles a received discovery message (net/tipc/discover.c
-    /// `tipc_disc_rcv`). Messages from another cluster, from our own MAC or
-    /// naming the broadcast MAC are foreign; a media address that is not
-    /// Ethernet or an unknown type is malformed.
+    /// `tipc_disc_rcv`). Messages from another cluster, from our own media
+    /// address or naming a broadcast or multicast one are foreign; a media
+    /// address of another medium than our bearer's, or of an unknown type,
+    /// is malformed.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -227,30 +228,31 @@ impl Discovery {
         stats: &mut LayerStats,
     ) {
         stats.disc_rx += 1;
-        let Some(mac) = d.media.mac() else {
+        let media = d.media;
+        if !same_medium(&media, &cfg.media) {
             stats.malformed += 1;
             return;
-        };
-        if mac.is_broadcast() {
+        }
+        if is_group_address(&media) {
             stats.foreign += 1;
             return;
         }
-        if mac == cfg.mac {
+        if media == cfg.media {
             stats.foreign += 1;
             if !self.reported_reflection {
                 self.reported_reflection = true;
-                report(out, stats, Conflict::OwnFrameReflected { mac });
+                report(out, stats, Conflict::OwnFrameReflected { media });
             }
             return;
         }
         if d.net_id != cfg.net_id {
             stats.foreign += 1;
-            if self.reported_foreign.len() < MAX_PEERS && self.reported_foreign.insert(mac) {
-                report(out, stats, Conflict::OtherCluster { net_id: d.net_id, id: d.node_id, mac });
+            if self.reported_foreign.len() < MAX_PEERS && self.reported_foreign.insert(media) {
+                report(out, stats, Conflict::OtherCluster { net_id: d.net_id, id: d.node_id, media });
             }
             return;
         }
-        let heard = Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), mac, d };
+        let heard = Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), media, d };
         match heard.d.msg_type {
             DiscoveryType::Trial => self.answer_trial(cfg, peers, &heard, out, stats),
             DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out, stats),
@@ -272,12 +274,12 @@ impl Discovery {
             let suggestion = peers.find_id(h.id).unwrap_or_else(|| self.suggest(proposed, peers));
             let m = self.message(cfg, DiscoveryType::TrialFail, proposed, suggestion);
             stats.disc_tx += 1;
-            out.send(h.mac, m);
+            out.send(TxDest::Unicast(h.media), m);
             let same_identity = h.id == cfg.node_id;
             report(
                 out,
                 stats,
-                Conflict::TrialRefused { proposed, suggested: suggestion, id: h.id, mac: h.mac, same_identity },
+                Conflict::TrialRefused { proposed, suggested: suggestion, id: h.id, media: h.media, same_identity },
             );
         }
     }
@@ -291,7 +293,7 @@ impl Discovery {
             self.addr = d.suggested;
             self.trial_end = Some(now + cfg.trial_period);
             self.next_trial = now;
-            report(out, stats, Conflict::AddressTaken { addr: d.dest_domain, suggested: d.suggested, mac: h.mac });
+            report(out, stats, Conflict::AddressTaken { addr: d.dest_domain, suggested: d.suggested, media: h.media });
         }
     }
 
@@ -310,9 +312,9 @@ impl Discovery {
         if !self.confirmed() {
             return;
         }
-        let (addr, mac) = (h.d.prev_node, h.mac);
+        let (addr, media) = (h.d.prev_node, h.media);
         if addr == self.addr || addr.0 == 0 {
-            report(out, stats, Conflict::DuplicateAddress { addr, id: h.id, mac });
+            report(out, stats, Conflict::DuplicateAddress { addr, id: h.id, media });
             return;
         }
         if h.d.dest_domain.0 != 0 && h.d.dest_domain != self.addr {
@@ -326,7 +328,7 @@ impl Discovery {
         if respond && h.d.msg_type == DiscoveryType::Req {
             let m = self.message(cfg, DiscoveryType::Resp, addr, NodeAddr(0));
             stats.disc_tx += 1;
-            out.send(mac, m);
+            out.send(TxDest::Unicast(media), m);
         }
     }
 
@@ -342,9 +344,9 @@ impl Discovery {
         out: &mut Outbox,
         stats: &mut LayerStats,
     ) -> bool {
-        let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
+        let (addr, media, d) = (h.d.prev_node, h.media, &h.d);
         if let Some(known) = peers.find_id(h.id) {
-            report(out, stats, Conflict::IdentityElsewhere { id: h.id, known, addr, mac });
+            report(out, stats, Conflict::IdentityElsewhere { id: h.id, known, addr, media });
             return false;
         }
         if peers.len() >= MAX_PEERS && !peers.evict_one(stats) {
@@ -363,7 +365,7 @@ impl Discovery {
             cfg.window,
             session,
         );
-        peers.insert(addr, Peer::new(h.id, mac, d.capabilities, d.signature, link, now));
+        peers.insert(addr, Peer::new(h.id, media, d.capabilities, d.signature, link, now));
         true
     }
 
@@ -371,20 +373,20 @@ impl Discovery {
     /// otherwise it was heard, and what else follows depends on
     /// [`Rediscovery`]. True if the message deserves a response.
     fn rediscovered(now: Instant, p: &mut Peer, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) -> bool {
-        let (addr, mac, d) = (h.d.prev_node, h.mac, &h.d);
+        let (addr, media, d) = (h.d.prev_node, h.media, &h.d);
         if p.id != h.id {
-            report(out, stats, Conflict::AddressClaimed { addr, known: p.id, id: h.id, mac });
+            report(out, stats, Conflict::AddressClaimed { addr, known: p.id, id: h.id, media });
             return false;
         }
         p.heard = now;
-        match Rediscovery::of(p.signature == d.signature, p.mac == mac, p.link.is_up()) {
+        match Rediscovery::of(p.signature == d.signature, p.media == media, p.link.is_up()) {
             Rediscovery::Unchanged => false,
             Rediscovery::Restarted => {
                 p.signature = d.signature;
                 false
             }
-            Rediscovery::SecondMac => {
-                report(out, stats, Conflict::SecondMac { addr, mac });
+            Rediscovery::SecondAddress => {
+                report(out, stats, Conflict::SecondAddress { addr, media });
                 false
             }
             Rediscovery::Relink { restarted } => {
@@ -397,7 +399,7 @@ impl Discovery {
                 true
             }
             Rediscovery::Moved => {
-                p.mac = mac;
+                p.media = media;
                 p.signature = d.signature;
                 p.caps = d.capabilities;
                 p.link.peer_caps = d.capabilities;
@@ -424,11 +426,31 @@ impl Discovery {
 }
 
 /// A received discovery message with the sender's identity (its own, or
-/// the one its legacy address implies) and its Ethernet address.
+/// the one its legacy address implies) and its media address.
 struct Heard {
     id: NodeId,
-    mac: MacAddr,
+    media: MediaAddr,
     d: DiscoveryMsg,
+}
+
+/// Whether two media addresses are of the same medium (Ethernet, UDP over
+/// IPv4, UDP over IPv6).
+fn same_medium(a: &MediaAddr, b: &MediaAddr) -> bool {
+    match (a, b) {
+        (MediaAddr::Eth(_), MediaAddr::Eth(_)) => true,
+        (MediaAddr::Udp(x), MediaAddr::Udp(y)) => x.is_ipv4() == y.is_ipv4(),
+        _ => false,
+    }
+}
+
+/// Whether a media address names a group rather than one node: the
+/// Ethernet broadcast address, or a multicast IP address.
+fn is_group_address(a: &MediaAddr) -> bool {
+    match a {
+        MediaAddr::Eth(m) => m.is_broadcast(),
+        MediaAddr::Udp(x) => x.ip().is_multicast() || x.ip().is_unspecified(),
+        MediaAddr::Other(_) => false,
+    }
 }
 
 #[cfg(test)]

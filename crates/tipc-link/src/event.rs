@@ -3,13 +3,39 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tipc_wire::{MacAddr, NodeAddr, NodeId};
+use tipc_wire::{MacAddr, MediaAddr, NodeAddr, NodeId};
+
+/// Where a frame goes on the bearer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxDest {
+    /// Every node the bearer reaches: the Ethernet broadcast address, or
+    /// on UDP the multicast group or each replicast peer (the kernel's
+    /// `tipc_bearer_bc_xmit`; tipc-wire-udp-failover.md §1.4).
+    Broadcast,
+    /// One neighbour, at the media address it announced in discovery.
+    Unicast(MediaAddr),
+}
+
+impl TxDest {
+    /// Whether this goes to every node.
+    pub fn is_broadcast(&self) -> bool {
+        matches!(self, TxDest::Broadcast)
+    }
+    /// The destination MAC on Ethernet ([`MacAddr::BROADCAST`] for a
+    /// broadcast); `None` for a neighbour on another medium.
+    pub fn mac(&self) -> Option<MacAddr> {
+        match self {
+            TxDest::Broadcast => Some(MacAddr::BROADCAST),
+            TxDest::Unicast(m) => m.mac(),
+        }
+    }
+}
 
 /// One frame to put on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
-    /// Destination MAC, or broadcast.
-    pub dst: MacAddr,
+    /// Where it goes.
+    pub dst: TxDest,
     /// The TIPC message.
     pub msg: Bytes,
 }
@@ -59,7 +85,7 @@ pub enum LinkEvent {
 /// each also counted in [`crate::LayerStats::conflicts`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conflict {
-    /// The node at `mac` holds the address our trial proposed: the trial
+    /// The node at `media` holds the address our trial proposed: the trial
     /// starts over at `suggested` (DSC_TRIAL_FAIL received).
     AddressTaken {
         /// The address we proposed.
@@ -67,7 +93,7 @@ pub enum Conflict {
         /// The address we try now.
         suggested: NodeAddr,
         /// The node that refused it.
-        mac: MacAddr,
+        media: MediaAddr,
     },
     /// A node's trial proposed an address that we or a peer hold: it was
     /// told to try `suggested` (DSC_TRIAL_FAIL sent). `same_identity`: the
@@ -80,8 +106,8 @@ pub enum Conflict {
         suggested: NodeAddr,
         /// Its identity.
         id: NodeId,
-        /// Its MAC.
-        mac: MacAddr,
+        /// Its media address.
+        media: MediaAddr,
         /// Whether `id` is our own identity.
         same_identity: bool,
     },
@@ -93,8 +119,8 @@ pub enum Conflict {
         addr: NodeAddr,
         /// Its identity.
         id: NodeId,
-        /// Its MAC.
-        mac: MacAddr,
+        /// Its media address.
+        media: MediaAddr,
     },
     /// An identity we know at one address appears at another: not taken.
     IdentityElsewhere {
@@ -104,8 +130,8 @@ pub enum Conflict {
         known: NodeAddr,
         /// Where it appears now.
         addr: NodeAddr,
-        /// The MAC it appears from.
-        mac: MacAddr,
+        /// The media address it appears from.
+        media: MediaAddr,
     },
     /// An address we know for one identity is claimed by another: ignored.
     AddressClaimed {
@@ -115,64 +141,66 @@ pub enum Conflict {
         known: NodeId,
         /// The identity claiming it.
         id: NodeId,
-        /// The claimant's MAC.
-        mac: MacAddr,
+        /// The claimant's media address.
+        media: MediaAddr,
     },
-    /// A node whose link is up is heard from a second MAC: ignored.
-    SecondMac {
+    /// A node whose link is up is heard from a second media address: ignored.
+    SecondAddress {
         /// The node.
         addr: NodeAddr,
-        /// The second MAC.
-        mac: MacAddr,
+        /// The second media address.
+        media: MediaAddr,
     },
-    /// Discovery from a node of another cluster (reported once per MAC):
+    /// Discovery from a node of another cluster (reported once per media address):
     /// ignored, as by the kernel.
     OtherCluster {
         /// Its cluster (network) id.
         net_id: u32,
         /// Its identity, when the frame carries one.
         id: Option<NodeId>,
-        /// Its MAC.
-        mac: MacAddr,
+        /// Its media address.
+        media: MediaAddr,
     },
     /// Our own discovery came back to us (a reflecting switch or a loop;
     /// reported once): ignored, as by the kernel.
     OwnFrameReflected {
-        /// Our MAC.
-        mac: MacAddr,
+        /// Our media address.
+        media: MediaAddr,
     },
 }
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Conflict::AddressTaken { addr, suggested, mac } => {
-                write!(f, "address {addr} is taken (the node at {mac} holds it); trying {suggested}")
+            Conflict::AddressTaken { addr, suggested, media } => {
+                write!(f, "address {addr} is taken (the node at {media} holds it); trying {suggested}")
             }
-            Conflict::TrialRefused { proposed, suggested, id, mac, same_identity: true } => write!(
+            Conflict::TrialRefused { proposed, suggested, id, media, same_identity: true } => write!(
                 f,
-                "a node at {mac} with our identity {id} tried address {proposed}; \
+                "a node at {media} with our identity {id} tried address {proposed}; \
                  one address per node: told to try {suggested}"
             ),
-            Conflict::TrialRefused { proposed, suggested, id, mac, .. } => {
-                write!(f, "node {id} at {mac} tried address {proposed}, which is in use; told to try {suggested}")
+            Conflict::TrialRefused { proposed, suggested, id, media, .. } => {
+                write!(f, "node {id} at {media} tried address {proposed}, which is in use; told to try {suggested}")
             }
-            Conflict::DuplicateAddress { addr, id, mac } => {
-                write!(f, "node {id} at {mac} uses our address {addr}: no link (one address per node)")
+            Conflict::DuplicateAddress { addr, id, media } => {
+                write!(f, "node {id} at {media} uses our address {addr}: no link (one address per node)")
             }
-            Conflict::IdentityElsewhere { id, known, addr, mac } => {
-                write!(f, "identity {id}, known at {known}, appears at a second address {addr} from {mac}: ignored")
+            Conflict::IdentityElsewhere { id, known, addr, media } => {
+                write!(f, "identity {id}, known at {known}, appears at a second address {addr} from {media}: ignored")
             }
-            Conflict::AddressClaimed { addr, known, id, mac } => {
-                write!(f, "address {addr} of node {known} is claimed by node {id} at {mac}: ignored")
+            Conflict::AddressClaimed { addr, known, id, media } => {
+                write!(f, "address {addr} of node {known} is claimed by node {id} at {media}: ignored")
             }
-            Conflict::SecondMac { addr, mac } => write!(f, "node {addr} is heard at a second MAC {mac}: ignored"),
-            Conflict::OtherCluster { net_id, id, mac } => match id {
-                Some(id) => write!(f, "node {id} at {mac} is in cluster {net_id}, not ours: ignored"),
-                None => write!(f, "the node at {mac} is in cluster {net_id}, not ours: ignored"),
+            Conflict::SecondAddress { addr, media } => {
+                write!(f, "node {addr} is heard at a second media address {media}: ignored")
+            }
+            Conflict::OtherCluster { net_id, id, media } => match id {
+                Some(id) => write!(f, "node {id} at {media} is in cluster {net_id}, not ours: ignored"),
+                None => write!(f, "the node at {media} is in cluster {net_id}, not ours: ignored"),
             },
-            Conflict::OwnFrameReflected { mac } => {
-                write!(f, "our own discovery came back to us ({mac}): a loop or reflecting switch; ignored")
+            Conflict::OwnFrameReflected { media } => {
+                write!(f, "our own discovery came back to us ({media}): a loop or reflecting switch; ignored")
             }
         }
     }
@@ -190,12 +218,12 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues `msg` for the neighbour with MAC `dst` (or broadcast).
-    pub fn send(&mut self, dst: MacAddr, msg: Bytes) {
+    /// Queues `msg` for `dst`.
+    pub fn send(&mut self, dst: TxDest, msg: Bytes) {
         self.tx.push_back(Transmit { dst, msg });
     }
-    /// Queues each of `frames`, in order, for the neighbour with MAC `dst`.
-    pub fn send_all(&mut self, dst: MacAddr, frames: impl IntoIterator<Item = Bytes>) {
+    /// Queues each of `frames`, in order, for `dst`.
+    pub fn send_all(&mut self, dst: TxDest, frames: impl IntoIterator<Item = Bytes>) {
         for msg in frames {
             self.send(dst, msg);
         }

@@ -5,7 +5,7 @@
 //! table over all of them ([`crate::timers`]).
 
 use bytes::Bytes;
-use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MacAddr, Msg, NodeAddr, SeqNo, User};
+use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, User};
 
 use crate::bcast::{BcSend, Received};
 use crate::config::LinkConfig;
@@ -214,10 +214,12 @@ impl LinkLayer {
         }
     }
 
-    /// Handles one received TIPC message (Ethernet header already removed)
-    /// from the neighbour with MAC `src`. Malformed or foreign frames are
-    /// counted and dropped.
-    pub fn handle_frame(&mut self, now: Instant, src: MacAddr, msg: Bytes) {
+    /// Handles one received TIPC message (Ethernet or UDP header already
+    /// removed) from the neighbour at media address `src` (the frame's
+    /// source MAC, or the datagram's source address). Malformed or foreign
+    /// frames are counted and dropped.
+    pub fn handle_frame(&mut self, now: Instant, src: impl Into<MediaAddr>, msg: Bytes) {
+        let src = src.into();
         if self.stopped {
             return;
         }
@@ -240,10 +242,11 @@ impl LinkLayer {
             return;
         }
         let from = h.prev_node();
-        // a neighbour's frames come from the MAC it announced in discovery;
-        // anything else claiming its address is forged or misrouted
+        // a neighbour's frames come from the media address it announced in
+        // discovery; anything else claiming its address is forged or
+        // misrouted
         match self.peers.get_mut(&from) {
-            Some(p) if p.mac == src => p.heard = now,
+            Some(p) if sent_by(&p.media, &src) => p.heard = now,
             _ => {
                 self.stats.foreign += 1;
                 return;
@@ -435,6 +438,18 @@ impl LinkLayer {
     pub fn shutdown(&mut self, _now: Instant) {
         self.peers.fail_all(&mut self.out);
         self.stopped = true;
+    }
+}
+
+/// Whether a frame from `src` can be from the neighbour that announced
+/// `announced`. On Ethernet the source MAC must be the announced one. On
+/// UDP the kernel looks at neither the source address nor the port (a
+/// socket bound to the wildcard address sends from whichever address the
+/// route picks; tipc-wire-udp-failover.md §1.3, §1.8), so neither do we.
+fn sent_by(announced: &MediaAddr, src: &MediaAddr) -> bool {
+    match announced {
+        MediaAddr::Udp(_) => matches!(src, MediaAddr::Udp(_)),
+        _ => announced == src,
     }
 }
 

@@ -48,7 +48,7 @@ mod timers;
 
 pub use config::{AddrMode, LinkConfig, caps};
 pub use error::LinkError;
-pub use event::{Conflict, LinkEvent, Transmit};
+pub use event::{Conflict, LinkEvent, Transmit, TxDest};
 pub use layer::LinkLayer;
 pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
 pub use node::{LinkInfo, MAX_PEERS, PEER_EXPIRY};

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use tipc_wire::{Duration, Instant, LinkProtoType, MacAddr, NodeAddr, NodeId, SeqNo};
+use tipc_wire::{Duration, Instant, LinkProtoType, MediaAddr, NodeAddr, NodeId, SeqNo};
 
 use crate::bcast::BcRcv;
-use crate::event::{LinkEvent, Outbox};
+use crate::event::{LinkEvent, Outbox, TxDest};
 use crate::link::{BcCtx, Link, LinkState, Outcome};
 use crate::stats::{LayerStats, LinkStats};
 use crate::timers::TimerKind;
@@ -62,8 +62,8 @@ pub struct LinkInfo {
     pub peer: NodeAddr,
     /// Peer identity.
     pub peer_id: NodeId,
-    /// Peer MAC.
-    pub peer_mac: MacAddr,
+    /// The peer's media address (its MAC, or its UDP address and port).
+    pub peer_media: MediaAddr,
     /// Link state.
     pub state: LinkState,
     /// Negotiated MTU.
@@ -86,7 +86,7 @@ pub(crate) struct Peer {
     /// Its identity.
     pub id: NodeId,
     /// The MAC it announced in discovery.
-    pub mac: MacAddr,
+    pub media: MediaAddr,
     /// Its capabilities.
     pub caps: u16,
     /// The signature of its current incarnation (from discovery).
@@ -105,8 +105,8 @@ pub(crate) struct Peer {
 
 impl Peer {
     /// A node just discovered at `now`, with its link in RESET.
-    pub fn new(id: NodeId, mac: MacAddr, caps: u16, signature: u16, link: Link, now: Instant) -> Peer {
-        Peer { id, mac, caps, signature, heard: now, link, next_tick: now, node_up: false, bc: BcRcv::default() }
+    pub fn new(id: NodeId, media: MediaAddr, caps: u16, signature: u16, link: Link, now: Instant) -> Peer {
+        Peer { id, media, caps, signature, heard: now, link, next_tick: now, node_up: false, bc: BcRcv::default() }
     }
 
     /// Whether the node may be forgotten: its link is down and it is not up.
@@ -130,7 +130,7 @@ impl Peer {
             let _ = self.link.send(b, &bc, &mut frames);
         }
         self.node_up = true;
-        out.send_all(self.mac, frames);
+        out.send_all(TxDest::Unicast(self.media), frames);
         out.event(LinkEvent::NodeUp { addr, id: self.id, caps: self.caps });
     }
 
@@ -151,7 +151,7 @@ impl Peer {
         }
         let was_up = std::mem::replace(&mut self.node_up, false);
         self.bc = BcRcv::default();
-        out.send_all(self.mac, frames);
+        out.send_all(TxDest::Unicast(self.media), frames);
         if was_up {
             out.event(LinkEvent::NodeDown { addr });
         }
@@ -164,7 +164,7 @@ impl Peer {
             name: format!("{own}:{}-{}:{peer_if}", self.link.if_name, self.id),
             peer: self.link.peer_addr,
             peer_id: self.id,
-            peer_mac: self.mac,
+            peer_media: self.media,
             state: self.link.state,
             mtu: self.link.mtu,
             window: self.link.window,
@@ -267,7 +267,7 @@ impl Peers {
         if !frames.is_empty() {
             p.bc.acked_sent = bc.ack;
         }
-        out.send_all(p.mac, frames.drain(..));
+        out.send_all(TxDest::Unicast(p.media), frames.drain(..));
         self.scratch = frames;
         Some(r)
     }
@@ -348,7 +348,7 @@ impl Peers {
             if p.link.state != LinkState::Reset {
                 let mut frames = Vec::new();
                 p.link.fail(&BcCtx::default(), &mut frames);
-                out.send_all(p.mac, frames);
+                out.send_all(TxDest::Unicast(p.media), frames);
             }
         }
     }

@@ -9,7 +9,7 @@ pub(crate) use tipc_wire::{
 };
 
 pub(crate) use crate::config::{AddrMode, LinkConfig, caps};
-pub(crate) use crate::event::{LinkEvent, Transmit};
+pub(crate) use crate::event::{LinkEvent, Transmit, TxDest};
 pub(crate) use crate::layer::LinkLayer;
 pub(crate) use crate::link::{BcCtx, Outcome};
 pub(crate) use crate::node::DownReason;
@@ -26,6 +26,19 @@ pub(crate) fn cfg(i: u8) -> LinkConfig {
     c.addr_mode = AddrMode::Fixed(addr(i));
     c.seed = u64::from(i);
     c
+}
+
+/// Node `i` on a UDP bearer: as [`cfg`], at 10.0.0.`i`:6118.
+pub(crate) fn udp_cfg(i: u8) -> LinkConfig {
+    let mut c = cfg(i);
+    c.media = MediaAddr::Udp(udp(i));
+    c.mtu = 14_000;
+    c
+}
+
+/// The UDP address of node `i`.
+pub(crate) fn udp(i: u8) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([10, 0, 0, i], 6118))
 }
 
 pub(crate) fn addr(i: u8) -> NodeAddr {
@@ -49,9 +62,15 @@ pub(crate) struct Seg {
 
 impl Seg {
     pub(crate) fn new(n: u8) -> Seg {
+        Seg::with((1..=n).map(cfg).collect())
+    }
+
+    /// Layers with the given configurations (their media addresses decide
+    /// who receives a unicast frame).
+    pub(crate) fn with(cfgs: Vec<LinkConfig>) -> Seg {
         let now = Instant::ZERO;
         Seg {
-            nodes: (1..=n).map(|i| LinkLayer::new(cfg(i), now)).collect(),
+            nodes: cfgs.into_iter().map(|c| LinkLayer::new(c, now)).collect(),
             now,
             log: Vec::new(),
             times: Vec::new(),
@@ -68,10 +87,10 @@ impl Seg {
                     any = true;
                     self.log.push((i, t.clone()));
                     self.times.push(self.now);
-                    let src = self.nodes[i].config().mac;
+                    let src = self.nodes[i].config().media;
                     for j in 0..self.nodes.len() {
                         if j != i
-                            && (t.dst.is_broadcast() || t.dst == self.nodes[j].config().mac)
+                            && (t.dst.is_broadcast() || t.dst == TxDest::Unicast(self.nodes[j].config().media))
                             && !(self.drop)(i, j, &t)
                         {
                             self.nodes[j].handle_frame(self.now, src, t.msg.clone());

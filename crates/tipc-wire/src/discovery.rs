@@ -20,7 +20,7 @@ const UDP_FAMILY_V4: u16 = 0x0800;
 const UDP_FAMILY_V6: u16 = 0x86DD;
 
 /// The 32-byte media-address block (header bytes 20–51).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MediaAddr {
     /// Ethernet: bytes 0–2 zero, byte 3 = 1, bytes 4–9 the MAC, rest zero.
     Eth(MacAddr),
@@ -102,6 +102,29 @@ impl MediaAddr {
         match self {
             MediaAddr::Udp(a) => Some(*a),
             MediaAddr::Eth(_) | MediaAddr::Other(_) => None,
+        }
+    }
+}
+
+impl From<MacAddr> for MediaAddr {
+    fn from(m: MacAddr) -> Self {
+        MediaAddr::Eth(m)
+    }
+}
+
+impl From<core::net::SocketAddr> for MediaAddr {
+    fn from(a: core::net::SocketAddr) -> Self {
+        MediaAddr::Udp(a)
+    }
+}
+
+impl core::fmt::Display for MediaAddr {
+    /// A MAC as `52:54:00:00:00:0a`, a UDP address as `10.91.0.1:6118`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MediaAddr::Eth(m) => write!(f, "{m}"),
+            MediaAddr::Udp(a) => write!(f, "{a}"),
+            MediaAddr::Other(b) => write!(f, "media type {}", b[3]),
         }
     }
 }

@@ -209,7 +209,7 @@ fn a_late_node_joins_the_broadcast_link_where_it_stands() {
     // what node 1 sent node 3 first: a STATE, then the init
     let to3: Vec<(User, Option<SeqNo>)> = s.log[since..]
         .iter()
-        .filter(|(i, t)| *i == 0 && t.dst == mac(3))
+        .filter(|(i, t)| *i == 0 && t.dst.mac() == Some(mac(3)))
         .filter_map(|(_, t)| match Msg::parse(t.msg.clone()) {
             Ok(Msg::LinkProto(m)) if m.msg_type == LinkProtoType::State => Some((User::LinkProtocol, None)),
             Ok(Msg::BcastProto(b)) => {
@@ -347,7 +347,7 @@ fn ticks_speak_for_an_unsent_broadcast_ack_or_a_gap() {
         rx.handle_timeout(t);
         sent(rx)
             .iter()
-            .filter(|x| x.dst == mac(1) && matches!(Msg::parse(x.msg.clone()), Ok(Msg::LinkProto(_))))
+            .filter(|x| x.dst.mac() == Some(mac(1)) && matches!(Msg::parse(x.msg.clone()), Ok(Msg::LinkProto(_))))
             .count()
     };
     assert_eq!(rx.peers[&addr(1)].bc.acked_sent, SeqNo(0));
@@ -399,7 +399,7 @@ fn laggard_probes_go_after_ten_quiet_milliseconds_to_laggards_only() {
         .filter(
             |t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.probe && m.last_bcast_sent == SeqNo(1)),
         )
-        .map(|t| t.dst)
+        .filter_map(|t| t.dst.mac())
         .collect();
     assert_eq!(probes, [mac(2)], "only the laggard");
 }

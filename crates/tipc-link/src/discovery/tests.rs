@@ -89,7 +89,7 @@ fn foreign_and_malformed_discovery_creates_nothing() {
     assert_eq!(l.links().len(), 1);
     let tx = sent(&mut l);
     assert_eq!(disc_types(&tx), [DiscoveryType::Resp]);
-    assert_eq!(tx[0].dst, m, "the response goes to the requester");
+    assert_eq!(tx[0].dst.mac(), Some(m), "the response goes to the requester");
     assert_eq!(l.stats().disc_tx, 1);
 }
 
@@ -141,7 +141,7 @@ fn repeated_discovery_follows_the_kernels_matrix() {
         assert!(l.is_up(addr(2)), "an up link stays up ({same_sig}, {same_mac})");
         assert!(disc_types(&tx).is_empty(), "no response to a linked node ({same_sig}, {same_mac})");
         assert_eq!(c, usize::from(!same_mac), "a second MAC is a conflict ({same_sig}, {same_mac})");
-        assert_eq!(l.peers[&addr(2)].mac, mac(2));
+        assert_eq!(l.peers[&addr(2)].media, mac(2).into());
         assert_eq!(l.peers[&addr(2)].signature, if same_mac { sig } else { sig2_of(l) });
     }
     // a known node whose link is down
@@ -160,11 +160,11 @@ fn repeated_discovery_follows_the_kernels_matrix() {
         l.handle_frame(t1, m, disc(DiscoveryType::Req, addr(2), id2, m, sig, OURS_NO_BIT0, NodeAddr(0), NodeAddr(0)));
         let tx = sent(&mut l);
         assert_eq!(disc_types(&tx), [DiscoveryType::Resp], "({same_sig}, {same_mac})");
-        assert_eq!(tx[0].dst, m);
+        assert_eq!(tx[0].dst.mac(), Some(m));
         let p = &l.peers[&addr(2)];
         assert_eq!(
-            (p.mac, p.signature, p.caps, p.heard),
-            (m, sig, if same_sig && same_mac { 0 } else { OURS_NO_BIT0 }, t1)
+            (p.media, p.signature, p.caps, p.heard),
+            (m.into(), sig, if same_sig && same_mac { 0 } else { OURS_NO_BIT0 }, t1)
         );
         assert_eq!(p.link.peer_caps, p.caps);
         assert_eq!(p.link.stats.resets, 0, "a link already down is not reset again");
@@ -376,7 +376,7 @@ fn a_trial_for_our_address_is_refused_even_with_our_identity() {
     let evs: Vec<LinkEvent> =
         std::iter::from_fn(|| l.poll_event()).filter(|e| matches!(e, LinkEvent::Conflict(_))).collect();
     assert!(
-        matches!(evs.as_slice(), [LinkEvent::Conflict(Conflict::TrialRefused { same_identity: true, mac, .. })] if *mac == twin),
+        matches!(evs.as_slice(), [LinkEvent::Conflict(Conflict::TrialRefused { same_identity: true, media, .. })] if *media == twin.into()),
         "{evs:?}"
     );
     assert_eq!(l.stats().conflicts, 1);
@@ -389,7 +389,7 @@ fn a_trial_for_our_address_is_refused_even_with_our_identity() {
 fn other_clusters_and_reflections_are_reported_once() {
     let now = Instant::ZERO;
     let c = cfg(1);
-    let own_mac = c.mac;
+    let own_mac = c.media.mac().expect("an Ethernet node");
     let mut l = LinkLayer::new(c, now);
     let other =
         |m: MacAddr| enc(DiscoveryMsg { net_id: 4712, ..disc_msg(addr(9), NodeId::from_mac(m), MediaAddr::Eth(m)) });
@@ -406,8 +406,10 @@ fn other_clusters_and_reflections_are_reported_once() {
         })
         .collect();
     assert_eq!(evs.len(), 3, "{evs:?}");
-    assert!(evs.iter().any(|c| matches!(c, Conflict::OtherCluster { net_id: 4712, mac: m, .. } if *m == mac(9))));
-    assert!(evs.iter().any(|c| matches!(c, Conflict::OtherCluster { mac: m, .. } if *m == mac(8))));
+    assert!(
+        evs.iter().any(|c| matches!(c, Conflict::OtherCluster { net_id: 4712, media: m, .. } if *m == mac(9).into()))
+    );
+    assert!(evs.iter().any(|c| matches!(c, Conflict::OtherCluster { media: m, .. } if *m == mac(8).into())));
     assert!(evs.iter().any(|c| matches!(c, Conflict::OwnFrameReflected { .. })));
     assert_eq!((l.stats().conflicts, l.stats().foreign), (3, 9));
     assert!(l.links().is_empty());
@@ -431,4 +433,66 @@ fn other_cluster_reports_are_bounded() {
     let reports = std::iter::from_fn(|| l.poll_event()).filter(|e| matches!(e, LinkEvent::Conflict(_))).count();
     assert_eq!(reports, MAX_PEERS);
     assert_eq!((l.stats().conflicts, l.stats().foreign), (MAX_PEERS as u64, (MAX_PEERS + extra) as u64));
+}
+
+/// Nodes on UDP bearers find each other and link by the UDP addresses
+/// their discovery messages carry: unicast frames go to those addresses,
+/// broadcast-type ones to the bearer's group (net/tipc/udp_media.c).
+#[test]
+fn nodes_on_udp_link_by_their_udp_addresses() {
+    let mut s = Seg::with(vec![udp_cfg(1), udp_cfg(2), udp_cfg(3)]);
+    s.run(MS(3000));
+    for l in &s.nodes {
+        assert_eq!(l.up_nodes().len(), 2, "links up");
+    }
+    let unicast: std::collections::BTreeSet<MediaAddr> = s
+        .log
+        .iter()
+        .filter_map(|(_, t)| match t.dst {
+            TxDest::Unicast(m) => Some(m),
+            TxDest::Broadcast => None,
+        })
+        .collect();
+    let want: std::collections::BTreeSet<MediaAddr> = (1..=3).map(|i| MediaAddr::Udp(udp(i))).collect();
+    assert_eq!(unicast, want);
+    assert!(s.log.iter().any(|(_, t)| t.dst.is_broadcast()), "discovery goes to the group");
+    let info = s.nodes[0].links();
+    assert!(info.iter().all(|i| matches!(i.peer_media, MediaAddr::Udp(_))), "{info:?}");
+}
+
+/// A UDP bearer takes discovery only from UDP addresses of its own IP
+/// version that name one node: an Ethernet or IPv6 address is malformed,
+/// a multicast or unspecified one foreign; the good one is answered at
+/// its address.
+#[test]
+fn udp_discovery_of_another_medium_or_a_group_address_is_refused() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(udp_cfg(1), now);
+    let id = NodeId::from_mac(mac(9));
+    let from = |m: MediaAddr| enc(disc_msg(addr(9), id, m));
+    let v6: std::net::SocketAddr = "[fd00::9]:6118".parse().expect("v6");
+    l.handle_frame(now, udp(9), from(MediaAddr::Eth(mac(9))));
+    l.handle_frame(now, udp(9), from(MediaAddr::Udp(v6)));
+    assert_eq!(l.stats().malformed, 2);
+    let group: std::net::SocketAddr = "228.0.18.103:6118".parse().expect("group");
+    let any: std::net::SocketAddr = "0.0.0.0:6118".parse().expect("any");
+    l.handle_frame(now, udp(9), from(MediaAddr::Udp(group)));
+    l.handle_frame(now, udp(9), from(MediaAddr::Udp(any)));
+    assert_eq!(l.stats().foreign, 2);
+    assert!(l.links().is_empty(), "no node taken");
+    let _ = sent(&mut l);
+    l.handle_frame(now, udp(9), from(MediaAddr::Udp(udp(9))));
+    assert_eq!(l.links().len(), 1);
+    let tx = sent(&mut l);
+    assert_eq!(disc_types(&tx), [DiscoveryType::Resp]);
+    assert_eq!(tx[0].dst, TxDest::Unicast(MediaAddr::Udp(udp(9))), "answered at its UDP address");
+}
+
+/// An Ethernet bearer takes no UDP discovery.
+#[test]
+fn ethernet_discovery_of_a_udp_address_is_malformed() {
+    let now = Instant::ZERO;
+    let mut l = LinkLayer::new(cfg(1), now);
+    l.handle_frame(now, mac(9), enc(disc_msg(addr(9), NodeId::from_mac(mac(9)), MediaAddr::Udp(udp(9)))));
+    assert_eq!((l.stats().malformed, l.links().len()), (1, 0));
 }

@@ -203,3 +203,18 @@ fn congestion_and_all_acked_per_node() {
     assert!(!s.nodes[0].is_congested(addr(2)));
     assert!(s.nodes[0].all_acked());
 }
+
+/// Frames from a neighbour must come from its announced MAC on Ethernet;
+/// on UDP any source address is taken, as the kernel takes it (a socket
+/// bound to the wildcard address sends from what the route picks).
+#[test]
+fn the_source_is_checked_on_ethernet_only() {
+    use super::sent_by;
+    let (a, b) = (MediaAddr::Eth(mac(1)), MediaAddr::Eth(mac(2)));
+    assert!(sent_by(&a, &a));
+    assert!(!sent_by(&a, &b));
+    let (u, v) = (MediaAddr::Udp(udp(1)), MediaAddr::Udp(udp(2)));
+    assert!(sent_by(&u, &u) && sent_by(&u, &v));
+    assert!(!sent_by(&u, &a), "not from another medium");
+    assert!(!sent_by(&a, &u));
+}
