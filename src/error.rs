@@ -33,7 +33,7 @@ pub enum Error {
     Wire(#[from] tipc_wire::WireError),
     /// The bearer failed.
     #[error(transparent)]
-    Bearer(#[from] tipc_bearer_eth::BearerError),
+    Bearer(#[from] tipc_bearer::BearerError),
     /// No socket is bound to that service.
     #[error("no socket bound to service {0}:{1}")]
     NoService(u32, u32),

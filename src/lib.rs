@@ -55,7 +55,7 @@ pub use crate::stack::{
     Subscriber,
 };
 pub use bytes::Bytes;
-pub use tipc_bearer_eth as bearer;
+pub use tipc_bearer as bearer;
 pub use tipc_group as group;
 pub use tipc_group::topology;
 pub use tipc_group::{ConnectTo, Dest, GroupEvent, GroupSpec, Mode, SendOpts};

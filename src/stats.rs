@@ -25,7 +25,7 @@ pub struct StackStats {
     /// The name table.
     pub names: Vec<Publication>,
     /// Bearer counters.
-    pub bearer: Option<tipc_bearer_eth::BearerStats>,
+    pub bearer: Option<tipc_bearer::BearerStats>,
     /// Link-layer counters.
     pub layer: tipc_link::LayerStats,
     /// Node-level counters (names, ports, groups).

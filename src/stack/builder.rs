@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration as StdDuration;
 
 use parking_lot::{Condvar, Mutex};
-use tipc_bearer_eth::{BearerConfig, EthBearer};
+use tipc_bearer::{BearerConfig, EthBearer};
 use tipc_link::{AddrMode, LinkConfig};
 use tipc_wire::{Duration, Instant, NodeAddr, NodeId};
 
@@ -77,7 +77,7 @@ impl StackBuilder {
     /// network namespace.
     pub fn start(self) -> Result<Stack, Error> {
         let iface = self.iface.ok_or(Error::NoInterface)?;
-        let (_, mac) = tipc_bearer_eth::lookup_interface(&iface)?;
+        let (_, mac) = tipc_bearer::lookup_interface(&iface)?;
         let node_id = match (self.node_id, self.addr) {
             (Some(id), _) => id,
             (None, Some(a)) => NodeId::from_legacy_addr(a),

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use tipc_bearer_eth::EthBearer;
+use tipc_bearer::EthBearer;
 use tipc_link::LinkInfo;
 use tipc_wire::{Importance, NodeAddr, NodeId, PortId};
 
@@ -144,7 +144,7 @@ impl Stack {
         self.shared.inner.lock().core.link().links()
     }
     /// Bearer counters.
-    pub fn bearer_stats(&self) -> Option<tipc_bearer_eth::BearerStats> {
+    pub fn bearer_stats(&self) -> Option<tipc_bearer::BearerStats> {
         self.bearer.as_ref().map(EthBearer::stats)
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use tipc_bearer_eth::{RxFrame, RxHandler, RxPoller, TxHandle};
+use tipc_bearer::{RxFrame, RxHandler, RxPoller, TxHandle};
 
 use super::shared::Shared;
 use crate::error::Error;
@@ -64,7 +64,7 @@ impl Shared {
             }
             // another thread reads the socket (or reading failed): wait for
             // the item to be handed over, in slices, to take over if it stops
-            let slice = tipc_bearer_eth::POLLER_WAIT;
+            let slice = tipc_bearer::POLLER_WAIT;
             let wait = deadline.map_or(slice, |d| d.saturating_duration_since(std::time::Instant::now()).min(slice));
             match rx.recv_timeout(wait) {
                 Ok(v) => return Ok(v),

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use tipc_bearer_eth::{RxPoller, TxFrame, TxHandle, Waker};
+use tipc_bearer::{RxPoller, TxFrame, TxHandle, Waker};
 use tipc_group::topology::{EventKind, SubId, TopologyEvent};
 use tipc_group::{ConnEvent, GroupEvent};
 use tipc_wire::{Instant, NodeAddr, PortId};

@@ -12,7 +12,7 @@
 //!   a namespace, CPU pinning, dropping capabilities, raw frame IO — made
 //!   through `nix`, `socket2` and `caps`. The crate has no `unsafe` code of
 //!   its own; the raw socket itself is the bearer's
-//!   ([`tipc_bearer_eth::open_packet_socket`]).
+//!   ([`tipc_bearer::open_packet_socket`]).
 #![forbid(unsafe_code)]
 
 pub mod netns;

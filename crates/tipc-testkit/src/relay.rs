@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tipc_bearer_eth::Socket;
+use tipc_bearer::Socket;
 use tipc_rs::fault::{FaultConfig, FaultInjector, FaultStats};
 
 use crate::netns::{LabError, Netns};
@@ -162,8 +162,8 @@ fn open_ports(names: &[String]) -> Result<Vec<Socket>, String> {
     names
         .iter()
         .map(|name| {
-            let (idx, _) = tipc_bearer_eth::lookup_interface(name).map_err(|e| e.to_string())?;
-            let s = tipc_bearer_eth::open_packet_socket(idx).map_err(|e| e.to_string())?;
+            let (idx, _) = tipc_bearer::lookup_interface(name).map_err(|e| e.to_string())?;
+            let s = tipc_bearer::open_packet_socket(idx).map_err(|e| e.to_string())?;
             crate::sys::set_buffers(&s, 8 << 20);
             Ok(s)
         })

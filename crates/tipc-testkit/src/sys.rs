@@ -7,7 +7,7 @@
 //! `recvmmsg`/`sendmmsg`, `poll`, eventfd, socket options), `socket2`
 //! (socket filters and buffers) and `caps` (`capget`/`capset`) — so this
 //! crate has no `unsafe` code. The raw socket is the bearer's own,
-//! [`tipc_bearer_eth::open_packet_socket`]; the rest of the bearer's socket
+//! [`tipc_bearer::open_packet_socket`]; the rest of the bearer's socket
 //! layer is private to it.
 
 use std::io::{self, IoSlice, IoSliceMut};
@@ -22,7 +22,7 @@ use nix::sys::socket::{
     ControlMessage, LinkAddr, MsgFlags, MultiHeaders, recvmmsg, send, sendmmsg, setsockopt, sockopt,
 };
 use nix::unistd::Pid;
-use tipc_bearer_eth::Socket;
+use tipc_bearer::Socket;
 
 /// Moves the calling thread into the network namespace at `path`
 /// (e.g. `/var/run/netns/NAME`). Sockets opened afterwards by this thread
@@ -52,11 +52,11 @@ pub fn drop_effective_caps_on_this_thread() -> io::Result<()> {
 
 /// Opens a raw socket that only sends, on interface `ifindex` of the calling
 /// thread's namespace: the bearer's socket
-/// ([`tipc_bearer_eth::open_packet_socket`]) with a socket filter that
+/// ([`tipc_bearer::open_packet_socket`]) with a socket filter that
 /// accepts no frame, so nothing queues up unread on it. Frames go out with
 /// [`send_frame`] as they are, Ethernet header included.
 pub fn open_send_socket(ifindex: u32) -> io::Result<Socket> {
-    let sock = tipc_bearer_eth::open_packet_socket(ifindex)?;
+    let sock = tipc_bearer::open_packet_socket(ifindex)?;
     // classic BPF, one instruction: `ret #0` (keep 0 bytes of every frame)
     let keep_none = libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: 0 };
     sock.attach_filter(&[keep_none])?;

@@ -64,7 +64,7 @@ fn a_spawned_thread_runs_inside_its_namespace() {
         .node(0)
         .spawn("setns", || {
             let ns = std::fs::read_link("/proc/thread-self/ns/net").expect("its namespace");
-            (ns, tipc_bearer_eth::lookup_interface(NODE_IF).is_ok())
+            (ns, tipc_bearer::lookup_interface(NODE_IF).is_ok())
         })
         .expect("spawn")
         .join()
@@ -92,8 +92,8 @@ fn a_raw_frame_crosses_the_veth_and_the_send_socket_receives_nothing() {
     let receiver = lab
         .node(1)
         .spawn("rx", move || {
-            let (idx, mac) = tipc_bearer_eth::lookup_interface(NODE_IF).expect("tipc0");
-            let sock = tipc_bearer_eth::open_packet_socket(idx).expect("raw socket");
+            let (idx, mac) = tipc_bearer::lookup_interface(NODE_IF).expect("tipc0");
+            let sock = tipc_bearer::open_packet_socket(idx).expect("raw socket");
             sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
             ready_tx.send(()).expect("ready");
             let mut buf = [0u8; 2048];
@@ -111,7 +111,7 @@ fn a_raw_frame_crosses_the_veth_and_the_send_socket_receives_nothing() {
     let leftover = lab
         .node(0)
         .spawn("tx", move || {
-            let (idx, _) = tipc_bearer_eth::lookup_interface(NODE_IF).expect("tipc0");
+            let (idx, _) = tipc_bearer::lookup_interface(NODE_IF).expect("tipc0");
             let sock = sys::open_send_socket(idx).expect("send socket");
             let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
             assert!(sys::send_frame(fd, &sent2).expect("send"), "the kernel takes it");

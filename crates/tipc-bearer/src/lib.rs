@@ -1,4 +1,4 @@
-//! # tipc-bearer-eth — the AF_PACKET Ethernet bearer
+//! # tipc-bearer — the AF_PACKET Ethernet bearer
 //!
 //! Moves TIPC frames (ethertype 0x88CA) on one real interface and nothing
 //! else: it knows Ethernet, not TIPC's protocol state.
