@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::bounded;
-use tipc_rs::bearer::{BearerConfig, EthBearer, RxFrame, RxHandler, TxFrame, TxHandle};
+use tipc_rs::bearer::{Bearer, BearerConfig, RxFrame, RxHandler, TxFrame, TxHandle};
 use tipc_rs::wire::{DataMsg, DataType, MacAddr, Msg};
 use tipc_testkit::netns::{Lab, NODE_IF, privileged};
 use tipc_testkit::sys::pin_to_cpu;
@@ -81,7 +81,7 @@ fn main() {
         let echo = b
             .spawn("echo", || {
                 pin_to_cpu(0).expect("pin");
-                EthBearer::open_with_handler(BearerConfig::new(NODE_IF), Echo).expect("open")
+                Bearer::open_with_handler(BearerConfig::new(NODE_IF), Echo).expect("open")
             })
             .expect("spawn")
             .join()
@@ -99,7 +99,7 @@ fn main() {
                     rtts: Vec::with_capacity(n + warm),
                     done: done_tx,
                 };
-                let bearer = EthBearer::open_with_handler(BearerConfig::new(NODE_IF), p).expect("open");
+                let bearer = Bearer::open_with_handler(BearerConfig::new(NODE_IF), p).expect("open");
                 std::thread::sleep(Duration::from_millis(100));
                 bearer.tx().send(mac_b, frame(64)).expect("first ping");
                 bearer
@@ -116,7 +116,7 @@ fn main() {
         let mut rtts = a
             .spawn("client", move || {
                 pin_to_cpu(0).expect("pin");
-                let bearer = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
+                let bearer = Bearer::open(BearerConfig::new(NODE_IF)).expect("open");
                 let rx = bearer.rx().expect("channel").clone();
                 let tx = bearer.tx();
                 let msg = frame(64);
@@ -147,7 +147,7 @@ fn main() {
             let sink = b
                 .spawn("sink", move || {
                     pin_to_cpu(1).expect("pin");
-                    let bearer = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
+                    let bearer = Bearer::open(BearerConfig::new(NODE_IF)).expect("open");
                     let rx = bearer.rx().expect("channel").clone();
                     let (mut first, mut last) = (None, Instant::now());
                     while !s2.load(Ordering::Relaxed) {
@@ -167,14 +167,14 @@ fn main() {
             let sent = a
                 .spawn("blast", move || {
                     pin_to_cpu(0).expect("pin");
-                    let bearer = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
+                    let bearer = Bearer::open(BearerConfig::new(NODE_IF)).expect("open");
                     let tx = bearer.tx();
                     let msg = frame(size);
                     let end = Instant::now() + Duration::from_secs(u64::from(secs));
                     let mut burst = Vec::with_capacity(64);
                     let mut sent = 0u64;
                     while Instant::now() < end {
-                        burst.extend((0..64).map(|_| TxFrame { dst: mac_b, msg: msg.clone() }));
+                        burst.extend((0..64).map(|_| TxFrame { dst: mac_b.into(), msg: msg.clone() }));
                         tx.send_burst(&mut burst).expect("send");
                         sent += 64;
                     }

@@ -14,7 +14,7 @@ use tipc_group::{
     SocketStats,
 };
 use tipc_link::{LinkConfig, LinkError, LinkEvent, LinkLayer, Transmit};
-use tipc_wire::{Importance, Instant, MacAddr, MediaAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
+use tipc_wire::{Importance, Instant, MediaAddr, MemberId, NodeAddr, PortId, Scope, ServiceRange};
 
 use crate::error::Error;
 
@@ -303,7 +303,8 @@ impl NodeCore {
     }
 
     /// Handles a received frame.
-    pub fn handle_frame(&mut self, now: Instant, src: MacAddr, msg: Bytes) {
+    /// `src` is the sender's MAC on Ethernet, its datagram's source on UDP.
+    pub fn handle_frame(&mut self, now: Instant, src: impl Into<MediaAddr>, msg: Bytes) {
         self.link.handle_frame(now, src, msg);
         self.pump(now);
     }

@@ -110,9 +110,10 @@ pub enum Error {
     /// went unanswered (`OK`: no code on the wire).
     #[error("connection reset ({0})")]
     ConnReset(tipc_wire::ErrorCode),
-    /// [`crate::StackBuilder::start`] without an interface
-    /// ([`crate::StackBuilder::iface`] is required).
-    #[error("an interface is required (StackBuilder::iface)")]
+    /// [`crate::StackBuilder::start`] without a bearer: an Ethernet
+    /// interface ([`crate::StackBuilder::iface`]) or a UDP address
+    /// ([`crate::StackBuilder::udp`]) is required.
+    #[error("a bearer is required (StackBuilder::iface or StackBuilder::udp)")]
     NoInterface,
     /// The pcap file of [`crate::StackBuilder::pcap`] could not be created.
     #[error("pcap {}: {source}", path.display())]

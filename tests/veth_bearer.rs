@@ -7,19 +7,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{mixed_size, numbered_msg, rig, seq_of};
-use tipc_rs::bearer::{BearerConfig, BearerError, EthBearer};
+use tipc_rs::bearer::{Bearer, BearerConfig, BearerError};
 use tipc_rs::wire::MacAddr;
 use tipc_testkit::netns::{Lab, NODE_IF};
 
 /// Receives until `want` frames arrived or nothing came for `idle`; returns the sequence numbers.
-fn collect(b: &EthBearer, want: usize, idle: Duration) -> Vec<(u64, usize, MacAddr)> {
+fn collect(b: &Bearer, want: usize, idle: Duration) -> Vec<(u64, usize, MacAddr)> {
     let rx = b.rx().expect("channel mode");
     let mut got = Vec::with_capacity(want);
     while got.len() < want {
         match rx.recv_timeout(idle) {
             Ok(batch) => {
                 for f in batch {
-                    got.push((seq_of(&f.msg).unwrap_or(u64::MAX), f.msg.len(), f.src));
+                    got.push((seq_of(&f.msg).unwrap_or(u64::MAX), f.msg.len(), f.src.mac().unwrap_or_default()));
                 }
             }
             Err(_) => break,
@@ -38,7 +38,7 @@ fn hundred_thousand_mixed_frames_arrive_complete_and_in_order() {
     let rx = lab
         .node(1)
         .spawn("rx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open bearer b");
+            let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("open bearer b");
             let rx = b.rx().expect("channel mode").clone();
             let mut next = 0u64;
             let mut sizes_ok = true;
@@ -57,7 +57,7 @@ fn hundred_thousand_mixed_frames_arrive_complete_and_in_order() {
     let tx = lab
         .node(0)
         .spawn("tx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open bearer a");
+            let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("open bearer a");
             // wait for the receiver's socket
             std::thread::sleep(Duration::from_millis(200));
             let tx = b.tx();
@@ -101,7 +101,7 @@ fn broadcast_reaches_every_namespace_and_never_comes_back() {
         hs.push(
             lab.node(i)
                 .spawn("node", move || {
-                    let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open");
+                    let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("open");
                     start.wait();
                     std::thread::sleep(Duration::from_millis(100));
                     let tx = b.tx();
@@ -145,14 +145,14 @@ fn each_error_case_is_typed() {
     ns.ip(&["link", "add", "down0", "type", "veth", "peer", "name", "down1"]).expect("veth down");
     let r = ns
         .spawn("errors", || {
-            let missing = EthBearer::open(BearerConfig::new("nope0")).map(|_| ()).unwrap_err();
-            let down = EthBearer::open(BearerConfig::new("down0")).map(|_| ()).unwrap_err();
-            let small = EthBearer::open(BearerConfig::new("small0")).map(|_| ()).unwrap_err();
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("the good one opens");
+            let missing = Bearer::open(BearerConfig::new("nope0")).map(|_| ()).unwrap_err();
+            let down = Bearer::open(BearerConfig::new("down0")).map(|_| ()).unwrap_err();
+            let small = Bearer::open(BearerConfig::new("small0")).map(|_| ()).unwrap_err();
+            let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("the good one opens");
             let big = b.tx().send(MacAddr::BROADCAST, bytes::Bytes::from(vec![0u8; 1501])).unwrap_err();
             // capabilities are per thread: this one gives up CAP_NET_RAW
             tipc_testkit::sys::drop_effective_caps_on_this_thread().expect("capset");
-            let perm = EthBearer::open(BearerConfig::new(NODE_IF)).map(|_| ()).unwrap_err();
+            let perm = Bearer::open(BearerConfig::new(NODE_IF)).map(|_| ()).unwrap_err();
             (missing, down, small, big, perm)
         })
         .expect("spawn")

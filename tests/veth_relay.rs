@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{numbered_msg, rig, seq_of};
-use tipc_rs::bearer::{BearerConfig, EthBearer};
+use tipc_rs::bearer::{Bearer, BearerConfig};
 use tipc_rs::fault::FaultConfig;
 use tipc_testkit::netns::{Lab, NODE_IF};
 use tipc_testkit::relay::Relay;
@@ -21,7 +21,7 @@ fn receiver(lab: &Lab, idle: Duration, count: Arc<AtomicU64>) -> std::thread::Jo
     let rx = lab
         .node(1)
         .spawn("rx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open receiver");
+            let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("open receiver");
             ready_tx.send(()).expect("ready");
             let mut order = Vec::new();
             while let Ok(batch) = b.rx().expect("channel").recv_timeout(idle) {
@@ -41,7 +41,7 @@ fn sender(lab: &Lab, n: u64, size: fn(u64) -> usize, chunk: u64, mut pause: impl
     let mac_b = lab.node(1).mac(NODE_IF).expect("mac");
     lab.node(0)
         .spawn("tx", move || {
-            let b = EthBearer::open(BearerConfig::new(NODE_IF)).expect("open sender");
+            let b = Bearer::open(BearerConfig::new(NODE_IF)).expect("open sender");
             for i in 0..n {
                 b.tx().send(mac_b, numbered_msg(size(i), i)).expect("send");
                 if i % chunk == chunk - 1 || i + 1 == n {

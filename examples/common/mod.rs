@@ -9,15 +9,35 @@ use tipc_rs::{Stack, StackBuilder};
 /// The options every LAN example takes.
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
-    /// Ethernet interface to run TIPC on.
-    #[arg(long)]
-    pub iface: String,
+    /// Ethernet interface to run TIPC on (needs CAP_NET_RAW); or --udp.
+    #[arg(long, required_unless_present = "udp")]
+    pub iface: Option<String>,
+    /// Run on a UDP bearer at this local address (IP[:PORT], port 6118 by
+    /// default): no privileges needed. Discovery uses the cluster's
+    /// multicast group unless --udp-peer names peers.
+    #[arg(long, value_name = "ADDR[:PORT]", conflicts_with = "iface", value_parser = parse_udp)]
+    pub udp: Option<std::net::SocketAddr>,
+    /// A UDP peer to copy broadcast-type packets to instead of multicast
+    /// (repeatable; every node lists every other one).
+    #[arg(long, value_name = "ADDR[:PORT]", requires = "udp", value_parser = parse_udp)]
+    pub udp_peer: Vec<std::net::SocketAddr>,
     /// Node identity (text, up to 16 characters; default: from the MAC).
     #[arg(long)]
     pub node_id: Option<String>,
     /// Record every frame sent and received to this pcap file.
     #[arg(long)]
     pub pcap: Option<String>,
+}
+
+/// Reads `IP`, `IP:PORT`, `[IPv6]:PORT` or `IPv6`; the port defaults to
+/// TIPC's 6118.
+pub fn parse_udp(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, tipc_rs::bearer::udp::DEFAULT_PORT))
+        .map_err(|_| format!("`{s}` is not an IP address with an optional port"))
 }
 
 /// The start value of a 64-bit FNV-1a hash.
@@ -43,7 +63,16 @@ pub struct ServiceArgs {
 impl NodeArgs {
     /// A stack builder for these options.
     pub fn builder(&self) -> Result<StackBuilder, String> {
-        let mut b = Stack::builder().iface(&self.iface);
+        let mut b = Stack::builder();
+        if let Some(i) = &self.iface {
+            b = b.iface(i);
+        }
+        if let Some(u) = self.udp {
+            b = b.udp(u);
+        }
+        for p in &self.udp_peer {
+            b = b.udp_peer(*p);
+        }
         if let Some(id) = &self.node_id {
             b = b.node_id(NodeId::from_text(id).map_err(|e| format!("--node-id: {e}"))?);
         }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration as StdDuration;
 
 use parking_lot::{Condvar, Mutex};
-use tipc_bearer::{BearerConfig, EthBearer};
+use tipc_bearer::{Bearer, BearerConfig, Media, UdpConfig};
 use tipc_link::{AddrMode, LinkConfig};
-use tipc_wire::{Duration, Instant, NodeAddr, NodeId};
+use tipc_wire::{Duration, Instant, MediaAddr, NodeAddr, NodeId};
 
 use super::Stack;
 use super::rx::Driver;
@@ -22,6 +22,8 @@ use crate::error::Error;
 #[derive(Clone, Debug)]
 pub struct StackBuilder {
     pub(super) iface: Option<String>,
+    /// The UDP bearer's local address, peers (none: multicast) and name.
+    pub(super) udp: Option<(std::net::SocketAddr, Vec<std::net::SocketAddr>, String)>,
     pub(super) node_id: Option<NodeId>,
     pub(super) addr: Option<NodeAddr>,
     pub(super) net_id: u32,
@@ -32,12 +34,46 @@ pub struct StackBuilder {
 }
 
 impl StackBuilder {
-    /// The Ethernet interface to use (required).
+    /// The Ethernet interface to use (this, or [`StackBuilder::udp`]).
+    /// Needs `CAP_NET_RAW`.
     pub fn iface(mut self, name: impl Into<String>) -> Self {
         self.iface = Some(name.into());
         self
     }
-    /// The node identity (default: the interface MAC followed by zeros, as the kernel does).
+    /// Runs on a UDP bearer at `local` (IPv4 or IPv6; port 0 takes a free
+    /// one) instead of Ethernet: no privileges needed. Discovery and the
+    /// broadcast link go to the cluster's multicast group (228.0.18.103
+    /// for 4711, as the kernel's `tipc` tool sets it up) unless
+    /// [`StackBuilder::udp_peer`] names peers (net/tipc/udp_media.c).
+    pub fn udp(mut self, local: std::net::SocketAddr) -> Self {
+        let (peers, name) = self.udp.take().map(|(_, p, n)| (p, n)).unwrap_or_else(|| (Vec::new(), "udp".into()));
+        self.udp = Some((local, peers, name));
+        self
+    }
+    /// Adds a replicast peer to the UDP bearer (repeatable): broadcast-type
+    /// packets are copied to each peer instead of a multicast group — where
+    /// multicast does not pass. Every node must list every other one, as
+    /// with the kernel, which does not learn peers (tipc-wire-udp-failover.md
+    /// §1.5). Without [`StackBuilder::udp`] the local address is
+    /// `0.0.0.0:6118`.
+    pub fn udp_peer(mut self, peer: std::net::SocketAddr) -> Self {
+        let (local, mut peers, name) = self.udp.take().unwrap_or_else(|| {
+            (std::net::SocketAddr::from(([0, 0, 0, 0], tipc_bearer::udp::DEFAULT_PORT)), Vec::new(), "udp".into())
+        });
+        peers.push(peer);
+        self.udp = Some((local, peers, name));
+        self
+    }
+    /// The UDP bearer's name (default `udp`): the kernel's `udp:NAME`, sent
+    /// in RESET/ACTIVATE and part of link names.
+    pub fn udp_name(mut self, name: impl Into<String>) -> Self {
+        if let Some((_, _, n)) = self.udp.as_mut() {
+            *n = name.into();
+        }
+        self
+    }
+    /// The node identity (default: the interface MAC followed by zeros, or
+    /// on UDP the local IP address followed by zeros, as the kernel does).
     pub fn node_id(mut self, id: NodeId) -> Self {
         self.node_id = Some(id);
         self
@@ -73,15 +109,47 @@ impl StackBuilder {
         self
     }
 
-    /// Opens the bearer and starts the node. Must run in the interface's
-    /// network namespace.
+    /// Opens the bearer and starts the node. An Ethernet stack must start
+    /// in the interface's network namespace.
+    ///
+    /// # Errors
+    /// [`Error::NoInterface`] without [`StackBuilder::iface`] or
+    /// [`StackBuilder::udp`]; [`Error::Bearer`] when the bearer cannot open
+    /// (no such interface, no permission, a bad UDP configuration, the
+    /// address in use); [`Error::Pcap`].
     pub fn start(self) -> Result<Stack, Error> {
-        let iface = self.iface.ok_or(Error::NoInterface)?;
-        let (_, mac) = tipc_bearer::lookup_interface(&iface)?;
-        let node_id = match (self.node_id, self.addr) {
-            (Some(id), _) => id,
-            (None, Some(a)) => NodeId::from_legacy_addr(a),
-            (None, None) => NodeId::from_mac(mac),
+        let (bcfg, media, if_name) = match (&self.udp, &self.iface) {
+            (Some((local, peers, name)), _) => {
+                let mut u = if peers.is_empty() {
+                    UdpConfig::multicast(*local, self.net_id)
+                } else {
+                    UdpConfig::replicast(*local, peers.clone())
+                };
+                u.name = name.clone();
+                let mut b = BearerConfig::new(name.clone());
+                b.media = Media::Udp(u);
+                (b, MediaAddr::Udp(*local), name.clone())
+            }
+            (None, Some(iface)) => {
+                let (_, mac) = tipc_bearer::lookup_interface(iface)?;
+                (BearerConfig::new(iface.clone()), MediaAddr::Eth(mac), iface.clone())
+            }
+            (None, None) => return Err(Error::NoInterface),
+        };
+        let node_id = match (self.node_id, self.addr, media) {
+            (Some(id), _, _) => id,
+            (None, Some(a), _) => NodeId::from_legacy_addr(a),
+            (None, None, MediaAddr::Eth(mac)) => NodeId::from_mac(mac),
+            // the kernel's default on UDP: the local address bytes, then zeros
+            (None, None, MediaAddr::Udp(a)) => {
+                let mut id = [0u8; 16];
+                match a.ip() {
+                    std::net::IpAddr::V4(ip) => id[..4].copy_from_slice(&ip.octets()),
+                    std::net::IpAddr::V6(ip) => id.copy_from_slice(&ip.octets()),
+                }
+                NodeId(id)
+            }
+            (None, None, MediaAddr::Other(_)) => return Err(Error::NoInterface),
         };
         let seed = self.seed.unwrap_or_else(|| {
             let t =
@@ -96,11 +164,11 @@ impl StackBuilder {
         // the bearer needs the handler, the handler needs the shared state:
         // open the bearer with a handler that holds the shared state, whose
         // core is created from the bearer's facts just before.
-        let mut cfg = LinkConfig::new(node_id, mac, 1500);
+        let mut cfg = LinkConfig::new(node_id, media, 1500);
         cfg.net_id = self.net_id;
         cfg.tolerance = Duration::from(self.tolerance);
         cfg.window = self.window;
-        cfg.if_name = iface.clone();
+        cfg.if_name = if_name;
         cfg.seed = seed;
         if let Some(a) = self.addr {
             cfg.addr_mode = AddrMode::Fixed(a);
@@ -128,14 +196,14 @@ impl StackBuilder {
             leading: AtomicBool::new(false),
             leads_ended: AtomicU64::new(0),
         });
-        let bearer = EthBearer::open_with_handler(
-            BearerConfig::new(&iface),
-            Driver { shared: shared.clone(), watch: true, leads_seen: 0 },
-        )?;
+        let bearer = Bearer::open_with_handler(bcfg, Driver { shared: shared.clone(), watch: true, leads_seen: 0 })?;
         {
             let mut g = shared.inner.lock();
-            if bearer.info().mtu != 1500 {
-                cfg.mtu = bearer.info().mtu;
+            // the bearer's facts: its MTU, and on UDP the port it got
+            let info = bearer.info();
+            if info.mtu != cfg.mtu || info.media != cfg.media {
+                cfg.mtu = info.mtu;
+                cfg.media = info.media;
                 let now = g.now();
                 g.core = NodeCore::new(cfg, now);
             }

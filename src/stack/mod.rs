@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use tipc_bearer::EthBearer;
+use tipc_bearer::Bearer;
 use tipc_link::LinkInfo;
 use tipc_wire::{Importance, NodeAddr, NodeId, PortId};
 
@@ -73,7 +73,7 @@ pub enum StackEvent {
 /// ```
 pub struct Stack {
     shared: Arc<Shared>,
-    bearer: Option<EthBearer>,
+    bearer: Option<Bearer>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -87,6 +87,7 @@ impl Stack {
     pub fn builder() -> StackBuilder {
         StackBuilder {
             iface: None,
+            udp: None,
             node_id: None,
             addr: None,
             net_id: 4711,
@@ -145,7 +146,7 @@ impl Stack {
     }
     /// Bearer counters.
     pub fn bearer_stats(&self) -> Option<tipc_bearer::BearerStats> {
-        self.bearer.as_ref().map(EthBearer::stats)
+        self.bearer.as_ref().map(Bearer::stats)
     }
 
     /// A snapshot of links, group members, names and counters; its

@@ -26,10 +26,10 @@ impl Shared {
             Some(t) => g.now_at(t),
             None => g.now(),
         };
-        let own_mac = g.core.media().mac().unwrap_or_default();
+        let own = g.core.media();
         for f in frames.drain(..) {
             if g.tap.is_on() {
-                let dst = if f.broadcast { tipc_wire::MacAddr::BROADCAST } else { own_mac };
+                let dst = if f.broadcast { tipc_wire::TxDest::Broadcast } else { tipc_wire::TxDest::Unicast(own) };
                 g.tap.record(now.as_micros(), dst, f.src, &f.msg);
             }
             g.core.handle_frame(now, f.src, f.msg);

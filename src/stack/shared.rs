@@ -127,13 +127,11 @@ impl Shared {
     pub(super) fn flush(&self, g: &mut MutexGuard<'_, Inner>) {
         let inner = &mut **g;
         while let Some(t) = inner.core.poll_transmit() {
-            // an Ethernet bearer reaches Ethernet addresses only
-            let Some(dst) = t.dst.mac() else { continue };
             if inner.tap.is_on() {
                 let at = inner.epoch.elapsed().as_micros() as u64;
-                inner.tap.record(at, dst, inner.core.media().mac().unwrap_or_default(), &t.msg);
+                inner.tap.record(at, t.dst, inner.core.media(), &t.msg);
             }
-            inner.scratch.push(TxFrame { dst, msg: t.msg });
+            inner.scratch.push(TxFrame { dst: t.dst, msg: t.msg });
         }
         if !inner.scratch.is_empty() {
             if let Some(tx) = inner.tx.as_ref() {

@@ -1,5 +1,8 @@
-//! The bearer: a raw socket on one interface, a receive thread, a transmit
-//! thread and the handles that connect them to the stack.
+//! The bearer: a socket (raw Ethernet on one interface, or UDP), a receive
+//! thread, a transmit thread and the handles that connect them to the
+//! stack. What differs between the media is in [`Medium`]: the socket, the
+//! framing and the addresses; the threads, batching and handles are
+//! shared.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -11,18 +14,40 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::Mutex;
 use socket2::Socket;
-use tipc_wire::{ETH_HLEN, ETH_P_TIPC, MacAddr};
+use tipc_wire::{ETH_HLEN, ETH_P_TIPC, MacAddr, MediaAddr, TxDest};
 
 use crate::BearerError;
 use crate::iface::{self, IfInfo};
 use crate::stats::{BearerStats, Counters};
 use crate::sys::{self, EventFd, RecvMeta, SendItem};
+use crate::udp::{self, UdpConfig, UdpMedium};
+
+/// Which medium a bearer runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// Raw Ethernet (ethertype 0x88CA) on [`BearerConfig::iface`]; needs
+    /// `CAP_NET_RAW`.
+    Eth,
+    /// UDP datagrams; needs no privileges.
+    Udp(UdpConfig),
+}
+
+/// The medium of an open bearer.
+#[derive(Clone, Debug)]
+enum Medium {
+    /// Ethernet, with our MAC.
+    Eth(MacAddr),
+    /// UDP, with our address and where broadcast-type packets go.
+    Udp(UdpMedium),
+}
 
 /// How a bearer is set up.
 #[derive(Clone, Debug)]
 pub struct BearerConfig {
-    /// Interface name, e.g. `eth0`.
+    /// Interface name, e.g. `eth0` (Ethernet).
     pub iface: String,
+    /// The medium.
+    pub media: Media,
     /// Frames per `recvmmsg` / `sendmmsg` call.
     pub batch: usize,
     /// Capacity of the transmit queue in frames (full ⇒ `send` blocks, `try_send` fails).
@@ -38,10 +63,11 @@ pub struct BearerConfig {
 }
 
 impl BearerConfig {
-    /// Defaults for interface `iface`.
+    /// Defaults for an Ethernet bearer on interface `iface`.
     pub fn new(iface: impl Into<String>) -> Self {
         BearerConfig {
             iface: iface.into(),
+            media: Media::Eth,
             batch: 64,
             tx_queue: 8192,
             rx_queue: 1024,
@@ -55,9 +81,10 @@ impl BearerConfig {
 /// One received TIPC frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RxFrame {
-    /// The sender's MAC.
-    pub src: MacAddr,
-    /// Whether it was sent to the broadcast (or a multicast) address.
+    /// The sender: its MAC, or the datagram's source address.
+    pub src: MediaAddr,
+    /// Whether it was sent to the broadcast (or a multicast) address
+    /// (Ethernet; UDP frames say false).
     pub broadcast: bool,
     /// The TIPC message, cut to its size field (padding removed).
     pub msg: Bytes,
@@ -66,17 +93,18 @@ pub struct RxFrame {
 /// One frame to transmit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxFrame {
-    /// Destination MAC (or [`MacAddr::BROADCAST`]).
-    pub dst: MacAddr,
+    /// Where it goes: one neighbour, or every node the bearer reaches
+    /// (Ethernet broadcast; on UDP the group or each replicast peer).
+    pub dst: TxDest,
     /// The TIPC message.
     pub msg: Bytes,
 }
 
 /// Code run on the receive thread for every batch of frames.
 ///
-/// The default, used by [`EthBearer::open`], forwards batches to a bounded
+/// The default, used by [`Bearer::open`], forwards batches to a bounded
 /// channel. A stack that wants no thread hand-off on its hot path can run
-/// its own protocol work here instead ([`EthBearer::open_with_handler`]) and
+/// its own protocol work here instead ([`Bearer::open_with_handler`]) and
 /// reply through the [`TxHandle`] directly.
 pub trait RxHandler: Send + 'static {
     /// A batch of frames arrived (the vector is reused; take what you keep).
@@ -118,7 +146,7 @@ pub struct RxPoller {
 
 impl std::fmt::Debug for RxPoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RxPoller").field("mac", &self.rx.mac).finish()
+        f.debug_struct("RxPoller").field("medium", &self.rx.medium).finish()
     }
 }
 
@@ -139,13 +167,16 @@ impl RxPoller {
 struct RxShared {
     sock: Arc<Socket>,
     counters: Arc<Counters>,
-    mac: MacAddr,
+    medium: Medium,
     reader: Mutex<Reader>,
 }
 
 /// Whoever holds it reads the socket.
 struct Reader {
+    /// The `recvmmsg` state (Ethernet).
     rb: sys::RecvBatch,
+    /// One datagram (UDP).
+    buf: Vec<u8>,
     frames: Vec<RxFrame>,
 }
 
@@ -160,6 +191,10 @@ impl RxShared {
         mut f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>),
     ) -> std::io::Result<usize> {
         let fd = self.sock.as_raw_fd();
+        let mac = match &self.medium {
+            Medium::Eth(mac) => *mac,
+            Medium::Udp(u) => return self.drain_udp(r, u.own, wait, f),
+        };
         let mut total = 0;
         loop {
             let n = r.rb.recv(fd, wait)?;
@@ -171,7 +206,7 @@ impl RxShared {
             Counters::add(&self.counters.rx_batches, 1);
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
-                if let Some(fr) = classify(&self.counters, self.mac, &m, raw) {
+                if let Some(fr) = classify(&self.counters, mac, &m, raw) {
                     r.frames.push(fr);
                 }
             }
@@ -183,6 +218,47 @@ impl RxShared {
                 return Ok(total);
             }
         }
+    }
+
+    /// [`RxShared::drain`] on a UDP socket: one `recvfrom` per datagram,
+    /// handed on in batches of the reader's capacity.
+    fn drain_udp(
+        &self,
+        r: &mut Reader,
+        own: std::net::SocketAddr,
+        mut wait: bool,
+        mut f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>),
+    ) -> std::io::Result<usize> {
+        let fd = self.sock.as_raw_fd();
+        let batch = r.rb.capacity();
+        let mut total = 0;
+        let mut in_batch = 0;
+        loop {
+            let got = sys::udp_recv(fd, &mut r.buf, wait)?;
+            wait = false;
+            let Some((len, from)) = got else { break };
+            total += 1;
+            in_batch += 1;
+            if let Some(fr) = udp::classify(&self.counters, own, from, len, &r.buf) {
+                r.frames.push(fr);
+            }
+            if in_batch == batch {
+                Counters::add(&self.counters.rx_batches, 1);
+                if !r.frames.is_empty() {
+                    f(&mut r.frames, None);
+                    r.frames.clear();
+                }
+                in_batch = 0;
+            }
+        }
+        if in_batch > 0 {
+            Counters::add(&self.counters.rx_batches, 1);
+        }
+        if !r.frames.is_empty() {
+            f(&mut r.frames, None);
+            r.frames.clear();
+        }
+        Ok(total)
     }
 }
 
@@ -230,6 +306,7 @@ impl Waker {
 struct TxShared {
     sock: Arc<Socket>,
     info: IfInfo,
+    medium: Medium,
     queue: Sender<TxFrame>,
     /// Frames queued or being sent by the tx thread.
     in_flight: AtomicUsize,
@@ -240,6 +317,25 @@ struct TxShared {
     send_lock: Mutex<Vec<u8>>,
     counters: Arc<Counters>,
     closed: AtomicBool,
+}
+
+impl TxShared {
+    /// Sends one frame on UDP to each of its destinations, without
+    /// blocking; false when the kernel's queue is full. A destination that
+    /// refuses (an ICMP error from an earlier datagram) is counted and
+    /// skipped: TIPC's own supervision decides about that peer.
+    fn udp_put(&self, u: &UdpMedium, f: &TxFrame) -> std::io::Result<bool> {
+        for to in u.destinations(&f.dst) {
+            match self.sock.send_to_with_flags(&f.msg, &socket2::SockAddr::from(to), libc::MSG_DONTWAIT) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    return Ok(false);
+                }
+                Err(_) => Counters::add(&self.counters.tx_errors, 1),
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Sends frames on the bearer. Cheap to clone; usable from any thread.
@@ -259,7 +355,10 @@ impl std::fmt::Debug for TxHandle {
     }
 }
 
-fn eth_header(dst: MacAddr, src: MacAddr) -> [u8; ETH_HLEN] {
+/// The Ethernet header of a frame for `dst` (checked reachable on
+/// Ethernet before: [`TxHandle::check`]).
+fn eth_header(dst: TxDest, src: MacAddr) -> [u8; ETH_HLEN] {
+    let dst = dst.mac().unwrap_or(MacAddr::BROADCAST);
     let mut h = [0u8; ETH_HLEN];
     h[0..6].copy_from_slice(&dst.0);
     h[6..12].copy_from_slice(&src.0);
@@ -273,12 +372,20 @@ impl TxHandle {
         &self.s.info
     }
 
-    fn check(&self, msg: &Bytes) -> Result<(), BearerError> {
+    fn check(&self, f: &TxFrame) -> Result<(), BearerError> {
         if self.s.closed.load(Ordering::Relaxed) {
             return Err(BearerError::Closed);
         }
-        if msg.len() > self.s.info.mtu {
-            return Err(BearerError::TooLarge { len: msg.len(), mtu: self.s.info.mtu });
+        if f.msg.len() > self.s.info.mtu {
+            return Err(BearerError::TooLarge { len: f.msg.len(), mtu: self.s.info.mtu });
+        }
+        let reachable = match (&self.s.medium, &f.dst) {
+            (_, TxDest::Broadcast) => true,
+            (Medium::Eth(_), TxDest::Unicast(m)) => m.mac().is_some(),
+            (Medium::Udp(_), TxDest::Unicast(m)) => m.udp().is_some(),
+        };
+        if !reachable {
+            return Err(BearerError::Unreachable(f.dst));
         }
         Ok(())
     }
@@ -292,10 +399,16 @@ impl TxHandle {
         if self.s.in_flight.load(Ordering::Acquire) != 0 {
             return Some(f);
         }
-        buf.clear();
-        buf.extend_from_slice(&eth_header(f.dst, self.s.info.mac));
-        buf.extend_from_slice(&f.msg);
-        match sys::send_frame(self.s.sock.as_raw_fd(), &buf) {
+        let sent = match &self.s.medium {
+            Medium::Eth(mac) => {
+                buf.clear();
+                buf.extend_from_slice(&eth_header(f.dst, *mac));
+                buf.extend_from_slice(&f.msg);
+                sys::send_frame(self.s.sock.as_raw_fd(), &buf)
+            }
+            Medium::Udp(u) => self.s.udp_put(u, &f),
+        };
+        match sent {
             Ok(true) => {
                 Counters::add(&self.s.counters.tx_frames, 1);
                 Counters::add(&self.s.counters.tx_bytes, f.msg.len() as u64);
@@ -311,9 +424,9 @@ impl TxHandle {
     }
 
     /// Sends one frame, waiting while the transmit queue is full.
-    pub fn send(&self, dst: MacAddr, msg: Bytes) -> Result<(), BearerError> {
-        let f = TxFrame { dst, msg };
-        self.check(&f.msg)?;
+    pub fn send(&self, dst: impl Into<TxDest>, msg: Bytes) -> Result<(), BearerError> {
+        let f = TxFrame { dst: dst.into(), msg };
+        self.check(&f)?;
         let Some(f) = self.try_direct(f) else { return Ok(()) };
         self.s.in_flight.fetch_add(1, Ordering::AcqRel);
         self.s.queue.send(f).map_err(|_| {
@@ -324,9 +437,9 @@ impl TxHandle {
 
     /// Sends one frame, or returns [`BearerError::WouldBlock`] (dropping
     /// nothing) if the transmit queue is full.
-    pub fn try_send(&self, dst: MacAddr, msg: Bytes) -> Result<(), BearerError> {
-        let f = TxFrame { dst, msg };
-        self.check(&f.msg)?;
+    pub fn try_send(&self, dst: impl Into<TxDest>, msg: Bytes) -> Result<(), BearerError> {
+        let f = TxFrame { dst: dst.into(), msg };
+        self.check(&f)?;
         let Some(f) = self.try_direct(f) else { return Ok(()) };
         self.s.in_flight.fetch_add(1, Ordering::AcqRel);
         self.s.queue.try_send(f).map_err(|e| {
@@ -344,10 +457,24 @@ impl TxHandle {
     /// thread. Waits while the queue is full; order is kept.
     pub fn send_burst(&self, frames: &mut Vec<TxFrame>) -> Result<(), BearerError> {
         for f in frames.iter() {
-            self.check(&f.msg)?;
+            self.check(f)?;
         }
         let mut done = 0;
-        if self.s.in_flight.load(Ordering::Acquire) == 0
+        if let Medium::Udp(u) = &self.s.medium {
+            // UDP: one datagram per call for now, in order, until the
+            // kernel's queue is full
+            if self.s.in_flight.load(Ordering::Acquire) == 0
+                && let Some(_g) = self.s.send_lock.try_lock()
+                && self.s.in_flight.load(Ordering::Acquire) == 0
+            {
+                while done < frames.len() && matches!(self.s.udp_put(u, &frames[done]), Ok(true)) {
+                    Counters::add(&self.s.counters.tx_frames, 1);
+                    Counters::add(&self.s.counters.tx_bytes, frames[done].msg.len() as u64);
+                    Counters::add(&self.s.counters.tx_direct, 1);
+                    done += 1;
+                }
+            }
+        } else if self.s.in_flight.load(Ordering::Acquire) == 0
             && let Some(_g) = self.s.send_lock.try_lock()
             && self.s.in_flight.load(Ordering::Acquire) == 0
         {
@@ -375,7 +502,7 @@ impl TxHandle {
     /// (best for bursts). Waits while the queue is full.
     pub fn send_many(&self, frames: impl IntoIterator<Item = TxFrame>) -> Result<(), BearerError> {
         for f in frames {
-            self.check(&f.msg)?;
+            self.check(&f)?;
             self.s.in_flight.fetch_add(1, Ordering::AcqRel);
             if self.s.queue.send(f).is_err() {
                 self.s.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -394,8 +521,8 @@ impl TxHandle {
 /// An Ethernet bearer: one interface, ethertype 0x88CA, with its receive and
 /// transmit threads (`tipc-eth-rx:<if>`, `tipc-eth-tx:<if>`).
 ///
-/// Dropping it (or [`EthBearer::shutdown`]) stops and joins both threads.
-pub struct EthBearer {
+/// Dropping it (or [`Bearer::shutdown`]) stops and joins both threads.
+pub struct Bearer {
     info: IfInfo,
     tx: TxHandle,
     rx: Option<Receiver<Vec<RxFrame>>>,
@@ -407,17 +534,17 @@ pub struct EthBearer {
     rx_shared: Arc<RxShared>,
 }
 
-impl std::fmt::Debug for EthBearer {
+impl std::fmt::Debug for Bearer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EthBearer").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Bearer").field("info", &self.info).finish_non_exhaustive()
     }
 }
 
-impl EthBearer {
+impl Bearer {
     /// Opens the bearer in channel mode: received frames arrive in batches on
-    /// [`EthBearer::rx`]. Must be called from a thread in the interface's
+    /// [`Bearer::rx`]. Must be called from a thread in the interface's
     /// network namespace.
-    pub fn open(cfg: BearerConfig) -> Result<EthBearer, BearerError> {
+    pub fn open(cfg: BearerConfig) -> Result<Bearer, BearerError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (out, rx) = bounded(cfg.rx_queue.max(1));
         let h = ChannelHandler { out, stop: stop.clone() };
@@ -427,7 +554,7 @@ impl EthBearer {
     }
 
     /// Opens the bearer with `handler` running on the receive thread.
-    pub fn open_with_handler(cfg: BearerConfig, handler: impl RxHandler) -> Result<EthBearer, BearerError> {
+    pub fn open_with_handler(cfg: BearerConfig, handler: impl RxHandler) -> Result<Bearer, BearerError> {
         Self::start(cfg, Box::new(handler), Arc::new(AtomicBool::new(false)), false)
     }
 
@@ -436,15 +563,36 @@ impl EthBearer {
         handler: Box<dyn RxHandler>,
         stop: Arc<AtomicBool>,
         batches_only: bool,
-    ) -> Result<EthBearer, BearerError> {
-        let (index, mac) = iface::lookup(&cfg.iface)?;
-        let sock = sys::open_packet_socket(index).map_err(BearerError::io("open AF_PACKET socket"))?;
-        let mtu = iface::mtu(&sock, &cfg.iface)?;
+    ) -> Result<Bearer, BearerError> {
+        let (sock, medium, info) = match &cfg.media {
+            Media::Eth => {
+                let (index, mac) = iface::lookup(&cfg.iface)?;
+                let sock = sys::open_packet_socket(index).map_err(BearerError::io("open AF_PACKET socket"))?;
+                let mtu = iface::mtu(&sock, &cfg.iface)?;
+                if cfg.qdisc_bypass {
+                    let _ = sys::set_qdisc_bypass(sock.as_raw_fd());
+                }
+                let info = IfInfo { name: cfg.iface.clone(), index, mac, media: MediaAddr::Eth(mac), mtu };
+                (sock, Medium::Eth(mac), info)
+            }
+            Media::Udp(u) => {
+                if u.mtu < iface::MIN_MTU {
+                    return Err(BearerError::MtuTooSmall { name: u.name.clone(), mtu: u.mtu, min: iface::MIN_MTU });
+                }
+                let (sock, m) = udp::open(u)?;
+                let info = IfInfo {
+                    name: u.name.clone(),
+                    index: 0,
+                    mac: MacAddr::default(),
+                    media: MediaAddr::Udp(m.own),
+                    mtu: u.mtu,
+                };
+                (sock, Medium::Udp(m), info)
+            }
+        };
+        let mtu = info.mtu;
+        let kind = if matches!(medium, Medium::Eth(_)) { "eth" } else { "udp" };
         sys::set_buffers(sock.as_raw_fd(), cfg.rcvbuf, cfg.sndbuf);
-        if cfg.qdisc_bypass {
-            let _ = sys::set_qdisc_bypass(sock.as_raw_fd());
-        }
-        let info = IfInfo { name: cfg.iface.clone(), index, mac, mtu };
         let sock = Arc::new(sock);
         let counters = Arc::new(Counters::default());
         let wake = Arc::new(EventFd::new().map_err(BearerError::io("eventfd"))?);
@@ -453,6 +601,7 @@ impl EthBearer {
             s: Arc::new(TxShared {
                 sock: sock.clone(),
                 info: info.clone(),
+                medium: medium.clone(),
                 queue: qtx,
                 in_flight: AtomicUsize::new(0),
                 send_lock: Mutex::new(Vec::with_capacity(mtu + ETH_HLEN)),
@@ -465,7 +614,7 @@ impl EthBearer {
         {
             let tx2 = tx.clone();
             let stop2 = stop.clone();
-            let name = format!("tipc-eth-tx:{}", cfg.iface);
+            let name = format!("tipc-{kind}-tx:{}", info.name);
             threads.push(
                 std::thread::Builder::new()
                     .name(name)
@@ -473,22 +622,27 @@ impl EthBearer {
                     .map_err(BearerError::io("spawn tx thread"))?,
             );
         }
-        let slot = (mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
+        // a UDP datagram is read whole into one buffer (up to 64 KiB); the
+        // recvmmsg state is then only a batch size
+        let (slot, udp_buf) = match medium {
+            Medium::Eth(_) => ((mtu + ETH_HLEN + 64).next_power_of_two().max(2048), Vec::new()),
+            Medium::Udp(_) => (64, vec![0u8; 65_536]),
+        };
         let rb = sys::RecvBatch::new(batch, slot);
         // a channel hands every batch to another thread: read in batches
         let rb = if batches_only { rb.batches_only() } else { rb };
         let rx_shared = Arc::new(RxShared {
             sock: sock.clone(),
             counters: counters.clone(),
-            mac,
-            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
+            medium,
+            reader: Mutex::new(Reader { rb, buf: udp_buf, frames: Vec::with_capacity(batch) }),
         });
         {
             let tx2 = tx.clone();
             let stop2 = stop.clone();
             let wake2 = wake.clone();
             let rx2 = rx_shared.clone();
-            let name = format!("tipc-eth-rx:{}", cfg.iface);
+            let name = format!("tipc-{kind}-rx:{}", info.name);
             let spawned =
                 std::thread::Builder::new().name(name).spawn(move || rx_loop(&rx2, &wake2, &stop2, handler, &tx2));
             match spawned {
@@ -500,7 +654,7 @@ impl EthBearer {
                 }
             }
         }
-        Ok(EthBearer { info, tx, rx: None, wake, stop, threads, counters, sock, rx_shared })
+        Ok(Bearer { info, tx, rx: None, wake, stop, threads, counters, sock, rx_shared })
     }
 
     /// Interface facts.
@@ -546,7 +700,7 @@ impl EthBearer {
     }
 }
 
-impl Drop for EthBearer {
+impl Drop for Bearer {
     fn drop(&mut self) {
         self.stop_threads();
     }
@@ -580,7 +734,12 @@ fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBoo
         while done < frames.len() {
             let items: Vec<SendItem<'_>> =
                 frames[done..].iter().zip(&heads[done..]).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
-            match sys::send_batch(fd, s.info.index, &items) {
+            let sent = match &s.medium {
+                Medium::Eth(_) => sys::send_batch(fd, s.info.index, &items),
+                // UDP: one datagram at a time (to each of its destinations)
+                Medium::Udp(u) => s.udp_put(u, &frames[done]).map(usize::from),
+            };
+            match sent {
                 Ok(0) => {
                     // kernel queue full: wait a little, never drop
                     Counters::add(&s.counters.tx_retries, 1);
@@ -697,7 +856,11 @@ fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<Rx
     Counters::add(&c.rx_frames, 1);
     Counters::add(&c.rx_bytes, size as u64);
     let broadcast = frame[0] & 1 == 1;
-    Some(RxFrame { src, broadcast, msg: Bytes::copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + size]) })
+    Some(RxFrame {
+        src: MediaAddr::Eth(src),
+        broadcast,
+        msg: Bytes::copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + size]),
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// What can go wrong opening or using an Ethernet bearer.
+/// What can go wrong opening or using a bearer.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum BearerError {
@@ -43,6 +43,13 @@ pub enum BearerError {
         /// Interface MTU.
         mtu: usize,
     },
+    /// A UDP bearer configuration the kernel would refuse too.
+    #[error("bad UDP bearer configuration: {0}")]
+    BadUdpConfig(String),
+    /// A frame for a neighbour this bearer's medium cannot address (an
+    /// Ethernet address on UDP, or the reverse).
+    #[error("{0:?} is not reachable on this bearer's medium")]
+    Unreachable(tipc_wire::TxDest),
     /// Any other system error.
     #[error("{context}: {source}")]
     Io {

@@ -9,15 +9,19 @@ use crate::{BearerError, sys};
 /// The smallest MTU TIPC accepts (largest header plus an internal header).
 pub const MIN_MTU: usize = 100;
 
-/// What the bearer knows about its interface.
+/// What the bearer knows about its interface (on UDP: its name, address
+/// and MTU).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IfInfo {
-    /// Interface name.
+    /// Interface name (on UDP the bearer's name).
     pub name: String,
     /// Kernel interface index.
     pub index: u32,
-    /// Hardware address.
+    /// Hardware address (Ethernet; zero on UDP).
     pub mac: MacAddr,
+    /// The bearer's own media address, which discovery announces: the
+    /// MAC, or the UDP address and port.
+    pub media: tipc_wire::MediaAddr,
     /// MTU in bytes (the largest TIPC message, Ethernet header excluded).
     pub mtu: usize,
 }

@@ -359,6 +359,40 @@ pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
     .map(|_| ())
 }
 
+/// Receives one datagram into `buf` with `recvfrom`, waiting (up to the
+/// socket's receive timeout) when `wait`, else returning at once. Returns
+/// its length (before any truncation to `buf`) and its source address, or
+/// `None` when none came.
+pub fn udp_recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Option<(usize, std::net::SocketAddr)>> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+    let mut from: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let flags = libc::MSG_TRUNC | if wait { 0 } else { libc::MSG_DONTWAIT };
+    // SAFETY: `buf`, `from` and `len` are live; the kernel writes at most
+    // `buf.len()` bytes and `len` bytes of address (MSG_TRUNC only makes
+    // it report the datagram's full length).
+    let r = unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            flags,
+            (&mut from as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(None),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: the kernel filled `len` bytes of a socket address into `from`.
+    let addr = unsafe { SockAddr::new(from, len) };
+    Ok(addr.as_socket().map(|a| (r as usize, a)))
+}
+
 /// Sends one whole frame (Ethernet header included) with `send`,
 /// non-blocking. Returns `Ok(false)` when the kernel's queue is full.
 pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {

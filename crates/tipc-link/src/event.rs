@@ -3,33 +3,8 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use tipc_wire::{MacAddr, MediaAddr, NodeAddr, NodeId};
-
-/// Where a frame goes on the bearer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TxDest {
-    /// Every node the bearer reaches: the Ethernet broadcast address, or
-    /// on UDP the multicast group or each replicast peer (the kernel's
-    /// `tipc_bearer_bc_xmit`; tipc-wire-udp-failover.md §1.4).
-    Broadcast,
-    /// One neighbour, at the media address it announced in discovery.
-    Unicast(MediaAddr),
-}
-
-impl TxDest {
-    /// Whether this goes to every node.
-    pub fn is_broadcast(&self) -> bool {
-        matches!(self, TxDest::Broadcast)
-    }
-    /// The destination MAC on Ethernet ([`MacAddr::BROADCAST`] for a
-    /// broadcast); `None` for a neighbour on another medium.
-    pub fn mac(&self) -> Option<MacAddr> {
-        match self {
-            TxDest::Broadcast => Some(MacAddr::BROADCAST),
-            TxDest::Unicast(m) => m.mac(),
-        }
-    }
-}
+pub use tipc_wire::TxDest;
+use tipc_wire::{MediaAddr, NodeAddr, NodeId};
 
 /// One frame to put on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -106,6 +106,46 @@ impl MediaAddr {
     }
 }
 
+/// Where a frame goes on the bearer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxDest {
+    /// Every node the bearer reaches: the Ethernet broadcast address, or
+    /// on UDP the multicast group or each replicast peer (the kernel's
+    /// `tipc_bearer_bc_xmit`; tipc-wire-udp-failover.md §1.4).
+    Broadcast,
+    /// One neighbour, at the media address it announced in discovery.
+    Unicast(MediaAddr),
+}
+
+impl TxDest {
+    /// Whether this goes to every node.
+    pub fn is_broadcast(&self) -> bool {
+        matches!(self, TxDest::Broadcast)
+    }
+    /// The destination MAC on Ethernet ([`MacAddr::BROADCAST`] for a
+    /// broadcast); `None` for a neighbour on another medium.
+    pub fn mac(&self) -> Option<MacAddr> {
+        match self {
+            TxDest::Broadcast => Some(MacAddr::BROADCAST),
+            TxDest::Unicast(m) => m.mac(),
+        }
+    }
+}
+
+impl From<MediaAddr> for TxDest {
+    /// One neighbour at that address.
+    fn from(m: MediaAddr) -> Self {
+        TxDest::Unicast(m)
+    }
+}
+
+impl From<MacAddr> for TxDest {
+    /// The broadcast MAC goes to every node, any other to one neighbour.
+    fn from(m: MacAddr) -> Self {
+        if m.is_broadcast() { TxDest::Broadcast } else { TxDest::Unicast(MediaAddr::Eth(m)) }
+    }
+}
+
 impl From<MacAddr> for MediaAddr {
     fn from(m: MacAddr) -> Self {
         MediaAddr::Eth(m)

@@ -57,7 +57,7 @@ pub mod strategy;
 
 pub use bundle::{BundleBuilder, BundleIter, align4};
 pub use data::{DataMsg, GRP_ACK_REQ};
-pub use discovery::{DiscoveryMsg, MEDIA_TYPE_ETH, MEDIA_TYPE_UDP, MediaAddr};
+pub use discovery::{DiscoveryMsg, MEDIA_TYPE_ETH, MEDIA_TYPE_UDP, MediaAddr, TxDest};
 pub use error::WireError;
 pub use eth::{ETH_HLEN, EthFrame};
 pub use fragment::{Reassembler, Reassembly, fragment};

@@ -1,0 +1,260 @@
+//! The UDP media (net/tipc/udp_media.c; tipc-wire-udp-failover.md §1): a
+//! TIPC message is the whole payload of a UDP datagram, on an ordinary UDP
+//! socket — no privileges needed.
+//!
+//! Two modes, as the kernel has them:
+//! - **multicast**: the socket is bound to the wildcard address and the
+//!   bearer's port and joins one multicast group; broadcast-type packets
+//!   (discovery, the broadcast link) go to the group;
+//! - **replicast**: the socket is bound to the local address; every
+//!   broadcast-type packet is copied to each configured peer (the kernel
+//!   never learns peers from discovery in 6.1, so each node lists every
+//!   other one, §1.5).
+//!
+//! Unicast packets go to the address and port a peer announced in its
+//! discovery messages (§1.3); the source of a datagram is not checked.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use bytes::Bytes;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tipc_wire::{MediaAddr, TxDest};
+
+use crate::BearerError;
+use crate::bearer::RxFrame;
+use crate::stats::Counters;
+
+/// The UDP port TIPC uses unless told otherwise (IANA "tipc").
+pub const DEFAULT_PORT: u16 = 6118;
+/// The kernel's UDP bearer MTU over IPv4 (`TIPC_DEF_LINK_UDP_MTU`): larger
+/// messages than the path takes leave as IP fragments.
+pub const MTU_V4: usize = 14_000;
+/// The kernel's UDP bearer MTU over IPv6.
+pub const MTU_V6: usize = 1_280;
+
+/// The multicast group iproute2's `tipc` gives a UDP bearer of cluster
+/// `net_id` when none is named: IPv4 228.0.(N >> 8 & 255).(N & 255)
+/// (4711 → 228.0.18.103; §1.2).
+pub fn default_group_v4(net_id: u32) -> Ipv4Addr {
+    Ipv4Addr::new(228, 0, (net_id >> 8) as u8, net_id as u8)
+}
+
+/// The IPv6 multicast group iproute2 gives cluster `net_id`: `ff02::`
+/// followed by N in *decimal*, which the address parser reads as hex (4711
+/// → ff02::4711; §1.2). `None` when the decimal digits do not form a
+/// 16-bit group (N above 9999).
+pub fn default_group_v6(net_id: u32) -> Option<Ipv6Addr> {
+    let group = u16::from_str_radix(&net_id.to_string(), 16).ok()?;
+    Some(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, group))
+}
+
+/// How a UDP bearer is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Our IP address and port: what discovery announces and peers send
+    /// to. Port 0 takes a free port.
+    pub local: SocketAddr,
+    /// Where broadcast-type packets go: one multicast group (multicast
+    /// mode) or any number of unicast peers (replicast mode), all of the
+    /// local address's family.
+    pub remote: Vec<SocketAddr>,
+    /// The largest TIPC message ([`MTU_V4`] or [`MTU_V6`] by default).
+    pub mtu: usize,
+    /// The bearer's name (the kernel's `udp:NAME`, without `udp:`): the
+    /// interface name in RESET/ACTIVATE and in link names.
+    pub name: String,
+}
+
+impl UdpConfig {
+    /// Multicast mode: `local`, and the default group of cluster `net_id`
+    /// on the same port.
+    pub fn multicast(local: SocketAddr, net_id: u32) -> UdpConfig {
+        let group = match local.ip() {
+            IpAddr::V4(_) => IpAddr::V4(default_group_v4(net_id)),
+            IpAddr::V6(_) => {
+                IpAddr::V6(default_group_v6(net_id).unwrap_or(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x4711)))
+            }
+        };
+        let port = if local.port() == 0 { DEFAULT_PORT } else { local.port() };
+        Self::with_remote(local, vec![SocketAddr::new(group, port)])
+    }
+
+    /// Replicast mode: `local`, copying broadcast-type packets to each of
+    /// `peers`.
+    pub fn replicast(local: SocketAddr, peers: Vec<SocketAddr>) -> UdpConfig {
+        Self::with_remote(local, peers)
+    }
+
+    fn with_remote(local: SocketAddr, remote: Vec<SocketAddr>) -> UdpConfig {
+        let mtu = if local.is_ipv4() { MTU_V4 } else { MTU_V6 };
+        UdpConfig { local, remote, mtu, name: "udp".into() }
+    }
+
+    /// Whether broadcast-type packets go to a multicast group.
+    pub fn is_multicast(&self) -> bool {
+        matches!(self.remote.as_slice(), [g] if g.ip().is_multicast())
+    }
+}
+
+/// An open UDP bearer's addressing.
+#[derive(Clone, Debug)]
+pub(crate) struct UdpMedium {
+    /// Our announced address (the bound port filled in).
+    pub own: SocketAddr,
+    /// The multicast group, or the replicast peers.
+    pub remote: Vec<SocketAddr>,
+}
+
+impl UdpMedium {
+    /// Where a frame for `dst` goes.
+    pub fn destinations<'a>(&'a self, dst: &'a TxDest) -> impl Iterator<Item = SocketAddr> + 'a {
+        let one = match dst {
+            TxDest::Unicast(MediaAddr::Udp(a)) => Some(*a),
+            _ => None,
+        };
+        let all = if dst.is_broadcast() { self.remote.as_slice() } else { &[] };
+        one.into_iter().chain(all.iter().copied())
+    }
+}
+
+/// Opens the socket of `cfg`: in multicast mode bound to the wildcard
+/// address and joined to the group on the interface that owns the local
+/// address; in replicast mode bound to the local address.
+///
+/// # Errors
+/// [`BearerError::BadUdpConfig`] for a remote list that mixes families or
+/// multicast and unicast addresses, or is empty; [`BearerError::Io`] from
+/// the socket calls.
+pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> {
+    let bad = |why: &str| Err(BearerError::BadUdpConfig(why.to_string()));
+    if cfg.remote.is_empty() {
+        return bad("no remote address: give a multicast group or replicast peers");
+    }
+    if cfg.remote.iter().any(|r| r.is_ipv4() != cfg.local.is_ipv4()) {
+        return bad("local and remote addresses must be of one IP version");
+    }
+    let multicast = cfg.is_multicast();
+    if !multicast && cfg.remote.iter().any(|r| r.ip().is_multicast()) {
+        return bad("one multicast group, or unicast peers only (the kernel refuses peers beside a group)");
+    }
+    if cfg.local.ip().is_multicast() {
+        return bad("the local address must be a unicast one");
+    }
+    let io = BearerError::io;
+    let sock = Socket::new(Domain::for_address(cfg.local), Type::DGRAM.cloexec(), Some(Protocol::UDP))
+        .map_err(io("open UDP socket"))?;
+    sock.set_reuse_address(true).map_err(io("SO_REUSEADDR"))?;
+    let bind_to = if multicast {
+        let any: IpAddr = if cfg.local.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+        SocketAddr::new(any, cfg.local.port())
+    } else {
+        cfg.local
+    };
+    sock.bind(&SockAddr::from(bind_to)).map_err(io("bind UDP socket"))?;
+    let port = sock.local_addr().ok().and_then(|a| a.as_socket()).map_or(cfg.local.port(), |a| a.port());
+    if multicast {
+        match (cfg.remote[0].ip(), cfg.local.ip()) {
+            (IpAddr::V4(g), IpAddr::V4(l)) => {
+                sock.join_multicast_v4(&g, &l).map_err(io("join the multicast group"))?;
+                // the kernel sends multicast with the route's hop limit, not 1
+                sock.set_multicast_ttl_v4(64).map_err(io("IP_MULTICAST_TTL"))?;
+                sock.set_multicast_loop_v4(true).map_err(io("IP_MULTICAST_LOOP"))?;
+            }
+            (IpAddr::V6(g), _) => {
+                sock.join_multicast_v6(&g, 0).map_err(io("join the multicast group"))?;
+                sock.set_multicast_hops_v6(64).map_err(io("IPV6_MULTICAST_HOPS"))?;
+            }
+            _ => return bad("local and remote addresses must be of one IP version"),
+        }
+    }
+    let own = SocketAddr::new(cfg.local.ip(), port);
+    Ok((sock, UdpMedium { own, remote: cfg.remote.clone() }))
+}
+
+/// Filters one received datagram of `len` bytes (as the kernel reported
+/// it; more than `buf` holds means it was cut) from `from`, and cuts it to
+/// its TIPC message. Our own datagrams (multicast loops them back) are
+/// dropped.
+pub(crate) fn classify(c: &Counters, own: SocketAddr, from: SocketAddr, len: usize, buf: &[u8]) -> Option<RxFrame> {
+    let drop = |ctr: &std::sync::atomic::AtomicU64| {
+        Counters::add(ctr, 1);
+        None
+    };
+    if from == own {
+        return drop(&c.drop_own);
+    }
+    if len > buf.len() || len < tipc_wire::MIN_H_SIZE {
+        return drop(&c.drop_malformed);
+    }
+    let w0 = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let size = (w0 & 0x1_ffff) as usize;
+    if size < tipc_wire::MIN_H_SIZE || size > len {
+        return drop(&c.drop_malformed);
+    }
+    Counters::add(&c.rx_frames, 1);
+    Counters::add(&c.rx_bytes, size as u64);
+    Some(RxFrame { src: MediaAddr::Udp(from), broadcast: false, msg: Bytes::copy_from_slice(&buf[..size]) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_groups_are_iproutes() {
+        assert_eq!(default_group_v4(4711), Ipv4Addr::new(228, 0, 18, 103));
+        assert_eq!(default_group_v6(4711), Some("ff02::4711".parse().expect("v6")));
+        assert_eq!(default_group_v6(10_000), None);
+        let m = UdpConfig::multicast("10.0.0.1:0".parse().expect("addr"), 4711);
+        assert_eq!(m.remote, vec!["228.0.18.103:6118".parse::<SocketAddr>().expect("addr")]);
+        assert!(m.is_multicast());
+        assert_eq!(m.mtu, MTU_V4);
+        let r =
+            UdpConfig::replicast("[fd00::1]:6118".parse().expect("addr"), vec!["[fd00::2]:6118".parse().expect("a")]);
+        assert!(!r.is_multicast());
+        assert_eq!(r.mtu, MTU_V6);
+    }
+
+    #[test]
+    fn broadcast_goes_to_the_remote_list_unicast_to_the_peer() {
+        let peers: Vec<SocketAddr> = vec!["10.0.0.2:6118".parse().expect("a"), "10.0.0.3:6118".parse().expect("a")];
+        let m = UdpMedium { own: "10.0.0.1:6118".parse().expect("a"), remote: peers.clone() };
+        assert_eq!(m.destinations(&TxDest::Broadcast).collect::<Vec<_>>(), peers);
+        let one: SocketAddr = "10.0.0.9:7000".parse().expect("a");
+        assert_eq!(m.destinations(&TxDest::Unicast(MediaAddr::Udp(one))).collect::<Vec<_>>(), vec![one]);
+        let eth = TxDest::Unicast(MediaAddr::Eth(tipc_wire::MacAddr([2, 0, 0, 0, 0, 1])));
+        assert_eq!(m.destinations(&eth).count(), 0, "an Ethernet address is not reachable over UDP");
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        let l: SocketAddr = "127.0.0.1:0".parse().expect("a");
+        let cases = [
+            vec![],
+            vec!["[::1]:6118".parse().expect("a")],
+            vec!["228.0.0.1:6118".parse().expect("a"), "127.0.0.2:6118".parse().expect("a")],
+        ];
+        for remote in cases {
+            let cfg = UdpConfig::replicast(l, remote.clone());
+            assert!(matches!(open(&cfg), Err(BearerError::BadUdpConfig(_))), "{remote:?}");
+        }
+    }
+
+    #[test]
+    fn classify_filters_and_trims() {
+        let c = Counters::default();
+        let own: SocketAddr = "10.0.0.1:6118".parse().expect("a");
+        let peer: SocketAddr = "10.0.0.2:6118".parse().expect("a");
+        let mut buf = vec![0u8; 64];
+        let w0 = (2u32 << 29) | (7 << 25) | (10 << 21) | 40;
+        buf[..4].copy_from_slice(&w0.to_be_bytes());
+        let f = classify(&c, own, peer, 64, &buf).expect("taken");
+        assert_eq!((f.msg.len(), f.src), (40, MediaAddr::Udp(peer)));
+        assert!(classify(&c, own, own, 64, &buf).is_none(), "our own, looped back");
+        assert!(classify(&c, own, peer, 30, &buf).is_none(), "shorter than its size field");
+        assert!(classify(&c, own, peer, 100, &buf).is_none(), "cut to the buffer");
+        assert!(classify(&c, own, peer, 10, &buf).is_none(), "shorter than a header");
+        let s = c.snapshot();
+        assert_eq!((s.drop_own, s.drop_malformed, s.rx_frames), (1, 3, 1));
+    }
+}
