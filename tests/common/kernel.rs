@@ -59,9 +59,16 @@ impl KernelPeer {
     /// Boots a VM with identity `node_id` on bridge `br0` of namespace
     /// `bridge_ns` (created if missing).
     pub fn up(tag: &str, bridge_ns: &str, node_id: &str) -> KernelPeer {
+        Self::up_with(tag, bridge_ns, node_id, &[])
+    }
+
+    /// As [`KernelPeer::up`], with more `kpeer up` arguments (e.g.
+    /// `--ipv4 A/P`).
+    pub fn up_with(tag: &str, bridge_ns: &str, node_id: &str, extra: &[&str]) -> KernelPeer {
         let name = format!("{tag}{}x{}", std::process::id() % 10_000, N.fetch_add(1, Ordering::Relaxed));
         let out = script("up")
             .args([&name, "--netns", bridge_ns, "--ifname", "br0", "--node-id", node_id])
+            .args(extra)
             .output()
             .expect("tipc-peer/up");
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
