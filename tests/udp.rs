@@ -1,0 +1,180 @@
+//! The UDP bearer on one host, no namespaces: nodes on loopback addresses
+//! in replicast mode. In-process stacks run groups, RDM and a connection;
+//! and two `group_member` processes run as an unprivileged user (as root
+//! the test drops to `nobody` with every capability removed, through
+//! util-linux's `setpriv`; otherwise it runs as the calling user) — while
+//! the same user is refused a raw Ethernet socket.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tipc_rs::wire::{Instance, ServiceRange, ServiceType};
+use tipc_rs::{ConnKind, GroupEvent, GroupSpec, Mode, Scope, Stack};
+
+fn at(ip: &str) -> SocketAddr {
+    format!("{ip}:6118").parse().expect("address")
+}
+
+/// A stack at `local` listing `peers`.
+fn node(local: &str, peers: &[&str]) -> Stack {
+    let mut b = Stack::builder().udp(at(local));
+    for p in peers {
+        b = b.udp_peer(at(p));
+    }
+    b.start().expect("a UDP stack starts without privileges")
+}
+
+#[test]
+fn three_nodes_on_loopback_run_groups_rdm_and_a_connection() {
+    let ips = ["127.79.0.1", "127.79.0.2", "127.79.0.3"];
+    let n: Vec<Stack> = (0..3)
+        .map(|i| node(ips[i], &ips.iter().enumerate().filter(|(j, _)| *j != i).map(|x| *x.1).collect::<Vec<_>>()))
+        .collect();
+    for s in &n {
+        s.wait_for_nodes(2, Duration::from_secs(15)).expect("links over UDP");
+    }
+    // the identity the kernel would give: the IPv4 address, then zeros
+    assert_eq!(n[0].node_id().to_string(), "7f4f0001");
+    // a group: 1 broadcasts, anycasts and multicasts; 2 and 3 receive
+    let spec = |i| GroupSpec {
+        stype: ServiceType(4711),
+        instance: Instance(i),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    };
+    let g: Vec<_> = n.iter().map(|s| s.group_socket().expect("socket")).collect();
+    for (i, s) in g.iter().enumerate() {
+        s.join(spec(i as u32 + 1)).expect("join");
+    }
+    let end = Instant::now() + Duration::from_secs(15);
+    while g.iter().any(|s| s.members().len() < 2) {
+        assert!(Instant::now() < end, "members never met");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    g[0].broadcast(Bytes::from_static(b"all")).expect("bcast");
+    g[0].send_multicast(Instance(3), Bytes::from_static(b"three")).expect("mcast");
+    g[0].send_anycast(Instance(2), Bytes::from_static(b"two")).expect("anycast");
+    let texts = |s: &tipc_rs::GroupSocket| {
+        let mut v = Vec::new();
+        let end = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < end {
+            if let Ok(GroupEvent::Message { mode, data, .. }) = s.recv_timeout(Duration::from_millis(50)) {
+                v.push((mode, String::from_utf8_lossy(&data).to_string()));
+            }
+        }
+        v
+    };
+    // (an anycast, and a multicast that finds one member, travel as a
+    // unicast to that socket, as in the kernel: TIPC_GRP_UCAST_MSG)
+    assert_eq!(texts(&g[1]), vec![(Mode::Broadcast, "all".into()), (Mode::Unicast, "two".into())]);
+    assert_eq!(texts(&g[2]), vec![(Mode::Broadcast, "all".into()), (Mode::Unicast, "three".into())]);
+    // RDM by name, and a SEQPACKET echo of 66 000 bytes (IP fragments)
+    let svc = ServiceRange::single(ServiceType(1000), Instance(1));
+    let server = n[2].conn_socket(ConnKind::Seqpacket).expect("socket");
+    server.bind(svc, Scope::Cluster).expect("bind");
+    server.listen().expect("listen");
+    let rdm = n[2].port_socket().expect("socket");
+    rdm.bind(ServiceRange::single(ServiceType(1001), Instance(1)), Scope::Cluster).expect("bind");
+    let end = Instant::now() + Duration::from_secs(10);
+    while n[0].name_table().iter().filter(|p| matches!(p.range.stype.0, 1000 | 1001)).count() < 2 {
+        assert!(Instant::now() < end, "names never spread");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    n[0].port_socket()
+        .expect("socket")
+        .send_to_name(ServiceType(1001), Instance(1), Bytes::from_static(b"rdm"), false)
+        .expect("rdm");
+    assert_eq!(&rdm.recv_timeout(Duration::from_secs(5)).expect("rdm arrives").data[..], b"rdm");
+    let echo = std::thread::spawn(move || {
+        let (c, _) = server.accept_timeout(Duration::from_secs(10)).expect("accept");
+        let m = c.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
+        c.send(m).expect("echo");
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let c = n[0].conn_socket(ConnKind::Seqpacket).expect("socket");
+    c.connect(ServiceType(1000), Instance(1)).expect("connect");
+    let big = Bytes::from((0..66_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    c.send(big.clone()).expect("send");
+    assert_eq!(c.recv_timeout(Duration::from_secs(10)).expect("echo").expect("a message"), big);
+    echo.join().expect("server");
+}
+
+/// Runs `group_member` with `args`, as `nobody` without capabilities when
+/// we are root.
+fn unprivileged(exe: &std::path::Path, args: &[&str]) -> Command {
+    let root = tipc_testkit::netns::privileged();
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--"]);
+        c.arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn an_unprivileged_user_runs_two_nodes_over_udp() {
+    let root = tipc_testkit::netns::privileged();
+    if root && !common::have_tool("setpriv", "util-linux") {
+        return;
+    }
+    // a copy of the example that `nobody` can run (the build tree may be
+    // private to root)
+    let dir = std::env::temp_dir().join(format!("tipc-unprivileged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let exe = dir.join("group_member");
+    std::fs::copy(common::example("group_member"), &exe).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // the same user cannot open a raw Ethernet socket
+    let raw = unprivileged(&exe, &["--iface", "lo", "self"]).output().expect("run");
+    let raw_err = String::from_utf8_lossy(&raw.stdout).to_string() + &String::from_utf8_lossy(&raw.stderr);
+    assert!(!raw.status.success() && raw_err.contains("permission"), "raw Ethernet should be refused: {raw_err}");
+    let a = unprivileged(
+        &exe,
+        &[
+            "--udp",
+            "127.80.0.1",
+            "--udp-peer",
+            "127.80.0.2",
+            "-e",
+            "join:4711:1",
+            "wait-members:1:10000",
+            "bcast:from-a",
+            "recv:2000",
+        ],
+    )
+    .spawn()
+    .expect("node a");
+    let b = unprivileged(
+        &exe,
+        &[
+            "--udp",
+            "127.80.0.2",
+            "--udp-peer",
+            "127.80.0.1",
+            "-e",
+            "join:4711:2",
+            "wait-members:1:10000",
+            "bcast:from-b",
+            "recv:2000",
+        ],
+    )
+    .spawn()
+    .expect("node b");
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (oa, ob) = (String::from_utf8_lossy(&a.stdout), String::from_utf8_lossy(&b.stdout));
+    eprintln!("a:\n{oa}{}\nb:\n{ob}{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&b.stderr));
+    assert!(oa.contains("data=\"from-b\"") && oa.contains("DONE status=ok"), "{oa}");
+    assert!(ob.contains("data=\"from-a\"") && ob.contains("DONE status=ok"), "{ob}");
+}
