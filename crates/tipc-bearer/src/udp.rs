@@ -156,6 +156,11 @@ pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> 
         match (cfg.remote[0].ip(), cfg.local.ip()) {
             (IpAddr::V4(g), IpAddr::V4(l)) => {
                 sock.join_multicast_v4(&g, &l).map_err(io("join the multicast group"))?;
+                // send to the group from the local address's interface, so
+                // no route to 224.0.0.0/4 is needed
+                if !l.is_unspecified() {
+                    sock.set_multicast_if_v4(&l).map_err(io("IP_MULTICAST_IF"))?;
+                }
                 // the kernel sends multicast with the route's hop limit, not 1
                 sock.set_multicast_ttl_v4(64).map_err(io("IP_MULTICAST_TTL"))?;
                 sock.set_multicast_loop_v4(true).map_err(io("IP_MULTICAST_LOOP"))?;

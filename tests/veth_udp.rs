@@ -1,0 +1,146 @@
+//! The UDP bearer between network namespaces on a veth bridge: three
+//! nodes with IPv4 addresses find each other through the cluster's
+//! multicast group, run a group and notice a killed node; and, with every
+//! multicast datagram dropped on the way in (nftables), three nodes in
+//! replicast mode still link, by their configured peers alone.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::rig;
+use tipc_rs::wire::{Instance, ServiceType};
+use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::{Lab, NODE_IF, Netns};
+
+/// Gives node `i` of `lab` the address 10.93.0.(i+1)/24.
+fn addresses(lab: &Lab, n: usize) -> Vec<SocketAddr> {
+    (0..n)
+        .map(|i| {
+            let ip = format!("10.93.0.{}", i + 1);
+            lab.node(i).ip(&["addr", "add", &format!("{ip}/24"), "dev", NODE_IF]).expect("address");
+            format!("{ip}:6118").parse().expect("addr")
+        })
+        .collect()
+}
+
+/// A UDP stack in `ns` at `local`, listing `peers` (none: multicast).
+fn start(ns: &Netns, local: SocketAddr, peers: Vec<SocketAddr>) -> Stack {
+    ns.spawn("start", move || {
+        let mut b = Stack::builder().udp(local);
+        for p in peers {
+            b = b.udp_peer(p);
+        }
+        b.start()
+    })
+    .expect("spawn")
+    .join()
+    .expect("thread")
+    .expect("stack")
+}
+
+#[test]
+fn multicast_discovery_a_group_and_a_killed_node() {
+    let Some(lab) = rig("veth UDP multicast", || Lab::bridge("vudpm", 3)) else { return };
+    let ips = addresses(&lab, 3);
+    let mut n: Vec<Stack> = (0..3).map(|i| start(lab.node(i), ips[i], Vec::new())).collect();
+    for s in &n {
+        s.wait_for_nodes(2, Duration::from_secs(15)).expect("links through the multicast group");
+    }
+    let spec = |i| GroupSpec {
+        stype: ServiceType(4711),
+        instance: Instance(i),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    };
+    let g: Vec<_> = n.iter().map(|s| s.group_socket().expect("socket")).collect();
+    for (i, s) in g.iter().enumerate() {
+        s.join(spec(i as u32 + 1)).expect("join");
+    }
+    let end = Instant::now() + Duration::from_secs(15);
+    while g.iter().any(|s| s.members().len() < 2) {
+        assert!(Instant::now() < end, "members never met");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 500 broadcasts from node 0 arrive whole and in order at 1 and 2 (the
+    // broadcast link goes to the group); the receivers read meanwhile, or
+    // the group's flow control would hold the sender
+    let mut g = g.into_iter();
+    let sender = g.next().expect("member 1");
+    let readers: Vec<_> = g
+        .map(|s| {
+            std::thread::spawn(move || {
+                let mut next = 0u32;
+                let end = Instant::now() + Duration::from_secs(20);
+                while next < 500 {
+                    assert!(Instant::now() < end, "got {next} of 500");
+                    if let Ok(GroupEvent::Message { data, .. }) = s.recv_timeout(Duration::from_millis(100)) {
+                        assert_eq!(data[..], next.to_be_bytes(), "in order");
+                        next += 1;
+                    }
+                }
+                s
+            })
+        })
+        .collect();
+    for k in 0..500u32 {
+        sender.broadcast(Bytes::from(k.to_be_bytes().to_vec())).expect("bcast");
+    }
+    for r in readers {
+        r.join().expect("a reader got all 500 in order");
+    }
+    let stats = n[0].stats().to_string();
+    assert!(!stats.contains("broadcast-link: sent 0,"), "the broadcast link carried them:\n{stats}");
+    // node 2 dies: the others see its member leave within the tolerance
+    let t0 = Instant::now();
+    n.pop().expect("node 2").kill();
+    let end = t0 + Duration::from_secs(5);
+    while n[0].up_nodes().len() != 1 {
+        assert!(Instant::now() < end, "the killed node is still up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("the killed node went down after {:?}", t0.elapsed());
+}
+
+#[test]
+fn replicast_links_with_multicast_dropped() {
+    let Some(lab) = rig("veth UDP replicast", || Lab::bridge("vudpr", 3)) else { return };
+    if !common::have_tool("nft", "nftables") {
+        return;
+    }
+    let ips = addresses(&lab, 3);
+    for i in 0..3 {
+        let ns = lab.node(i);
+        let _ = ns.exec(&["nft", "delete", "table", "ip", "nomcast"]);
+        ns.exec(&["nft", "add", "table", "ip", "nomcast"]).expect("nft table");
+        ns.exec(&["nft", "add", "chain", "ip", "nomcast", "in", "{ type filter hook input priority 0 ; }"])
+            .expect("nft chain");
+        ns.exec(&["nft", "add", "rule", "ip", "nomcast", "in", "ip", "daddr", "224.0.0.0/4", "counter", "drop"])
+            .expect("nft rule");
+    }
+    let n: Vec<Stack> = (0..3)
+        .map(|i| {
+            let peers = ips.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| *a).collect();
+            start(lab.node(i), ips[i], peers)
+        })
+        .collect();
+    for s in &n {
+        s.wait_for_nodes(2, Duration::from_secs(15)).expect("links by replicast");
+    }
+    // names (the broadcast link, replicated) reach every node
+    let sock = n[0].port_socket().expect("socket");
+    sock.bind(tipc_rs::wire::ServiceRange::single(ServiceType(1000), Instance(9)), Scope::Cluster).expect("bind");
+    let end = Instant::now() + Duration::from_secs(10);
+    while n[1..].iter().any(|s| !s.name_table().iter().any(|p| p.range.stype == ServiceType(1000))) {
+        assert!(Instant::now() < end, "the binding did not spread");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // and multicast was indeed dropped: a multicast-mode node finds nobody
+    let lonely: SocketAddr = "10.93.0.9:6118".parse().expect("addr");
+    lab.node(0).ip(&["addr", "add", "10.93.0.9/24", "dev", NODE_IF]).expect("second address");
+    let m = start(lab.node(0), lonely, Vec::new());
+    assert!(m.wait_for_nodes(1, Duration::from_secs(3)).is_err(), "multicast should not pass here");
+}
