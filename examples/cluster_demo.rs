@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example cluster_demo                 # real veth, as root
+//! cargo run --release --example cluster_demo -- --udp        # UDP on loopback, no privileges
 //! cargo run --release --example cluster_demo -- --sim        # the same on the simulator
 //! ```
 //!
@@ -30,8 +31,12 @@ mod common;
 #[command(about = "A 4-node TIPC cluster demo over veth (or --sim)")]
 struct Args {
     /// Run on the in-memory simulator (no privileges needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "udp")]
     sim: bool,
+    /// Run the nodes on UDP bearers on loopback addresses of this host
+    /// (127.81.0.1-4, replicast): no namespaces, no privileges needed.
+    #[arg(long)]
+    udp: bool,
     /// Messages per mode.
     #[arg(long, default_value_t = 2000)]
     messages: u64,
@@ -156,7 +161,8 @@ impl Cluster for Sim {
 // ------------------------------------------------------------- real veth
 
 struct Real {
-    _lab: Lab,
+    /// The namespaces (none on UDP).
+    _lab: Option<Lab>,
     /// Shared with the signal thread (statistics, a clean stop).
     stacks: Arc<Mutex<Vec<Option<Stack>>>>,
     socks: Vec<Option<Arc<GroupSocket>>>,
@@ -168,21 +174,29 @@ struct Real {
 }
 
 impl Real {
-    fn new(lab: Lab) -> Result<Real, String> {
+    /// The nodes in `lab`'s namespaces on Ethernet, or without `lab` on
+    /// UDP loopback addresses, each listing the others.
+    fn new(lab: Option<Lab>) -> Result<Real, String> {
         let mut stacks = Vec::new();
         for i in 0..NODES {
-            let s = lab
-                .node(i)
-                .spawn("start", move || {
-                    Stack::builder()
-                        .iface(NODE_IF)
-                        .node_id(NodeId::from_text(&format!("demo-{i}")).expect("id"))
-                        .start()
-                })
-                .map_err(|e| e.to_string())?
-                .join()
-                .map_err(|_| "start thread".to_string())?
-                .map_err(|e| e.to_string())?;
+            let id = NodeId::from_text(&format!("demo-{i}")).map_err(|e| e.to_string())?;
+            let s = match &lab {
+                Some(lab) => lab
+                    .node(i)
+                    .spawn("start", move || Stack::builder().iface(NODE_IF).node_id(id).start())
+                    .map_err(|e| e.to_string())?
+                    .join()
+                    .map_err(|_| "start thread".to_string())?
+                    .map_err(|e| e.to_string())?,
+                None => {
+                    let at = |k: usize| std::net::SocketAddr::from(([127, 81, 0, k as u8 + 1], 6118));
+                    let mut b = Stack::builder().udp(at(i)).node_id(id);
+                    for k in (0..NODES).filter(|k| *k != i) {
+                        b = b.udp_peer(at(k));
+                    }
+                    b.start().map_err(|e| e.to_string())?
+                }
+            };
             stacks.push(s);
         }
         for s in &stacks {
@@ -420,7 +434,10 @@ fn demo(c: &mut dyn Cluster, n: u64, sim: bool) -> bool {
 
     let rt = c.retransmissions();
     println!();
-    say(&format!("Summary ({}):", if sim { "simulator, virtual time" } else { "real veth links" }));
+    say(&format!(
+        "Summary ({}):",
+        if sim { "simulator, virtual time" } else { KIND.get().copied().unwrap_or("real links") }
+    ));
     say(&format!(
         "{:<10} {:>8} {:>10} {:>6} {:>10} {:>10} {:>14}",
         "mode", "sent", "delivered", "lost", "p50 us", "p99 us", "frames/msg"
@@ -457,6 +474,19 @@ fn main() {
         let ok = demo(&mut c, args.messages, true);
         std::process::exit(i32::from(!ok));
     }
+    if args.udp {
+        let _ = KIND.set("UDP bearers on loopback");
+        say("Starting a 4-node cluster on UDP bearers at 127.81.0.1-4 (replicast, no privileges).");
+        let t0 = Instant::now();
+        let c = match Real::new(None) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cannot start the nodes: {e}");
+                std::process::exit(1);
+            }
+        };
+        run_real(c, t0, Vec::new(), args.messages);
+    }
     if !tipc_testkit::netns::privileged() {
         eprintln!(
             "cluster_demo builds network namespaces and veth links and opens raw sockets: run it as root\n\
@@ -472,15 +502,22 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let _ = KIND.set("real veth links");
     let names: Vec<String> = lab.nodes().iter().chain(lab.infra()).map(|n| n.name().to_string()).collect();
     let t0 = Instant::now();
-    let mut c = match Real::new(lab) {
+    let c = match Real::new(Some(lab)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot start the nodes: {e}");
             std::process::exit(1);
         }
     };
+    run_real(c, t0, names, args.messages);
+}
+
+/// Runs the demo on real nodes started at `t0`; `names` are namespaces to
+/// remove on SIGINT/SIGTERM. Exits.
+fn run_real(mut c: Real, t0: Instant, names: Vec<String>, messages: u64) -> ! {
     // SIGUSR1: every node's statistics; SIGINT/SIGTERM: close the nodes
     // (the others see them leave), print their statistics, remove our
     // namespaces (and with them every interface) and exit 0
@@ -510,8 +547,11 @@ fn main() {
         NODES * (NODES - 1) / 2,
         t0.elapsed().as_secs_f64()
     ));
-    let ok = demo(&mut c, args.messages, false);
+    let ok = demo(&mut c, messages, false);
     drop(c);
     say("Cluster removed.");
     std::process::exit(i32::from(!ok));
 }
+
+/// What the real nodes run on, for the summary.
+static KIND: std::sync::OnceLock<&str> = std::sync::OnceLock::new();

@@ -178,3 +178,26 @@ fn an_unprivileged_user_runs_two_nodes_over_udp() {
     assert!(oa.contains("data=\"from-b\"") && oa.contains("DONE status=ok"), "{oa}");
     assert!(ob.contains("data=\"from-a\"") && ob.contains("DONE status=ok"), "{ob}");
 }
+
+/// `cluster_demo --udp`: the whole demo on UDP loopback addresses, run
+/// without privileges (as `nobody` when we are root): every message of
+/// every mode delivered, the member's leave and the node's death seen.
+#[test]
+fn the_demo_runs_over_udp_without_privileges() {
+    let root = tipc_testkit::netns::privileged();
+    if root && !common::have_tool("setpriv", "util-linux") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tipc-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let exe = dir.join("cluster_demo");
+    std::fs::copy(common::example("cluster_demo"), &exe).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = unprivileged(&exe, &["--udp", "--messages", "200"]).output().expect("run the demo");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Summary (UDP bearers on loopback)") && text.contains("Result: nothing lost"), "{text}");
+}
