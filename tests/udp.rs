@@ -201,3 +201,76 @@ fn the_demo_runs_over_udp_without_privileges() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Summary (UDP bearers on loopback)") && text.contains("Result: nothing lost"), "{text}");
 }
+
+/// Garbage sent to a node's UDP port — empty, short, truncated, lying
+/// size fields, random bytes — is counted and dropped: the node neither
+/// panics nor loses its link, and still delivers.
+#[test]
+fn garbage_datagrams_are_counted_and_dropped() {
+    let a = node("127.82.0.1", &["127.82.0.2"]);
+    let b = node("127.82.0.2", &["127.82.0.1"]);
+    a.wait_for_nodes(1, Duration::from_secs(15)).expect("link");
+    let junk = std::net::UdpSocket::bind("127.82.0.3:0").expect("socket");
+    let to = at("127.82.0.1");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let header = |size: u32, user: u32| ((2u32 << 29) | (user << 25) | (10 << 21) | size).to_be_bytes();
+    let mut sent = 0;
+    for shape in [&[][..], &[1, 2, 3][..], &header(40, 0)[..], &header(2000, 7)[..], &header(0, 13)[..]] {
+        junk.send_to(shape, to).expect("send");
+        sent += 1;
+    }
+    for i in 0..2000 {
+        let len = (rnd() % 1500) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        if i % 2 == 0 && len >= 40 {
+            // a plausible header with a random user and size
+            d[..4].copy_from_slice(&header((rnd() % 2000) as u32, (rnd() % 16) as u32));
+        }
+        junk.send_to(&d, to).expect("send");
+        sent += 1;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(a.up_nodes().len(), 1, "the link survived");
+    let bearer = a.bearer_stats().expect("bearer stats");
+    let stats = a.stats().to_string();
+    eprintln!("{sent} junk datagrams: {bearer:?}\n{stats}");
+    assert!(bearer.drop_malformed > 0, "the bearer counted what it dropped: {bearer:?}");
+    // and it still delivers
+    let rx = a.port_socket().expect("socket");
+    let to = rx.id();
+    b.port_socket().expect("socket").send_to(to.node, to.port, Bytes::from_static(b"still here")).expect("send");
+    assert_eq!(&rx.recv_timeout(Duration::from_secs(5)).expect("delivered").data[..], b"still here");
+}
+
+/// IPv6: two nodes on [::1] (replicast, ports 6211 and 6212) link and
+/// exchange a message; their UDP media addresses are IPv6 ones.
+#[test]
+fn ipv6_nodes_link_on_loopback() {
+    let v6 = |p: u16| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p));
+    if std::net::UdpSocket::bind(v6(0)).is_err() {
+        common::skip("no IPv6 on this host's loopback (::1)");
+        return;
+    }
+    let start = |me: u16, peer: u16, id: &str| {
+        Stack::builder()
+            .udp(v6(me))
+            .udp_peer(v6(peer))
+            .node_id(tipc_rs::wire::NodeId::from_text(id).expect("id"))
+            .start()
+            .expect("stack on IPv6")
+    };
+    let a = start(6211, 6212, "v6-a");
+    let b = start(6212, 6211, "v6-b");
+    a.wait_for_nodes(1, Duration::from_secs(15)).expect("link over IPv6");
+    assert_eq!(a.links()[0].peer_media, tipc_rs::wire::MediaAddr::Udp(v6(6212)));
+    let rx = b.port_socket().expect("socket");
+    let to = rx.id();
+    a.port_socket().expect("socket").send_to(to.node, to.port, Bytes::from(vec![6u8; 1200])).expect("send");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("delivered").data.len(), 1200);
+}
