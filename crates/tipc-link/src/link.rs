@@ -649,9 +649,7 @@ impl Link {
                 if m.payload.len() < 16 || m.max_pkt() < 100 {
                     return oc;
                 }
-                if let Some(n) = m.if_name()
-                    && self.peer_if.as_deref() != Some(n)
-                {
+                if let Some(n) = m.if_name() {
                     self.peer_if = Some(n.to_string());
                 }
                 if (50..=30_000).contains(&tol) {

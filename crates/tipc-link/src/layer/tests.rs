@@ -218,3 +218,19 @@ fn the_source_is_checked_on_ethernet_only() {
     assert!(!sent_by(&u, &a), "not from another medium");
     assert!(!sent_by(&a, &u));
 }
+
+/// A link is named as the kernel names it: our identity and interface,
+/// then the peer's identity and the interface name its RESET/ACTIVATE
+/// carried (net/tipc/link.c `tipc_link_create`).
+#[test]
+fn links_are_named_with_both_interfaces() {
+    let mut c1 = cfg(1);
+    c1.if_name = "left".into();
+    let mut c2 = cfg(2);
+    c2.if_name = "right".into();
+    let (id1, id2) = (c1.node_id, c2.node_id);
+    let mut s = Seg::with(vec![c1, c2]);
+    s.run(MS(3000));
+    assert_eq!(s.nodes[0].links()[0].name, format!("{id1}:left-{id2}:right"));
+    assert_eq!(s.nodes[1].links()[0].name, format!("{id2}:right-{id1}:left"));
+}
