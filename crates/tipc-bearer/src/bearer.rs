@@ -173,10 +173,7 @@ struct RxShared {
 
 /// Whoever holds it reads the socket.
 struct Reader {
-    /// The `recvmmsg` state (Ethernet).
     rb: sys::RecvBatch,
-    /// One datagram (UDP).
-    buf: Vec<u8>,
     frames: Vec<RxFrame>,
 }
 
@@ -191,10 +188,6 @@ impl RxShared {
         mut f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>),
     ) -> std::io::Result<usize> {
         let fd = self.sock.as_raw_fd();
-        let mac = match &self.medium {
-            Medium::Eth(mac) => *mac,
-            Medium::Udp(u) => return self.drain_udp(r, u.own, wait, f),
-        };
         let mut total = 0;
         loop {
             let n = r.rb.recv(fd, wait)?;
@@ -206,7 +199,17 @@ impl RxShared {
             Counters::add(&self.counters.rx_batches, 1);
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
-                if let Some(fr) = classify(&self.counters, mac, &m, raw) {
+                let fr = match &self.medium {
+                    Medium::Eth(mac) => classify(&self.counters, *mac, &m, raw),
+                    Medium::Udp(u) => match r.rb.source(i) {
+                        Some(from) => udp::classify(&self.counters, u.own, from, raw, m.truncated),
+                        None => {
+                            Counters::add(&self.counters.drop_malformed, 1);
+                            None
+                        }
+                    },
+                };
+                if let Some(fr) = fr {
                     r.frames.push(fr);
                 }
             }
@@ -218,47 +221,6 @@ impl RxShared {
                 return Ok(total);
             }
         }
-    }
-
-    /// [`RxShared::drain`] on a UDP socket: one `recvfrom` per datagram,
-    /// handed on in batches of the reader's capacity.
-    fn drain_udp(
-        &self,
-        r: &mut Reader,
-        own: std::net::SocketAddr,
-        mut wait: bool,
-        mut f: impl FnMut(&mut Vec<RxFrame>, Option<std::time::Instant>),
-    ) -> std::io::Result<usize> {
-        let fd = self.sock.as_raw_fd();
-        let batch = r.rb.capacity();
-        let mut total = 0;
-        let mut in_batch = 0;
-        loop {
-            let got = sys::udp_recv(fd, &mut r.buf, wait)?;
-            wait = false;
-            let Some((len, from)) = got else { break };
-            total += 1;
-            in_batch += 1;
-            if let Some(fr) = udp::classify(&self.counters, own, from, len, &r.buf) {
-                r.frames.push(fr);
-            }
-            if in_batch == batch {
-                Counters::add(&self.counters.rx_batches, 1);
-                if !r.frames.is_empty() {
-                    f(&mut r.frames, None);
-                    r.frames.clear();
-                }
-                in_batch = 0;
-            }
-        }
-        if in_batch > 0 {
-            Counters::add(&self.counters.rx_batches, 1);
-        }
-        if !r.frames.is_empty() {
-            f(&mut r.frames, None);
-            r.frames.clear();
-        }
-        Ok(total)
     }
 }
 
@@ -317,6 +279,32 @@ struct TxShared {
     send_lock: Mutex<Vec<u8>>,
     counters: Arc<Counters>,
     closed: AtomicBool,
+}
+
+/// Sends whole frames on UDP with `sendmmsg`, each to all its
+/// destinations; returns how many frames went completely (a frame cut off
+/// by a full queue is sent again whole: TIPC drops the duplicate copies).
+fn udp_send_frames(s: &TxShared, u: &UdpMedium, frames: &[TxFrame]) -> std::io::Result<usize> {
+    let fd = s.sock.as_raw_fd();
+    let mut items: Vec<(socket2::SockAddr, &[u8])> = Vec::with_capacity(frames.len());
+    let mut ends: Vec<usize> = Vec::with_capacity(frames.len());
+    for f in frames {
+        items.extend(u.destinations(&f.dst).map(|to| (socket2::SockAddr::from(to), &f.msg[..])));
+        ends.push(items.len());
+    }
+    let mut done = 0;
+    while done < items.len() {
+        match sys::udp_send_batch(fd, &items[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            // a refused destination: counted, skipped
+            Err(_) => {
+                Counters::add(&s.counters.tx_errors, 1);
+                done += 1;
+            }
+        }
+    }
+    Ok(ends.iter().take_while(|e| **e <= done).count())
 }
 
 impl TxShared {
@@ -461,18 +449,17 @@ impl TxHandle {
         }
         let mut done = 0;
         if let Medium::Udp(u) = &self.s.medium {
-            // UDP: one datagram per call for now, in order, until the
-            // kernel's queue is full
+            // UDP: sendmmsg batches, in order, until the kernel's queue is full
             if self.s.in_flight.load(Ordering::Acquire) == 0
                 && let Some(_g) = self.s.send_lock.try_lock()
                 && self.s.in_flight.load(Ordering::Acquire) == 0
+                && let Ok(n) = udp_send_frames(&self.s, u, frames)
             {
-                while done < frames.len() && matches!(self.s.udp_put(u, &frames[done]), Ok(true)) {
-                    Counters::add(&self.s.counters.tx_frames, 1);
-                    Counters::add(&self.s.counters.tx_bytes, frames[done].msg.len() as u64);
-                    Counters::add(&self.s.counters.tx_direct, 1);
-                    done += 1;
-                }
+                let bytes: usize = frames[..n].iter().map(|f| f.msg.len()).sum();
+                Counters::add(&self.s.counters.tx_frames, n as u64);
+                Counters::add(&self.s.counters.tx_bytes, bytes as u64);
+                Counters::add(&self.s.counters.tx_direct, n as u64);
+                done = n;
             }
         } else if self.s.in_flight.load(Ordering::Acquire) == 0
             && let Some(_g) = self.s.send_lock.try_lock()
@@ -622,20 +609,17 @@ impl Bearer {
                     .map_err(BearerError::io("spawn tx thread"))?,
             );
         }
-        // a UDP datagram is read whole into one buffer (up to 64 KiB); the
-        // recvmmsg state is then only a batch size
-        let (slot, udp_buf) = match medium {
-            Medium::Eth(_) => ((mtu + ETH_HLEN + 64).next_power_of_two().max(2048), Vec::new()),
-            Medium::Udp(_) => (64, vec![0u8; 65_536]),
-        };
+        let slot = (mtu + ETH_HLEN + 64).next_power_of_two().max(2048);
         let rb = sys::RecvBatch::new(batch, slot);
+        // a UDP datagram does not carry its source: ask for it
+        let rb = if matches!(medium, Medium::Udp(_)) { rb.named() } else { rb };
         // a channel hands every batch to another thread: read in batches
         let rb = if batches_only { rb.batches_only() } else { rb };
         let rx_shared = Arc::new(RxShared {
             sock: sock.clone(),
             counters: counters.clone(),
             medium,
-            reader: Mutex::new(Reader { rb, buf: udp_buf, frames: Vec::with_capacity(batch) }),
+            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
         });
         {
             let tx2 = tx.clone();
@@ -736,8 +720,9 @@ fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBoo
                 frames[done..].iter().zip(&heads[done..]).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
             let sent = match &s.medium {
                 Medium::Eth(_) => sys::send_batch(fd, s.info.index, &items),
-                // UDP: one datagram at a time (to each of its destinations)
-                Medium::Udp(u) => s.udp_put(u, &frames[done]).map(usize::from),
+                // UDP: a frame's datagrams (one, or one per replicast peer)
+                // in one sendmmsg; the frame counts as sent when all went
+                Medium::Udp(u) => udp_send_frames(s, u, &frames[done..]),
             };
             match sent {
                 Ok(0) => {

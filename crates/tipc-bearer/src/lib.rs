@@ -12,8 +12,8 @@
 //!   broadcast-type packets, as the kernel's UDP media does.
 //!
 //! What follows is shared by both:
-//! * Batched IO on Ethernet: `recvmmsg` and `sendmmsg`, 64 frames per call
-//!   by default (UDP reads and writes one datagram per call for now).
+//! * Batched IO: `recvmmsg` and `sendmmsg`, 64 frames per call by default
+//!   (on UDP a frame to every replicast peer is one `sendmmsg` too).
 //!   A blocking receive reads one frame with a plain `recv` while traffic is
 //!   sparse (a request/response exchange then pays what raw `recv` pays)
 //!   and switches to `recvmmsg` batches once frames queue up; a direct send

@@ -149,7 +149,14 @@ pub struct RecvMeta {
 pub struct RecvBatch {
     slot: usize,
     buf: Vec<u8>,
-    addrs: Vec<libc::sockaddr_ll>,
+    /// Each message's source address: a `sockaddr_ll` on a packet socket,
+    /// a `sockaddr_in`/`sockaddr_in6` on UDP.
+    addrs: Vec<libc::sockaddr_storage>,
+    /// The length of each received source address (0: none).
+    names: Vec<libc::socklen_t>,
+    /// Whether single reads ask for the source address too (UDP: the
+    /// datagram does not carry it; a packet socket's frame does).
+    named: bool,
     /// Never read directly: `msgs` point into it, so it must live as long.
     _iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
@@ -177,13 +184,13 @@ impl RecvBatch {
         let batch = batch.clamp(1, 1024);
         let mut buf = vec![0u8; batch * slot];
         // SAFETY: plain old data; zero is valid for each element.
-        let mut addrs: Vec<libc::sockaddr_ll> = vec![unsafe { zeroed() }; batch];
+        let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { zeroed() }; batch];
         let mut iovs: Vec<libc::iovec> =
             buf.chunks_mut(slot).map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
         // SAFETY: plain old data; zero is valid.
         let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; batch];
         for i in 0..batch {
-            msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_ll).cast();
+            msgs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
             msgs[i].msg_hdr.msg_iov = &mut iovs[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
@@ -193,6 +200,8 @@ impl RecvBatch {
             slot,
             buf,
             addrs,
+            names: vec![0; batch],
+            named: false,
             _iovs: iovs,
             msgs,
             meta: vec![RecvMeta::default(); batch],
@@ -201,6 +210,27 @@ impl RecvBatch {
             streak: 0,
             received_at: None,
         }
+    }
+
+    /// Makes single-frame reads ask for the source address as well (a UDP
+    /// socket, whose datagrams do not carry it): see [`RecvBatch::source`].
+    pub fn named(mut self) -> RecvBatch {
+        self.named = true;
+        self
+    }
+
+    /// The source address of message `i` of the last receive, when the
+    /// socket reported an IP one (UDP).
+    pub fn source(&self, i: usize) -> Option<std::net::SocketAddr> {
+        let len = *self.names.get(i)?;
+        let storage = *self.addrs.get(i)?;
+        if len == 0 || len as usize > size_of::<libc::sockaddr_storage>() {
+            return None;
+        }
+        // SAFETY: the kernel wrote a socket address of `len` bytes (checked
+        // to fit) into this storage in the last receive.
+        let addr = unsafe { SockAddr::new(storage, len) };
+        addr.as_socket()
     }
 
     /// Makes waits always read whole batches (for a receiver that hands
@@ -267,6 +297,9 @@ impl RecvBatch {
     /// in the frame, and the packet type is left [`PACKET_UNKNOWN`], for the
     /// caller to judge from the destination address.
     fn recv_one(&mut self, fd: RawFd) -> io::Result<usize> {
+        if self.named {
+            return self.recv_one_named(fd);
+        }
         // SAFETY: the first slot is `slot` bytes of our own buffer; `&mut
         // self` gives exclusive use of it for the call.
         let r = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), self.slot, libc::MSG_TRUNC) };
@@ -280,26 +313,58 @@ impl RecvBatch {
         Ok(1)
     }
 
+    /// One blocking `recvfrom` into the first slot, with the source
+    /// address (UDP).
+    fn recv_one_named(&mut self, fd: RawFd) -> io::Result<usize> {
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: the first slot is `slot` bytes of our own buffer and the
+        // first address storage is ours with its size in `len`; `&mut self`
+        // gives exclusive use of both for the call.
+        let r = unsafe {
+            libc::recvfrom(
+                fd,
+                self.buf.as_mut_ptr().cast(),
+                self.slot,
+                libc::MSG_TRUNC,
+                (&mut self.addrs[0] as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        let Some(full) = received(r)? else { return Ok(0) };
+        self.names[0] = len;
+        self.meta[0] =
+            RecvMeta { len: full.min(self.slot), src: [0; 6], pkttype: PACKET_UNKNOWN, truncated: full > self.slot };
+        Ok(1)
+    }
+
     /// One `recvmmsg` call for up to a batch.
     fn recv_many(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
         let n = self.msgs.len();
         for m in &mut self.msgs {
-            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
             m.msg_hdr.msg_flags = 0;
         }
         let flags = if wait { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT };
         // SAFETY: every mmsghdr points at a live iovec over this struct's
-        // buffer and at a live sockaddr_ll of the stated size (see `new`);
+        // buffer and at a live sockaddr_storage of the stated size (see `new`);
         // `&mut self` gives exclusive use of all of them for the call.
         let r = unsafe { libc::recvmmsg(fd, self.msgs.as_mut_ptr(), n as u32, flags, std::ptr::null_mut()) };
         let Some(got) = received(r as isize)? else { return Ok(0) };
         for i in 0..got {
-            let mut src = [0u8; 6];
-            src.copy_from_slice(&self.addrs[i].sll_addr[..6]);
+            self.names[i] = self.msgs[i].msg_hdr.msg_namelen;
+            let (mut src, mut pkttype) = ([0u8; 6], PACKET_UNKNOWN);
+            if !self.named {
+                // SAFETY: on a packet socket the kernel wrote a sockaddr_ll
+                // into this storage, which is larger and at least as aligned.
+                let ll: libc::sockaddr_ll =
+                    unsafe { std::ptr::read((&self.addrs[i] as *const libc::sockaddr_storage).cast()) };
+                src.copy_from_slice(&ll.sll_addr[..6]);
+                pkttype = ll.sll_pkttype;
+            }
             self.meta[i] = RecvMeta {
                 len: (self.msgs[i].msg_len as usize).min(self.slot),
                 src,
-                pkttype: self.addrs[i].sll_pkttype,
+                pkttype,
                 truncated: self.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
             };
         }
@@ -359,40 +424,6 @@ pub fn set_recv_timeout(fd: RawFd, d: std::time::Duration) -> io::Result<()> {
     .map(|_| ())
 }
 
-/// Receives one datagram into `buf` with `recvfrom`, waiting (up to the
-/// socket's receive timeout) when `wait`, else returning at once. Returns
-/// its length (before any truncation to `buf`) and its source address, or
-/// `None` when none came.
-pub fn udp_recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Option<(usize, std::net::SocketAddr)>> {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-    let mut from: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let flags = libc::MSG_TRUNC | if wait { 0 } else { libc::MSG_DONTWAIT };
-    // SAFETY: `buf`, `from` and `len` are live; the kernel writes at most
-    // `buf.len()` bytes and `len` bytes of address (MSG_TRUNC only makes
-    // it report the datagram's full length).
-    let r = unsafe {
-        libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            flags,
-            (&mut from as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(None),
-            _ => Err(e),
-        };
-    }
-    // SAFETY: the kernel filled `len` bytes of a socket address into `from`.
-    let addr = unsafe { SockAddr::new(from, len) };
-    Ok(addr.as_socket().map(|a| (r as usize, a)))
-}
-
 /// Sends one whole frame (Ethernet header included) with `send`,
 /// non-blocking. Returns `Ok(false)` when the kernel's queue is full.
 pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
@@ -439,6 +470,35 @@ pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result
     }
     // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed for
     // the call (the kernel only reads them); no address is given.
+    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if queue_full(&e) { Ok(0) } else { Err(e) };
+    }
+    Ok(r as usize)
+}
+
+/// Sends datagrams, each to its own address, with one `sendmmsg` call
+/// (non-blocking). Returns how many the kernel took; `Ok(0)` when its
+/// queue is full. An error is about the first datagram (for instance an
+/// ICMP "port unreachable" an earlier datagram to that peer drew).
+pub fn udp_send_batch(fd: RawFd, items: &[(SockAddr, &[u8])]) -> io::Result<usize> {
+    let n = items.len().min(1024);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iovs: Vec<libc::iovec> =
+        items[..n].iter().map(|(_, m)| libc::iovec { iov_base: m.as_ptr() as *mut _, iov_len: m.len() }).collect();
+    // SAFETY: plain old data; zero is valid.
+    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
+    for (i, (to, _)) in items[..n].iter().enumerate() {
+        msgs[i].msg_hdr.msg_name = to.as_ptr() as *mut _;
+        msgs[i].msg_hdr.msg_namelen = to.len();
+        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each mmsghdr points at a live address and a live iovec over
+    // a live buffer, all borrowed for the call; the kernel only reads them.
     let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();

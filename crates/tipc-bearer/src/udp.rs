@@ -176,11 +176,16 @@ pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> 
     Ok((sock, UdpMedium { own, remote: cfg.remote.clone() }))
 }
 
-/// Filters one received datagram of `len` bytes (as the kernel reported
-/// it; more than `buf` holds means it was cut) from `from`, and cuts it to
-/// its TIPC message. Our own datagrams (multicast loops them back) are
-/// dropped.
-pub(crate) fn classify(c: &Counters, own: SocketAddr, from: SocketAddr, len: usize, buf: &[u8]) -> Option<RxFrame> {
+/// Filters one received datagram `buf` from `from` (`truncated`: it was
+/// cut to the receive buffer), and cuts it to its TIPC message. Our own
+/// datagrams (multicast loops them back) are dropped.
+pub(crate) fn classify(
+    c: &Counters,
+    own: SocketAddr,
+    from: SocketAddr,
+    buf: &[u8],
+    truncated: bool,
+) -> Option<RxFrame> {
     let drop = |ctr: &std::sync::atomic::AtomicU64| {
         Counters::add(ctr, 1);
         None
@@ -188,7 +193,8 @@ pub(crate) fn classify(c: &Counters, own: SocketAddr, from: SocketAddr, len: usi
     if from == own {
         return drop(&c.drop_own);
     }
-    if len > buf.len() || len < tipc_wire::MIN_H_SIZE {
+    let len = buf.len();
+    if truncated || len < tipc_wire::MIN_H_SIZE {
         return drop(&c.drop_malformed);
     }
     let w0 = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -253,12 +259,12 @@ mod tests {
         let mut buf = vec![0u8; 64];
         let w0 = (2u32 << 29) | (7 << 25) | (10 << 21) | 40;
         buf[..4].copy_from_slice(&w0.to_be_bytes());
-        let f = classify(&c, own, peer, 64, &buf).expect("taken");
+        let f = classify(&c, own, peer, &buf, false).expect("taken");
         assert_eq!((f.msg.len(), f.src), (40, MediaAddr::Udp(peer)));
-        assert!(classify(&c, own, own, 64, &buf).is_none(), "our own, looped back");
-        assert!(classify(&c, own, peer, 30, &buf).is_none(), "shorter than its size field");
-        assert!(classify(&c, own, peer, 100, &buf).is_none(), "cut to the buffer");
-        assert!(classify(&c, own, peer, 10, &buf).is_none(), "shorter than a header");
+        assert!(classify(&c, own, own, &buf, false).is_none(), "our own, looped back");
+        assert!(classify(&c, own, peer, &buf[..30], false).is_none(), "shorter than its size field");
+        assert!(classify(&c, own, peer, &buf, true).is_none(), "cut to the buffer");
+        assert!(classify(&c, own, peer, &buf[..10], false).is_none(), "shorter than a header");
         let s = c.snapshot();
         assert_eq!((s.drop_own, s.drop_malformed, s.rx_frames), (1, 3, 1));
     }
