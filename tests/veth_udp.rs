@@ -144,3 +144,53 @@ fn replicast_links_with_multicast_dropped() {
     let m = start(lab.node(0), lonely, Vec::new());
     assert!(m.wait_for_nodes(1, Duration::from_secs(3)).is_err(), "multicast should not pass here");
 }
+
+/// 5 % of the UDP datagrams one node receives are dropped (nftables):
+/// 3 000 RDM messages still arrive whole, once and in order, by the
+/// link's retransmissions.
+#[test]
+fn five_percent_datagram_loss_loses_nothing() {
+    let Some(lab) = rig("veth UDP loss", || Lab::bridge("vudpl", 2)) else { return };
+    if !common::have_tool("nft", "nftables") {
+        return;
+    }
+    let ips = addresses(&lab, 2);
+    let a = start(lab.node(0), ips[0], vec![ips[1]]);
+    let b = start(lab.node(1), ips[1], vec![ips[0]]);
+    a.wait_for_nodes(1, Duration::from_secs(15)).expect("link");
+    let ns = lab.node(1);
+    let _ = ns.exec(&["nft", "delete", "table", "ip", "udploss"]);
+    ns.exec(&["nft", "add", "table", "ip", "udploss"]).expect("nft table");
+    ns.exec(&["nft", "add", "chain", "ip", "udploss", "in", "{ type filter hook input priority 0 ; }"])
+        .expect("nft chain");
+    ns.exec(&[
+        "nft", "add", "rule", "ip", "udploss", "in", "udp", "dport", "6118", "numgen", "random", "mod", "100", "<",
+        "5", "counter", "drop",
+    ])
+    .expect("nft rule");
+    let rx = b.port_socket().expect("socket");
+    let to = rx.id();
+    let tx = a.port_socket().expect("socket");
+    let reader = std::thread::spawn(move || {
+        let mut next = 0u32;
+        while next < 3000 {
+            let m = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|e| panic!("after {next}: {e}"));
+            assert_eq!(m.data[..4], next.to_be_bytes(), "once and in order");
+            next += 1;
+        }
+    });
+    for k in 0..3000u32 {
+        let mut d = k.to_be_bytes().to_vec();
+        d.resize(200 + (k as usize % 900), 7);
+        tx.send_to(to.node, to.port, Bytes::from(d)).expect("send");
+    }
+    reader.join().expect("all 3000 arrived");
+    let dropped = ns.exec(&["nft", "list", "table", "ip", "udploss"]).expect("nft list");
+    let text = String::from_utf8_lossy(&dropped.stdout).to_string();
+    let packets: u64 =
+        text.split_whitespace().skip_while(|w| *w != "packets").nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(packets > 20, "the rule dropped datagrams: {text}");
+    let retx: u64 = a.links().iter().map(|l| l.stats.retransmitted).sum();
+    assert!(retx > 0, "the link retransmitted");
+    eprintln!("{packets} datagrams dropped, {retx} retransmitted");
+}
