@@ -26,6 +26,8 @@ pub struct StackStats {
     pub names: Vec<Publication>,
     /// Bearer counters.
     pub bearer: Option<tipc_bearer::BearerStats>,
+    /// The bearer: name, own media address, MTU.
+    pub bearer_info: Option<tipc_bearer::IfInfo>,
     /// Link-layer counters.
     pub layer: tipc_link::LayerStats,
     /// Node-level counters (names, ports, groups).
@@ -36,6 +38,10 @@ impl fmt::Display for StackStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let addr = self.address.map_or("-".to_string(), |a| a.to_string());
         writeln!(f, "Node {} ({addr})", self.node_id)?;
+        if let Some(b) = &self.bearer_info {
+            let media = if matches!(b.media, tipc_wire::MediaAddr::Udp(_)) { "udp" } else { "eth" };
+            writeln!(f, "Bearer {media}:{} at {}, MTU {}", b.name, b.media, b.mtu)?;
+        }
         writeln!(
             f,
             "{:<18} {:<10} {:<12} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6}",

@@ -164,6 +164,7 @@ impl Stack {
             members,
             names: core.names().iter().copied().collect(),
             bearer,
+            bearer_info: self.bearer.as_ref().map(|b| b.info().clone()),
             layer: core.link().stats(),
             core: core.stats(),
         }
