@@ -55,7 +55,7 @@ STEPS (run in order on one socket; NODE is 8 hex digits, numbers are decimal or 
  group:
   join:TYPE:INST              join group TYPE as member INST (prints JOIN and SELF)
   leave                       leave the group (LEAVE)
-  wait-members:N[:MS]         wait until N other members are known (MEMBERS; MS default 10000)
+  wait-members:N[:MS]         wait until N other members are known (needs -e; MEMBERS; MS default 10000)
   bcast:TEXT                  broadcast to every member
   mcast:INST:TEXT             multicast to the members with instance INST
   anycast:INST:TEXT           anycast to one member with instance INST

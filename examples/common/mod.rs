@@ -35,7 +35,9 @@ pub fn parse_udp(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(a) = s.parse::<std::net::SocketAddr>() {
         return Ok(a);
     }
-    s.parse::<std::net::IpAddr>()
+    // `[::1]` without a port, as well as `::1`
+    let bare = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    bare.parse::<std::net::IpAddr>()
         .map(|ip| std::net::SocketAddr::new(ip, tipc_rs::bearer::udp::DEFAULT_PORT))
         .map_err(|_| format!("`{s}` is not an IP address with an optional port"))
 }

@@ -54,8 +54,8 @@ impl StackBuilder {
     /// packets are copied to each peer instead of a multicast group — where
     /// multicast does not pass. Every node must list every other one, as
     /// with the kernel, which does not learn peers (tipc-wire-udp-failover.md
-    /// §1.5). Without [`StackBuilder::udp`] the local address is
-    /// `0.0.0.0:6118`.
+    /// §1.5). [`StackBuilder::udp`] must name the local address too
+    /// (without it, starting fails: the unspecified address is no node's).
     pub fn udp_peer(mut self, peer: std::net::SocketAddr) -> Self {
         let (local, mut peers, name) = self.udp.take().unwrap_or_else(|| {
             (std::net::SocketAddr::from(([0, 0, 0, 0], tipc_bearer::udp::DEFAULT_PORT)), Vec::new(), "udp".into())

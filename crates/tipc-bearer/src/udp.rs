@@ -119,12 +119,16 @@ impl UdpMedium {
 
 /// Opens the socket of `cfg`: in multicast mode bound to the wildcard
 /// address and joined to the group on the interface that owns the local
-/// address; in replicast mode bound to the local address.
+/// address; in replicast mode bound to the local address. Either way the
+/// port is the node's own: a second node on the same port (multicast
+/// mode) or address and port (replicast mode) of this host is refused.
 ///
 /// # Errors
-/// [`BearerError::BadUdpConfig`] for a remote list that mixes families or
-/// multicast and unicast addresses, or is empty; [`BearerError::Io`] from
-/// the socket calls.
+/// [`BearerError::BadUdpConfig`] for a local address that is not a
+/// unicast one (multicast, broadcast, unspecified), a remote list that is
+/// empty, mixes families or multicast and unicast addresses, has a port 0
+/// or names the local address; [`BearerError::Io`] from the socket calls
+/// (the address in use, or not of this host).
 pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> {
     let bad = |why: &str| Err(BearerError::BadUdpConfig(why.to_string()));
     if cfg.remote.is_empty() {
@@ -137,13 +141,22 @@ pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> 
     if !multicast && cfg.remote.iter().any(|r| r.ip().is_multicast()) {
         return bad("one multicast group, or unicast peers only (the kernel refuses peers beside a group)");
     }
-    if cfg.local.ip().is_multicast() {
-        return bad("the local address must be a unicast one");
+    let ip = cfg.local.ip();
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if ip.is_multicast() || ip.is_unspecified() || broadcast {
+        return bad("the local address must be a unicast address of this host (peers send to it)");
+    }
+    if cfg.remote.iter().any(|r| r.port() == 0) {
+        return bad("a remote address needs a port");
+    }
+    if cfg.remote.contains(&cfg.local) {
+        return bad("a peer is the local address itself");
     }
     let io = BearerError::io;
     let sock = Socket::new(Domain::for_address(cfg.local), Type::DGRAM.cloexec(), Some(Protocol::UDP))
         .map_err(io("open UDP socket"))?;
-    sock.set_reuse_address(true).map_err(io("SO_REUSEADDR"))?;
+    // no SO_REUSEADDR: a second node on the same address and port must
+    // fail to start, not take half of the first one's datagrams
     let bind_to = if multicast {
         let any: IpAddr = if cfg.local.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
         SocketAddr::new(any, cfg.local.port())
@@ -249,6 +262,28 @@ mod tests {
             let cfg = UdpConfig::replicast(l, remote.clone());
             assert!(matches!(open(&cfg), Err(BearerError::BadUdpConfig(_))), "{remote:?}");
         }
+        let peer: SocketAddr = "127.0.0.2:6118".parse().expect("a");
+        for local in ["0.0.0.0:6118", "255.255.255.255:6118", "228.0.0.1:6118"] {
+            let cfg = UdpConfig::replicast(local.parse().expect("a"), vec![peer]);
+            assert!(matches!(open(&cfg), Err(BearerError::BadUdpConfig(_))), "{local}");
+        }
+        let me: SocketAddr = "127.0.0.1:6118".parse().expect("a");
+        let no_port: SocketAddr = "127.0.0.2:0".parse().expect("a");
+        for remote in [vec![me], vec![no_port]] {
+            let cfg = UdpConfig::replicast(me, remote.clone());
+            assert!(matches!(open(&cfg), Err(BearerError::BadUdpConfig(_))), "{remote:?}");
+        }
+    }
+
+    /// A second node on an address and port already in use does not
+    /// start (it would take half of the first node's datagrams).
+    #[test]
+    fn an_address_in_use_is_refused() {
+        let a: SocketAddr = "127.0.0.91:0".parse().expect("a");
+        let peer: SocketAddr = "127.0.0.92:6118".parse().expect("a");
+        let (_sock, m) = open(&UdpConfig::replicast(a, vec![peer])).expect("first");
+        let again = open(&UdpConfig::replicast(m.own, vec![peer]));
+        assert!(matches!(again, Err(BearerError::Io { .. })), "{again:?}");
     }
 
     #[test]
