@@ -308,21 +308,33 @@ fn udp_send_frames(s: &TxShared, u: &UdpMedium, frames: &[TxFrame]) -> std::io::
 }
 
 impl TxShared {
-    /// Sends one frame on UDP to each of its destinations, without
-    /// blocking; false when the kernel's queue is full. A destination that
-    /// refuses (an ICMP error from an earlier datagram) is counted and
-    /// skipped: TIPC's own supervision decides about that peer.
-    fn udp_put(&self, u: &UdpMedium, f: &TxFrame) -> std::io::Result<bool> {
-        for to in u.destinations(&f.dst) {
-            match self.sock.send_to_with_flags(&f.msg, &socket2::SockAddr::from(to), libc::MSG_DONTWAIT) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    return Ok(false);
-                }
-                Err(_) => Counters::add(&self.counters.tx_errors, 1),
+    /// Hands as many of `frames` as the kernel takes at once to it, in
+    /// order, with `sendmmsg`: Ethernet frames with their headers, or UDP
+    /// datagrams (a frame to each of its destinations). Returns how many
+    /// frames went whole; `Ok(0)` when the kernel's queue is full.
+    fn put_batch(&self, frames: &[TxFrame]) -> std::io::Result<usize> {
+        match &self.medium {
+            Medium::Eth(mac) => {
+                let heads: Vec<[u8; ETH_HLEN]> = frames.iter().map(|f| eth_header(f.dst, *mac)).collect();
+                let items: Vec<SendItem<'_>> =
+                    frames.iter().zip(&heads).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
+                sys::send_batch(self.sock.as_raw_fd(), self.info.index, &items)
             }
+            Medium::Udp(u) => udp_send_frames(self, u, frames),
         }
-        Ok(true)
+    }
+
+    /// Counts `frames` as handed to the kernel: directly by a sending
+    /// thread, or as one batch of the transmit thread.
+    fn count_sent(&self, frames: &[TxFrame], direct: bool) {
+        let bytes: usize = frames.iter().map(|f| f.msg.len()).sum();
+        Counters::add(&self.counters.tx_frames, frames.len() as u64);
+        Counters::add(&self.counters.tx_bytes, bytes as u64);
+        if direct {
+            Counters::add(&self.counters.tx_direct, frames.len() as u64);
+        } else {
+            Counters::add(&self.counters.tx_batches, 1);
+        }
     }
 }
 
@@ -394,13 +406,11 @@ impl TxHandle {
                 buf.extend_from_slice(&f.msg);
                 sys::send_frame(self.s.sock.as_raw_fd(), &buf)
             }
-            Medium::Udp(u) => self.s.udp_put(u, &f),
+            Medium::Udp(u) => udp_send_frames(&self.s, u, std::slice::from_ref(&f)).map(|n| n == 1),
         };
         match sent {
             Ok(true) => {
-                Counters::add(&self.s.counters.tx_frames, 1);
-                Counters::add(&self.s.counters.tx_bytes, f.msg.len() as u64);
-                Counters::add(&self.s.counters.tx_direct, 1);
+                self.s.count_sent(std::slice::from_ref(&f), true);
                 None
             }
             Ok(false) => Some(f),
@@ -448,34 +458,15 @@ impl TxHandle {
             self.check(f)?;
         }
         let mut done = 0;
-        if let Medium::Udp(u) = &self.s.medium {
-            // UDP: sendmmsg batches, in order, until the kernel's queue is full
-            if self.s.in_flight.load(Ordering::Acquire) == 0
-                && let Some(_g) = self.s.send_lock.try_lock()
-                && self.s.in_flight.load(Ordering::Acquire) == 0
-                && let Ok(n) = udp_send_frames(&self.s, u, frames)
-            {
-                let bytes: usize = frames[..n].iter().map(|f| f.msg.len()).sum();
-                Counters::add(&self.s.counters.tx_frames, n as u64);
-                Counters::add(&self.s.counters.tx_bytes, bytes as u64);
-                Counters::add(&self.s.counters.tx_direct, n as u64);
-                done = n;
-            }
-        } else if self.s.in_flight.load(Ordering::Acquire) == 0
+        if self.s.in_flight.load(Ordering::Acquire) == 0
             && let Some(_g) = self.s.send_lock.try_lock()
             && self.s.in_flight.load(Ordering::Acquire) == 0
         {
-            let heads: Vec<[u8; ETH_HLEN]> = frames.iter().map(|f| eth_header(f.dst, self.s.info.mac)).collect();
             while done < frames.len() {
-                let items: Vec<SendItem<'_>> =
-                    frames[done..].iter().zip(&heads[done..]).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
-                match sys::send_batch(self.s.sock.as_raw_fd(), self.s.info.index, &items) {
+                match self.s.put_batch(&frames[done..]) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        let bytes: usize = frames[done..done + n].iter().map(|f| f.msg.len()).sum();
-                        Counters::add(&self.s.counters.tx_frames, n as u64);
-                        Counters::add(&self.s.counters.tx_bytes, bytes as u64);
-                        Counters::add(&self.s.counters.tx_direct, n as u64);
+                        self.s.count_sent(&frames[done..done + n], true);
                         done += n;
                     }
                 }
@@ -505,8 +496,9 @@ impl TxHandle {
     }
 }
 
-/// An Ethernet bearer: one interface, ethertype 0x88CA, with its receive and
-/// transmit threads (`tipc-eth-rx:<if>`, `tipc-eth-tx:<if>`).
+/// A bearer: one Ethernet interface (ethertype 0x88CA) or one UDP socket,
+/// with its receive and transmit threads (`tipc-eth-rx:<if>`,
+/// `tipc-eth-tx:<if>`; `tipc-udp-…:<name>` on UDP).
 ///
 /// Dropping it (or [`Bearer::shutdown`]) stops and joins both threads.
 pub struct Bearer {
@@ -559,7 +551,7 @@ impl Bearer {
                 if cfg.qdisc_bypass {
                     let _ = sys::set_qdisc_bypass(sock.as_raw_fd());
                 }
-                let info = IfInfo { name: cfg.iface.clone(), index, mac, media: MediaAddr::Eth(mac), mtu };
+                let info = IfInfo { name: cfg.iface.clone(), index, media: MediaAddr::Eth(mac), mtu };
                 (sock, Medium::Eth(mac), info)
             }
             Media::Udp(u) => {
@@ -567,13 +559,7 @@ impl Bearer {
                     return Err(BearerError::MtuTooSmall { name: u.name.clone(), mtu: u.mtu, min: iface::MIN_MTU });
                 }
                 let (sock, m) = udp::open(u)?;
-                let info = IfInfo {
-                    name: u.name.clone(),
-                    index: 0,
-                    mac: MacAddr::default(),
-                    media: MediaAddr::Udp(m.own),
-                    mtu: u.mtu,
-                };
+                let info = IfInfo { name: u.name.clone(), index: 0, media: MediaAddr::Udp(m.own), mtu: u.mtu };
                 (sock, Medium::Udp(m), info)
             }
         };
@@ -664,7 +650,10 @@ impl Bearer {
     }
     /// A snapshot of the counters (kernel drops included).
     pub fn stats(&self) -> BearerStats {
-        if let Ok((_, drops)) = sys::packet_stats(self.sock.as_raw_fd()) {
+        // the kernel's drop counter exists for packet sockets only
+        if matches!(self.rx_shared.medium, Medium::Eth(_))
+            && let Ok((_, drops)) = sys::packet_stats(self.sock.as_raw_fd())
+        {
             Counters::add(&self.counters.drop_kernel, u64::from(drops));
         }
         self.counters.snapshot()
@@ -692,7 +681,6 @@ impl Drop for Bearer {
 
 fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBool>) {
     let s = &tx.s;
-    let fd = s.sock.as_raw_fd();
     let mut frames: Vec<TxFrame> = Vec::with_capacity(batch);
     loop {
         match q.recv_timeout(Duration::from_millis(50)) {
@@ -712,19 +700,10 @@ fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBoo
                 Err(_) => break,
             }
         }
-        let heads: Vec<[u8; ETH_HLEN]> = frames.iter().map(|f| eth_header(f.dst, s.info.mac)).collect();
         let mut done = 0;
         let mut waits = 0u32;
         while done < frames.len() {
-            let items: Vec<SendItem<'_>> =
-                frames[done..].iter().zip(&heads[done..]).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
-            let sent = match &s.medium {
-                Medium::Eth(_) => sys::send_batch(fd, s.info.index, &items),
-                // UDP: a frame's datagrams (one, or one per replicast peer)
-                // in one sendmmsg; the frame counts as sent when all went
-                Medium::Udp(u) => udp_send_frames(s, u, &frames[done..]),
-            };
-            match sent {
+            match s.put_batch(&frames[done..]) {
                 Ok(0) => {
                     // kernel queue full: wait a little, never drop
                     Counters::add(&s.counters.tx_retries, 1);
@@ -735,10 +714,7 @@ fn tx_loop(tx: TxHandle, q: Receiver<TxFrame>, batch: usize, stop: Arc<AtomicBoo
                     }
                 }
                 Ok(n) => {
-                    let bytes: usize = frames[done..done + n].iter().map(|f| f.msg.len()).sum();
-                    Counters::add(&s.counters.tx_frames, n as u64);
-                    Counters::add(&s.counters.tx_bytes, bytes as u64);
-                    Counters::add(&s.counters.tx_batches, 1);
+                    s.count_sent(&frames[done..done + n], false);
                     done += n;
                     waits = 0;
                 }

@@ -15,10 +15,8 @@ pub const MIN_MTU: usize = 100;
 pub struct IfInfo {
     /// Interface name (on UDP the bearer's name).
     pub name: String,
-    /// Kernel interface index.
+    /// Kernel interface index (Ethernet; 0 on UDP).
     pub index: u32,
-    /// Hardware address (Ethernet; zero on UDP).
-    pub mac: MacAddr,
     /// The bearer's own media address, which discovery announces: the
     /// MAC, or the UDP address and port.
     pub media: tipc_wire::MediaAddr,

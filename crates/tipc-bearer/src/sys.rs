@@ -292,48 +292,32 @@ impl RecvBatch {
         Ok(n)
     }
 
-    /// One blocking `recv` into the first slot. No link-layer address is
-    /// asked for (copying it out costs time on every frame): the source is
-    /// in the frame, and the packet type is left [`PACKET_UNKNOWN`], for the
-    /// caller to judge from the destination address.
+    /// One blocking receive into the first slot. On a packet socket no
+    /// link-layer address is asked for (copying it out costs time on every
+    /// frame): the source is in the frame, and the packet type is left
+    /// [`PACKET_UNKNOWN`], for the caller to judge from the destination
+    /// address. A [`RecvBatch::named`] batch asks for the source address
+    /// (UDP).
     fn recv_one(&mut self, fd: RawFd) -> io::Result<usize> {
-        if self.named {
-            return self.recv_one_named(fd);
-        }
-        // SAFETY: the first slot is `slot` bytes of our own buffer; `&mut
-        // self` gives exclusive use of it for the call.
-        let r = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), self.slot, libc::MSG_TRUNC) };
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let (name, name_len) = if self.named {
+            ((&mut self.addrs[0] as *mut libc::sockaddr_storage).cast(), &mut len as *mut libc::socklen_t)
+        } else {
+            (std::ptr::null_mut(), std::ptr::null_mut())
+        };
+        // SAFETY: the first slot is `slot` bytes of our own buffer, and the
+        // address pointers are null or our first address storage with its
+        // size in `len`; `&mut self` gives exclusive use of all of them for
+        // the call.
+        let r = unsafe { libc::recvfrom(fd, self.buf.as_mut_ptr().cast(), self.slot, libc::MSG_TRUNC, name, name_len) };
         // with MSG_TRUNC the result is the frame's real length
         let Some(full) = received(r)? else { return Ok(0) };
+        self.names[0] = if self.named { len } else { 0 };
         let mut src = [0u8; 6];
-        if let Some(s) = self.buf.get(6..12).filter(|_| full >= 12) {
+        if let Some(s) = self.buf.get(6..12).filter(|_| full >= 12 && !self.named) {
             src.copy_from_slice(s);
         }
         self.meta[0] = RecvMeta { len: full.min(self.slot), src, pkttype: PACKET_UNKNOWN, truncated: full > self.slot };
-        Ok(1)
-    }
-
-    /// One blocking `recvfrom` into the first slot, with the source
-    /// address (UDP).
-    fn recv_one_named(&mut self, fd: RawFd) -> io::Result<usize> {
-        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: the first slot is `slot` bytes of our own buffer and the
-        // first address storage is ours with its size in `len`; `&mut self`
-        // gives exclusive use of both for the call.
-        let r = unsafe {
-            libc::recvfrom(
-                fd,
-                self.buf.as_mut_ptr().cast(),
-                self.slot,
-                libc::MSG_TRUNC,
-                (&mut self.addrs[0] as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        };
-        let Some(full) = received(r)? else { return Ok(0) };
-        self.names[0] = len;
-        self.meta[0] =
-            RecvMeta { len: full.min(self.slot), src: [0; 6], pkttype: PACKET_UNKNOWN, truncated: full > self.slot };
         Ok(1)
     }
 
@@ -468,14 +452,9 @@ pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result
         msgs[i].msg_hdr.msg_iov = iovs[i].as_mut_ptr();
         msgs[i].msg_hdr.msg_iovlen = 2;
     }
-    // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed for
-    // the call (the kernel only reads them); no address is given.
-    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if queue_full(&e) { Ok(0) } else { Err(e) };
-    }
-    Ok(r as usize)
+    // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed
+    // for the call; no address is given.
+    unsafe { send_mmsg(fd, &mut msgs) }
 }
 
 /// Sends datagrams, each to its own address, with one `sendmmsg` call
@@ -497,9 +476,21 @@ pub fn udp_send_batch(fd: RawFd, items: &[(SockAddr, &[u8])]) -> io::Result<usiz
         msgs[i].msg_hdr.msg_iov = &mut iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    // SAFETY: each mmsghdr points at a live address and a live iovec over
-    // a live buffer, all borrowed for the call; the kernel only reads them.
-    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    // SAFETY: each mmsghdr points at a live address and a live iovec over a
+    // live buffer, all borrowed for the call.
+    unsafe { send_mmsg(fd, &mut msgs) }
+}
+
+/// One non-blocking `sendmmsg` of `msgs`. Returns how many went; `Ok(0)`
+/// when the kernel's queue is full.
+///
+/// # Safety
+/// Every pointer in `msgs` (addresses, iovecs and the buffers they name)
+/// must be valid for reads of its stated length for the call.
+unsafe fn send_mmsg(fd: RawFd, msgs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+    // SAFETY: `msgs` is a live slice of its stated length, and what its
+    // headers point at is valid, as the caller guarantees.
+    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, libc::MSG_DONTWAIT) };
     if r < 0 {
         let e = io::Error::last_os_error();
         return if queue_full(&e) { Ok(0) } else { Err(e) };
