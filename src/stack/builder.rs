@@ -22,8 +22,12 @@ use crate::error::Error;
 #[derive(Clone, Debug)]
 pub struct StackBuilder {
     pub(super) iface: Option<String>,
-    /// The UDP bearer's local address, peers (none: multicast) and name.
-    pub(super) udp: Option<(std::net::SocketAddr, Vec<std::net::SocketAddr>, String)>,
+    /// The UDP bearer's local address.
+    pub(super) udp: Option<std::net::SocketAddr>,
+    /// Its replicast peers (none: multicast).
+    pub(super) udp_peers: Vec<std::net::SocketAddr>,
+    /// Its name.
+    pub(super) udp_name: String,
     pub(super) node_id: Option<NodeId>,
     pub(super) addr: Option<NodeAddr>,
     pub(super) net_id: u32,
@@ -46,30 +50,22 @@ impl StackBuilder {
     /// for 4711, as the kernel's `tipc` tool sets it up) unless
     /// [`StackBuilder::udp_peer`] names peers (net/tipc/udp_media.c).
     pub fn udp(mut self, local: std::net::SocketAddr) -> Self {
-        let (peers, name) = self.udp.take().map(|(_, p, n)| (p, n)).unwrap_or_else(|| (Vec::new(), "udp".into()));
-        self.udp = Some((local, peers, name));
+        self.udp = Some(local);
         self
     }
     /// Adds a replicast peer to the UDP bearer (repeatable): broadcast-type
     /// packets are copied to each peer instead of a multicast group — where
     /// multicast does not pass. Every node must list every other one, as
     /// with the kernel, which does not learn peers (tipc-wire-udp-failover.md
-    /// §1.5). [`StackBuilder::udp`] must name the local address too
-    /// (without it, starting fails: the unspecified address is no node's).
+    /// §1.5). Needs [`StackBuilder::udp`] for the local address.
     pub fn udp_peer(mut self, peer: std::net::SocketAddr) -> Self {
-        let (local, mut peers, name) = self.udp.take().unwrap_or_else(|| {
-            (std::net::SocketAddr::from(([0, 0, 0, 0], tipc_bearer::udp::DEFAULT_PORT)), Vec::new(), "udp".into())
-        });
-        peers.push(peer);
-        self.udp = Some((local, peers, name));
+        self.udp_peers.push(peer);
         self
     }
     /// The UDP bearer's name (default `udp`): the kernel's `udp:NAME`, sent
     /// in RESET/ACTIVATE and part of link names.
     pub fn udp_name(mut self, name: impl Into<String>) -> Self {
-        if let Some((_, _, n)) = self.udp.as_mut() {
-            *n = name.into();
-        }
+        self.udp_name = name.into();
         self
     }
     /// The node identity (default: the interface MAC followed by zeros, or
@@ -114,21 +110,21 @@ impl StackBuilder {
     ///
     /// # Errors
     /// [`Error::NoInterface`] without [`StackBuilder::iface`] or
-    /// [`StackBuilder::udp`]; [`Error::Bearer`] when the bearer cannot open
+    /// [`StackBuilder::udp`] (UDP peers alone are no bearer); [`Error::Bearer`] when the bearer cannot open
     /// (no such interface, no permission, a bad UDP configuration, the
     /// address in use); [`Error::Pcap`].
     pub fn start(self) -> Result<Stack, Error> {
-        let (bcfg, media, if_name) = match (&self.udp, &self.iface) {
-            (Some((local, peers, name)), _) => {
-                let mut u = if peers.is_empty() {
-                    UdpConfig::multicast(*local, self.net_id)
+        let (bcfg, media, if_name) = match (self.udp, &self.iface) {
+            (Some(local), _) => {
+                let mut u = if self.udp_peers.is_empty() {
+                    UdpConfig::multicast(local, self.net_id)
                 } else {
-                    UdpConfig::replicast(*local, peers.clone())
+                    UdpConfig::replicast(local, self.udp_peers.clone())
                 };
-                u.name = name.clone();
-                let mut b = BearerConfig::new(name.clone());
+                u.name = self.udp_name.clone();
+                let mut b = BearerConfig::new(self.udp_name.clone());
                 b.media = Media::Udp(u);
-                (b, MediaAddr::Udp(*local), name.clone())
+                (b, MediaAddr::Udp(local), self.udp_name.clone())
             }
             (None, Some(iface)) => {
                 let (_, mac) = tipc_bearer::lookup_interface(iface)?;
@@ -140,15 +136,7 @@ impl StackBuilder {
             (Some(id), _, _) => id,
             (None, Some(a), _) => NodeId::from_legacy_addr(a),
             (None, None, MediaAddr::Eth(mac)) => NodeId::from_mac(mac),
-            // the kernel's default on UDP: the local address bytes, then zeros
-            (None, None, MediaAddr::Udp(a)) => {
-                let mut id = [0u8; 16];
-                match a.ip() {
-                    std::net::IpAddr::V4(ip) => id[..4].copy_from_slice(&ip.octets()),
-                    std::net::IpAddr::V6(ip) => id.copy_from_slice(&ip.octets()),
-                }
-                NodeId(id)
-            }
+            (None, None, MediaAddr::Udp(a)) => NodeId::from_ip(a.ip()),
             (None, None, MediaAddr::Other(_)) => return Err(Error::NoInterface),
         };
         let seed = self.seed.unwrap_or_else(|| {

@@ -88,6 +88,8 @@ impl Stack {
         StackBuilder {
             iface: None,
             udp: None,
+            udp_peers: Vec::new(),
+            udp_name: "udp".into(),
             node_id: None,
             addr: None,
             net_id: 4711,

@@ -58,7 +58,7 @@ pub(crate) struct Discovery {
     pub next: Instant,
     /// The interval after the next request.
     pub interval: Duration,
-    /// MACs of other clusters already reported (at most [`MAX_PEERS`]).
+    /// Media addresses of other clusters' nodes already reported (at most [`MAX_PEERS`]).
     pub reported_foreign: std::collections::BTreeSet<MediaAddr>,
     /// Whether a reflected frame of ours was reported.
     pub reported_reflection: bool,

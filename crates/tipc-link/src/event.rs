@@ -53,7 +53,7 @@ pub enum LinkEvent {
     Conflict(Conflict),
 }
 
-/// A conflict seen on the segment, with the MAC (and identity, where the
+/// A conflict seen on the segment, with the media address (and identity, where the
 /// frame carries one) of the node behind it. The link layer resolves what
 /// the kernel resolves (net/tipc/discover.c `tipc_disc_rcv`, net/tipc/node.c
 /// `tipc_node_try_addr` and `tipc_node_check_dest`) and reports every case,

@@ -130,7 +130,7 @@ impl LinkLayer {
     }
 
     /// Runs `f` on the link to `peer` with the peer's broadcast facts, sends
-    /// what it produced to the peer's MAC and notes the broadcast ack that
+    /// what it produced to the peer's media address and notes the broadcast ack that
     /// went out.
     pub(crate) fn on_link<R>(
         &mut self,

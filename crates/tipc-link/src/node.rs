@@ -85,13 +85,13 @@ pub struct LinkInfo {
 pub(crate) struct Peer {
     /// Its identity.
     pub id: NodeId,
-    /// The MAC it announced in discovery.
+    /// The media address it announced in discovery.
     pub media: MediaAddr,
     /// Its capabilities.
     pub caps: u16,
     /// The signature of its current incarnation (from discovery).
     pub signature: u16,
-    /// When it was last heard from (discovery or a frame from its MAC).
+    /// When it was last heard from (discovery or a frame from its media address).
     pub heard: Instant,
     /// Its link.
     pub link: Link,
@@ -249,7 +249,7 @@ impl Peers {
 
     /// Runs `f` on the link to `peer` with the node's broadcast facts
     /// (`bc_last`: our last sent broadcast), sends what it produced to the
-    /// node's MAC and notes the broadcast ack that went out. None if the
+    /// node's media address and notes the broadcast ack that went out. None if the
     /// node is unknown.
     pub fn on_link<R>(
         &mut self,

@@ -36,6 +36,19 @@ impl NodeId {
         NodeId(id)
     }
 
+    /// The identity the kernel derives from a UDP bearer's local address
+    /// when none was configured: the 4 IPv4 address bytes followed by 12
+    /// zero bytes, or the 16 IPv6 address bytes (net/tipc/udp_media.c;
+    /// tipc-wire-udp-failover.md §1.7).
+    pub fn from_ip(ip: core::net::IpAddr) -> NodeId {
+        let mut id = [0u8; NODE_ID_LEN];
+        match ip {
+            core::net::IpAddr::V4(v4) => id[..4].copy_from_slice(&v4.octets()),
+            core::net::IpAddr::V6(v6) => id.copy_from_slice(&v6.octets()),
+        }
+        NodeId(id)
+    }
+
     /// The identity the kernel sets when a legacy numeric address is
     /// configured without an identity: the address in lower-case hex, as text.
     pub fn from_legacy_addr(addr: NodeAddr) -> NodeId {
@@ -316,6 +329,11 @@ mod tests {
         assert_eq!("1.1.10".parse::<NodeAddr>().unwrap(), NodeAddr(0x0100_100a));
         assert_eq!(NodeId::from_legacy_addr(NodeAddr(0x0100_100a)).to_string(), "100100a");
         assert_eq!("52:54:00:00:00:0a".parse::<MacAddr>().unwrap(), MacAddr([0x52, 0x54, 0, 0, 0, 0x0a]));
+        // UDP, capture 14: 10.91.0.1 gives identity and address 0a5b0001
+        let u = NodeId::from_ip("10.91.0.1".parse().unwrap());
+        assert_eq!((u.to_string(), u.hash_addr()), ("0a5b0001".to_string(), NodeAddr(0x0a5b_0001)));
+        let v6 = NodeId::from_ip("fd00::1".parse().unwrap());
+        assert_eq!(v6.0, "fd00::1".parse::<core::net::Ipv6Addr>().unwrap().octets());
     }
 
     #[test]
