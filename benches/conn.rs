@@ -19,7 +19,7 @@ use tipc_rs::{ConnKind, Scope, Stack};
 use tipc_testkit::netns::{Lab, NODE_IF, Netns, privileged};
 use tipc_testkit::sys::pin_to_cpu;
 
-const SVC: ServiceType = ServiceType(5000);
+const SVC: ServiceType = BENCH_SVC;
 const PIECE: usize = 65_536;
 
 fn start(ns: &Netns, name: &str) -> Stack {
@@ -32,61 +32,6 @@ fn start(ns: &Netns, name: &str) -> Stack {
     .join()
     .expect("thread")
     .expect("stack")
-}
-
-/// Median round trip (µs) of `n` 64-byte SEQPACKET messages, both sides on
-/// CPU 0.
-fn tipc_rtt(a: &Stack, b: &Stack, inst: u32, n: usize) -> f64 {
-    let l = b.conn_socket(ConnKind::Seqpacket).expect("socket");
-    l.bind(ServiceRange::single(SVC, Instance(inst)), Scope::Cluster).expect("bind");
-    l.listen().expect("listen");
-    let echo = std::thread::spawn(move || {
-        pin_to_cpu(0).expect("pin");
-        let (c, _) = l.accept_timeout(Duration::from_secs(10)).expect("accept");
-        while let Ok(Some(m)) = c.recv() {
-            if c.send(m).is_err() {
-                break;
-            }
-        }
-    });
-    let c = connect(a, ConnKind::Seqpacket, inst);
-    let v = std::thread::scope(|s| {
-        s.spawn(|| {
-            pin_to_cpu(0).expect("pin");
-            let msg = Bytes::from_static(&[7u8; 64]);
-            let mut v = Vec::with_capacity(n);
-            for i in 0..n + n / 10 {
-                let t = Instant::now();
-                c.send(msg.clone()).expect("send");
-                c.recv().expect("echo").expect("not the end");
-                if i >= n / 10 {
-                    v.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-            }
-            v
-        })
-        .join()
-        .expect("client")
-    });
-    drop(c);
-    let _ = echo.join();
-    let mut v = v;
-    median(&mut v)
-}
-
-fn connect(a: &Stack, kind: ConnKind, inst: u32) -> tipc_rs::ConnSocket {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let c = a.conn_socket(kind).expect("socket");
-        match c.connect(SVC, Instance(inst)) {
-            Ok(()) => return c,
-            Err(e) if Instant::now() < end => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("connect: {e}"),
-        }
-    }
 }
 
 /// STREAM goodput (bytes/s): 64 KiB writes for `secs` on CPU 0, a reader
@@ -149,28 +94,22 @@ fn tcp_rtt(a: &Netns, b: &Netns, port: u16, n: usize) -> f64 {
         })
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(200));
-    let mut v = a
+    let rtt = a
         .spawn("tcp-ping", move || {
             pin_to_cpu(0).expect("pin");
             let mut s = TcpStream::connect(("10.77.0.2", port)).expect("connect");
             s.set_nodelay(true).expect("nodelay");
             let mut buf = [7u8; 64];
-            let mut v = Vec::with_capacity(n);
-            for i in 0..n + n / 10 {
-                let t = Instant::now();
+            median_rtt_us(n, || {
                 s.write_all(&buf).expect("write");
                 s.read_exact(&mut buf).expect("read");
-                if i >= n / 10 {
-                    v.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-            }
-            v
+            })
         })
         .expect("spawn")
         .join()
         .expect("client");
     let _ = srv.join();
-    median(&mut v)
+    rtt
 }
 
 fn tcp_stream(a: &Netns, b: &Netns, port: u16, secs: u64) -> f64 {
@@ -238,7 +177,7 @@ fn main() {
         let sb = start(b, "cb-b");
         sa.wait_for_nodes(1, Duration::from_secs(10)).expect("link");
         sb.wait_for_nodes(1, Duration::from_secs(10)).expect("link");
-        r.entry("tipc.rtt").or_default().push(tipc_rtt(&sa, &sb, 1, n));
+        r.entry("tipc.rtt").or_default().push(seqpacket_rtt(&sa, &sb, 1, n));
         r.entry("tipc.stream").or_default().push(tipc_stream(&sa, &sb, 2, secs));
         sa.shutdown();
         sb.shutdown();

@@ -17,12 +17,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use tipc_rs::wire::{Instance, NodeId, ServiceRange, ServiceType};
-use tipc_rs::{ConnKind, Scope, Stack};
+use tipc_rs::Stack;
+use tipc_rs::wire::NodeId;
 use tipc_testkit::netns::{Lab, NODE_IF, Netns, privileged};
 use tipc_testkit::sys::pin_to_cpu;
 
-const SVC: ServiceType = ServiceType(5000);
 const A: &str = "10.78.0.1";
 const B: &str = "10.78.0.2";
 
@@ -36,55 +35,6 @@ fn start(ns: &Netns, ip: &str, name: &str) -> Stack {
     .join()
     .expect("thread")
     .expect("stack")
-}
-
-/// Median round trip (µs) of `n` 64-byte SEQPACKET messages.
-fn tipc_rtt(a: &Stack, b: &Stack, inst: u32, n: usize) -> f64 {
-    let l = b.conn_socket(ConnKind::Seqpacket).expect("socket");
-    l.bind(ServiceRange::single(SVC, Instance(inst)), Scope::Cluster).expect("bind");
-    l.listen().expect("listen");
-    let echo = std::thread::spawn(move || {
-        pin_to_cpu(0).expect("pin");
-        let (c, _) = l.accept_timeout(Duration::from_secs(10)).expect("accept");
-        while let Ok(Some(m)) = c.recv() {
-            if c.send(m).is_err() {
-                break;
-            }
-        }
-    });
-    let end = Instant::now() + Duration::from_secs(10);
-    let c = loop {
-        let c = a.conn_socket(ConnKind::Seqpacket).expect("socket");
-        match c.connect(SVC, Instance(inst)) {
-            Ok(()) => break c,
-            Err(e) if Instant::now() < end => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("connect: {e}"),
-        }
-    };
-    let mut v = std::thread::scope(|s| {
-        s.spawn(|| {
-            pin_to_cpu(0).expect("pin");
-            let msg = Bytes::from_static(&[7u8; 64]);
-            let mut v = Vec::with_capacity(n);
-            for i in 0..n + n / 10 {
-                let t = Instant::now();
-                c.send(msg.clone()).expect("send");
-                c.recv().expect("echo").expect("not the end");
-                if i >= n / 10 {
-                    v.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-            }
-            v
-        })
-        .join()
-        .expect("client")
-    });
-    drop(c);
-    let _ = echo.join();
-    median(&mut v)
 }
 
 /// 1 KiB RDM messages per second from `a` to a socket on `b`, sent for
@@ -141,28 +91,22 @@ fn udp_rtt(a: &Netns, b: &Netns, port: u16, n: usize) -> f64 {
         })
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(200));
-    let mut v = a
+    let rtt = a
         .spawn("udp-ping", move || {
             pin_to_cpu(0).expect("pin");
             let s = UdpSocket::bind((A, port)).expect("bind");
             s.connect((B, port)).expect("connect");
             let mut buf = [7u8; 64];
-            let mut v = Vec::with_capacity(n);
-            for i in 0..n + n / 10 {
-                let t = Instant::now();
+            median_rtt_us(n, || {
                 s.send(&buf).expect("send");
                 s.recv(&mut buf).expect("recv");
-                if i >= n / 10 {
-                    v.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-            }
-            v
+            })
         })
         .expect("spawn")
         .join()
         .expect("client");
     let _ = srv.join();
-    median(&mut v)
+    rtt
 }
 
 /// The kernel's UDP: 1 KiB datagrams per second that arrived, sent as fast
@@ -230,7 +174,7 @@ fn main() {
         let sb = start(b, B, "ub-b");
         sa.wait_for_nodes(1, Duration::from_secs(10)).expect("link");
         sb.wait_for_nodes(1, Duration::from_secs(10)).expect("link");
-        r.entry("tipc.rtt").or_default().push(tipc_rtt(&sa, &sb, 1, n));
+        r.entry("tipc.rtt").or_default().push(seqpacket_rtt(&sa, &sb, 1, n));
         r.entry("tipc.rate").or_default().push(tipc_rate(&sa, &sb, secs));
         sa.shutdown();
         sb.shutdown();

@@ -74,6 +74,72 @@ pub fn raw_blast(
     field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"))
 }
 
+/// The service the connection benches bind (instances per measurement).
+pub const BENCH_SVC: tipc_rs::wire::ServiceType = tipc_rs::wire::ServiceType(5000);
+
+/// Connects a new socket of `kind` on `a` to `BENCH_SVC`:`inst`, retrying
+/// while the listener's binding spreads (up to 10 s).
+pub fn connect(a: &tipc_rs::Stack, kind: tipc_rs::ConnKind, inst: u32) -> tipc_rs::ConnSocket {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = a.conn_socket(kind).expect("socket");
+        match c.connect(BENCH_SVC, tipc_rs::wire::Instance(inst)) {
+            Ok(()) => return c,
+            Err(_) if std::time::Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+}
+
+/// Median round trip (µs) of `n` 64-byte SEQPACKET messages from `a` to an
+/// echo on `b` bound to `BENCH_SVC`:`inst`, both sides on CPU 0.
+pub fn seqpacket_rtt(a: &tipc_rs::Stack, b: &tipc_rs::Stack, inst: u32, n: usize) -> f64 {
+    use tipc_testkit::sys::pin_to_cpu;
+    let l = b.conn_socket(tipc_rs::ConnKind::Seqpacket).expect("socket");
+    let svc = tipc_rs::wire::ServiceRange::single(BENCH_SVC, tipc_rs::wire::Instance(inst));
+    l.bind(svc, tipc_rs::Scope::Cluster).expect("bind");
+    l.listen().expect("listen");
+    let echo = std::thread::spawn(move || {
+        pin_to_cpu(0).expect("pin");
+        let (c, _) = l.accept_timeout(Duration::from_secs(10)).expect("accept");
+        while let Ok(Some(m)) = c.recv() {
+            if c.send(m).is_err() {
+                break;
+            }
+        }
+    });
+    let c = connect(a, tipc_rs::ConnKind::Seqpacket, inst);
+    let rtt = std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to_cpu(0).expect("pin");
+            let msg = bytes::Bytes::from_static(&[7u8; 64]);
+            median_rtt_us(n, || {
+                c.send(msg.clone()).expect("send");
+                c.recv().expect("echo").expect("not the end");
+            })
+        })
+        .join()
+        .expect("client")
+    });
+    drop(c);
+    let _ = echo.join();
+    rtt
+}
+
+/// The median round trip in µs of `n` calls of `once` (one request and its
+/// answer), after `n / 10` untimed warm-up calls.
+pub fn median_rtt_us(n: usize, mut once: impl FnMut()) -> f64 {
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = std::time::Instant::now();
+        once();
+        if i >= n / 10 {
+            v.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    median(&mut v)
+}
+
 /// Median of a sample.
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
