@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tipc_rs::wire::{Instance, ServiceRange, ServiceType};
-use tipc_rs::{ConnKind, GroupEvent, GroupSpec, Mode, Scope, Stack};
+use tipc_rs::{ConnKind, GroupEvent, Mode, Scope, Stack};
 
 fn at(ip: &str) -> SocketAddr {
     format!("{ip}:6118").parse().expect("address")
@@ -40,22 +40,7 @@ fn three_nodes_on_loopback_run_groups_rdm_and_a_connection() {
     // the identity the kernel would give: the IPv4 address, then zeros
     assert_eq!(n[0].node_id().to_string(), "7f4f0001");
     // a group: 1 broadcasts, anycasts and multicasts; 2 and 3 receive
-    let spec = |i| GroupSpec {
-        stype: ServiceType(4711),
-        instance: Instance(i),
-        scope: Scope::Cluster,
-        loopback: false,
-        member_events: true,
-    };
-    let g: Vec<_> = n.iter().map(|s| s.group_socket().expect("socket")).collect();
-    for (i, s) in g.iter().enumerate() {
-        s.join(spec(i as u32 + 1)).expect("join");
-    }
-    let end = Instant::now() + Duration::from_secs(15);
-    while g.iter().any(|s| s.members().len() < 2) {
-        assert!(Instant::now() < end, "members never met");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let g = common::join_group(&n);
     g[0].broadcast(Bytes::from_static(b"all")).expect("bcast");
     g[0].send_multicast(Instance(3), Bytes::from_static(b"three")).expect("mcast");
     g[0].send_anycast(Instance(2), Bytes::from_static(b"two")).expect("anycast");
@@ -104,8 +89,21 @@ fn three_nodes_on_loopback_run_groups_rdm_and_a_connection() {
     echo.join().expect("server");
 }
 
-/// Runs `group_member` with `args`, as `nobody` without capabilities when
-/// we are root.
+/// A copy of example `name` that `nobody` can run (the build tree may be
+/// private to root), in a new folder of its own: (folder, program).
+fn runnable_by_all(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("tipc-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let exe = dir.join(name);
+    std::fs::copy(common::example(name), &exe).expect("copy");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, exe)
+}
+
+/// Runs an example with `args`, as `nobody` without capabilities when we
+/// are root.
 fn unprivileged(exe: &std::path::Path, args: &[&str]) -> Command {
     let root = tipc_testkit::netns::privileged();
     let mut c = if root {
@@ -126,15 +124,7 @@ fn an_unprivileged_user_runs_two_nodes_over_udp() {
     if root && !common::have_tool("setpriv", "util-linux") {
         return;
     }
-    // a copy of the example that `nobody` can run (the build tree may be
-    // private to root)
-    let dir = std::env::temp_dir().join(format!("tipc-unprivileged-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let exe = dir.join("group_member");
-    std::fs::copy(common::example("group_member"), &exe).expect("copy");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (dir, exe) = runnable_by_all("group_member");
     // the same user cannot open a raw Ethernet socket
     let raw = unprivileged(&exe, &["--iface", "lo", "self"]).output().expect("run");
     let raw_err = String::from_utf8_lossy(&raw.stdout).to_string() + &String::from_utf8_lossy(&raw.stderr);
@@ -188,13 +178,7 @@ fn the_demo_runs_over_udp_without_privileges() {
     if root && !common::have_tool("setpriv", "util-linux") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tipc-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let exe = dir.join("cluster_demo");
-    std::fs::copy(common::example("cluster_demo"), &exe).expect("copy");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (dir, exe) = runnable_by_all("cluster_demo");
     let out = unprivileged(&exe, &["--udp", "--messages", "200"]).output().expect("run the demo");
     let _ = std::fs::remove_dir_all(&dir);
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

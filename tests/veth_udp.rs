@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::rig;
 use tipc_rs::wire::{Instance, ServiceType};
-use tipc_rs::{GroupEvent, GroupSpec, Scope, Stack};
+use tipc_rs::{GroupEvent, Scope, Stack};
 use tipc_testkit::netns::{Lab, NODE_IF, Netns};
 
 /// Gives node `i` of `lab` the address 10.93.0.(i+1)/24.
@@ -42,6 +42,18 @@ fn start(ns: &Netns, local: SocketAddr, peers: Vec<SocketAddr>) -> Stack {
     .expect("stack")
 }
 
+/// Drops (and counts) the IPv4 packets `ns` receives that match `rule`,
+/// in an nftables table `table` of its own.
+fn input_drop(ns: &Netns, table: &str, rule: &[&str]) {
+    let _ = ns.exec(&["nft", "delete", "table", "ip", table]);
+    ns.exec(&["nft", "add", "table", "ip", table]).expect("nft table");
+    ns.exec(&["nft", "add", "chain", "ip", table, "in", "{ type filter hook input priority 0 ; }"]).expect("nft chain");
+    let mut cmd = vec!["nft", "add", "rule", "ip", table, "in"];
+    cmd.extend_from_slice(rule);
+    cmd.extend_from_slice(&["counter", "drop"]);
+    ns.exec(&cmd).expect("nft rule");
+}
+
 #[test]
 fn multicast_discovery_a_group_and_a_killed_node() {
     let Some(lab) = rig("veth UDP multicast", || Lab::bridge("vudpm", 3)) else { return };
@@ -50,22 +62,7 @@ fn multicast_discovery_a_group_and_a_killed_node() {
     for s in &n {
         s.wait_for_nodes(2, Duration::from_secs(15)).expect("links through the multicast group");
     }
-    let spec = |i| GroupSpec {
-        stype: ServiceType(4711),
-        instance: Instance(i),
-        scope: Scope::Cluster,
-        loopback: false,
-        member_events: true,
-    };
-    let g: Vec<_> = n.iter().map(|s| s.group_socket().expect("socket")).collect();
-    for (i, s) in g.iter().enumerate() {
-        s.join(spec(i as u32 + 1)).expect("join");
-    }
-    let end = Instant::now() + Duration::from_secs(15);
-    while g.iter().any(|s| s.members().len() < 2) {
-        assert!(Instant::now() < end, "members never met");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let g = common::join_group(&n);
     // 500 broadcasts from node 0 arrive whole and in order at 1 and 2 (the
     // broadcast link goes to the group); the receivers read meanwhile, or
     // the group's flow control would hold the sender
@@ -114,13 +111,7 @@ fn replicast_links_with_multicast_dropped() {
     }
     let ips = addresses(&lab, 5);
     for i in 0..5 {
-        let ns = lab.node(i);
-        let _ = ns.exec(&["nft", "delete", "table", "ip", "nomcast"]);
-        ns.exec(&["nft", "add", "table", "ip", "nomcast"]).expect("nft table");
-        ns.exec(&["nft", "add", "chain", "ip", "nomcast", "in", "{ type filter hook input priority 0 ; }"])
-            .expect("nft chain");
-        ns.exec(&["nft", "add", "rule", "ip", "nomcast", "in", "ip", "daddr", "224.0.0.0/4", "counter", "drop"])
-            .expect("nft rule");
+        input_drop(lab.node(i), "nomcast", &["ip", "daddr", "224.0.0.0/4"]);
     }
     let n: Vec<Stack> = (0..3)
         .map(|i| {
@@ -161,15 +152,7 @@ fn five_percent_datagram_loss_loses_nothing() {
     let b = start(lab.node(1), ips[1], vec![ips[0]]);
     a.wait_for_nodes(1, Duration::from_secs(15)).expect("link");
     let ns = lab.node(1);
-    let _ = ns.exec(&["nft", "delete", "table", "ip", "udploss"]);
-    ns.exec(&["nft", "add", "table", "ip", "udploss"]).expect("nft table");
-    ns.exec(&["nft", "add", "chain", "ip", "udploss", "in", "{ type filter hook input priority 0 ; }"])
-        .expect("nft chain");
-    ns.exec(&[
-        "nft", "add", "rule", "ip", "udploss", "in", "udp", "dport", "6118", "numgen", "random", "mod", "100", "<",
-        "5", "counter", "drop",
-    ])
-    .expect("nft rule");
+    input_drop(ns, "udploss", &["udp", "dport", "6118", "numgen", "random", "mod", "100", "<", "5"]);
     let rx = b.port_socket().expect("socket");
     let to = rx.id();
     let tx = a.port_socket().expect("socket");

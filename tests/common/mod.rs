@@ -127,6 +127,30 @@ pub fn start_node(ns: &tipc_testkit::netns::Netns, name: &str) -> tipc_rs::Stack
     .expect("stack starts")
 }
 
+/// One group socket per stack, joined to group 4711 as instances 1, 2, …
+/// (cluster scope, member events on), once every member sees all the
+/// others (at most 15 s).
+pub fn join_group(stacks: &[tipc_rs::Stack]) -> Vec<tipc_rs::GroupSocket> {
+    use tipc_rs::wire::{Instance, ServiceType};
+    let g: Vec<tipc_rs::GroupSocket> = stacks.iter().map(|s| s.group_socket().expect("group socket")).collect();
+    for (i, s) in g.iter().enumerate() {
+        let spec = tipc_rs::GroupSpec {
+            stype: ServiceType(4711),
+            instance: Instance(i as u32 + 1),
+            scope: tipc_rs::Scope::Cluster,
+            loopback: false,
+            member_events: true,
+        };
+        s.join(spec).expect("join");
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while g.iter().any(|s| s.members().len() < stacks.len() - 1) {
+        assert!(std::time::Instant::now() < end, "the members never all met");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    g
+}
+
 /// Resident set size of this process, in KiB (0 if /proc cannot say).
 pub fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
