@@ -169,6 +169,7 @@ impl StackBuilder {
                 group_sockets: BTreeMap::new(),
                 conn_sockets: BTreeMap::new(),
                 watchers: Vec::new(),
+                conflicts: std::collections::VecDeque::new(),
                 subscribers: BTreeMap::new(),
                 link_names: BTreeMap::new(),
                 tap,

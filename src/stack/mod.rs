@@ -172,10 +172,16 @@ impl Stack {
         }
     }
 
-    /// A channel of node-level events from now on.
+    /// A channel of node-level events: first what already holds — the
+    /// latest conflicts reported (up to 64, oldest first; those of the
+    /// address trial come before anyone can subscribe), our address once
+    /// confirmed, the nodes up — then every event from now on.
     pub fn events(&self) -> Receiver<StackEvent> {
         let (s, r) = unbounded();
         let mut g = self.shared.inner.lock();
+        for c in &g.conflicts {
+            let _ = s.send(StackEvent::Conflict(c.clone()));
+        }
         if let Some(a) = g.core.address() {
             let _ = s.send(StackEvent::AddressConfirmed(a));
         }

@@ -18,6 +18,9 @@ use super::tap::Tap;
 use crate::core::{CoreEvent, NodeCore, PortMessage};
 use crate::error::Error;
 
+/// How many past conflicts [`super::Stack::events`] replays.
+pub(super) const MAX_KEPT_CONFLICTS: usize = 64;
+
 /// How long a send waits while its destination is congested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Deadline {
@@ -43,6 +46,9 @@ pub(super) struct Inner {
     pub(super) group_sockets: BTreeMap<PortId, Sender<GroupEvent>>,
     pub(super) conn_sockets: BTreeMap<PortId, Sender<ConnEvent>>,
     pub(super) watchers: Vec<Sender<StackEvent>>,
+    /// The latest conflicts reported, oldest first (at most
+    /// [`MAX_KEPT_CONFLICTS`]), for watchers that subscribe later.
+    pub(super) conflicts: std::collections::VecDeque<tipc_link::Conflict>,
     pub(super) subscribers: BTreeMap<SubId, Sender<TopologyEvent>>,
     /// The names of the links this stack has had, by (peer, link id): the
     /// link id is the port of the link-state binding (bearer 0 at both
@@ -190,7 +196,15 @@ impl Shared {
                     notify = true;
                     None
                 }
-                CoreEvent::Conflict(s) => Some(StackEvent::Conflict(s)),
+                CoreEvent::Conflict(s) => {
+                    // kept for watchers that subscribe later (a conflict
+                    // of the address trial comes before anyone can)
+                    if inner.conflicts.len() == MAX_KEPT_CONFLICTS {
+                        inner.conflicts.pop_front();
+                    }
+                    inner.conflicts.push_back(s.clone());
+                    Some(StackEvent::Conflict(s))
+                }
                 CoreEvent::Topology(e) => {
                     // a timeout ends the subscription: its channel closes
                     // once the event is read
