@@ -34,6 +34,12 @@ pub enum Error {
     /// The bearer failed.
     #[error(transparent)]
     Bearer(#[from] tipc_bearer::BearerError),
+    /// Three bearers (the most one node runs) are enabled already.
+    #[error("{} bearers are enabled already", tipc_link::MAX_BEARERS)]
+    TooManyBearers,
+    /// No bearer with this id (or name) is enabled.
+    #[error("no bearer {0} is enabled")]
+    NoSuchBearer(u8),
     /// No socket is bound to that service.
     #[error("no socket bound to service {0}:{1}")]
     NoService(u32, u32),
@@ -145,7 +151,8 @@ impl Error {
             Error::NoSuchPort(_) => "EBADF",
             Error::TooLarge(_) => "EMSGSIZE",
             Error::ReservedType(_) | Error::AlreadyJoined | Error::InGroup => "EACCES",
-            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) | Error::NotListening => "EINVAL",
+            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) | Error::NotListening | Error::NoSuchBearer(_) => "EINVAL",
+            Error::TooManyBearers => "ENOSPC",
             Error::IsConnected => "EISCONN",
             Error::IsListening | Error::ConnClosed => "EPIPE",
             Error::IsBound | Error::WrongSocketType => "EOPNOTSUPP",
@@ -180,6 +187,8 @@ impl From<tipc_link::LinkError> for Error {
             tipc_link::LinkError::Congested(n) => Error::WouldBlock(n),
             tipc_link::LinkError::NotReady => Error::NotReady,
             tipc_link::LinkError::BadMessage(w) => Error::Wire(w),
+            tipc_link::LinkError::TooManyBearers => Error::TooManyBearers,
+            tipc_link::LinkError::NoSuchBearer(b) => Error::NoSuchBearer(b),
         }
     }
 }

@@ -28,6 +28,9 @@ const BC_RETX_GAP: Duration = Duration::from_millis(5);
 /// Our broadcast send link.
 #[derive(Debug)]
 pub(crate) struct BcSend {
+    /// Our bearer the broadcast link's packets go out on (the primary,
+    /// tipc-wire-udp-failover.md §2.3).
+    pub primary: u8,
     /// Our network id, written into every broadcast packet.
     net_id: u32,
     /// Sequence number of the next packet.
@@ -57,6 +60,7 @@ impl BcSend {
     /// An empty broadcast link of the network `net_id`.
     pub fn new(net_id: u32) -> BcSend {
         BcSend {
+            primary: 0,
             net_id,
             snd_nxt: SeqNo(1),
             window: 50,
@@ -144,7 +148,7 @@ impl BcSend {
                 self.progress_at = now;
             }
             self.sent += 1;
-            out.send(TxDest::Broadcast, b.clone());
+            out.send(self.primary, TxDest::Broadcast, b.clone());
             self.transmq.push_back((seq, b, None));
         }
         self.release(now, own, out);
@@ -197,7 +201,7 @@ impl BcSend {
                 if seq.within(from_s, to_s) && last_retx.is_none_or(|t| now.since(t) >= BC_RETX_GAP) {
                     *last_retx = Some(now);
                     self.retransmitted += 1;
-                    out.send(TxDest::Broadcast, m.clone());
+                    out.send(self.primary, TxDest::Broadcast, m.clone());
                 }
             }
         }

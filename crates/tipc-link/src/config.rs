@@ -32,9 +32,10 @@ pub mod caps {
     /// What this implementation advertises: connection set-up by SYN and
     /// connection flow control in 1 KiB blocks (tipc-group's connection
     /// sockets), broadcast sync from the init message, broadcast NACKs in
-    /// STATE, replicast, 128-bit identities and gap-ACK records.
+    /// STATE, replicast, 128-bit identities, gap-ACK records and enhanced
+    /// tunnelling (header-only SYNCH, fragmented FAILOVER).
     pub const OURS: u16 =
-        SYN_BIT | BCAST_SYNCH | BCAST_STATE_NACK | BLOCK_FLOWCTL | BCAST_RCAST | NODE_ID128 | GAP_ACK_BLOCK;
+        SYN_BIT | BCAST_SYNCH | BCAST_STATE_NACK | BLOCK_FLOWCTL | BCAST_RCAST | NODE_ID128 | GAP_ACK_BLOCK | TUNNEL_ENHANCED;
 }
 
 /// How the node's 32-bit address is chosen.
@@ -55,17 +56,23 @@ pub struct LinkConfig {
     pub addr_mode: AddrMode,
     /// Cluster (network) id; default 4711.
     pub net_id: u32,
-    /// Our bearer's own media address (a MAC, or a UDP address and port),
-    /// which discovery announces.
+    /// The first bearer's (bearer 0's) own media address (a MAC, or a UDP
+    /// address and port), which discovery announces. Further bearers are
+    /// enabled with [`crate::LinkLayer::enable_bearer`].
     pub media: MediaAddr,
-    /// Our bearer's MTU (largest TIPC message).
+    /// The first bearer's MTU (largest TIPC message).
     pub mtu: usize,
-    /// Interface name sent in RESET/ACTIVATE.
+    /// The first bearer's name: the interface name sent in RESET/ACTIVATE
+    /// and used in link names (`eth0`, or the part after `udp:`).
     pub if_name: String,
-    /// Link tolerance (50 ms – 30 s; default 1.5 s).
+    /// The first bearer's link tolerance (50 ms – 30 s; default 1.5 s).
     pub tolerance: Duration,
-    /// Send window in packets (default 50, up to 8191).
+    /// The first bearer's send window in packets (default 50, up to 8191).
     pub window: u16,
+    /// The first bearer's link priority (0–31, default 10): of two links to
+    /// one node the higher-priority one carries the traffic, equal ones
+    /// share it (tipc-wire-udp-failover.md §2.2).
+    pub priority: u8,
     /// Advertised capabilities ([`caps::OURS`] by default).
     pub capabilities: u16,
     /// Seed of every random choice (signature, sessions).
@@ -87,6 +94,7 @@ impl LinkConfig {
             if_name: "eth0".into(),
             tolerance: Duration::from_millis(1500),
             window: 50,
+            priority: DEFAULT_PRIORITY,
             capabilities: caps::OURS,
             seed: 0x7469_7063,
             trial_period: Duration::from_millis(1000),
@@ -100,5 +108,67 @@ impl LinkConfig {
     pub fn tick(&self) -> Duration {
         let t = self.tolerance().div(4);
         if t > Duration::from_millis(500) { Duration::from_millis(500) } else { t }
+    }
+}
+
+/// The default link priority of a bearer (net/tipc/bearer.h
+/// `TIPC_MEDIA_LINK_PRI`).
+pub const DEFAULT_PRIORITY: u8 = 10;
+/// The highest link priority (net/tipc/bearer.h `TIPC_MAX_LINK_PRI`).
+pub const MAX_PRIORITY: u8 = 31;
+/// Most bearers one node runs (net/tipc/bearer.h `MAX_BEARERS`); bearer
+/// ids are 0, 1 and 2, in the order they are enabled.
+pub const MAX_BEARERS: usize = 3;
+
+/// One bearer's settings: its media address and the link settings `tipc
+/// bearer set` changes (priority, tolerance, window, MTU), used for every
+/// link the bearer makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BearerSettings {
+    /// Our media address on the bearer (a MAC, or a UDP address and port),
+    /// which its discovery announces.
+    pub media: MediaAddr,
+    /// Largest TIPC message on the bearer, in bytes.
+    pub mtu: usize,
+    /// The bearer's name as links name it (`eth1`, or the part after `udp:`).
+    pub name: String,
+    /// Link priority, 0–31 (default [`DEFAULT_PRIORITY`]).
+    pub priority: u8,
+    /// Link tolerance (clamped to 50 ms – 30 s).
+    pub tolerance: Duration,
+    /// Send window in packets (16–8191).
+    pub window: u16,
+}
+
+impl BearerSettings {
+    /// A bearer at `media` named `name` with `mtu` and the default
+    /// priority, tolerance (1.5 s) and window (50).
+    pub fn new(media: impl Into<MediaAddr>, name: &str, mtu: usize) -> BearerSettings {
+        BearerSettings {
+            media: media.into(),
+            mtu,
+            name: name.to_string(),
+            priority: DEFAULT_PRIORITY,
+            tolerance: Duration::from_millis(1500),
+            window: 50,
+        }
+    }
+    /// The tolerance clamped to the legal range.
+    pub fn tolerance(&self) -> Duration {
+        Duration::from_micros(self.tolerance.as_micros().clamp(50_000, 30_000_000))
+    }
+}
+
+impl LinkConfig {
+    /// The first bearer's settings, as the config gives them.
+    pub fn first_bearer(&self) -> BearerSettings {
+        BearerSettings {
+            media: self.media,
+            mtu: self.mtu,
+            name: self.if_name.clone(),
+            priority: self.priority.min(MAX_PRIORITY),
+            tolerance: self.tolerance,
+            window: self.window,
+        }
     }
 }

@@ -6,10 +6,10 @@
 use bytes::Bytes;
 use tipc_wire::{DiscoveryMsg, DiscoveryType, Duration, Flags, Instant, MediaAddr, Msg, NodeAddr, NodeId};
 
-use crate::config::{AddrMode, LinkConfig};
+use crate::config::{AddrMode, BearerSettings, LinkConfig, MAX_BEARERS};
 use crate::event::{Conflict, LinkEvent, Outbox, TxDest};
 use crate::link::{Link, LinkState};
-use crate::node::{MAX_PEERS, Peer, Peers};
+use crate::node::{MAX_LINKS_PER_NODE, MAX_PEERS, Peer, Peers};
 use crate::stats::LayerStats;
 use crate::timers::TimerKind;
 
@@ -38,9 +38,23 @@ impl Rng {
     }
 }
 
-/// The address trial and discovery state of one node on its bearer.
+/// One enabled bearer: its settings and its discovery schedule (the
+/// kernel's per-bearer `tipc_discoverer`).
+#[derive(Debug)]
+pub(crate) struct DiscBearer {
+    /// The bearer's settings.
+    pub settings: BearerSettings,
+    /// When the next discovery request goes out on it, once confirmed.
+    pub next: Instant,
+    /// The interval after the next request.
+    pub interval: Duration,
+}
+
+/// The address trial and discovery state of one node on its bearers.
 #[derive(Debug)]
 pub(crate) struct Discovery {
+    /// The enabled bearers, by id.
+    pub bearers: [Option<DiscBearer>; MAX_BEARERS],
     /// Draws the signature, the network hash and each new link's session.
     pub rng: Rng,
     /// Our node signature (a random number per incarnation).
@@ -54,10 +68,6 @@ pub(crate) struct Discovery {
     pub trial_end: Option<Instant>,
     /// When the next DSC_TRIAL goes out, while the trial runs.
     pub next_trial: Instant,
-    /// When the next discovery request goes out, once confirmed.
-    pub next: Instant,
-    /// The interval after the next request.
-    pub interval: Duration,
     /// Media addresses of other clusters' nodes already reported (at most [`MAX_PEERS`]).
     pub reported_foreign: std::collections::BTreeSet<MediaAddr>,
     /// Whether a reflected frame of ours was reported.
@@ -118,15 +128,15 @@ impl Discovery {
             AddrMode::Hashed => (cfg.node_id.hash_addr(), Some(now + cfg.trial_period)),
             AddrMode::Fixed(a) => (a, None),
         };
+        let first = DiscBearer { settings: cfg.first_bearer(), next: now, interval: DISC_MIN };
         Discovery {
+            bearers: [Some(first), None, None],
             rng,
             signature,
             net_hash,
             addr,
             trial_end,
             next_trial: now,
-            next: now,
-            interval: DISC_MIN,
             reported_foreign: std::collections::BTreeSet::new(),
             reported_reflection: false,
         }
@@ -148,7 +158,10 @@ impl Discovery {
     /// then the [`TimerKind::Discovery`] timer.
     pub fn timer(&self) -> (TimerKind, Instant) {
         match self.trial_end {
-            None => (TimerKind::Discovery, self.next),
+            None => {
+                let next = self.bearers.iter().flatten().map(|b| b.next).min().unwrap_or(self.next_trial + DISC_MAX_LINKED);
+                (TimerKind::Discovery, next)
+            }
             Some(end) => (TimerKind::AddressTrial, self.next_trial.min(end)),
         }
     }
@@ -168,35 +181,57 @@ impl Discovery {
         if let Some(end) = self.trial_end {
             if now >= end {
                 self.trial_end = None;
-                self.next = now;
+                for b in self.bearers.iter_mut().flatten() {
+                    b.next = now;
+                }
                 out.event(LinkEvent::AddressConfirmed(self.addr));
             } else if now >= self.next_trial {
-                let m = self.message(cfg, DiscoveryType::Trial, NodeAddr(0), NodeAddr(0));
-                stats.disc_tx += 1;
-                out.send(TxDest::Broadcast, m);
+                for id in 0..MAX_BEARERS as u8 {
+                    let Some(b) = self.bearer(id) else { continue };
+                    let m = self.message(cfg, &b.settings.media, DiscoveryType::Trial, NodeAddr(0), NodeAddr(0));
+                    stats.disc_tx += 1;
+                    out.send(id, TxDest::Broadcast, m);
+                }
                 self.next_trial = now + TRIAL_INTERVAL;
             }
         }
-        if self.confirmed() && now >= self.next {
-            let m = self.message(cfg, DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
+        if !self.confirmed() {
+            return;
+        }
+        for id in 0..MAX_BEARERS as u8 {
+            let Some(b) = self.bearer(id) else { continue };
+            if now < b.next {
+                continue;
+            }
+            let m = self.message(cfg, &b.settings.media, DiscoveryType::Req, NodeAddr(0), NodeAddr(0));
             stats.disc_tx += 1;
-            out.send(TxDest::Broadcast, m);
-            self.next = now + self.interval; // then doubling, as net/tipc/discover.c
-            let cap = if peers.any_link_up() { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
-            self.interval = (self.interval.mul(2)).min(cap);
+            out.send(id, TxDest::Broadcast, m);
+            let cap = if peers.any_link_up(Some(id)) { DISC_MAX_LINKED } else { DISC_MAX_NO_LINK };
+            if let Some(b) = self.bearers[usize::from(id)].as_mut() {
+                b.next = now + b.interval; // then doubling, as net/tipc/discover.c
+                b.interval = (b.interval.mul(2)).min(cap);
+            }
         }
     }
 
-    /// The last link went down: requests go out again at the shortest
-    /// interval, the next one within [`DISC_MIN`].
-    pub fn speed_up(&mut self, now: Instant) {
-        self.interval = DISC_MIN;
-        self.next = self.next.min(now + DISC_MIN);
+    /// The enabled bearer `id`.
+    pub fn bearer(&self, id: u8) -> Option<&DiscBearer> {
+        self.bearers.get(usize::from(id)).and_then(Option::as_ref)
+    }
+
+    /// The last link on `bearer` went down (or the bearer is new):
+    /// requests go out there again at the shortest interval, the next one
+    /// within [`DISC_MIN`].
+    pub fn speed_up(&mut self, now: Instant, bearer: u8) {
+        if let Some(b) = self.bearers.get_mut(usize::from(bearer)).and_then(Option::as_mut) {
+            b.interval = DISC_MIN;
+            b.next = b.next.min(now + DISC_MIN);
+        }
     }
 
     /// A discovery message of type `t` from us, for `dest`, suggesting
     /// `suggested` (DSC_TRIAL_FAIL only).
-    fn message(&self, cfg: &LinkConfig, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
+    fn message(&self, cfg: &LinkConfig, media: &MediaAddr, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
         let m = DiscoveryMsg {
             msg_type: t,
             flags: Flags { non_seq: true, ..Flags::default() },
@@ -205,7 +240,7 @@ impl Discovery {
             dest_domain: dest,
             prev_node: self.addr,
             net_id: cfg.net_id,
-            media: cfg.media,
+            media: *media,
             peer_net_hash: self.net_hash,
             suggested,
             node_id: Some(cfg.node_id),
@@ -218,10 +253,12 @@ impl Discovery {
     /// address or naming a broadcast or multicast one are foreign; a media
     /// address of another medium than our bearer's, or of an unknown type,
     /// is malformed.
+    #[allow(clippy::too_many_arguments)]
     pub fn receive(
         &mut self,
         now: Instant,
         cfg: &LinkConfig,
+        bearer: u8,
         peers: &mut Peers,
         d: DiscoveryMsg,
         out: &mut Outbox,
@@ -229,7 +266,11 @@ impl Discovery {
     ) {
         stats.disc_rx += 1;
         let media = d.media;
-        if !same_medium(&media, &cfg.media) {
+        let Some(own_media) = self.bearer(bearer).map(|b| b.settings.media) else {
+            stats.foreign += 1;
+            return;
+        };
+        if !same_medium(&media, &own_media) {
             stats.malformed += 1;
             return;
         }
@@ -237,7 +278,7 @@ impl Discovery {
             stats.foreign += 1;
             return;
         }
-        if media == cfg.media {
+        if media == own_media {
             stats.foreign += 1;
             if !self.reported_reflection {
                 self.reported_reflection = true;
@@ -252,7 +293,8 @@ impl Discovery {
             }
             return;
         }
-        let heard = Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), media, d };
+        let heard =
+            Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), bearer, own_media, media, d };
         match heard.d.msg_type {
             DiscoveryType::Trial => self.answer_trial(cfg, peers, &heard, out, stats),
             DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out, stats),
@@ -272,9 +314,9 @@ impl Discovery {
         let clash_peer = peers.get(&proposed).is_some_and(|p| p.id != h.id);
         if clash_self || clash_peer {
             let suggestion = peers.find_id(h.id).unwrap_or_else(|| self.suggest(proposed, peers));
-            let m = self.message(cfg, DiscoveryType::TrialFail, proposed, suggestion);
+            let m = self.message(cfg, &h.own_media, DiscoveryType::TrialFail, proposed, suggestion);
             stats.disc_tx += 1;
-            out.send(TxDest::Unicast(h.media), m);
+            out.send(h.bearer, TxDest::Unicast(h.media), m);
             let same_identity = h.id == cfg.node_id;
             report(
                 out,
@@ -322,13 +364,13 @@ impl Discovery {
             return;
         }
         let respond = match peers.get_mut(&addr) {
-            Some(p) => Self::rediscovered(now, p, h, out, stats),
+            Some(p) => self.rediscovered(now, cfg, p, h, out, stats),
             None => self.admit(now, cfg, peers, h, out, stats),
         };
         if respond && h.d.msg_type == DiscoveryType::Req {
-            let m = self.message(cfg, DiscoveryType::Resp, addr, NodeAddr(0));
+            let m = self.message(cfg, &h.own_media, DiscoveryType::Resp, addr, NodeAddr(0));
             stats.disc_tx += 1;
-            out.send(TxDest::Unicast(media), m);
+            out.send(h.bearer, TxDest::Unicast(media), m);
         }
     }
 
@@ -353,33 +395,64 @@ impl Discovery {
             stats.peers_refused += 1;
             return false;
         }
+        let Some(link) = self.new_link(cfg, h) else { return false };
+        peers.insert(addr, Peer::new(addr, h.id, h.bearer, media, d.capabilities, d.signature, link, now));
+        true
+    }
+
+    /// A link in RESET with a fresh session to the node `h` heard from, on
+    /// the bearer it was heard on, with that bearer's settings.
+    fn new_link(&mut self, cfg: &LinkConfig, h: &Heard) -> Option<Link> {
+        let b = self.bearer(h.bearer)?.settings.clone();
         let session = self.rng.next() as u16;
-        let link = Link::new(
+        let mut link = Link::new(
             self.addr,
-            addr,
-            d.capabilities,
+            h.d.prev_node,
+            h.d.capabilities,
             cfg.capabilities,
-            &cfg.if_name,
-            cfg.mtu,
-            cfg.tolerance(),
-            cfg.window,
+            &b.name,
+            b.mtu,
+            b.tolerance(),
+            b.window,
             session,
         );
-        peers.insert(addr, Peer::new(h.id, media, d.capabilities, d.signature, link, now));
-        true
+        link.set_bearer(h.bearer, b.priority);
+        Some(link)
     }
 
     /// A node we know at its address: a conflict if the identity differs;
     /// otherwise it was heard, and what else follows depends on
     /// [`Rediscovery`]. True if the message deserves a response.
-    fn rediscovered(now: Instant, p: &mut Peer, h: &Heard, out: &mut Outbox, stats: &mut LayerStats) -> bool {
+    fn rediscovered(
+        &mut self,
+        now: Instant,
+        cfg: &LinkConfig,
+        p: &mut Peer,
+        h: &Heard,
+        out: &mut Outbox,
+        stats: &mut LayerStats,
+    ) -> bool {
         let (addr, media, d) = (h.d.prev_node, h.media, &h.d);
         if p.id != h.id {
             report(out, stats, Conflict::AddressClaimed { addr, known: p.id, id: h.id, media });
             return false;
         }
         p.heard = now;
-        match Rediscovery::of(p.signature == d.signature, p.media == media, p.link.is_up()) {
+        if p.end(h.bearer).is_none() {
+            // the node on another bearer of ours: a parallel link, at most
+            // two per node (net/tipc/node.c tipc_node_check_dest)
+            if p.link_count() >= MAX_LINKS_PER_NODE {
+                stats.links_refused += 1;
+                return false;
+            }
+            let Some(link) = self.new_link(cfg, h) else { return false };
+            p.add_end(h.bearer, media, link, now);
+            return true;
+        }
+        let (same_sig, any_up) = (p.signature == d.signature, p.any_link_up());
+        let Some(e) = p.end(h.bearer) else { return false };
+        let seen = Rediscovery::of(same_sig, e.media == media, e.link.is_up());
+        match seen {
             Rediscovery::Unchanged => false,
             Rediscovery::Restarted => {
                 p.signature = d.signature;
@@ -390,23 +463,27 @@ impl Discovery {
                 false
             }
             Rediscovery::Relink { restarted } => {
-                p.link.hasten_reset();
-                if restarted {
+                let Some(e) = p.end_mut(h.bearer) else { return false };
+                e.link.hasten_reset();
+                if restarted && !any_up {
+                    e.link.peer_caps = d.capabilities;
                     p.signature = d.signature;
                     p.caps = d.capabilities;
-                    p.link.peer_caps = d.capabilities;
                 }
                 true
             }
             Rediscovery::Moved => {
-                p.media = media;
-                p.signature = d.signature;
-                p.caps = d.capabilities;
-                p.link.peer_caps = d.capabilities;
-                if p.link.state != LinkState::Reset {
-                    p.link.reset();
+                let Some(e) = p.end_mut(h.bearer) else { return false };
+                e.media = media;
+                e.link.peer_caps = d.capabilities;
+                if e.link.state != LinkState::Reset && e.link.state != LinkState::FailingOver {
+                    e.link.reset();
                 }
-                p.next_tick = now;
+                e.next_tick = now;
+                if !any_up {
+                    p.signature = d.signature;
+                    p.caps = d.capabilities;
+                }
                 true
             }
         }
@@ -429,6 +506,9 @@ impl Discovery {
 /// the one its legacy address implies) and its media address.
 struct Heard {
     id: NodeId,
+    /// Our bearer it was heard on, and our media address there.
+    bearer: u8,
+    own_media: MediaAddr,
     media: MediaAddr,
     d: DiscoveryMsg,
 }

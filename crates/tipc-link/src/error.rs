@@ -25,6 +25,12 @@ pub enum LinkError {
     /// The node has no address yet (address trial running).
     #[error("own address not yet confirmed")]
     NotReady,
+    /// [`crate::MAX_BEARERS`] bearers are enabled already.
+    #[error("{} bearers are enabled already", crate::MAX_BEARERS)]
+    TooManyBearers,
+    /// No bearer with this id is enabled.
+    #[error("no bearer {0} is enabled")]
+    NoSuchBearer(u8),
 }
 
 /// Checks that a message handed to the layer has a possible length: at

@@ -9,6 +9,8 @@ use tipc_wire::{MediaAddr, NodeAddr, NodeId};
 /// One frame to put on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
+    /// Our bearer it goes out on (0–2, in the order bearers were enabled).
+    pub bearer: u8,
     /// Where it goes.
     pub dst: TxDest,
     /// The TIPC message.
@@ -193,14 +195,14 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Queues `msg` for `dst`.
-    pub fn send(&mut self, dst: TxDest, msg: Bytes) {
-        self.tx.push_back(Transmit { dst, msg });
+    /// Queues `msg` for `dst` on `bearer`.
+    pub fn send(&mut self, bearer: u8, dst: TxDest, msg: Bytes) {
+        self.tx.push_back(Transmit { bearer, dst, msg });
     }
-    /// Queues each of `frames`, in order, for `dst`.
-    pub fn send_all(&mut self, dst: TxDest, frames: impl IntoIterator<Item = Bytes>) {
+    /// Queues each of `frames`, in order, for `dst` on `bearer`.
+    pub fn send_all(&mut self, bearer: u8, dst: TxDest, frames: impl IntoIterator<Item = Bytes>) {
         for msg in frames {
-            self.send(dst, msg);
+            self.send(bearer, dst, msg);
         }
     }
     /// Queues an event.

@@ -5,19 +5,22 @@
 //! table over all of them ([`crate::timers`]).
 
 use bytes::Bytes;
-use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, User};
+use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, TunnelType, User};
 
 use crate::bcast::{BcSend, Received};
-use crate::config::LinkConfig;
-use crate::discovery::Discovery;
+use crate::config::{BearerSettings, LinkConfig, MAX_BEARERS};
+use crate::discovery::{DISC_MIN, DiscBearer, Discovery};
 use crate::error::{LinkError, check_length};
 use crate::event::{LinkEvent, Outbox, Transmit};
-use crate::link::{BcCtx, Link, Outcome};
+use crate::link::{BcCtx, Link, LinkState, Outcome};
 use crate::node::{DownReason, LinkInfo, Peers};
 use crate::stats::LayerStats;
 use crate::timers::{self, TimerKind};
+use crate::tunnel::{self, FailoverRx, SynchRx};
 
-/// The link layer of one node on one Ethernet bearer (sans-IO).
+/// The link layer of one node on its bearers (sans-IO): up to
+/// [`MAX_BEARERS`], any mix of media, with up to two parallel links per
+/// peer node, failover and synch between them.
 ///
 /// Drive it with [`LinkLayer::handle_frame`], [`LinkLayer::handle_timeout`]
 /// (at [`LinkLayer::poll_timeout`]) and the `poll_*` methods, passing the
@@ -72,13 +75,59 @@ impl LinkLayer {
     pub fn stats(&self) -> LayerStats {
         self.stats
     }
-    /// One entry per known peer.
+    /// One entry per link, by peer then bearer.
     pub fn links(&self) -> Vec<LinkInfo> {
-        self.peers.values().map(|p| p.info(&self.cfg.node_id)).collect()
+        self.peers.values().flat_map(|p| p.info(&self.cfg.node_id)).collect()
     }
     /// Nodes with an up link.
     pub fn up_nodes(&self) -> Vec<NodeAddr> {
-        self.peers.values().filter(|p| p.node_up).map(|p| p.link.peer_addr).collect()
+        self.peers.values().filter(|p| p.node_up).map(|p| p.addr).collect()
+    }
+
+    /// The enabled bearers with their ids and settings.
+    pub fn bearers(&self) -> Vec<(u8, BearerSettings)> {
+        (0..MAX_BEARERS as u8).filter_map(|id| self.disc.bearer(id).map(|b| (id, b.settings.clone()))).collect()
+    }
+
+    /// Enables a further bearer: it gets the lowest free id (0–2), its
+    /// discovery starts at once (after the address trial), and nodes found
+    /// on it get a link there, a second one for nodes reached already.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::TooManyBearers`] when [`MAX_BEARERS`] are enabled.
+    pub fn enable_bearer(&mut self, now: Instant, settings: BearerSettings) -> Result<u8, LinkError> {
+        let id = self.disc.bearers.iter().position(Option::is_none).ok_or(LinkError::TooManyBearers)?;
+        self.disc.bearers[id] = Some(DiscBearer { settings, next: now, interval: DISC_MIN });
+        self.update_primary();
+        Ok(id as u8)
+    }
+
+    /// Disables bearer `id`: its links go down (each failing over to a
+    /// parallel link where there is one, so nothing is lost; a node whose
+    /// only link it was goes down), nothing more is sent on it, and its
+    /// links are forgotten.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::NoSuchBearer`] when `id` is not enabled.
+    pub fn disable_bearer(&mut self, now: Instant, id: u8) -> Result<(), LinkError> {
+        if self.disc.bearer(id).is_none() {
+            return Err(LinkError::NoSuchBearer(id));
+        }
+        let on_it: Vec<NodeAddr> = self.peers.values().filter(|p| p.end(id).is_some()).map(|p| p.addr).collect();
+        for a in on_it {
+            let up = self.peers.get(&a).and_then(|p| p.end(id)).is_some_and(|e| e.link.is_up());
+            if up {
+                self.outcome(now, a, id, Outcome { down: Some(DownReason::Disabled), ..Outcome::default() });
+            }
+            if let Some(p) = self.peers.get_mut(&a) {
+                p.ends[usize::from(id)] = None;
+            }
+        }
+        self.disc.bearers[usize::from(id)] = None;
+        self.update_primary();
+        Ok(())
     }
     /// Whether a link to `node` is up.
     pub fn is_up(&self, node: NodeAddr) -> bool {
@@ -129,22 +178,49 @@ impl LinkLayer {
         rows
     }
 
-    /// Runs `f` on the link to `peer` with the peer's broadcast facts, sends
-    /// what it produced to the peer's media address and notes the broadcast ack that
-    /// went out.
+    /// Runs `f` on the link to `peer` on `bearer` with the peer's broadcast
+    /// facts, sends what it produced to the peer's media address there and
+    /// notes the broadcast ack that went out.
     pub(crate) fn on_link<R>(
         &mut self,
         now: Instant,
         peer: NodeAddr,
+        bearer: u8,
         f: impl FnOnce(&mut Link, &BcCtx, &mut Vec<Bytes>) -> R,
     ) -> Option<R> {
         let bc_last = self.bcs.last_sent();
-        self.peers.on_link(now, peer, bc_last, &mut self.out, f)
+        self.peers.on_link(now, peer, bearer, bc_last, &mut self.out, f)
     }
 
-    /// Sends a plain STATE to `peer` (carrying our acks and gap reports).
-    fn send_state(&mut self, now: Instant, peer: NodeAddr) {
-        self.on_link(now, peer, |l, bc, out| out.push(l.build_proto(LinkProtoType::State, false, false, 0, false, bc)));
+    /// Sends a plain STATE to `peer` on `bearer` (carrying our acks and gap
+    /// reports).
+    fn send_state(&mut self, now: Instant, peer: NodeAddr, bearer: u8) {
+        self.on_link(now, peer, bearer, |l, bc, out| {
+            out.push(l.build_proto(LinkProtoType::State, false, false, 0, false, bc))
+        });
+    }
+
+    /// The bearer of an up link to `peer` (its first active slot).
+    fn any_up_bearer(&self, peer: NodeAddr) -> Option<u8> {
+        self.peers.get(&peer).and_then(|p| p.active[0])
+    }
+
+    /// Picks the bearer of the broadcast link (tipc-wire-udp-failover.md
+    /// §2.3): the one reaching the most nodes; among equals the one whose
+    /// id differs in parity from our address, then the lowest id.
+    fn update_primary(&mut self) {
+        let own = self.disc.addr.0;
+        let best = (0..MAX_BEARERS as u8)
+            .filter(|&id| self.disc.bearer(id).is_some())
+            .max_by_key(|&id| (self.peers.reached_by(id), (u32::from(id) ^ own) & 1, std::cmp::Reverse(id)));
+        if let Some(b) = best {
+            self.bcs.primary = b;
+        }
+    }
+
+    /// The smallest MTU of the enabled bearers (the broadcast link's).
+    fn bcast_mtu(&self) -> usize {
+        self.disc.bearers.iter().flatten().map(|b| b.settings.mtu).min().unwrap_or(self.cfg.mtu)
     }
 
     /// Broadcast-link counters: (packets sent, retransmitted, in flight, backlog).
@@ -172,7 +248,8 @@ impl LinkLayer {
             return Err(LinkError::NotReady);
         }
         check_length(msg.len())?;
-        self.bcs.send(now, self.disc.addr, self.cfg.mtu, msg, &mut self.out)
+        let mtu = self.bcast_mtu();
+        self.bcs.send(now, self.disc.addr, mtu, msg, &mut self.out)
     }
 
     /// A peer acknowledged our broadcast packets up to `ack`; `gap` more are missing.
@@ -194,31 +271,40 @@ impl LinkLayer {
             // receivers may have missed the tail: tell the laggards our last seqno
             let laggards: Vec<NodeAddr> = self.bcs.laggards(last).collect();
             for a in laggards {
-                self.on_link(now, a, |l, bc, out| {
+                let Some(b) = self.any_up_bearer(a) else { continue };
+                self.on_link(now, a, b, |l, bc, out| {
                     out.push(l.build_proto(LinkProtoType::State, true, false, 0, false, bc))
                 });
             }
         }
         self.peers.expire(now, &mut self.stats);
-        for a in self.peers.dead(now) {
-            self.outcome(now, a, Outcome { down: Some(DownReason::SupervisionTimeout), ..Outcome::default() });
+        for (a, b) in self.peers.dead(now) {
+            self.outcome(now, a, b, Outcome { down: Some(DownReason::SupervisionTimeout), ..Outcome::default() });
         }
-        for a in self.peers.due(now) {
+        for (a, b) in self.peers.due(now) {
             let Some(p) = self.peers.get(&a) else { continue };
             let bc_pending = p.bc.has_news();
-            let Some(oc) = self.on_link(now, a, |l, bc, out| l.tick(now, bc, bc_pending, out)) else { continue };
-            if let Some(p) = self.peers.get_mut(&a) {
-                p.next_tick = now + p.link.tick_interval();
+            let Some(oc) = self.on_link(now, a, b, |l, bc, out| l.tick(now, bc, bc_pending, out)) else { continue };
+            if let Some(e) = self.peers.get_mut(&a).and_then(|p| p.end_mut(b)) {
+                e.next_tick = now + e.link.tick_interval();
             }
-            self.outcome(now, a, oc);
+            self.outcome(now, a, b, oc);
         }
     }
 
     /// Handles one received TIPC message (Ethernet or UDP header already
     /// removed) from the neighbour at media address `src` (the frame's
-    /// source MAC, or the datagram's source address). Malformed or foreign
-    /// frames are counted and dropped.
+    /// source MAC, or the datagram's source address) on bearer 0; see
+    /// [`LinkLayer::handle_frame_on`].
     pub fn handle_frame(&mut self, now: Instant, src: impl Into<MediaAddr>, msg: Bytes) {
+        self.handle_frame_on(now, 0, src, msg);
+    }
+
+    /// Handles one received TIPC message (Ethernet or UDP header already
+    /// removed) that arrived on our bearer `bearer` from the neighbour at
+    /// media address `src`. Malformed or foreign frames are counted and
+    /// dropped.
+    pub fn handle_frame_on(&mut self, now: Instant, bearer: u8, src: impl Into<MediaAddr>, msg: Bytes) {
         let src = src.into();
         if self.stopped {
             return;
@@ -235,7 +321,7 @@ impl LinkLayer {
         if user == User::LinkConfig {
             match Msg::parse_view(&h) {
                 Ok(Msg::Discovery(d)) => {
-                    self.disc.receive(now, &self.cfg, &mut self.peers, d, &mut self.out, &mut self.stats);
+                    self.disc.receive(now, &self.cfg, bearer, &mut self.peers, d, &mut self.out, &mut self.stats);
                 }
                 _ => self.stats.malformed += 1,
             }
@@ -243,16 +329,20 @@ impl LinkLayer {
         }
         let from = h.prev_node();
         // a neighbour's frames come from the media address it announced in
-        // discovery; anything else claiming its address is forged or
-        // misrouted
+        // discovery on that bearer; anything else claiming its address is
+        // forged or misrouted. Its broadcast-link packets may come on a
+        // bearer where we have no link to it (its primary bearer,
+        // tipc-wire-udp-failover.md §2.3).
+        let non_seq = h.flags().non_seq;
         match self.peers.get_mut(&from) {
-            Some(p) if sent_by(&p.media, &src) => p.heard = now,
+            Some(p) if p.end(bearer).is_some_and(|e| sent_by(&e.media, &src)) => p.heard = now,
+            Some(p) if non_seq && p.end(bearer).is_none() => p.heard = now,
             _ => {
                 self.stats.foreign += 1;
                 return;
             }
         }
-        if h.flags().non_seq {
+        if non_seq {
             self.handle_bcast(now, from, &h, msg);
             return;
         }
@@ -269,8 +359,10 @@ impl LinkLayer {
             if lp.msg_type == LinkProtoType::State && p.bc.synced {
                 p.bc.peer_last = lp.last_bcast_sent;
             }
-            let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv_proto(now, &lp, bc, out)) else { return };
-            self.outcome(now, from, oc);
+            let Some(oc) = self.on_link(now, from, bearer, |l, bc, out| l.recv_proto(now, &lp, bc, out)) else {
+                return;
+            };
+            self.outcome(now, from, bearer, oc);
             if lp.msg_type == LinkProtoType::State && !lp.bc_ack_invalid && self.is_up(from) {
                 self.bc_ack(now, from, lp.hdr.bcast_ack, lp.bcast_gap);
             }
@@ -282,22 +374,23 @@ impl LinkLayer {
         let peer_bc_ack = h.bcast_ack();
         // sequenced unicast packet
         let mut deliver = std::mem::take(&mut self.deliver_scratch);
-        let Some(oc) = self.on_link(now, from, |l, bc, out| l.recv(now, msg, bc, out, &mut deliver)) else {
+        let Some(oc) = self.on_link(now, from, bearer, |l, bc, out| l.recv(now, msg, bc, out, &mut deliver)) else {
             self.deliver_scratch = deliver;
             return;
         };
         let up_now = oc.up;
         if up_now {
-            self.outcome(now, from, Outcome { up: true, ..Outcome::default() });
+            self.outcome(now, from, bearer, Outcome { up: true, ..Outcome::default() });
         }
         for m in deliver.drain(..) {
-            self.deliver_unicast(from, m);
+            self.deliver_unicast(now, from, bearer, m);
         }
         self.deliver_scratch = deliver;
+        self.check_parallel(from);
         if bc_ack_valid && self.is_up(from) {
             self.bc_ack(now, from, peer_bc_ack, 0);
         }
-        self.outcome(now, from, Outcome { up: false, ..oc });
+        self.outcome(now, from, bearer, Outcome { up: false, ..oc });
     }
 
     /// Whether a message names a destination node that is not us (short
@@ -309,7 +402,7 @@ impl LinkLayer {
     /// A message the link delivered in sequence. Every one has a checked
     /// header: the frame's own, or one checked by the bundle iterator or the
     /// reassembler.
-    fn deliver_unicast(&mut self, from: NodeAddr, m: Bytes) {
+    fn deliver_unicast(&mut self, now: Instant, from: NodeAddr, bearer: u8, m: Bytes) {
         let Ok(h) = Header::new_checked(m.clone()) else {
             self.stats.malformed += 1;
             return;
@@ -333,9 +426,128 @@ impl LinkLayer {
             return;
         }
         if user == User::TunnelProtocol {
+            if let Ok(Msg::Tunnel(t)) = Msg::parse_view(&h) {
+                self.tunnel_rcv(now, from, bearer, h.seqno(), t);
+            } else {
+                self.stats.malformed += 1;
+            }
             return;
         }
-        self.out.event(LinkEvent::Deliver { from, bcast: false, msg: m });
+        self.emit(from, bearer, m);
+    }
+
+    /// Hands a message that arrived over the link on `path` (its own, or
+    /// tunnelled from it) up, unless a synch holds that link's messages
+    /// back.
+    fn emit(&mut self, from: NodeAddr, path: u8, msg: Bytes) {
+        if let Some(s) = self.peers.get_mut(&from).and_then(|p| p.synch.as_mut())
+            && s.new == path
+        {
+            s.held.push(msg);
+            return;
+        }
+        self.out.event(LinkEvent::Deliver { from, bcast: false, msg });
+    }
+
+    /// A TUNNEL_PROTOCOL message the link to `from` on `bearer` delivered
+    /// in order as its packet `seq` (tipc-wire-udp-failover.md §3.3, §4.2).
+    fn tunnel_rcv(&mut self, now: Instant, from: NodeAddr, bearer: u8, seq: SeqNo, t: tipc_wire::TunnelMsg) {
+        let named = tunnel::bearer_of(&t);
+        match t.msg_type {
+            TunnelType::Failover => {
+                let Some(p) = self.peers.get(&from) else { return };
+                if named == bearer || !p.node_up {
+                    return;
+                }
+                if p.failover.as_ref().is_none_or(|f| f.failed != named) {
+                    let failed_up = p.end(named).is_some_and(|e| e.link.is_up());
+                    if failed_up {
+                        // the peer lost the link we still had: ours fails
+                        // over too, sending our part
+                        self.outcome(now, from, named, Outcome { down: Some(DownReason::PeerFailover), ..Outcome::default() });
+                    } else {
+                        self.half_failover(now, from, bearer, named);
+                    }
+                }
+                let mut msgs = Vec::new();
+                let Some(p) = self.peers.get_mut(&from) else { return };
+                let Some(f) = p.failover.as_mut().filter(|f| f.failed == named) else { return };
+                let Some(e) = p.ends.get_mut(usize::from(bearer)).and_then(Option::as_mut) else { return };
+                let r = f.receive(seq, t, &mut e.link.stats, &mut msgs);
+                for m in msgs {
+                    self.emit(from, named, m);
+                }
+                if r.is_err() {
+                    self.stats.proto_errors += 1;
+                }
+            }
+            TunnelType::Synch => {
+                let Some(p) = self.peers.get_mut(&from) else { return };
+                let old_up = p.end(named).is_some_and(|e| e.link.is_up());
+                if named == bearer || !p.node_up || p.synch.is_some() || !old_up {
+                    return;
+                }
+                let point = SeqNo((t.word9 >> 16) as u16);
+                p.synch = Some(SynchRx { new: bearer, old: named, point, old_failed: false, held: Vec::new() });
+            }
+            TunnelType::Unknown(_) => self.stats.malformed += 1,
+        }
+    }
+
+    /// A FAILOVER_MSG for a link of ours to `from` that is not up (`failed`,
+    /// its bearer): we have nothing of it to hand over but must answer, so
+    /// the peer's failover can end; a lone dummy goes back on `tunnel`
+    /// (tipc-wire-udp-failover.md §3.4, half failover).
+    fn half_failover(&mut self, now: Instant, from: NodeAddr, tunnel: u8, failed: u8) {
+        let own = self.disc.addr;
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        let enhanced = p.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
+        let peer_bearer = p.end(failed).and_then(|e| e.link.peer_bearer).unwrap_or(failed);
+        if let Some(e) = p.end_mut(failed)
+            && e.link.state != LinkState::FailingOver
+        {
+            e.link.reset();
+            e.link.state = LinkState::FailingOver;
+        }
+        p.failover = Some(FailoverRx::new(failed, tunnel, SeqNo(1), Vec::new(), tipc_wire::Reassembler::new()));
+        let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu);
+        let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, enhanced);
+        self.on_link(now, from, tunnel, |l, bc, out| l.send_tunnel(msgs, bc, out));
+    }
+
+    /// Ends what is over between the links to `from`: a failover whose
+    /// batch has all arrived (the failed link may come back), a synch whose
+    /// old link has delivered up to the sync point or failed over (the held
+    /// messages go up, in order).
+    fn check_parallel(&mut self, from: NodeAddr) {
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        if let Some(f) = &p.failover {
+            let done = p.end(f.tunnel).is_some_and(|e| f.done(e.link.rcv_nxt));
+            if done {
+                let failed = f.failed;
+                p.failover = None;
+                if let Some(e) = p.end_mut(failed) {
+                    e.link.end_failover();
+                }
+                if let Some(s) = p.synch.as_mut()
+                    && s.old == failed
+                {
+                    s.old_failed = true;
+                }
+            }
+        }
+        let Some(s) = &p.synch else { return };
+        let old_done = match p.end(s.old) {
+            Some(e) if e.link.is_up() && !s.old_failed => s.point.lt(e.link.rcv_nxt),
+            // the old link failed: once its failover is over, all it
+            // carried has arrived
+            _ => p.failover.as_ref().is_none_or(|f| f.failed != s.old),
+        };
+        if old_done && let Some(s) = p.synch.take() {
+            for msg in s.held {
+                self.out.event(LinkEvent::Deliver { from, bcast: false, msg });
+            }
+        }
     }
 
     /// A broadcast-link packet from `from`.
@@ -345,7 +557,7 @@ impl LinkLayer {
             return;
         }
         let Some(p) = self.peers.get_mut(&from) else { return };
-        if !p.bc.synced || !p.link.is_up() {
+        if !p.bc.synced || !p.node_up {
             self.stats.bcast_dropped += 1;
             return;
         }
@@ -357,13 +569,13 @@ impl LinkLayer {
         match p.bc.receive(h.seqno(), msg, &mut delivered) {
             Received::Dropped => self.stats.bcast_dropped += 1,
             Received::Deferred { report_gap } => {
-                if report_gap {
-                    self.send_state(now, from);
+                if report_gap && let Some(b) = self.any_up_bearer(from) {
+                    self.send_state(now, from, b);
                 }
             }
             Received::InOrder { ack_now } => {
-                if ack_now {
-                    self.send_state(now, from);
+                if ack_now && let Some(b) = self.any_up_bearer(from) {
+                    self.send_state(now, from, b);
                 }
                 for m in delivered.drain(..) {
                     self.out.event(LinkEvent::Deliver { from, bcast: true, msg: m });
@@ -378,22 +590,30 @@ impl LinkLayer {
     /// ([`Peers::apply`]) and to the parts it touches: a node that comes up
     /// receives our broadcast link; one that goes down no longer holds it
     /// back, and with no link left discovery speeds up again.
-    pub(crate) fn outcome(&mut self, now: Instant, peer: NodeAddr, oc: Outcome) {
+    pub(crate) fn outcome(&mut self, now: Instant, peer: NodeAddr, bearer: u8, oc: Outcome) {
         let own = self.disc.addr;
         let bc_last = self.bcs.last_sent();
-        let init = if oc.up { self.bcs.sync_msg(own, peer) } else { None };
-        if !self.peers.apply(peer, &oc, init, bc_last, &mut self.out, &mut self.stats) {
+        let was_up = self.peers.is_up(peer);
+        let init = if oc.up && !was_up { self.bcs.sync_msg(own, peer) } else { None };
+        if !self.peers.apply(peer, bearer, &oc, init, bc_last, &mut self.out, &mut self.stats) {
             return;
         }
-        if oc.up {
+        let is_up = self.peers.is_up(peer);
+        if is_up && !was_up {
             self.bcs.add_receiver(peer);
         }
         if oc.down.is_some() {
-            self.bcs.remove_receiver(peer);
-            if !self.peers.any_link_up() {
-                self.disc.speed_up(now);
+            if !is_up {
+                self.bcs.remove_receiver(peer);
+                self.bcs.release(now, own, &mut self.out);
             }
-            self.bcs.release(now, own, &mut self.out);
+            if !self.peers.any_link_up(Some(bearer)) {
+                self.disc.speed_up(now, bearer);
+            }
+            self.check_parallel(peer);
+        }
+        if oc.up || oc.down.is_some() {
+            self.update_primary();
         }
     }
 
@@ -410,35 +630,62 @@ impl LinkLayer {
     /// importance is full: retry after [`LinkEvent::Uncongested`].
     pub fn send(&mut self, now: Instant, dest: NodeAddr, msg: Bytes) -> Result<(), LinkError> {
         check_length(msg.len())?;
-        if !self.peers.is_up(dest) {
-            return Err(LinkError::NoLink(dest));
-        }
-        let r = self.on_link(now, dest, |l, bc, out| l.send(msg, bc, out)).ok_or(LinkError::NoLink(dest))?;
+        let bearer = self
+            .peers
+            .get(&dest)
+            .filter(|p| p.node_up)
+            .and_then(|p| p.select(selector(&msg)))
+            .ok_or(LinkError::NoLink(dest))?;
+        let r = self.on_link(now, dest, bearer, |l, bc, out| l.send(msg, bc, out)).ok_or(LinkError::NoLink(dest))?;
         r.map_err(|()| LinkError::Congested(dest))
     }
 
-    /// Whether a send to `dest` would be refused for congestion now.
+    /// Whether a send to `dest` would be refused for congestion now (on
+    /// either active link).
     pub fn is_congested(&self, dest: NodeAddr) -> bool {
-        self.peers.get(&dest).is_some_and(|p| p.link.is_congested())
+        self.peers.get(&dest).is_some_and(|p| {
+            p.active.iter().flatten().any(|&b| p.end(b).is_some_and(|e| e.link.is_congested()))
+        })
     }
 
-    /// Largest message that goes out unfragmented to `dest`.
+    /// Largest message that goes out unfragmented to `dest` (on either
+    /// active link).
     pub fn max_pkt(&self, dest: NodeAddr) -> usize {
-        self.peers.get(&dest).map_or(self.cfg.mtu - INT_H_SIZE, |p| p.link.max_pkt())
+        self.peers
+            .get(&dest)
+            .and_then(|p| p.active.iter().flatten().filter_map(|&b| p.end(b)).map(|e| e.link.max_pkt()).min())
+            .unwrap_or(self.cfg.mtu - INT_H_SIZE)
     }
 
     /// Whether every up link has all its packets acknowledged and nothing in
     /// its backlog (a clean moment to stop).
     pub fn all_acked(&self) -> bool {
-        self.peers.values().filter(|p| p.link.is_up()).all(|p| p.link.queued() == (0, 0))
+        self.peers.values().flat_map(|p| p.ends.iter().flatten()).filter(|e| e.link.is_up()).all(|e| e.link.queued() == (0, 0))
     }
 
     /// Stops: every up link gets a peer-stopping RESET with a newer session,
     /// so kernel peers drop the link at once rather than after the tolerance.
     pub fn shutdown(&mut self, _now: Instant) {
-        self.peers.fail_all(&mut self.out);
+        self.peers.fail_all(None, &mut self.out);
         self.stopped = true;
     }
+}
+
+/// The selector of a message (net/tipc/node.c `tipc_node_xmit_skb`
+/// callers): the originating port for data, group protocol and connection
+/// messages, so one socket's messages keep to one link; 0 for the rest.
+fn selector(msg: &[u8]) -> u32 {
+    let h = tipc_wire::UncheckedHeader::new(msg);
+    match h.user() {
+        u if u.is_data() => word(msg, 4),
+        User::GroupProtocol | User::ConnManager => word(msg, 4),
+        _ => 0,
+    }
+}
+
+/// Word `n` of a message (0 past its end).
+fn word(msg: &[u8], n: usize) -> u32 {
+    msg.get(n * 4..n * 4 + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Whether a frame from `src` can be from the neighbour that announced

@@ -45,12 +45,13 @@ mod stats;
 #[cfg(test)]
 mod testkit;
 mod timers;
+mod tunnel;
 
-pub use config::{AddrMode, LinkConfig, caps};
+pub use config::{AddrMode, BearerSettings, DEFAULT_PRIORITY, LinkConfig, MAX_BEARERS, MAX_PRIORITY, caps};
 pub use error::LinkError;
 pub use event::{Conflict, LinkEvent, Transmit, TxDest};
 pub use layer::LinkLayer;
 pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
-pub use node::{LinkInfo, MAX_PEERS, PEER_EXPIRY};
+pub use node::{LinkInfo, MAX_LINKS_PER_NODE, MAX_PEERS, PEER_EXPIRY};
 pub use stats::{LayerStats, LinkStats};
 pub use timers::TimerKind;

@@ -14,7 +14,8 @@ use crate::config::caps;
 use crate::node::DownReason;
 use crate::stats::LinkStats;
 
-/// Link states (single link per peer: no failover or synch states).
+/// Link states (net/tipc/link.c; a synching link is `Established`, its
+/// node keeps the synch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkState {
     /// Down; sending RESET.
@@ -23,6 +24,11 @@ pub enum LinkState {
     Establishing,
     /// Up.
     Established,
+    /// Failed while a parallel link to the same node stayed up: its packets
+    /// went to the peer through that link (FAILOVER_MSG), and it stays
+    /// silent, ignoring the peer's link protocol, until the peer's failover
+    /// has arrived too (tipc-wire-udp-failover.md §3.1, §3.4).
+    FailingOver,
 }
 
 /// The receive window: packets further ahead than this are dropped.
@@ -101,6 +107,14 @@ pub(crate) struct Link {
     pub if_name: String,
     /// The peer's interface name, from its RESET/ACTIVATE.
     pub peer_if: Option<String>,
+    /// Our bearer's id (0–2): RESET/ACTIVATE carry it as bearer id and
+    /// network plane.
+    pub bearer_id: u8,
+    /// The peer's bearer id of this link, from its RESET/ACTIVATE (what
+    /// tunnel messages name the link by).
+    pub peer_bearer: Option<u8>,
+    /// Link priority (0–31).
+    pub priority: u8,
     pub state: LinkState,
     pub session: u16,
     peer_session: Option<u16>,
@@ -156,6 +170,9 @@ impl Link {
             own_caps,
             if_name: if_name.to_string(),
             peer_if: None,
+            bearer_id: 0,
+            peer_bearer: None,
+            priority: crate::config::DEFAULT_PRIORITY,
             state: LinkState::Reset,
             session,
             peer_session: None,
@@ -302,8 +319,25 @@ impl Link {
     }
 
     fn transmit_pending(&mut self, p: Pending, bc: &BcCtx, out: &mut Vec<Bytes>) {
-        let msg = match p {
-            Pending::One { msg, .. } => msg,
+        let Some(msg) = self.build_pending(p) else { return };
+        let seq = self.snd_nxt;
+        self.snd_nxt = seq.next();
+        if self.transmq.is_empty() {
+            self.progress_at = self.last_now;
+        }
+        let stamped = self.stamp(msg, seq, bc);
+        self.rcv_unacked = 0;
+        self.stats.sent_pkts += 1;
+        out.push(stamped.clone());
+        self.transmq.push_back(TxPkt { seq, msg: stamped, first_retx: None, last_retx: None });
+    }
+
+    /// The packet a backlog entry becomes (a bundle is built here); `None`
+    /// if a bundle cannot be encoded (never with parts the send path
+    /// accepted).
+    fn build_pending(&mut self, p: Pending) -> Option<Bytes> {
+        match p {
+            Pending::One { msg, .. } => Some(msg),
             Pending::Bundle { parts, imp, .. } => {
                 let hdr = IntHdr {
                     prev_node: self.own_addr,
@@ -318,22 +352,9 @@ impl Link {
                 }
                 self.stats.sent_bundles += 1;
                 self.stats.sent_bundled += n as u64;
-                match Msg::Bundle(b.finish()).to_bytes() {
-                    Ok(m) => m,
-                    Err(_) => return,
-                }
+                Msg::Bundle(b.finish()).to_bytes().ok()
             }
-        };
-        let seq = self.snd_nxt;
-        self.snd_nxt = seq.next();
-        if self.transmq.is_empty() {
-            self.progress_at = self.last_now;
         }
-        let stamped = self.stamp(msg, seq, bc);
-        self.rcv_unacked = 0;
-        self.stats.sent_pkts += 1;
-        out.push(stamped.clone());
-        self.transmq.push_back(TxPkt { seq, msg: stamped, first_retx: None, last_retx: None });
     }
 
     /// Writes seqno, ack, broadcast ack and previous node into a packet.
@@ -438,7 +459,7 @@ impl Link {
         let Ok(h) = Header::new_checked(&msg[..]) else { return oc };
         let (seq, ack) = (h.seqno(), h.ack());
         match self.state {
-            LinkState::Reset => return oc,
+            LinkState::Reset | LinkState::FailingOver => return oc,
             LinkState::Establishing => {
                 // comes up, but the packet is dropped (it will be retransmitted)
                 self.state = LinkState::Established;
@@ -513,29 +534,7 @@ impl Link {
     }
 
     fn unpack(&mut self, m: Bytes, deliver: &mut Vec<Bytes>) -> Result<(), DownReason> {
-        match UncheckedHeader::new(&m[..]).user() {
-            User::MsgBundler => {
-                let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
-                self.stats.recv_bundles += 1;
-                for inner in b.iter() {
-                    match inner {
-                        Ok(i) => deliver.push(i),
-                        Err(_) => break,
-                    }
-                }
-            }
-            User::MsgFragmenter => {
-                let Ok(Msg::Fragment(f)) = Msg::parse(m) else { return Ok(()) };
-                self.stats.recv_fragments += 1;
-                match self.reasm.push(&f) {
-                    Ok(Reassembly::Complete(whole)) => deliver.push(whole),
-                    Ok(Reassembly::Pending) => {}
-                    Err(_) => return Err(DownReason::FragmentOutOfPlace),
-                }
-            }
-            _ => deliver.push(m),
-        }
-        Ok(())
+        unpack(m, &mut self.reasm, &mut self.stats, deliver)
     }
 
     // ------------------------------------------------------------ protocol
@@ -592,9 +591,9 @@ impl Link {
             bc_ack_invalid: !redundant,
             peer_stopping: stopping,
             redundant_link: redundant,
-            bearer_id: 0,
+            bearer_id: self.bearer_id,
             priority: 0,
-            net_plane: 0,
+            net_plane: self.bearer_id,
             probe,
             bcast_gap: 0,
             max_pkt_div4: 0,
@@ -631,6 +630,9 @@ impl Link {
     /// Handles a LINK_PROTOCOL message from the peer.
     pub fn recv_proto(&mut self, now: Instant, m: &LinkProtoMsg, bc: &BcCtx, out: &mut Vec<Bytes>) -> Outcome {
         let mut oc = Outcome::default();
+        if self.state == LinkState::FailingOver {
+            return oc;
+        }
         // acceptance (kernel tipc_link_validate_msg)
         let accept = match (m.msg_type, self.peer_session) {
             (LinkProtoType::Reset, None) | (LinkProtoType::Activate, None) => true,
@@ -651,6 +653,12 @@ impl Link {
                 }
                 if let Some(n) = m.if_name() {
                     self.peer_if = Some(n.to_string());
+                }
+                self.peer_bearer = Some(m.bearer_id);
+                // a higher priority in RESET/ACTIVATE is adopted
+                // (net/tipc/link.c tipc_link_proto_rcv)
+                if m.priority > self.priority && m.priority <= crate::config::MAX_PRIORITY {
+                    self.priority = m.priority;
                 }
                 if (50..=30_000).contains(&tol) {
                     self.tolerance = Duration::from_millis(tol);
@@ -677,7 +685,7 @@ impl Link {
                             self.state = LinkState::Establishing;
                         }
                         LinkState::Reset => self.state = LinkState::Establishing,
-                        LinkState::Establishing => {}
+                        LinkState::Establishing | LinkState::FailingOver => {}
                     }
                 }
                 let mut came_up = false;
@@ -764,6 +772,7 @@ impl Link {
                 let m = self.build_proto(LinkProtoType::Activate, false, false, 0, false, bc);
                 out.push(m);
             }
+            LinkState::FailingOver => {}
             LinkState::Established => {
                 if self.silent > self.abort_limit() || self.dead_at().is_some_and(|t| now >= t) {
                     oc.down = Some(DownReason::SupervisionTimeout);
@@ -825,6 +834,121 @@ impl Link {
     /// Whether a send of importance `imp` would be refused now.
     pub fn is_congested(&self) -> bool {
         self.congested
+    }
+}
+
+/// Opens one in-sequence packet into the messages it carries: a bundle's
+/// parts, a message completed by a fragment (reassembled in `reasm`), or
+/// the packet itself. A fragment out of place is a protocol error.
+pub(crate) fn unpack(
+    m: Bytes,
+    reasm: &mut Reassembler,
+    stats: &mut LinkStats,
+    deliver: &mut Vec<Bytes>,
+) -> Result<(), DownReason> {
+    match UncheckedHeader::new(&m[..]).user() {
+        User::MsgBundler => {
+            let Ok(Msg::Bundle(b)) = Msg::parse(m) else { return Ok(()) };
+            stats.recv_bundles += 1;
+            for inner in b.iter() {
+                match inner {
+                    Ok(i) => deliver.push(i),
+                    Err(_) => break,
+                }
+            }
+        }
+        User::MsgFragmenter => {
+            let Ok(Msg::Fragment(f)) = Msg::parse(m) else { return Ok(()) };
+            stats.recv_fragments += 1;
+            match reasm.push(&f) {
+                Ok(Reassembly::Complete(whole)) => deliver.push(whole),
+                Ok(Reassembly::Pending) => {}
+                Err(_) => return Err(DownReason::FragmentOutOfPlace),
+            }
+        }
+        _ => deliver.push(m),
+    }
+    Ok(())
+}
+
+/// What a failed link hands to the failover (net/tipc/link.c
+/// `tipc_link_failover_prepare`, `tipc_link_tnl_prepare`): its packets for
+/// the peer, and its receive state for the peer's tunnelled packets.
+#[derive(Debug)]
+pub(crate) struct Handover {
+    /// Every packet the peer may lack, each as it went (or would have
+    /// gone) on the failed link, in its order: the unacknowledged ones,
+    /// the backlog numbered on, and last the dummy (a 32-byte DIRECT
+    /// message with error NO_PORT to port 0), so there is always one.
+    pub packets: Vec<Bytes>,
+    /// The next seqno the failed link expected: tunnelled packets below it
+    /// were delivered already (the drop point).
+    pub drop_point: SeqNo,
+    /// Packets the failed link received out of order, with their seqnos.
+    pub deferred: Vec<(SeqNo, Bytes)>,
+    /// A message the failed link was reassembling.
+    pub reasm: Reassembler,
+}
+
+impl Link {
+    /// Fails the link over: hands over its packets and receive state, resets
+    /// (new session) and turns [`LinkState::FailingOver`].
+    pub fn fail_over(&mut self, bc: &BcCtx) -> Handover {
+        let mut packets: Vec<Bytes> = self.transmq.drain(..).map(|p| p.msg).collect();
+        let backlog = std::mem::take(&mut self.backlog);
+        for p in backlog {
+            if let Some(m) = self.build_pending(p) {
+                let seq = self.snd_nxt;
+                self.snd_nxt = seq.next();
+                packets.push(self.stamp(m, seq, bc));
+            }
+        }
+        let seq = self.snd_nxt;
+        self.snd_nxt = seq.next();
+        packets.push(self.stamp(crate::tunnel::dummy(self.own_addr, self.peer_addr), seq, bc));
+        let deferred = self
+            .deferred
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.clone().map(|m| (self.rcv_nxt.add(i as u16), m)))
+            .collect();
+        let reasm = std::mem::replace(&mut self.reasm, Reassembler::new());
+        let drop_point = self.rcv_nxt;
+        self.stats.failovers += 1;
+        self.stats.tunnelled += packets.len() as u64;
+        self.reset();
+        self.state = LinkState::FailingOver;
+        Handover { packets, drop_point, deferred, reasm }
+    }
+
+    /// The failover of this link ended (the peer's part arrived): it may
+    /// come back, sending RESET from the next tick.
+    pub fn end_failover(&mut self) {
+        if self.state == LinkState::FailingOver {
+            self.state = LinkState::Reset;
+            self.reset_ticks = 0;
+        }
+    }
+
+    /// Queues TUNNEL_PROTOCOL packets (failover or synch) past the backlog
+    /// limits: they carry what other links already accepted.
+    pub fn send_tunnel(&mut self, msgs: impl IntoIterator<Item = Bytes>, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        for msg in msgs {
+            self.enqueue(Pending::One { msg, imp: 4 }, bc, out);
+        }
+    }
+
+    /// The last seqno this link has sent or will send for what is queued
+    /// now: the sync point a SYNCH_MSG announces (tipc-wire-udp-failover.md
+    /// §4.1).
+    pub fn synch_point(&self) -> SeqNo {
+        SeqNo(self.snd_nxt.0.wrapping_add(self.backlog.len() as u16).wrapping_sub(1))
+    }
+
+    /// Sets the bearer the link runs on and its priority.
+    pub fn set_bearer(&mut self, bearer_id: u8, priority: u8) {
+        self.bearer_id = bearer_id;
+        self.priority = priority;
     }
 }
 

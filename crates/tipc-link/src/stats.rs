@@ -39,6 +39,16 @@ pub struct LinkStats {
     pub link_congs: u64,
     /// Link resets / failures.
     pub resets: u64,
+    /// Times this link failed while a parallel link stayed up, so its
+    /// packets went over that one (FAILOVER_MSG).
+    pub failovers: u64,
+    /// Packets of this link handed to a failover (unacknowledged, backlog
+    /// and the dummy).
+    pub tunnelled: u64,
+    /// Messages delivered from a peer's failover tunnelled on this link.
+    pub tunnel_delivered: u64,
+    /// Times this link came up beside another and synched (SYNCH_MSG sent).
+    pub synchs: u64,
 }
 
 /// Counters of the whole layer.
@@ -60,6 +70,9 @@ pub struct LayerStats {
     /// Discovered nodes not taken because [`crate::MAX_PEERS`] nodes were
     /// known, all with links up.
     pub peers_refused: u64,
+    /// Discoveries of a known node on a further bearer that made no link:
+    /// it already has two.
+    pub links_refused: u64,
     /// Known nodes forgotten: link down and silent for [`crate::PEER_EXPIRY`],
     /// or the longest-silent such node when the table was full.
     pub peers_forgotten: u64,

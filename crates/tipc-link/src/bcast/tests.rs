@@ -339,8 +339,8 @@ fn ticks_speak_for_an_unsent_broadcast_ack_or_a_gap() {
     let tick = |rx: &mut LinkLayer| -> usize {
         let t = {
             let p = rx.peers.get_mut(&addr(1)).expect("peer");
-            let t = p.next_tick;
-            p.link.quiet_for_test(t);
+            let t = p.e0().next_tick;
+            p.e0_mut().link.quiet_for_test(t);
             t
         };
         sent(rx);
@@ -382,7 +382,7 @@ fn laggard_probes_go_after_ten_quiet_milliseconds_to_laggards_only() {
     let ack3 = {
         let p = s.nodes[2].peers.get_mut(&addr(1)).expect("peer");
         let bc = p.bc_ctx(SeqNo(0));
-        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
+        p.e0_mut().link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
     };
     s.nodes[0].handle_frame(now, mac(3), ack3);
     assert_eq!(s.nodes[0].bcs.receivers[&addr(3)], SeqNo(1));
@@ -421,7 +421,7 @@ fn invalid_broadcast_acks_are_not_taken() {
     let st = {
         let p = s.nodes[1].peers.get_mut(&addr(1)).expect("peer");
         let bc = BcCtx { ack: SeqNo(3), synced: false, gap: 0, last_sent: SeqNo(0) };
-        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
+        p.e0_mut().link.build_proto(LinkProtoType::State, false, false, 0, false, &bc)
     };
     s.nodes[0].handle_frame(now, mac(2), st);
     assert_eq!(s.nodes[0].bcast_stats().2, 3, "an invalid ack releases nothing");

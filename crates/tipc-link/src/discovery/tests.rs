@@ -141,7 +141,7 @@ fn repeated_discovery_follows_the_kernels_matrix() {
         assert!(l.is_up(addr(2)), "an up link stays up ({same_sig}, {same_mac})");
         assert!(disc_types(&tx).is_empty(), "no response to a linked node ({same_sig}, {same_mac})");
         assert_eq!(c, usize::from(!same_mac), "a second MAC is a conflict ({same_sig}, {same_mac})");
-        assert_eq!(l.peers[&addr(2)].media, mac(2).into());
+        assert_eq!(l.peers[&addr(2)].e0().media, mac(2).into());
         assert_eq!(l.peers[&addr(2)].signature, if same_mac { sig } else { sig2_of(l) });
     }
     // a known node whose link is down
@@ -152,7 +152,7 @@ fn repeated_discovery_follows_the_kernels_matrix() {
         l.handle_timeout(now);
         sent(&mut l);
         for _ in 0..6 {
-            l.peers.get_mut(&addr(2)).expect("peer").link.tick(now, &BcCtx::default(), false, &mut Vec::new());
+            l.peers.get_mut(&addr(2)).expect("peer").e0_mut().link.tick(now, &BcCtx::default(), false, &mut Vec::new());
         }
         let sig = if same_sig { 5 } else { 6 };
         let m = if same_mac { mac(2) } else { mac(7) };
@@ -163,13 +163,13 @@ fn repeated_discovery_follows_the_kernels_matrix() {
         assert_eq!(tx[0].dst.mac(), Some(m));
         let p = &l.peers[&addr(2)];
         assert_eq!(
-            (p.media, p.signature, p.caps, p.heard),
+            (p.e0().media, p.signature, p.caps, p.heard),
             (m.into(), sig, if same_sig && same_mac { 0 } else { OURS_NO_BIT0 }, t1)
         );
-        assert_eq!(p.link.peer_caps, p.caps);
-        assert_eq!(p.link.stats.resets, 0, "a link already down is not reset again");
+        assert_eq!(p.e0().link.peer_caps, p.caps);
+        assert_eq!(p.e0().link.stats.resets, 0, "a link already down is not reset again");
         let mut resets = Vec::new();
-        l.peers.get_mut(&addr(2)).expect("peer").link.tick(t1, &BcCtx::default(), false, &mut resets);
+        l.peers.get_mut(&addr(2)).expect("peer").e0_mut().link.tick(t1, &BcCtx::default(), false, &mut resets);
         assert_eq!(resets.len(), usize::from(same_mac), "RESETs hastened for the same MAC");
         assert_eq!(conflicts(&mut l), 0);
         // a response is not answered
@@ -321,20 +321,20 @@ fn discovery_with_other_media_is_malformed() {
 fn discovery_speeds_up_only_when_no_link_is_left() {
     let mut s = Seg::up(3);
     s.run(MS(30_000));
-    let far = s.nodes[0].disc.next;
+    let far = s.nodes[0].disc.bearers[0].as_ref().expect("bearer 0").next;
     assert!(far > s.now + MS(1000));
     s.drop = Box::new(|from, to, _| (from == 0 && to == 1) || (from == 1 && to == 0));
     s.run(MS(2500));
     assert!(!s.nodes[0].is_up(addr(2)) && s.nodes[0].is_up(addr(3)));
-    assert_eq!(s.nodes[0].disc.next, far, "node 3 is still linked");
+    assert_eq!(s.nodes[0].disc.bearers[0].as_ref().expect("bearer 0").next, far, "node 3 is still linked");
     s.drop = Box::new(|from, _, _| from != 0);
     let t = s.now;
     s.nodes[0].peers.retain(|a, _| *a == addr(3));
     let p = s.nodes[0].peers.get_mut(&addr(3)).expect("peer");
-    p.link.quiet_for_test(t);
+    p.e0_mut().link.quiet_for_test(t);
     let oc = Outcome { down: Some(DownReason::SupervisionTimeout), ..Outcome::default() };
-    s.nodes[0].outcome(t, addr(3), oc);
-    assert!(s.nodes[0].disc.next <= t + DISC_MIN, "no link left: discovery at once");
+    s.nodes[0].outcome(t, addr(3), 0, oc);
+    assert!(s.nodes[0].disc.bearers[0].as_ref().expect("bearer 0").next <= t + DISC_MIN, "no link left: discovery at once");
 }
 
 /// A suggested address is never 0, ours or a known node's.

@@ -58,7 +58,7 @@ fn forged_misrouted_and_malformed_frames_are_counted_and_dropped() {
     let base = l.stats();
     let state = {
         let p = l.peers.get_mut(&addr(2)).expect("peer");
-        p.link.build_proto(LinkProtoType::State, false, false, 0, false, &BcCtx::default())
+        p.e0_mut().link.build_proto(LinkProtoType::State, false, false, 0, false, &BcCtx::default())
     };
     // our own STATE names node 2 as destination; as if node 2 sent it to us:
     let from2 = edited(&state, |h| h.set_prev_node(addr(2)));

@@ -72,7 +72,7 @@ fn the_broadcast_ack_sent_is_remembered() {
     let rx = &mut s.nodes[1];
     assert_eq!(rx.peers[&addr(1)].bc.rcv_nxt, SeqNo(2));
     let before = rx.peers[&addr(1)].bc.acked_sent;
-    rx.on_link(now, addr(1), |_, _, _| ());
+    rx.on_link(now, addr(1), 0, |_, _, _| ());
     assert_eq!(rx.peers[&addr(1)].bc.acked_sent, before, "nothing sent");
     rx.send(now, addr(1), umsg(2, 1, 0, 10)).expect("sent");
     assert_eq!(rx.peers[&addr(1)].bc.acked_sent, SeqNo(1), "the data packet carried ack 1");
@@ -107,8 +107,8 @@ fn peer_reset_and_peer_stopping_as_the_kernel_handles_them() {
     let now = s.now;
     let reset = |s: &mut Seg, stopping: bool| {
         let p = s.nodes[1].peers.get_mut(&addr(1)).expect("peer");
-        p.link.reset();
-        p.link.build_proto(LinkProtoType::Reset, false, false, 0, stopping, &BcCtx::default())
+        p.e0_mut().link.reset();
+        p.e0_mut().link.build_proto(LinkProtoType::Reset, false, false, 0, stopping, &BcCtx::default())
     };
     let r = reset(&mut s, false);
     sent(&mut s.nodes[0]);
@@ -117,14 +117,14 @@ fn peer_reset_and_peer_stopping_as_the_kernel_handles_them() {
     let stops =
         tx.iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.peer_stopping)).count();
     assert_eq!(stops, 0, "no stopping RESET after a peer reset");
-    assert_eq!(s.nodes[0].peers[&addr(2)].link.state, LinkState::Establishing);
+    assert_eq!(s.nodes[0].peers[&addr(2)].e0().link.state, LinkState::Establishing);
     let r = reset(&mut s, true);
     s.nodes[0].handle_frame(now, mac(2), r);
     let tx = sent(&mut s.nodes[0]);
     let stops =
         tx.iter().filter(|t| matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(m)) if m.peer_stopping)).count();
     assert_eq!(stops, 1, "our link was coming up: it resets and says so");
-    assert_eq!(s.nodes[0].peers[&addr(2)].link.state, LinkState::Reset);
+    assert_eq!(s.nodes[0].peers[&addr(2)].e0().link.state, LinkState::Reset);
 }
 
 /// With the table full and every known node linked, a newcomer is
