@@ -302,11 +302,35 @@ impl NodeCore {
         self.link.send(now, node, msg).map_err(Error::from)
     }
 
-    /// Handles a received frame.
+    /// Handles a received frame on bearer 0.
     /// `src` is the sender's MAC on Ethernet, its datagram's source on UDP.
     pub fn handle_frame(&mut self, now: Instant, src: impl Into<MediaAddr>, msg: Bytes) {
-        self.link.handle_frame(now, src, msg);
+        self.handle_frame_on(now, 0, src, msg);
+    }
+    /// Handles a frame received on bearer `bearer`
+    /// ([`LinkLayer::handle_frame_on`]).
+    pub fn handle_frame_on(&mut self, now: Instant, bearer: u8, src: impl Into<MediaAddr>, msg: Bytes) {
+        self.link.handle_frame_on(now, bearer, src, msg);
         self.pump(now);
+    }
+    /// Enables a further bearer ([`LinkLayer::enable_bearer`]); returns its id.
+    ///
+    /// # Errors
+    /// [`Error::TooManyBearers`] when three are enabled.
+    pub fn enable_bearer(&mut self, now: Instant, settings: tipc_link::BearerSettings) -> Result<u8, Error> {
+        let id = self.link.enable_bearer(now, settings)?;
+        self.pump(now);
+        Ok(id)
+    }
+    /// Disables bearer `id` ([`LinkLayer::disable_bearer`]): its links fail
+    /// over where a parallel link is up.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchBearer`] when `id` is not enabled.
+    pub fn disable_bearer(&mut self, now: Instant, id: u8) -> Result<(), Error> {
+        self.link.disable_bearer(now, id)?;
+        self.pump(now);
+        Ok(())
     }
     /// Handles timers.
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -151,7 +151,9 @@ impl Error {
             Error::NoSuchPort(_) => "EBADF",
             Error::TooLarge(_) => "EMSGSIZE",
             Error::ReservedType(_) | Error::AlreadyJoined | Error::InGroup => "EACCES",
-            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) | Error::NotListening | Error::NoSuchBearer(_) => "EINVAL",
+            Error::BadRange(_) | Error::NotJoined | Error::Wire(_) | Error::NotListening | Error::NoSuchBearer(_) => {
+                "EINVAL"
+            }
             Error::TooManyBearers => "ENOSPC",
             Error::IsConnected => "EISCONN",
             Error::IsListening | Error::ConnClosed => "EPIPE",

@@ -1,7 +1,10 @@
 //! A deterministic, in-memory network of complete nodes with a virtual clock
 //! and seeded faults.
 //!
-//! Every node is a [`NodeCore`] on one shared Ethernet segment. The
+//! Every node is a [`NodeCore`] on one shared Ethernet segment, plane 0;
+//! [`SimNet::add_plane`] gives every node a further bearer on a further
+//! segment (plane 1, 2), for parallel links, and [`SimNet::cut_plane`]
+//! takes a plane down for a while. The
 //! simulator repeatedly delivers the earliest pending frame or fires the
 //! earliest node timer; frames pass through one [`FaultInjector`] per
 //! directed pair of nodes (loss, duplication, reordering by delay,
@@ -14,7 +17,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::path::Path;
 
 use bytes::Bytes;
-use tipc_link::LinkConfig;
+use tipc_link::{BearerSettings, LinkConfig};
 use tipc_wire::pcap::PcapSink;
 use tipc_wire::{Duration, EthFrame, Instant, MacAddr, NodeId};
 
@@ -26,7 +29,8 @@ pub type NodeIx = usize;
 
 struct SimNode {
     core: NodeCore,
-    mac: MacAddr,
+    /// Its MAC on each plane (index: plane = bearer id).
+    macs: Vec<MacAddr>,
     /// When the node's transmitter and its switch port towards it are free
     /// (only with a bandwidth set).
     tx_free: Instant,
@@ -41,15 +45,18 @@ struct InFlight {
     at: Instant,
     seq: u64,
     to: NodeIx,
+    plane: u8,
     src: MacAddr,
     frame: Bytes,
 }
 
-/// A partition: while active, frames between `a` and `b` are lost.
+/// A partition: while active, frames between `a` and `b` (on `plane`, or
+/// on every plane) are lost.
 #[derive(Clone, Debug)]
 struct Partition {
     a: Vec<NodeIx>,
     b: Vec<NodeIx>,
+    plane: Option<u8>,
     from: Instant,
     until: Instant,
 }
@@ -62,7 +69,10 @@ pub struct SimNet {
     queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     faults: FaultConfig,
-    injectors: BTreeMap<(NodeIx, NodeIx), FaultInjector>,
+    injectors: BTreeMap<(NodeIx, NodeIx, u8), FaultInjector>,
+    /// The settings of planes 1 and 2 (media address and name are each
+    /// node's own).
+    planes: Vec<BearerSettings>,
     latency: Duration,
     partitions: Vec<Partition>,
     rng: Rng,
@@ -88,6 +98,7 @@ impl SimNet {
             seq: 0,
             faults: FaultConfig::none(),
             injectors: BTreeMap::new(),
+            planes: Vec::new(),
             latency: Duration::from_micros(20),
             partitions: Vec::new(),
             rng: Rng::new(seed),
@@ -140,16 +151,24 @@ impl SimNet {
     /// Adds a node named `name` (its identity), configured by `tweak`.
     pub fn add_node(&mut self, name: &str, tweak: impl FnOnce(&mut LinkConfig)) -> NodeIx {
         let ix = self.nodes.len();
-        let mac = MacAddr([0x02, 0x54, 0x49, 0x50, 0x43, ix as u8 + 1]);
+        let mac = plane_mac(0, ix);
         let mut cfg = LinkConfig::new(NodeId::from_text(name).unwrap_or_default(), mac, 1500);
         cfg.seed = self.rng.next_u64();
         cfg.if_name = format!("sim{ix}");
         tweak(&mut cfg);
-        let core = NodeCore::new(cfg, self.now);
+        let mut core = NodeCore::new(cfg, self.now);
+        let mut macs = vec![mac];
+        for (k, template) in self.planes.iter().enumerate() {
+            let plane = k as u8 + 1;
+            let m = plane_mac(plane, ix);
+            let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            let _ = core.enable_bearer(self.now, b);
+            macs.push(m);
+        }
         let pcap = if self.pcap { PcapSink::new(Vec::new()).ok() } else { None };
         self.nodes.push(SimNode {
             core,
-            mac,
+            macs,
             tx_free: Instant::ZERO,
             rx_free: Instant::ZERO,
             alive: true,
@@ -157,6 +176,38 @@ impl SimNet {
             pcap,
         });
         ix
+    }
+
+    /// Adds a plane (a further segment, up to three): every node, present
+    /// and future, gets a bearer on it (bearer id = plane), with the
+    /// settings `tweak` makes of the defaults. Returns the plane.
+    ///
+    /// # Panics
+    /// On a fourth plane (a node runs at most three bearers).
+    pub fn add_plane(&mut self, tweak: impl FnOnce(&mut BearerSettings)) -> u8 {
+        let plane = self.planes.len() as u8 + 1;
+        assert!(usize::from(plane) < tipc_link::MAX_BEARERS, "at most {} planes", tipc_link::MAX_BEARERS);
+        let mut template = BearerSettings::new(plane_mac(plane, 0), "", 1500);
+        tweak(&mut template);
+        self.planes.push(template.clone());
+        let now = self.now;
+        for (ix, n) in self.nodes.iter_mut().enumerate() {
+            let m = plane_mac(plane, ix);
+            let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            let _ = n.core.enable_bearer(now, b);
+            n.macs.push(m);
+        }
+        for i in 0..self.nodes.len() {
+            self.drain(i);
+        }
+        plane
+    }
+
+    /// Loses every frame on `plane` from `from` until `until` (a cable or
+    /// switch down).
+    pub fn cut_plane(&mut self, plane: u8, from: Instant, until: Instant) {
+        let all: Vec<NodeIx> = (0..self.nodes.len()).collect();
+        self.partitions.push(Partition { a: all.clone(), b: all, plane: Some(plane), from, until });
     }
 
     /// Adds `n` nodes named `node-0`…
@@ -184,7 +235,7 @@ impl SimNet {
 
     /// Loses every frame between `a` and `b` from `from` until `until`.
     pub fn partition(&mut self, a: &[NodeIx], b: &[NodeIx], from: Instant, until: Instant) {
-        self.partitions.push(Partition { a: a.to_vec(), b: b.to_vec(), from, until });
+        self.partitions.push(Partition { a: a.to_vec(), b: b.to_vec(), plane: None, from, until });
     }
 
     /// Stops node `i` dead (no goodbye), as a crash.
@@ -197,7 +248,12 @@ impl SimNet {
         let mut cfg = old;
         cfg.seed = self.rng.next_u64();
         tweak(&mut cfg);
-        self.nodes[i].core = NodeCore::new(cfg, self.now);
+        let bearers = self.nodes[i].core.link().bearers();
+        let mut core = NodeCore::new(cfg, self.now);
+        for (_, b) in bearers.into_iter().skip(1) {
+            let _ = core.enable_bearer(self.now, b);
+        }
+        self.nodes[i].core = core;
         self.nodes[i].alive = true;
     }
     /// Whether node `i` runs.
@@ -205,9 +261,10 @@ impl SimNet {
         self.nodes[i].alive
     }
 
-    fn partitioned(&self, x: NodeIx, y: NodeIx, t: Instant) -> bool {
+    fn partitioned(&self, x: NodeIx, y: NodeIx, plane: u8, t: Instant) -> bool {
         self.partitions.iter().any(|p| {
-            t >= p.from
+            p.plane.is_none_or(|q| q == plane)
+                && t >= p.from
                 && t < p.until
                 && ((p.a.contains(&x) && p.b.contains(&y)) || (p.a.contains(&y) && p.b.contains(&x)))
         })
@@ -219,7 +276,8 @@ impl SimNet {
             self.nodes[i].events.push_back((now, ev));
         }
         while let Some(t) = self.nodes[i].core.poll_transmit() {
-            let src = self.nodes[i].mac;
+            let plane = t.bearer;
+            let Some(&src) = self.nodes[i].macs.get(usize::from(plane)) else { continue };
             // the simulated segment is Ethernet
             let Some(dst) = t.dst.mac() else { continue };
             let frame = Bytes::from(EthFrame::build(dst, src, &t.msg));
@@ -232,18 +290,20 @@ impl SimNet {
                 .map_or(Duration::ZERO, |b| Duration::from_micros(((frame.len() as u64 + 24) * 8_000_000).div_ceil(b)));
             let depart = self.now.max(self.nodes[i].tx_free) + ser;
             self.nodes[i].tx_free = depart;
+            let on_plane = |n: &SimNode| n.macs.len() > usize::from(plane);
             let targets: Vec<NodeIx> = if t.dst.is_broadcast() {
-                (0..self.nodes.len()).filter(|&j| j != i).collect()
+                (0..self.nodes.len()).filter(|&j| j != i && on_plane(&self.nodes[j])).collect()
             } else {
-                self.nodes.iter().position(|n| n.mac == dst).into_iter().collect()
+                self.nodes.iter().position(|n| n.macs.get(usize::from(plane)) == Some(&dst)).into_iter().collect()
             };
             for j in targets {
-                if self.partitioned(i, j, self.now) {
+                if self.partitioned(i, j, plane, self.now) {
                     continue;
                 }
                 let f = self.faults;
-                let seed = self.seed ^ ((i as u64) << 32) ^ (j as u64) ^ 0x5eed;
-                let verdict = self.injectors.entry((i, j)).or_insert_with(|| FaultInjector::new(f, seed)).decide();
+                let seed = self.seed ^ ((i as u64) << 32) ^ (j as u64) ^ (u64::from(plane) << 48) ^ 0x5eed;
+                let verdict =
+                    self.injectors.entry((i, j, plane)).or_insert_with(|| FaultInjector::new(f, seed)).decide();
                 let arrive = (depart + self.latency).max(self.nodes[j].rx_free + ser);
                 // (without a bandwidth the port never queues: a latency
                 // changed mid-run must not hold frames behind older ones)
@@ -261,7 +321,14 @@ impl SimNet {
                         fr = Bytes::from(v);
                     }
                     self.seq += 1;
-                    self.queue.push(Reverse(InFlight { at: arrive + c.delay, seq: self.seq, to: j, src, frame: fr }));
+                    self.queue.push(Reverse(InFlight {
+                        at: arrive + c.delay,
+                        seq: self.seq,
+                        to: j,
+                        plane,
+                        src,
+                        frame: fr,
+                    }));
                 }
             }
         }
@@ -300,7 +367,7 @@ impl SimNet {
             }
             if let Ok(eth) = EthFrame::parse_tipc(f.frame) {
                 let now = self.now;
-                self.nodes[f.to].core.handle_frame(now, f.src, eth.payload);
+                self.nodes[f.to].core.handle_frame_on(now, f.plane, f.src, eth.payload);
             }
             self.drain(f.to);
         } else if let Some((t, i)) = next_timer {
@@ -375,4 +442,9 @@ impl SimNet {
         }
         Some(sink.into_inner())
     }
+}
+
+/// The MAC of node `ix` on `plane`.
+fn plane_mac(plane: u8, ix: NodeIx) -> MacAddr {
+    MacAddr([0x02, 0x54, 0x49, 0x50, 0x43 + plane * 0x10, ix as u8 + 1])
 }

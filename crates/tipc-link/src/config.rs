@@ -34,8 +34,14 @@ pub mod caps {
     /// sockets), broadcast sync from the init message, broadcast NACKs in
     /// STATE, replicast, 128-bit identities, gap-ACK records and enhanced
     /// tunnelling (header-only SYNCH, fragmented FAILOVER).
-    pub const OURS: u16 =
-        SYN_BIT | BCAST_SYNCH | BCAST_STATE_NACK | BLOCK_FLOWCTL | BCAST_RCAST | NODE_ID128 | GAP_ACK_BLOCK | TUNNEL_ENHANCED;
+    pub const OURS: u16 = SYN_BIT
+        | BCAST_SYNCH
+        | BCAST_STATE_NACK
+        | BLOCK_FLOWCTL
+        | BCAST_RCAST
+        | NODE_ID128
+        | GAP_ACK_BLOCK
+        | TUNNEL_ENHANCED;
 }
 
 /// How the node's 32-bit address is chosen.

@@ -159,7 +159,8 @@ impl Discovery {
     pub fn timer(&self) -> (TimerKind, Instant) {
         match self.trial_end {
             None => {
-                let next = self.bearers.iter().flatten().map(|b| b.next).min().unwrap_or(self.next_trial + DISC_MAX_LINKED);
+                let next =
+                    self.bearers.iter().flatten().map(|b| b.next).min().unwrap_or(self.next_trial + DISC_MAX_LINKED);
                 (TimerKind::Discovery, next)
             }
             Some(end) => (TimerKind::AddressTrial, self.next_trial.min(end)),
@@ -231,7 +232,14 @@ impl Discovery {
 
     /// A discovery message of type `t` from us, for `dest`, suggesting
     /// `suggested` (DSC_TRIAL_FAIL only).
-    fn message(&self, cfg: &LinkConfig, media: &MediaAddr, t: DiscoveryType, dest: NodeAddr, suggested: NodeAddr) -> Bytes {
+    fn message(
+        &self,
+        cfg: &LinkConfig,
+        media: &MediaAddr,
+        t: DiscoveryType,
+        dest: NodeAddr,
+        suggested: NodeAddr,
+    ) -> Bytes {
         let m = DiscoveryMsg {
             msg_type: t,
             flags: Flags { non_seq: true, ..Flags::default() },
@@ -293,8 +301,13 @@ impl Discovery {
             }
             return;
         }
-        let heard =
-            Heard { id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)), bearer, own_media, media, d };
+        let heard = Heard {
+            id: d.node_id.unwrap_or_else(|| NodeId::from_legacy_addr(d.prev_node)),
+            bearer,
+            own_media,
+            media,
+            d,
+        };
         match heard.d.msg_type {
             DiscoveryType::Trial => self.answer_trial(cfg, peers, &heard, out, stats),
             DiscoveryType::TrialFail => self.take_trial_fail(now, cfg, &heard, out, stats),

@@ -440,10 +440,14 @@ impl LinkLayer {
     /// tunnelled from it) up, unless a synch holds that link's messages
     /// back.
     fn emit(&mut self, from: NodeAddr, path: u8, msg: Bytes) {
-        if let Some(s) = self.peers.get_mut(&from).and_then(|p| p.synch.as_mut())
+        if let Some(p) = self.peers.get_mut(&from)
+            && let Some(s) = p.synch.as_mut()
             && s.new == path
         {
             s.held.push(msg);
+            if let Some(e) = p.ends.get_mut(usize::from(path)).and_then(Option::as_mut) {
+                e.link.stats.synch_held += 1;
+            }
             return;
         }
         self.out.event(LinkEvent::Deliver { from, bcast: false, msg });
@@ -464,7 +468,12 @@ impl LinkLayer {
                     if failed_up {
                         // the peer lost the link we still had: ours fails
                         // over too, sending our part
-                        self.outcome(now, from, named, Outcome { down: Some(DownReason::PeerFailover), ..Outcome::default() });
+                        self.outcome(
+                            now,
+                            from,
+                            named,
+                            Outcome { down: Some(DownReason::PeerFailover), ..Outcome::default() },
+                        );
                     } else {
                         self.half_failover(now, from, bearer, named);
                     }
@@ -643,9 +652,9 @@ impl LinkLayer {
     /// Whether a send to `dest` would be refused for congestion now (on
     /// either active link).
     pub fn is_congested(&self, dest: NodeAddr) -> bool {
-        self.peers.get(&dest).is_some_and(|p| {
-            p.active.iter().flatten().any(|&b| p.end(b).is_some_and(|e| e.link.is_congested()))
-        })
+        self.peers
+            .get(&dest)
+            .is_some_and(|p| p.active.iter().flatten().any(|&b| p.end(b).is_some_and(|e| e.link.is_congested())))
     }
 
     /// Largest message that goes out unfragmented to `dest` (on either
@@ -660,7 +669,11 @@ impl LinkLayer {
     /// Whether every up link has all its packets acknowledged and nothing in
     /// its backlog (a clean moment to stop).
     pub fn all_acked(&self) -> bool {
-        self.peers.values().flat_map(|p| p.ends.iter().flatten()).filter(|e| e.link.is_up()).all(|e| e.link.queued() == (0, 0))
+        self.peers
+            .values()
+            .flat_map(|p| p.ends.iter().flatten())
+            .filter(|e| e.link.is_up())
+            .all(|e| e.link.queued() == (0, 0))
     }
 
     /// Stops: every up link gets a peer-stopping RESET with a newer session,

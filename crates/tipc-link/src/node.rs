@@ -13,9 +13,9 @@ use crate::bcast::BcRcv;
 use crate::config::MAX_BEARERS;
 use crate::event::{LinkEvent, Outbox, TxDest};
 use crate::link::{BcCtx, Link, LinkState, Outcome};
-use crate::tunnel::{self, FailoverRx, SynchRx};
 use crate::stats::{LayerStats, LinkStats};
 use crate::timers::TimerKind;
+use crate::tunnel::{self, FailoverRx, SynchRx};
 
 /// Most nodes one node keeps state for (a link each). Discovery from a
 /// further node evicts the longest-silent node whose link is down; when
@@ -213,7 +213,8 @@ impl Peer {
     /// `tipc_node_link_down` → `tipc_link_..._select`): the highest
     /// priority wins; two equal ones share, the lower bearer id in slot 0.
     pub fn recompute_slots(&mut self) {
-        let mut up: Vec<(u8, u8)> = self.endpoints().filter(|(_, e)| e.link.is_up()).map(|(b, e)| (b, e.link.priority)).collect();
+        let mut up: Vec<(u8, u8)> =
+            self.endpoints().filter(|(_, e)| e.link.is_up()).map(|(b, e)| (b, e.link.priority)).collect();
         up.sort_by_key(|&(b, prio)| (std::cmp::Reverse(prio), b));
         self.active = match up.as_slice() {
             [] => [None, None],

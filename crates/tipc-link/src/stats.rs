@@ -49,6 +49,9 @@ pub struct LinkStats {
     pub tunnel_delivered: u64,
     /// Times this link came up beside another and synched (SYNCH_MSG sent).
     pub synchs: u64,
+    /// Messages that arrived on this link while it synched and were held
+    /// back until the old link had delivered what was sent before them.
+    pub synch_held: u64,
 }
 
 /// Counters of the whole layer.

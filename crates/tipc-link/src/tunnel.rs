@@ -238,9 +238,8 @@ impl FailoverRx {
 /// with an error code.
 fn is_dummy(m: &[u8]) -> bool {
     // data header: word 1 bits 25-28 the error code, word 5 the destination port
-    Header::new_checked(m).is_ok_and(|h| {
-        h.user().is_data() && h.header_len() >= 24 && h.word(5) == 0 && (h.word(1) >> 25) & 0xf != 0
-    })
+    Header::new_checked(m)
+        .is_ok_and(|h| h.user().is_data() && h.header_len() >= 24 && h.word(5) == 0 && (h.word(1) >> 25) & 0xf != 0)
 }
 
 /// The receive side of a synch: what arrives on the new link waits until

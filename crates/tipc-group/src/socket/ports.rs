@@ -46,7 +46,12 @@ impl SocketLayer {
         loop {
             let t = &mut self.ports;
             t.next = t.next.wrapping_mul(1_103_515_245).wrapping_add(12_345) & 0x7fff_ffff;
-            let p = PortId(t.next | 1);
+            // both parities, alternating: the lowest bit picks a socket's
+            // link where two share a node's traffic (its selector)
+            if t.next == 0 {
+                continue;
+            }
+            let p = PortId(t.next);
             if let std::collections::btree_map::Entry::Vacant(e) = t.open.entry(p) {
                 e.insert(conn);
                 return p;

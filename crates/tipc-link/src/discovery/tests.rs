@@ -334,7 +334,10 @@ fn discovery_speeds_up_only_when_no_link_is_left() {
     p.e0_mut().link.quiet_for_test(t);
     let oc = Outcome { down: Some(DownReason::SupervisionTimeout), ..Outcome::default() };
     s.nodes[0].outcome(t, addr(3), 0, oc);
-    assert!(s.nodes[0].disc.bearers[0].as_ref().expect("bearer 0").next <= t + DISC_MIN, "no link left: discovery at once");
+    assert!(
+        s.nodes[0].disc.bearers[0].as_ref().expect("bearer 0").next <= t + DISC_MIN,
+        "no link left: discovery at once"
+    );
 }
 
 /// A suggested address is never 0, ours or a known node's.

@@ -1,0 +1,249 @@
+//! Parallel links on the simulator: every node has two bearers on two
+//! segments (planes), so every pair of nodes has two links. Under frame
+//! loss and reordering, one plane at a time is cut, for less or much more
+//! than the link tolerance, at random moments of a stream of group unicasts
+//! and broadcasts from several sockets. The promise (tipc-wire-udp-
+//! failover.md §3–4): a link that fails hands its packets to the other
+//! (failover), a link that returns takes its traffic back (synch), and the
+//! application sees every message exactly once and in order, with no node
+//! or member ever reported down.
+
+use bytes::Bytes;
+use tipc_rs::fault::{FaultConfig, Rng};
+use tipc_rs::link::{LinkState, LinkStats};
+use tipc_rs::sim::SimNet;
+use tipc_rs::wire::{Duration, Instance, Instant, MemberId, PortId, ServiceType};
+use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
+
+/// Senders on node 0 (several sockets, so both active slots carry traffic
+/// when the links share it).
+const SENDERS: usize = 4;
+
+/// Joins `port` on `node` to the test group as `instance`.
+fn join(net: &mut SimNet, node: usize, instance: u32) -> (PortId, MemberId) {
+    let p = net.with(node, |c, _| c.open_port());
+    let spec = GroupSpec {
+        stype: ServiceType(7100),
+        instance: Instance(instance),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    };
+    net.with(node, |c, _| c.group_join(p, spec)).expect("join");
+    (p, MemberId { node: net.core(node).address().expect("address"), port: p })
+}
+
+/// Whether every node has both links up to every other node.
+fn all_links_up(net: &mut SimNet) -> bool {
+    let n = net.len();
+    (0..n).all(|i| {
+        let links = net.core(i).link().links();
+        links.iter().filter(|l| l.state == LinkState::Established).count() == 2 * (n - 1)
+    })
+}
+
+/// Sum of a link counter over every link of every node.
+fn total(net: &mut SimNet, f: impl Fn(&LinkStats) -> u64) -> u64 {
+    (0..net.len()).map(|i| net.core(i).link().links().iter().map(|l| f(&l.stats)).sum::<u64>()).sum()
+}
+
+/// What one seed did.
+struct Run {
+    cuts: u64,
+    failovers: u64,
+    synchs: u64,
+    tunnel_delivered: u64,
+    held: u64,
+}
+
+/// One run: three nodes, two planes (plane 1 at priority `prio1`, plane 0
+/// at the default 10), faults, `n` messages per sender.
+fn run(seed: u64, prio1: u8, n: u64) -> Run {
+    let mut net = SimNet::new(seed);
+    net.add_plane(|b| b.priority = prio1);
+    let ix = net.add_nodes(3);
+    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)), "seed {seed}: the six links did not come up");
+    let senders: Vec<(PortId, MemberId)> = (0..SENDERS).map(|k| join(&mut net, ix[0], k as u32)).collect();
+    let receivers: Vec<(PortId, MemberId)> = vec![join(&mut net, ix[1], 100), join(&mut net, ix[2], 101)];
+    net.run_for(Duration::from_secs(1));
+    for i in 0..net.len() {
+        net.take_events(i);
+    }
+    net.set_faults(FaultConfig {
+        drop: 0.03,
+        reorder: 0.05,
+        reorder_delay: Duration::from_micros(300),
+        ..FaultConfig::default()
+    });
+    let mut rng = Rng::new(seed ^ 0xfa11);
+    let target = receivers[0].1;
+    // per (sender, receiver): the next sequence number due
+    let mut next = vec![[0u64, 1u64]; SENDERS];
+    let mut sent = vec![0u64; SENDERS];
+    // each sender sends one message per 5 ms at most, so the stream
+    // spans many cuts
+    let mut next_send = vec![Instant::ZERO; SENDERS];
+    let mut cut_over = Instant::ZERO;
+    let mut next_cut = net.now() + Duration::from_millis(200);
+    let mut cuts = 0u64;
+    // after a long cut, until its links are back: the other plane in short
+    // pulses (well within the tolerance), so the returning link often
+    // comes up while the old one still has packets to resend, and its
+    // synch must hold the new link's messages back
+    let mut returning: Option<u8> = None;
+    let mut next_pulse = Instant::ZERO;
+    let end = net.now() + Duration::from_secs(600);
+    let want_odd = |n: u64| n / 2;
+    loop {
+        let now = net.now();
+        for (k, (port, _)) in senders.iter().enumerate() {
+            if sent[k] >= n || now < next_send[k] {
+                continue;
+            }
+            let seq = sent[k];
+            let mode = if seq % 2 == 0 { Mode::Unicast } else { Mode::Broadcast };
+            let data = Bytes::from(seq.to_be_bytes().to_vec());
+            let p = *port;
+            match net.with(ix[0], |c, now| {
+                c.send(now, p, Dest::group(mode, Some(target), Instance(0)).expect("dest"), data, SendOpts::default())
+            }) {
+                Ok(()) => {
+                    sent[k] += 1;
+                    next_send[k] = now + Duration::from_millis(if seq % 8 == 7 { 20 } else { 0 });
+                }
+                Err(Error::WouldBlock(_)) => {}
+                Err(e) => panic!("seed {seed}: send: {e}"),
+            }
+        }
+        // a plane goes down now and then, once both are up again
+        if now >= cut_over && now >= next_cut && all_links_up(&mut net) {
+            let plane = rng.below(2) as u8;
+            // from a few ms (retransmission covers it) to well past the 1.5 s tolerance
+            let ms = if rng.below(3) == 0 { 20 + rng.below(500) } else { 1600 + rng.below(2500) };
+            cut_over = now + Duration::from_millis(ms);
+            returning = (ms > 1500).then_some(plane);
+            net.cut_plane(plane, now, cut_over);
+            next_cut = cut_over + Duration::from_millis(rng.below(800));
+            cuts += 1;
+        }
+        if let Some(plane) = returning
+            && now >= cut_over
+            && now >= next_pulse
+        {
+            if all_links_up(&mut net) {
+                returning = None;
+            } else {
+                net.cut_plane(1 - plane, now, now + Duration::from_millis(15));
+                next_pulse = now + Duration::from_millis(45);
+            }
+        }
+        let t = net.now() + Duration::from_micros(500);
+        net.run_until(t);
+        for node in 0..net.len() {
+            for (_, ev) in net.take_events(node) {
+                match ev {
+                    CoreEvent::NodeDown(a) => panic!("seed {seed}: node {node} lost node {a} (cut #{cuts})"),
+                    CoreEvent::Group { event: GroupEvent::MemberDown { member, .. }, .. } => {
+                        panic!("seed {seed}: node {node} saw member {member:?} leave (cut #{cuts})")
+                    }
+                    CoreEvent::Group { port, event: GroupEvent::Message { from, data, .. } } => {
+                        let l = data.len();
+                        net.with(node, |c, _| c.group_consumed(port, from, l));
+                        let Some(r) = receivers
+                            .iter()
+                            .position(|(p, m)| *p == port && m.node == net.core(node).address().unwrap_or_default())
+                        else {
+                            continue;
+                        };
+                        let Some(k) = senders.iter().position(|(_, m)| *m == from) else { continue };
+                        let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
+                        let due = next[k][r];
+                        assert_eq!(
+                            seq, due,
+                            "seed {seed}: receiver {r} from sender {k}: lost, duplicated or reordered (cut #{cuts})"
+                        );
+                        next[k][r] += if r == 0 { 1 } else { 2 };
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let done = (0..SENDERS).all(|k| sent[k] >= n && next[k][0] >= n && next[k][1] >= 2 * want_odd(n) + 1);
+        if done && net.now() >= cut_over {
+            break;
+        }
+        assert!(net.now() < end, "seed {seed}: stuck: sent {sent:?}, next {next:?}");
+    }
+    Run {
+        cuts,
+        failovers: total(&mut net, |s| s.failovers),
+        synchs: total(&mut net, |s| s.synchs),
+        tunnel_delivered: total(&mut net, |s| s.tunnel_delivered),
+        held: total(&mut net, |s| s.synch_held),
+    }
+}
+
+#[test]
+fn parallel_links_lose_duplicate_and_reorder_nothing_across_failures() {
+    let seeds: u64 = std::env::var("TIPC_FAILOVER_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let (mut failovers, mut synchs, mut tunnelled, mut cuts, mut held) = (0, 0, 0, 0, 0);
+    for s in 0..seeds {
+        // equal priorities share the traffic; a higher plane 1 carries it alone
+        let prio1 = if s % 2 == 0 { 10 } else { 20 };
+        let r = run(0xfa1_0000 + s, prio1, 6000);
+        eprintln!(
+            "seed {s}: prio {prio1}: {} cuts, {} failovers, {} synchs, {} messages delivered from tunnels, {} held by synchs",
+            r.cuts, r.failovers, r.synchs, r.tunnel_delivered, r.held
+        );
+        held += r.held;
+        failovers += r.failovers;
+        synchs += r.synchs;
+        tunnelled += r.tunnel_delivered;
+        cuts += r.cuts;
+    }
+    // the runs must have exercised what they claim to test
+    assert!(cuts >= seeds, "{cuts} cuts");
+    assert!(failovers > seeds, "{failovers} failovers");
+    assert!(synchs > seeds, "{synchs} synchs");
+    assert!(tunnelled > 0, "no message ever arrived through a failover");
+    assert!(held > 0, "no synch ever held a message back");
+}
+
+/// With equal priorities both links of a pair carry traffic (load
+/// sharing by the sending socket's port parity); with a higher priority
+/// only that link does (tipc-wire-udp-failover.md §2.2).
+#[test]
+fn equal_priorities_share_the_traffic_and_a_higher_one_takes_it_all() {
+    for (prio1, shared) in [(10u8, true), (20u8, false)] {
+        let mut net = SimNet::new(0x5a7e);
+        net.add_plane(|b| b.priority = prio1);
+        let ix = net.add_nodes(2);
+        assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)));
+        let to = join(&mut net, ix[1], 1).1;
+        let ports: Vec<PortId> = (0..8).map(|k| join(&mut net, ix[0], 10 + k).0).collect();
+        net.run_for(Duration::from_secs(1));
+        let before: Vec<u64> = net.core(ix[0]).link().links().iter().map(|l| l.stats.sent_pkts).collect();
+        for round in 0..20u64 {
+            for &p in &ports {
+                let data = Bytes::from(round.to_be_bytes().to_vec());
+                let d = Dest::group(Mode::Unicast, Some(to), Instance(0)).expect("dest");
+                net.with(ix[0], |c, now| c.send(now, p, d, data, SendOpts::default())).expect("send");
+            }
+            net.run_for(Duration::from_millis(5));
+        }
+        let links = net.core(ix[0]).link().links();
+        let carried: Vec<u64> = links.iter().zip(&before).map(|(l, b)| l.stats.sent_pkts - b).collect();
+        eprintln!(
+            "priority {prio1}: packets per link {carried:?}, active {:?}",
+            links.iter().map(|l| l.active).collect::<Vec<_>>()
+        );
+        assert_eq!(links.len(), 2);
+        if shared {
+            assert!(carried.iter().all(|&c| c > 20), "both links carry data: {carried:?}");
+            assert!(links.iter().all(|l| l.active));
+        } else {
+            assert!(carried[0] < 10 && carried[1] > 100, "only plane 1 carries data: {carried:?}");
+            assert_eq!(links.iter().map(|l| l.active).collect::<Vec<_>>(), [false, true]);
+        }
+    }
+}
