@@ -51,8 +51,8 @@ pub mod stats;
 pub use crate::core::{CoreEvent, CoreStats, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
 pub use crate::stack::{
-    CONNECT_TIMEOUT, ConnKind, ConnSocket, GroupDelivery, GroupSocket, PortSocket, Stack, StackBuilder, StackEvent,
-    Subscriber,
+    BearerSpec, CONNECT_TIMEOUT, ConnKind, ConnSocket, Eth, GroupDelivery, GroupSocket, LinkSettings, PortSocket,
+    Stack, StackBuilder, StackEvent, Subscriber, Udp,
 };
 pub use bytes::Bytes;
 pub use tipc_bearer as bearer;

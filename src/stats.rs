@@ -28,32 +28,87 @@ pub struct StackStats {
     pub bearer: Option<tipc_bearer::BearerStats>,
     /// The bearer: name, own media address, MTU.
     pub bearer_info: Option<tipc_bearer::IfInfo>,
+    /// Every enabled bearer (bearer 0 included), with its settings and
+    /// counters: what `tipc bearer show` and `tipc bearer get` give.
+    pub bearers: Vec<BearerRow>,
     /// Link-layer counters.
     pub layer: tipc_link::LayerStats,
     /// Node-level counters (names, ports, groups).
     pub core: crate::core::CoreStats,
 }
 
+/// One enabled bearer of a node.
+#[derive(Clone, Debug)]
+pub struct BearerRow {
+    /// Its id (0–2, in enable order).
+    pub id: u8,
+    /// Name, own media address, MTU, link priority, tolerance, window.
+    pub settings: tipc_link::BearerSettings,
+    /// Counters of its socket.
+    pub stats: Option<tipc_bearer::BearerStats>,
+}
+
+impl BearerRow {
+    /// The kernel's bearer name: `eth:IFACE` or `udp:NAME`.
+    pub fn name(&self) -> String {
+        let media = if matches!(self.settings.media, tipc_wire::MediaAddr::Udp(_)) { "udp" } else { "eth" };
+        format!("{media}:{}", self.settings.name)
+    }
+}
+
 impl fmt::Display for StackStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let addr = self.address.map_or("-".to_string(), |a| a.to_string());
         writeln!(f, "Node {} ({addr})", self.node_id)?;
-        if let Some(b) = &self.bearer_info {
-            let media = if matches!(b.media, tipc_wire::MediaAddr::Udp(_)) { "udp" } else { "eth" };
-            writeln!(f, "Bearer {media}:{} at {}, MTU {}", b.name, b.media, b.mtu)?;
+        for b in &self.bearers {
+            let s = &b.settings;
+            writeln!(
+                f,
+                "Bearer {} {} at {}, MTU {}, priority {}, tolerance {} ms, window {}",
+                b.id,
+                b.name(),
+                s.media,
+                s.mtu,
+                s.priority,
+                s.tolerance().as_micros() / 1000,
+                s.window
+            )?;
         }
         writeln!(
             f,
-            "{:<18} {:<10} {:<12} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6}",
-            "Peer", "Address", "State", "MTU", "Win", "Sent", "Received", "Retx", "NACKs", "Dups", "Defer", "Cong"
+            "{:<18} {:<10} {:<3} {:<12} {:<7} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6} {:>5} {:>6}",
+            "Peer",
+            "Address",
+            "Br",
+            "State",
+            "Active",
+            "MTU",
+            "Win",
+            "Sent",
+            "Received",
+            "Retx",
+            "NACKs",
+            "Dups",
+            "Defer",
+            "Cong",
+            "Fover",
+            "Synch"
         )?;
         for l in &self.links {
             writeln!(
                 f,
-                "{:<18} {:<10} {:<12} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6}",
+                "{:<18} {:<10} {:<3} {:<12} {:<7} {:>5} {:>4} {:>9} {:>9} {:>7} {:>6} {:>5} {:>6} {:>6} {:>5} {:>6}",
                 l.peer_id.to_string(),
                 l.peer.to_string(),
+                l.bearer,
                 format!("{:?}", l.state),
+                if l.active {
+                    "active"
+                } else if l.state == tipc_link::LinkState::Established {
+                    "standby"
+                } else {
+                    "-"
+                },
                 l.mtu,
                 l.window,
                 l.stats.sent_pkts,
@@ -62,15 +117,17 @@ impl fmt::Display for StackStats {
                 l.stats.recv_nacks,
                 l.stats.duplicates,
                 l.stats.deferred,
-                if l.congested { "yes" } else { "no" }
+                if l.congested { "yes" } else { "no" },
+                l.stats.failovers,
+                l.stats.synchs
             )?;
         }
         let (s, r, q, b) = self.bcast;
         writeln!(f, "broadcast-link: sent {s}, retransmitted {r}, in flight {q}, backlog {b}")?;
-        if let Some(bs) = self.bearer {
+        for (id, bs) in self.bearers.iter().filter_map(|b| b.stats.map(|s| (b.id, s))) {
             writeln!(
                 f,
-                "bearer: rx {} frames / {} bytes, tx {} frames / {} bytes, dropped {} (malformed {}, kernel {})",
+                "bearer {id}: rx {} frames / {} bytes, tx {} frames / {} bytes, dropped {} (malformed {}, kernel {})",
                 bs.rx_frames,
                 bs.rx_bytes,
                 bs.tx_frames,

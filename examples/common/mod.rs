@@ -9,16 +9,19 @@ use tipc_rs::{Stack, StackBuilder};
 /// The options every LAN example takes.
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
-    /// Ethernet interface to run TIPC on (needs CAP_NET_RAW); or --udp.
+    /// Ethernet interface to run TIPC on (needs CAP_NET_RAW); repeatable,
+    /// and may be mixed with --udp: up to three bearers, a node reached on
+    /// two of them gets two links that fail over to each other.
     #[arg(long, required_unless_present = "udp")]
-    pub iface: Option<String>,
-    /// Run on a UDP bearer at this local address (IP[:PORT], port 6118 by
+    pub iface: Vec<String>,
+    /// Run a UDP bearer at this local address (IP[:PORT], port 6118 by
     /// default): no privileges needed. Discovery uses the cluster's
-    /// multicast group unless --udp-peer names peers.
-    #[arg(long, value_name = "ADDR[:PORT]", conflicts_with = "iface", value_parser = parse_udp)]
-    pub udp: Option<std::net::SocketAddr>,
+    /// multicast group unless --udp-peer names peers. Repeatable (bearers
+    /// come in the order: every --iface, then every --udp).
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_udp)]
+    pub udp: Vec<std::net::SocketAddr>,
     /// A UDP peer to copy broadcast-type packets to instead of multicast
-    /// (repeatable; every node lists every other one).
+    /// (repeatable; every node lists every other one); for the first --udp.
     #[arg(long, value_name = "ADDR[:PORT]", requires = "udp", value_parser = parse_udp)]
     pub udp_peer: Vec<std::net::SocketAddr>,
     /// Node identity (text, up to 16 characters; default: from the MAC).
@@ -66,14 +69,18 @@ impl NodeArgs {
     /// A stack builder for these options.
     pub fn builder(&self) -> Result<StackBuilder, String> {
         let mut b = Stack::builder();
-        if let Some(i) = &self.iface {
-            b = b.iface(i);
+        for i in &self.iface {
+            b = b.bearer(tipc_rs::Eth::new(i.clone()));
         }
-        if let Some(u) = self.udp {
-            b = b.udp(u);
-        }
-        for p in &self.udp_peer {
-            b = b.udp_peer(*p);
+        for (k, u) in self.udp.iter().enumerate() {
+            let mut spec = tipc_rs::Udp::new(*u);
+            if k == 0 {
+                spec.peers = self.udp_peer.clone();
+            } else {
+                // further UDP bearers need names of their own
+                spec = spec.name(format!("udp{k}"));
+            }
+            b = b.bearer(spec);
         }
         if let Some(id) = &self.node_id {
             b = b.node_id(NodeId::from_text(id).map_err(|e| format!("--node-id: {e}"))?);

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration as StdDuration;
 
 use parking_lot::{Condvar, Mutex};
-use tipc_bearer::{Bearer, BearerConfig, Media, UdpConfig};
+use tipc_bearer::Bearer;
 use tipc_link::{AddrMode, LinkConfig};
-use tipc_wire::{Duration, Instant, MediaAddr, NodeAddr, NodeId};
+use tipc_wire::{Instant, MediaAddr, NodeAddr, NodeId};
 
 use super::Stack;
+use super::bearers::{BearerSpec, Eth, Udp};
 use super::rx::Driver;
 use super::shared::{Inner, Shared};
 use super::tap::Tap;
@@ -35,6 +36,8 @@ pub struct StackBuilder {
     pub(super) window: u16,
     pub(super) pcap: Option<PathBuf>,
     pub(super) seed: Option<u64>,
+    /// Further bearers, after the interface and the UDP bearer.
+    pub(super) bearers: Vec<BearerSpec>,
 }
 
 impl StackBuilder {
@@ -66,6 +69,24 @@ impl StackBuilder {
     /// in RESET/ACTIVATE and part of link names.
     pub fn udp_name(mut self, name: impl Into<String>) -> Self {
         self.udp_name = name.into();
+        self
+    }
+    /// Adds a bearer (repeatable; up to three in all, with
+    /// [`StackBuilder::iface`] and [`StackBuilder::udp`], which come first):
+    /// an Ethernet interface or a UDP socket with its own link settings.
+    /// A peer reached on two bearers gets two links; the traffic moves to
+    /// the other without loss when one fails (tipc-wire-udp-failover.md §3).
+    ///
+    /// ```no_run
+    /// use tipc_rs::{Eth, Stack, Udp};
+    /// let stack = Stack::builder()
+    ///     .bearer(Eth::new("eth0").priority(20))
+    ///     .bearer(Udp::new("10.0.0.1:6118".parse().unwrap()))
+    ///     .start()?;
+    /// # Ok::<(), tipc_rs::Error>(())
+    /// ```
+    pub fn bearer(mut self, b: impl Into<BearerSpec>) -> Self {
+        self.bearers.push(b.into());
         self
     }
     /// The node identity (default: the interface MAC followed by zeros, or
@@ -105,33 +126,44 @@ impl StackBuilder {
         self
     }
 
-    /// Opens the bearer and starts the node. An Ethernet stack must start
-    /// in the interface's network namespace.
+    /// Every bearer to open, in bearer-id order: the interface, the UDP
+    /// bearer, then those added with [`StackBuilder::bearer`].
+    fn bearer_specs(&self) -> Vec<BearerSpec> {
+        let mut v = Vec::new();
+        if let Some(i) = &self.iface {
+            v.push(BearerSpec::Eth(Eth::new(i.clone())));
+        }
+        if let Some(local) = self.udp {
+            let mut u = Udp::new(local).name(self.udp_name.clone());
+            u.peers = self.udp_peers.clone();
+            v.push(BearerSpec::Udp(u));
+        }
+        v.extend(self.bearers.iter().cloned());
+        v
+    }
+
+    /// Opens the bearers and starts the node. An Ethernet stack must start
+    /// in the interfaces' network namespace.
     ///
     /// # Errors
-    /// [`Error::NoInterface`] without [`StackBuilder::iface`] or
-    /// [`StackBuilder::udp`] (UDP peers alone are no bearer); [`Error::Bearer`] when the bearer cannot open
-    /// (no such interface, no permission, a bad UDP configuration, the
-    /// address in use); [`Error::Pcap`].
+    /// [`Error::NoInterface`] without any bearer ([`StackBuilder::iface`],
+    /// [`StackBuilder::udp`], [`StackBuilder::bearer`]; UDP peers alone
+    /// are no bearer); [`Error::TooManyBearers`] for more than three;
+    /// [`Error::Bearer`] when a bearer cannot open (no such interface, no
+    /// permission, a bad UDP configuration, the address in use);
+    /// [`Error::Pcap`].
     pub fn start(self) -> Result<Stack, Error> {
-        let (bcfg, media, if_name) = match (self.udp, &self.iface) {
-            (Some(local), _) => {
-                let mut u = if self.udp_peers.is_empty() {
-                    UdpConfig::multicast(local, self.net_id)
-                } else {
-                    UdpConfig::replicast(local, self.udp_peers.clone())
-                };
-                u.name = self.udp_name.clone();
-                let mut b = BearerConfig::new(self.udp_name.clone());
-                b.media = Media::Udp(u);
-                (b, MediaAddr::Udp(local), self.udp_name.clone())
-            }
-            (None, Some(iface)) => {
-                let (_, mac) = tipc_bearer::lookup_interface(iface)?;
-                (BearerConfig::new(iface.clone()), MediaAddr::Eth(mac), iface.clone())
-            }
-            (None, None) => return Err(Error::NoInterface),
-        };
+        let specs = self.bearer_specs();
+        if specs.len() > tipc_link::MAX_BEARERS {
+            return Err(Error::TooManyBearers);
+        }
+        let mut resolved = Vec::new();
+        for s in &specs {
+            resolved.push(s.resolve(self.net_id, self.tolerance, self.window)?);
+        }
+        let mut resolved = resolved.into_iter();
+        let first = resolved.next().ok_or(Error::NoInterface)?;
+        let media = first.settings.media;
         let node_id = match (self.node_id, self.addr, media) {
             (Some(id), _, _) => id,
             (None, Some(a), _) => NodeId::from_legacy_addr(a),
@@ -154,9 +186,10 @@ impl StackBuilder {
         // core is created from the bearer's facts just before.
         let mut cfg = LinkConfig::new(node_id, media, 1500);
         cfg.net_id = self.net_id;
-        cfg.tolerance = Duration::from(self.tolerance);
-        cfg.window = self.window;
-        cfg.if_name = if_name;
+        cfg.tolerance = first.settings.tolerance;
+        cfg.window = first.settings.window;
+        cfg.priority = first.settings.priority;
+        cfg.if_name = first.settings.name.clone();
         cfg.seed = seed;
         if let Some(a) = self.addr {
             cfg.addr_mode = AddrMode::Fixed(a);
@@ -173,7 +206,8 @@ impl StackBuilder {
                 subscribers: BTreeMap::new(),
                 link_names: BTreeMap::new(),
                 tap,
-                tx: None,
+                tx: Vec::new(),
+                medias: Vec::new(),
                 scratch: Vec::new(),
                 stopped: false,
                 last_now: Instant::ZERO,
@@ -185,22 +219,42 @@ impl StackBuilder {
             leading: AtomicBool::new(false),
             leads_ended: AtomicU64::new(0),
         });
-        let bearer = Bearer::open_with_handler(bcfg, Driver { shared: shared.clone(), watch: true, leads_seen: 0 })?;
+        let driver = Driver { shared: shared.clone(), bearer: 0, watch: true, leads_seen: 0 };
+        let bearer = Bearer::open_with_handler(first.config, driver)?;
         {
             let mut g = shared.inner.lock();
             // the bearer's facts: its MTU, and on UDP the port it got
             let info = bearer.info();
-            if info.mtu != cfg.mtu || info.media != cfg.media {
-                cfg.mtu = info.mtu;
+            let mtu = first.mtu_cap.map_or(info.mtu, |m| m.min(info.mtu));
+            if mtu != cfg.mtu || info.media != cfg.media {
+                cfg.mtu = mtu;
                 cfg.media = info.media;
                 let now = g.now();
                 g.core = NodeCore::new(cfg, now);
             }
-            g.tx = Some(bearer.tx());
+            g.tx.push(Some(bearer.tx()));
+            g.medias.push(info.media);
         }
         *shared.waker.lock() = Some(bearer.waker());
         *shared.poller.lock() = Some(bearer.rx_poller());
-        bearer.waker().wake();
-        Ok(Stack { shared, bearer: Some(bearer) })
+        let mut bearers = vec![Some(bearer)];
+        for r in resolved {
+            match Stack::open_bearer(&shared, r) {
+                Ok((id, b)) => {
+                    bearers.resize_with(usize::from(id), || None);
+                    bearers.push(Some(b));
+                }
+                Err(e) => {
+                    for b in bearers.into_iter().flatten() {
+                        b.shutdown();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(Some(b)) = bearers.first() {
+            b.waker().wake();
+        }
+        Ok(Stack { shared, bearers: Mutex::new(bearers) })
     }
 }

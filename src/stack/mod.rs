@@ -21,6 +21,7 @@
 //! socket handles applications hold), `topology` (subscriptions to the
 //! name table) and `builder` (configuration and start).
 
+mod bearers;
 mod builder;
 mod conn;
 mod rx;
@@ -41,6 +42,7 @@ use tipc_wire::{Importance, NodeAddr, NodeId, PortId};
 use crate::error::Error;
 use shared::Shared;
 
+pub use bearers::{BearerSpec, Eth, LinkSettings, Udp};
 pub use builder::StackBuilder;
 pub use conn::{CONNECT_TIMEOUT, ConnKind, ConnSocket};
 pub use rx::STANDBY_LOOK;
@@ -60,7 +62,7 @@ pub enum StackEvent {
     Conflict(tipc_link::Conflict),
 }
 
-/// A running TIPC node on one Ethernet interface.
+/// A running TIPC node on its bearers (Ethernet interfaces, UDP sockets).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -73,7 +75,8 @@ pub enum StackEvent {
 /// ```
 pub struct Stack {
     shared: Arc<Shared>,
-    bearer: Option<Bearer>,
+    /// The open bearers, by bearer id (`None`: disabled).
+    bearers: parking_lot::Mutex<Vec<Option<Bearer>>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -97,7 +100,107 @@ impl Stack {
             window: 50,
             pcap: None,
             seed: None,
+            bearers: Vec::new(),
         }
+    }
+
+    /// Opens a further bearer and enables it in the core; returns it. Its
+    /// receive thread runs the frames it reads through the core.
+    pub(in crate::stack) fn open_bearer(shared: &Arc<Shared>, r: bearers::Resolved) -> Result<(u8, Bearer), Error> {
+        let id = {
+            let g = shared.inner.lock();
+            let used: Vec<u8> = g.core.link().bearers().into_iter().map(|(id, _)| id).collect();
+            (0..tipc_link::MAX_BEARERS as u8).find(|i| !used.contains(i)).ok_or(Error::TooManyBearers)?
+        };
+        let bearer = Bearer::open_with_handler(r.config, rx::PlainDriver { shared: shared.clone(), bearer: id })?;
+        let info = bearer.info().clone();
+        let mut settings = r.settings;
+        settings.media = info.media;
+        settings.mtu = r.mtu_cap.map_or(info.mtu, |m| m.min(info.mtu));
+        let mut g = shared.inner.lock();
+        let now = g.now();
+        let got = g.core.enable_bearer(now, settings);
+        match got {
+            Ok(got) if got == id => {
+                let ix = usize::from(id);
+                if g.tx.len() <= ix {
+                    g.tx.resize_with(ix + 1, || None);
+                    g.medias.resize(ix + 1, info.media);
+                }
+                g.tx[ix] = Some(bearer.tx());
+                g.medias[ix] = info.media;
+                shared.flush(&mut g);
+                shared.rearm(&g);
+                Ok((id, bearer))
+            }
+            other => {
+                drop(g);
+                bearer.shutdown();
+                Err(other.err().unwrap_or(Error::TooManyBearers))
+            }
+        }
+    }
+
+    /// Enables a further bearer at run time (up to three in all); returns
+    /// its id. Peers found on it get a link there, a second one beside
+    /// their first, and traffic moves to it by priority.
+    ///
+    /// # Errors
+    /// [`Error::TooManyBearers`]; [`Error::Bearer`] when it cannot open.
+    pub fn enable_bearer(&self, spec: impl Into<BearerSpec>) -> Result<u8, Error> {
+        let spec = spec.into();
+        let (net_id, tol, win) = {
+            let g = self.shared.inner.lock();
+            let c = g.core.link().config();
+            (c.net_id, StdDuration::from_micros(c.tolerance.as_micros()), c.window)
+        };
+        let r = spec.resolve(net_id, tol, win)?;
+        let mut list = self.bearers.lock();
+        let (id, b) = Self::open_bearer(&self.shared, r)?;
+        let ix = usize::from(id);
+        if list.len() <= ix {
+            list.resize_with(ix + 1, || None);
+        }
+        list[ix] = Some(b);
+        Ok(id)
+    }
+
+    /// Disables bearer `id` at run time: its links go down, each failing
+    /// over to the node's other link where there is one (nothing is lost),
+    /// nothing more is sent on it, and its socket closes.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchBearer`] when `id` is not enabled.
+    pub fn disable_bearer(&self, id: u8) -> Result<(), Error> {
+        let mut list = self.bearers.lock();
+        {
+            let mut g = self.shared.inner.lock();
+            let now = g.now();
+            g.core.disable_bearer(now, id)?;
+            self.shared.flush(&mut g);
+            if let Some(t) = g.tx.get_mut(usize::from(id)) {
+                *t = None;
+            }
+        }
+        if let Some(b) = list.get_mut(usize::from(id)).and_then(Option::take) {
+            b.shutdown();
+        }
+        Ok(())
+    }
+
+    /// The enabled bearers: id, settings (name, own media address, MTU,
+    /// priority, tolerance, window) and counters.
+    pub fn bearers(&self) -> Vec<crate::stats::BearerRow> {
+        let settings = self.shared.inner.lock().core.link().bearers();
+        let list = self.bearers.lock();
+        settings
+            .into_iter()
+            .map(|(id, s)| crate::stats::BearerRow {
+                id,
+                stats: list.get(usize::from(id)).and_then(Option::as_ref).map(Bearer::stats),
+                settings: s,
+            })
+            .collect()
     }
 
     /// Our address, once the address trial is over.
@@ -146,15 +249,17 @@ impl Stack {
     pub fn links(&self) -> Vec<LinkInfo> {
         self.shared.inner.lock().core.link().links()
     }
-    /// Bearer counters.
+    /// Bearer 0's counters.
     pub fn bearer_stats(&self) -> Option<tipc_bearer::BearerStats> {
-        self.bearer.as_ref().map(Bearer::stats)
+        self.bearers.lock().first().and_then(Option::as_ref).map(Bearer::stats)
     }
 
     /// A snapshot of links, group members, names and counters; its
     /// `Display` prints it as tables.
     pub fn stats(&self) -> crate::stats::StackStats {
         let bearer = self.bearer_stats();
+        let bearer_info = self.bearers.lock().first().and_then(Option::as_ref).map(|b| b.info().clone());
+        let bearers = self.bearers();
         let g = self.shared.inner.lock();
         let core = &g.core;
         let members = core.sockets().member_stats();
@@ -166,7 +271,8 @@ impl Stack {
             members,
             names: core.names().iter().copied().collect(),
             bearer,
-            bearer_info: self.bearer.as_ref().map(|b| b.info().clone()),
+            bearer_info,
+            bearers,
             layer: core.link().stats(),
             core: core.stats(),
         }
@@ -292,10 +398,10 @@ impl Stack {
             g.group_sockets.clear();
             g.conn_sockets.clear();
             g.watchers.clear();
-            g.tx = None;
+            g.tx.clear();
             self.shared.cond.notify_all();
         }
-        if let Some(b) = self.bearer.take() {
+        for b in self.bearers.get_mut().drain(..).flatten() {
             b.shutdown();
         }
     }
@@ -338,10 +444,10 @@ impl Stack {
 
     fn stop(&mut self) {
         self.close();
-        if let Some(b) = self.bearer.take() {
+        for b in self.bearers.get_mut().drain(..).flatten() {
             b.shutdown();
         }
-        self.shared.inner.lock().tx = None;
+        self.shared.inner.lock().tx.clear();
     }
 }
 

@@ -16,7 +16,7 @@ use crate::error::Error;
 impl Shared {
     /// Runs received frames through the core and dispatches the results;
     /// `at` is when they were received, if known (saves a clock read).
-    pub(super) fn handle_frames(&self, frames: &mut Vec<RxFrame>, at: Option<std::time::Instant>) {
+    pub(super) fn handle_frames(&self, bearer: u8, frames: &mut Vec<RxFrame>, at: Option<std::time::Instant>) {
         let mut g = self.inner.lock();
         if g.stopped {
             frames.clear();
@@ -26,13 +26,13 @@ impl Shared {
             Some(t) => g.now_at(t),
             None => g.now(),
         };
-        let own = g.core.media();
+        let own = g.medias.get(usize::from(bearer)).copied().unwrap_or_else(|| g.core.media());
         for f in frames.drain(..) {
             if g.tap.is_on() {
                 let dst = if f.broadcast { tipc_wire::TxDest::Broadcast } else { tipc_wire::TxDest::Unicast(own) };
                 g.tap.record(now.as_micros(), dst, f.src, &f.msg);
             }
-            g.core.handle_frame(now, f.src, f.msg);
+            g.core.handle_frame_on(now, bearer, f.src, f.msg);
         }
         self.flush(&mut g);
     }
@@ -94,7 +94,7 @@ impl Shared {
                 return Some(r);
             }
             check = deadline;
-            poller.recv(|frames, at| self.handle_frames(frames, at)).ok()?;
+            poller.recv(|frames, at| self.handle_frames(0, frames, at)).ok()?;
         }
     }
 }
@@ -105,9 +105,11 @@ impl Shared {
 /// two of these.
 pub const STANDBY_LOOK: StdDuration = StdDuration::from_millis(4);
 
-/// Runs on the bearer's receive thread.
+/// Runs on bearer 0's receive thread: its frames, and every timer.
 pub(super) struct Driver {
     pub(super) shared: Arc<Shared>,
+    /// The bearer id (0).
+    pub(super) bearer: u8,
     /// Whether the receive thread reads the socket in its next wait.
     pub(super) watch: bool,
     /// `leads_ended` when it last looked.
@@ -116,7 +118,7 @@ pub(super) struct Driver {
 
 impl RxHandler for Driver {
     fn on_frames(&mut self, frames: &mut Vec<RxFrame>, _tx: &TxHandle) {
-        self.shared.handle_frames(frames, None);
+        self.shared.handle_frames(self.bearer, frames, None);
     }
 
     fn on_wake(&mut self, _tx: &TxHandle) -> Option<StdDuration> {
@@ -157,6 +159,21 @@ impl RxHandler for Driver {
 
     fn poll_socket(&self) -> bool {
         self.watch
+    }
+}
+
+/// Runs on the receive thread of a further bearer: it only reads its
+/// socket and runs the frames through the core (bearer 0's thread keeps
+/// the timers, application threads borrow bearer 0's socket only).
+pub(super) struct PlainDriver {
+    pub(super) shared: Arc<Shared>,
+    /// The bearer id.
+    pub(super) bearer: u8,
+}
+
+impl RxHandler for PlainDriver {
+    fn on_frames(&mut self, frames: &mut Vec<RxFrame>, _tx: &TxHandle) {
+        self.shared.handle_frames(self.bearer, frames, None);
     }
 }
 

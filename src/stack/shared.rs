@@ -55,8 +55,12 @@ pub(super) struct Inner {
     /// ends: 0).
     pub(super) link_names: BTreeMap<(NodeAddr, PortId), String>,
     pub(super) tap: Tap,
-    pub(super) tx: Option<TxHandle>,
-    pub(super) scratch: Vec<TxFrame>,
+    /// The bearers' transmit handles, by bearer id (`None`: disabled).
+    pub(super) tx: Vec<Option<TxHandle>>,
+    /// The bearers' own media addresses, by bearer id (for the tap).
+    pub(super) medias: Vec<tipc_wire::MediaAddr>,
+    /// Frames to send, per bearer id.
+    pub(super) scratch: Vec<Vec<TxFrame>>,
     pub(super) stopped: bool,
     /// The latest time given to the core.
     pub(super) last_now: Instant,
@@ -133,24 +137,32 @@ impl Shared {
     pub(super) fn flush(&self, g: &mut MutexGuard<'_, Inner>) {
         let inner = &mut **g;
         while let Some(t) = inner.core.poll_transmit() {
+            let b = usize::from(t.bearer);
             if inner.tap.is_on() {
                 let at = inner.epoch.elapsed().as_micros() as u64;
-                inner.tap.record(at, t.dst, inner.core.media(), &t.msg);
+                let own = inner.medias.get(b).copied().unwrap_or_else(|| inner.core.media());
+                inner.tap.record(at, t.dst, own, &t.msg);
             }
-            inner.scratch.push(TxFrame { dst: t.dst, msg: t.msg });
+            if inner.scratch.len() <= b {
+                inner.scratch.resize_with(b + 1, Vec::new);
+            }
+            inner.scratch[b].push(TxFrame { dst: t.dst, msg: t.msg });
         }
-        if !inner.scratch.is_empty() {
-            if let Some(tx) = inner.tx.as_ref() {
-                if inner.scratch.len() == 1 {
+        for (b, frames) in inner.scratch.iter_mut().enumerate() {
+            if frames.is_empty() {
+                continue;
+            }
+            if let Some(Some(tx)) = inner.tx.get(b) {
+                if frames.len() == 1 {
                     // one frame: a single sendmsg, no batch bookkeeping
-                    if let Some(f) = inner.scratch.pop() {
+                    if let Some(f) = frames.pop() {
                         let _ = tx.send(f.dst, f.msg);
                     }
                 } else {
-                    let _ = tx.send_burst(&mut inner.scratch);
+                    let _ = tx.send_burst(frames);
                 }
             }
-            inner.scratch.clear();
+            frames.clear();
         }
         let mut notify = false;
         while let Some(ev) = inner.core.poll_event() {
