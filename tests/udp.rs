@@ -225,7 +225,7 @@ fn garbage_datagrams_are_counted_and_dropped() {
     let stats = a.stats().to_string();
     eprintln!("{sent} junk datagrams: {bearer:?}\n{stats}");
     assert!(bearer.drop_malformed > 0, "the bearer counted what it dropped: {bearer:?}");
-    assert!(stats.contains("Bearer udp:udp at 127.82.0.1:6118, MTU 14000"), "{stats}");
+    assert!(stats.contains("Bearer 0 udp:udp at 127.82.0.1:6118, MTU 14000, priority 10"), "{stats}");
     // and it still delivers
     let rx = a.port_socket().expect("socket");
     let to = rx.id();

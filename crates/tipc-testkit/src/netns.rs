@@ -14,6 +14,8 @@ use std::thread::JoinHandle;
 
 /// Interface name of each node's end of a link in the rigs built here.
 pub const NODE_IF: &str = "tipc0";
+/// A node's second interface in a [`Lab::two_bridges`].
+pub const NODE_IF2: &str = "tipc1";
 
 /// Why a rig could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +210,41 @@ impl Lab {
         }
         lab.extra.push(hub);
         Ok(lab)
+    }
+
+    /// `n` node namespaces on two bridges (`br0`, `br1`) in a hub
+    /// namespace: each node has [`NODE_IF`] on `br0` and [`NODE_IF2`] on
+    /// `br1` — two independent segments, for parallel links. Taking a
+    /// bridge down ([`Lab::set_bridge`]) is a switch failing.
+    pub fn two_bridges(tag: &str, n: usize) -> Result<Lab, LabError> {
+        let mut lab = Lab::new(tag)?;
+        let hub = lab.new_ns("hub")?;
+        for br in ["br0", "br1"] {
+            hub.ip(&["link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+            hub.ip(&["link", "set", br, "up"])?;
+        }
+        for i in 0..n {
+            let ns = lab.new_ns(&format!("n{i}"))?;
+            for (k, (ifname, br)) in [(NODE_IF, "br0"), (NODE_IF2, "br1")].into_iter().enumerate() {
+                let port = format!("p{k}-{i}");
+                Lab::veth(&ns, ifname, &hub, &port)?;
+                hub.ip(&["link", "set", &port, "master", br])?;
+            }
+            lab.nodes.push(ns);
+        }
+        lab.extra.push(hub);
+        Ok(lab)
+    }
+
+    /// Takes bridge `br` of a [`Lab::two_bridges`] (or [`Lab::bridge`])
+    /// down (`false`: every frame on it is lost) or up again.
+    pub fn set_bridge(&self, br: &str, up: bool) -> Result<(), LabError> {
+        let hub = self.extra.iter().find(|n| n.name().ends_with("-hub")).ok_or_else(|| LabError::Command {
+            cmd: format!("ip link set {br}"),
+            stderr: "this lab has no hub namespace".into(),
+        })?;
+        hub.ip(&["link", "set", br, if up { "up" } else { "down" }])?;
+        Ok(())
     }
 
     /// Two node namespaces whose link passes through a relay namespace:
