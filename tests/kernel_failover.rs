@@ -1,0 +1,259 @@
+//! Parallel links with a Linux 6.1 kernel node (tools/kernel-peer): the
+//! kernel VM and our node each have two Ethernet bearers, on two bridges;
+//! the second (br1) has priority 20 on both sides, so it carries all the
+//! traffic. Mid-stream — RDM and group broadcasts in both directions — br1
+//! fails for 3 s: the kernel and we fail over to the br0 link with the
+//! kernel's tunnel protocol (FAILOVER_MSG), then the br1 links return and
+//! synch (SYNCH_MSG). Every message arrives once and in order on both
+//! sides, no member leaves, and br1 carries the traffic again.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use tipc_rs::link::LinkState;
+use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
+use tipc_rs::{Eth, GroupEvent, GroupSpec, Scope, Stack};
+use tipc_testkit::netns::{NODE_IF, NODE_IF2};
+
+/// Messages per batch and batches per stream (each direction, each kind).
+const BATCH: u32 = 300;
+const BATCHES: u32 = 8;
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The bridge namespace with `br0` and `br1`.
+fn make_bridges(ns: &str) {
+    let ip = tipc_testkit::netns::ip;
+    ip(&["netns", "add", ns]).expect("bridge namespace");
+    for br in ["br0", "br1"] {
+        ip(&["-n", ns, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]).expect("bridge");
+        let _ = ip(&["netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{br}.disable_ipv6=1")]);
+        ip(&["-n", ns, "link", "set", br, "up"]).expect("bridge up");
+    }
+}
+
+/// Our second interface, `tipc1` in `plug`'s namespace, on `br1`.
+fn plug_second(plug: &Plug, brns: &str) {
+    let ip = tipc_testkit::netns::ip;
+    let port = format!("uq{}", std::process::id() % 100_000);
+    ip(&["link", "add", NODE_IF2, "netns", plug.ns.name(), "type", "veth", "peer", "name", &port, "netns", brns])
+        .expect("second veth");
+    ip(&["-n", brns, "link", "set", &port, "master", "br1", "up"]).expect("bridge port");
+    plug.ns.ip(&["link", "set", NODE_IF2, "up"]).expect("up");
+}
+
+/// The kernel's links to `peer_id` that are up.
+fn kernel_links_up(kernel: &KernelPeer, peer_id: &str) -> usize {
+    let (s, _) = kernel.exec(&["tipc", "link", "list"]);
+    s.lines().filter(|l| l.contains(peer_id) && l.trim_end().ends_with("up")).count()
+}
+
+/// The sequence numbers in `log` of messages `PREFIX#N`, in order, as
+/// `(batch, n)`.
+fn numbered(log: &str, prefix: &str) -> Vec<(u32, u32)> {
+    log.lines()
+        .filter_map(|l| {
+            let d = l.split("data=\"").nth(1)?.split('"').next()?;
+            let rest = d.strip_prefix(prefix)?;
+            let (b, n) = rest.split_once('#')?;
+            Some((b.parse().ok()?, n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Whether `got` is every batch's 1..=BATCH, once each, in order.
+fn in_order(got: &[(u32, u32)]) -> Result<(), String> {
+    let want: Vec<(u32, u32)> = (0..BATCHES).flat_map(|b| (1..=BATCH).map(move |n| (b, n))).collect();
+    if got == want.as_slice() {
+        return Ok(());
+    }
+    let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    Err(format!(
+        "{} of {} messages; first difference at {at}: got {:?}, want {:?}",
+        got.len(),
+        want.len(),
+        got.get(at),
+        want.get(at)
+    ))
+}
+
+/// A kernel stream: `BATCHES` batches of `BATCH` messages `PREFIX<b>#<n>`
+/// by `step` (e.g. `send:1000:100:` or `bcast:`), 250 ms apart.
+fn kernel_stream(step: &str, prefix: &str) -> String {
+    let mut s = format!("count:{BATCH}");
+    for b in 0..BATCHES {
+        s.push_str(&format!(" {step}{prefix}{b} sleep:250"));
+    }
+    s
+}
+
+#[test]
+fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
+    let Some(brns) = kernel_rig("parallel links with a kernel node", "kfover") else { return };
+    make_bridges(&brns);
+    let kernel = KernelPeer::up_with("kf", &brns, "kernel-fo", &["--ifname2", "br1"]);
+    let (out, ok) = kernel.exec(&["tipc", "bearer", "enable", "media", "eth", "device", "eth1", "priority", "20"]);
+    assert!(ok, "enable eth1: {out}");
+    let plug = Plug::new("kfover", &brns, 0);
+    plug_second(&plug, &brns);
+    let stack = plug
+        .ns
+        .spawn("start", || {
+            Stack::builder()
+                .bearer(Eth::new(NODE_IF))
+                .bearer(Eth::new(NODE_IF2).priority(20))
+                .node_id(NodeId::from_text("ours-fo").expect("id"))
+                .start()
+        })
+        .expect("spawn")
+        .join()
+        .expect("thread")
+        .expect("stack");
+    let kaddr: NodeAddr = kernel.addr.parse().expect("kernel address");
+    let both_up = |s: &Stack| s.links().iter().filter(|l| l.state == LinkState::Established).count() == 2;
+    wait_until("our two links", Duration::from_secs(30), || both_up(&stack));
+    wait_until("the kernel's two links", Duration::from_secs(20), || kernel_links_up(&kernel, "ours-fo") == 2);
+    let names: Vec<String> = stack.links().iter().map(|l| l.name.clone()).collect();
+    eprintln!("links: {names:?}");
+
+    // receivers: ours bound to 1000:100 and a group member; the kernel's
+    // bound to 1001:7 and a group member
+    let sock = stack.port_socket().expect("socket");
+    sock.bind(ServiceRange::single(ServiceType(1000), Instance(100)), Scope::Cluster).expect("bind");
+    let total = BATCH * BATCHES;
+    kernel.spawn("/tmp/krdm.log", &format!("tipc-client bind:1001:7 recv-n:{total}:120000"));
+    let g = std::sync::Arc::new(stack.group_socket().expect("group socket"));
+    g.join(GroupSpec {
+        stype: ServiceType(4711),
+        instance: Instance(2),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: true,
+    })
+    .expect("join");
+    kernel.spawn(
+        "/tmp/kgrp.log",
+        &format!(
+            "tipc-client -e join:4711:1 wait-members:1:30000 sleep:3000 {} recv-n:{total}:120000",
+            kernel_stream("bcast:", "kb")
+        ),
+    );
+    wait_until("the kernel's binding", Duration::from_secs(15), || {
+        stack
+            .name_table()
+            .iter()
+            .any(|p| p.range == ServiceRange::single(ServiceType(1001), Instance(7)) && p.node == kaddr)
+    });
+    wait_until("the kernel member", Duration::from_secs(30), || !g.members().is_empty());
+    wait_until("our binding at the kernel", Duration::from_secs(15), || {
+        kernel.exec(&["tipc", "nametable", "show"]).0.lines().any(|l| l.starts_with("1000") && l.contains(" 100 "))
+    });
+
+    // the streams, each about 2 s long
+    kernel.spawn("/tmp/ksend.log", &format!("tipc-client {}", kernel_stream("send:1000:100:", "kr")));
+    let rdm_out = stack.port_socket().expect("socket");
+    let group_out = g.clone();
+    // (two threads: a group sender waiting for the kernel member's window
+    // does not hold the RDM stream back)
+    let rdm_sender = std::thread::spawn(move || {
+        for b in 0..BATCHES {
+            for n in 1..=BATCH {
+                rdm_out
+                    .send_to_name(ServiceType(1001), Instance(7), Bytes::from(format!("ur{b}#{n}")), false)
+                    .expect("rdm send");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    let group_sender = std::thread::spawn(move || {
+        for b in 0..BATCHES {
+            for n in 1..=BATCH {
+                group_out.broadcast(Bytes::from(format!("ub{b}#{n}"))).expect("group send");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    // one second in, br1 fails for 3 s
+    std::thread::sleep(Duration::from_secs(1));
+    tipc_testkit::netns::ip(&["-n", &brns, "link", "set", "br1", "down"]).expect("br1 down");
+    std::thread::sleep(Duration::from_secs(3));
+    let failovers: u64 = stack.links().iter().map(|l| l.stats.failovers).sum();
+    tipc_testkit::netns::ip(&["-n", &brns, "link", "set", "br1", "up"]).expect("br1 up");
+
+    // what we received
+    let mut rdm = Vec::new();
+    while rdm.len() < total as usize {
+        let m = sock
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("rdm from the kernel after {}: {e}", rdm.len()));
+        rdm.push(String::from_utf8_lossy(&m.data).to_string());
+    }
+    let mut grp = Vec::new();
+    while grp.len() < total as usize {
+        match g
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("group from the kernel after {}: {e}", grp.len()))
+        {
+            GroupEvent::Message { data, .. } => grp.push(String::from_utf8_lossy(&data).to_string()),
+            GroupEvent::MemberDown { member, .. } => panic!("the kernel member {member} left"),
+            _ => {}
+        }
+    }
+    rdm_sender.join().expect("our RDM sender");
+    group_sender.join().expect("our group sender");
+    let as_log = |v: &[String]| v.iter().map(|d| format!("data=\"{d}\"\n")).collect::<String>();
+    in_order(&numbered(&as_log(&rdm), "kr")).unwrap_or_else(|e| panic!("RDM kernel → us: {e}"));
+    in_order(&numbered(&as_log(&grp), "kb")).unwrap_or_else(|e| panic!("group kernel → us: {e}"));
+    // what the kernel received
+    let krdm = kernel.wait_file("/tmp/krdm.log", Duration::from_secs(60), |s| s.contains("DONE"));
+    in_order(&numbered(&krdm, "ur"))
+        .unwrap_or_else(|e| panic!("RDM us → kernel: {e}\n{}", &krdm[krdm.len().saturating_sub(2000)..]));
+    let kgrp = kernel.wait_file("/tmp/kgrp.log", Duration::from_secs(60), |s| s.contains("DONE"));
+    in_order(&numbered(&kgrp, "ub"))
+        .unwrap_or_else(|e| panic!("group us → kernel: {e}\n{}", &kgrp[kgrp.len().saturating_sub(2000)..]));
+    assert!(!kgrp.contains("EVENT LEFT"), "no member left at the kernel");
+    let ksend = kernel.wait_file("/tmp/ksend.log", Duration::from_secs(10), |s| s.contains("DONE"));
+    assert!(ksend.contains("DONE status=ok"), "{ksend}");
+    assert!(failovers >= 1, "our br1 link failed over: {failovers}");
+
+    // both links come back, and br1 carries the traffic again
+    wait_until("our two links again", Duration::from_secs(30), || both_up(&stack));
+    wait_until("the kernel's two links again", Duration::from_secs(20), || kernel_links_up(&kernel, "ours-fo") == 2);
+    kernel.spawn("/tmp/kafter.log", "tipc-client bind:1001:9 recv-n:50:20000");
+    wait_until("the kernel's second binding", Duration::from_secs(15), || {
+        stack.name_table().iter().any(|p| p.range == ServiceRange::single(ServiceType(1001), Instance(9)))
+    });
+    let before: Vec<(u8, u64)> = stack.links().iter().map(|l| (l.bearer, l.stats.sent_pkts)).collect();
+    for i in 0..50u32 {
+        sock.send_to_name(ServiceType(1001), Instance(9), Bytes::from(format!("after#{i}")), false).expect("send");
+    }
+    let kafter = kernel.wait_file("/tmp/kafter.log", Duration::from_secs(20), |s| s.contains("DONE"));
+    assert!(kafter.contains("DONE status=ok"), "{kafter}");
+    let after: Vec<(u8, bool, u64)> =
+        stack.links().iter().zip(&before).map(|(l, (_, b))| (l.bearer, l.active, l.stats.sent_pkts - b)).collect();
+    eprintln!("{}", stack.stats());
+    eprintln!("after the return: (bearer, active, packets) {after:?}");
+    assert!(after.iter().any(|&(b, active, n)| b == 1 && active && n > 0), "br1 carries the traffic again: {after:?}");
+    let (klinks, _) = kernel.exec(&["tipc", "link", "stat", "show"]);
+    eprintln!("kernel links:\n{klinks}");
+    let tunnelled: u64 = stack.links().iter().map(|l| l.stats.tunnelled).sum();
+    let from_tunnel: u64 = stack.links().iter().map(|l| l.stats.tunnel_delivered).sum();
+    eprintln!("we handed {tunnelled} packets to failovers; {from_tunnel} messages came to us through the kernel's");
+    // the failure hit traffic in flight both ways: more than the dummies moved
+    assert!(tunnelled > 1 && from_tunnel > 0, "{tunnelled} packets handed over, {from_tunnel} received");
+    drop(g);
+    drop(sock);
+    stack.shutdown();
+    drop(plug);
+    drop(kernel);
+    remove_ns(&brns);
+}
