@@ -22,6 +22,15 @@ use tipc_testkit::netns::{NODE_IF, NODE_IF2};
 const BATCH: u32 = 300;
 const BATCHES: u32 = 8;
 
+/// Removes the bridge namespace however the test ends.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        remove_ns(&self.0);
+    }
+}
+
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while !f() {
@@ -99,6 +108,7 @@ fn kernel_stream(step: &str, prefix: &str) -> String {
 #[test]
 fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
     let Some(brns) = kernel_rig("parallel links with a kernel node", "kfover") else { return };
+    let _cleanup = Cleanup(brns.clone());
     make_bridges(&brns);
     let kernel = KernelPeer::up_with("kf", &brns, "kernel-fo", &["--ifname2", "br1"]);
     let (out, ok) = kernel.exec(&["tipc", "bearer", "enable", "media", "eth", "device", "eth1", "priority", "20"]);
@@ -255,5 +265,4 @@ fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
     stack.shutdown();
     drop(plug);
     drop(kernel);
-    remove_ns(&brns);
 }

@@ -82,7 +82,7 @@ fn run(seed: u64, prio1: u8, n: u64) -> Run {
     let mut sent = vec![0u64; SENDERS];
     // each sender sends one message per 5 ms at most, so the stream
     // spans many cuts
-    let mut next_send = vec![Instant::ZERO; SENDERS];
+    let mut next_send = [Instant::ZERO; SENDERS];
     let mut cut_over = Instant::ZERO;
     let mut next_cut = net.now() + Duration::from_millis(200);
     let mut cuts = 0u64;
@@ -168,7 +168,7 @@ fn run(seed: u64, prio1: u8, n: u64) -> Run {
                 }
             }
         }
-        let done = (0..SENDERS).all(|k| sent[k] >= n && next[k][0] >= n && next[k][1] >= 2 * want_odd(n) + 1);
+        let done = (0..SENDERS).all(|k| sent[k] >= n && next[k][0] >= n && next[k][1] > 2 * want_odd(n));
         if done && net.now() >= cut_over {
             break;
         }
