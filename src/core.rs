@@ -322,6 +322,15 @@ impl NodeCore {
         self.pump(now);
         Ok(id)
     }
+    /// Changes bearer `id`'s settings ([`LinkLayer::update_bearer`]).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchBearer`] when `id` is not enabled.
+    pub fn update_bearer(&mut self, now: Instant, id: u8, settings: tipc_link::BearerSettings) -> Result<(), Error> {
+        self.link.update_bearer(now, id, settings)?;
+        self.pump(now);
+        Ok(())
+    }
     /// Disables bearer `id` ([`LinkLayer::disable_bearer`]): its links fail
     /// over where a parallel link is up.
     ///

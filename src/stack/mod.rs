@@ -188,6 +188,40 @@ impl Stack {
         Ok(())
     }
 
+    /// Changes bearer `id`'s link settings, as `tipc bearer set` does: the
+    /// fields given replace the bearer's; a new tolerance or window applies
+    /// to its links at once (each peer is told the tolerance), a new
+    /// priority or MTU to links made later.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchBearer`] when `id` is not enabled.
+    pub fn set_bearer(&self, id: u8, changes: LinkSettings) -> Result<(), Error> {
+        let mut g = self.shared.inner.lock();
+        let mut s = g
+            .core
+            .link()
+            .bearers()
+            .into_iter()
+            .find_map(|(b, s)| (b == id).then_some(s))
+            .ok_or(Error::NoSuchBearer(id))?;
+        if let Some(p) = changes.priority {
+            s.priority = p.min(tipc_link::MAX_PRIORITY);
+        }
+        if let Some(t) = changes.tolerance {
+            s.tolerance = tipc_wire::Duration::from(t);
+        }
+        if let Some(w) = changes.window {
+            s.window = w;
+        }
+        if let Some(m) = changes.mtu {
+            s.mtu = m.min(s.mtu);
+        }
+        let now = g.now();
+        g.core.update_bearer(now, id, s)?;
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+
     /// The enabled bearers: id, settings (name, own media address, MTU,
     /// priority, tolerance, window) and counters.
     pub fn bearers(&self) -> Vec<crate::stats::BearerRow> {

@@ -103,6 +103,35 @@ impl LinkLayer {
         Ok(id as u8)
     }
 
+    /// Changes bearer `id`'s settings, as `tipc bearer set` does
+    /// (net/tipc/bearer.c `__tipc_nl_bearer_set`): a new tolerance or
+    /// window applies to its links at once (the tolerance is told to each
+    /// peer in a STATE); a new priority, MTU or name applies to links made
+    /// later. The media address cannot change.
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::NoSuchBearer`] when `id` is not enabled.
+    pub fn update_bearer(&mut self, now: Instant, id: u8, settings: BearerSettings) -> Result<(), LinkError> {
+        let Some(b) = self.disc.bearers.get_mut(usize::from(id)).and_then(Option::as_mut) else {
+            return Err(LinkError::NoSuchBearer(id));
+        };
+        let media = b.settings.media;
+        let old = std::mem::replace(&mut b.settings, BearerSettings { media, ..settings });
+        let new = b.settings.clone();
+        let peers: Vec<NodeAddr> = self.peers.values().filter(|p| p.end(id).is_some()).map(|p| p.addr).collect();
+        for a in peers {
+            if new.tolerance() != old.tolerance() {
+                let t = new.tolerance();
+                self.on_link(now, a, id, |l, bc, out| l.set_tolerance(t, bc, out));
+            }
+            if new.window != old.window {
+                self.on_link(now, a, id, |l, _, _| l.set_window(new.window));
+            }
+        }
+        Ok(())
+    }
+
     /// Disables bearer `id`: its links go down (each failing over to a
     /// parallel link where there is one, so nothing is lost; a node whose
     /// only link it was goes down), nothing more is sent on it, and its

@@ -2,8 +2,11 @@
 //!
 //! The kernel's `discover.c`, `link.c`, `node.c` and `bcast.c` as one
 //! deterministic state machine, [`LinkLayer`]: address trial and neighbour
-//! discovery with the kernel's back-off, one link per peer node with
-//! sessions and RESET / ACTIVATE / STATE, supervision by probes within the
+//! discovery with the kernel's back-off on each of up to three bearers
+//! ([`LinkLayer::enable_bearer`]), links with sessions and RESET /
+//! ACTIVATE / STATE — up to two parallel ones per peer node, with the
+//! kernel's active slots, failover and synch over the tunnel protocol
+//! (tipc-wire-udp-failover.md §2–5) —, supervision by probes within the
 //! tolerance, sequenced delivery with a send window, acks, NACKs (gap
 //! reports and gap-ACK blocks) and rate-limited retransmission, a deferred
 //! queue for out-of-order packets, per-importance backlog limits that push
@@ -12,8 +15,9 @@
 //! every packet).
 //!
 //! [`LinkLayer`] wires parts that each own their state: discovery (our
-//! address, the trial and request timers), the peer nodes (each with its
-//! link), the broadcast link, and one table of every timer keyed by
+//! address, the trial and request timers per bearer), the peer nodes
+//! (each with its links), the tunnel protocol between parallel links, the
+//! broadcast link, and one table of every timer keyed by
 //! [`TimerKind`], from which [`LinkLayer::poll_timeout`] and
 //! [`LinkLayer::next_timer`] are computed.
 //!

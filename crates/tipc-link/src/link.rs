@@ -122,6 +122,8 @@ pub(crate) struct Link {
     pub mtu: usize,
     pub tolerance: Duration,
     base_tolerance: Duration,
+    /// A tolerance set here, for the next STATE to tell the peer (ms).
+    announce_tolerance: Option<u16>,
     silent: u32,
     reset_ticks: u32,
     checkpoint: SeqNo,
@@ -180,6 +182,7 @@ impl Link {
             mtu,
             tolerance,
             base_tolerance: tolerance,
+            announce_tolerance: None,
             silent: 0,
             reset_ticks: 0,
             checkpoint: SeqNo(1),
@@ -603,6 +606,9 @@ impl Link {
         match t {
             LinkProtoType::State => {
                 m.hdr.flags.d = probe || reply;
+                if let Some(t) = self.announce_tolerance.take() {
+                    m.tolerance = t;
+                }
                 m.bcast_gap = bc.gap.min(1023);
                 self.stats.sent_states += 1;
                 if probe {
@@ -943,6 +949,28 @@ impl Link {
     /// §4.1).
     pub fn synch_point(&self) -> SeqNo {
         SeqNo(self.snd_nxt.0.wrapping_add(self.backlog.len() as u16).wrapping_sub(1))
+    }
+
+    /// Sets the link's tolerance (as `tipc link set tolerance` and `tipc
+    /// bearer set tolerance` do, net/tipc/link.c `tipc_link_set_tolerance`):
+    /// it applies at once and a STATE tells the peer, which adopts it.
+    pub fn set_tolerance(&mut self, t: Duration, bc: &BcCtx, out: &mut Vec<Bytes>) {
+        let t = Duration::from_micros(t.as_micros().clamp(50_000, 30_000_000));
+        self.tolerance = t;
+        self.base_tolerance = t;
+        if self.is_up() {
+            self.announce_tolerance = Some((t.as_micros() / 1000) as u16);
+            self.send_state(false, false, 0, bc, out);
+        }
+    }
+
+    /// Sets the send window (16–8191) and the backlog limits that follow
+    /// from it; local only, the peer is not told (net/tipc/link.c
+    /// `tipc_link_set_queue_limits`).
+    pub fn set_window(&mut self, window: u16) {
+        self.window = window.clamp(16, RCV_WINDOW);
+        let w = usize::from(self.window);
+        self.limits[..4].copy_from_slice(&[w * 2, w * 4, w * 6, w * 8]);
     }
 
     /// Sets the bearer the link runs on and its priority.

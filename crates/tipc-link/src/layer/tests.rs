@@ -234,3 +234,29 @@ fn links_are_named_with_both_interfaces() {
     assert_eq!(s.nodes[0].links()[0].name, format!("{id1}:left-{id2}:right"));
     assert_eq!(s.nodes[1].links()[0].name, format!("{id2}:right-{id1}:left"));
 }
+
+/// `tipc bearer set`: a new tolerance applies to the bearer's links at once
+/// and the peer adopts it from the STATE that tells it; a new window is
+/// local. Unknown bearers are refused; a fourth bearer is refused.
+#[test]
+fn bearer_settings_change_at_run_time() {
+    let mut s = Seg::up(2);
+    let (id, b) = s.nodes[0].bearers().remove(0);
+    assert_eq!(id, 0);
+    let now = s.now;
+    let changed = BearerSettings { tolerance: MS(3000), window: 200, ..b.clone() };
+    s.nodes[0].update_bearer(now, 0, changed).expect("bearer 0");
+    s.run(MS(50));
+    let ours = &s.nodes[0].links()[0];
+    assert_eq!((ours.tolerance, ours.window), (MS(3000), 200));
+    let theirs = &s.nodes[1].links()[0];
+    assert_eq!((theirs.tolerance, theirs.window), (MS(3000), 50), "the peer adopted the tolerance, not the window");
+    assert_eq!(s.nodes[0].update_bearer(now, 2, b.clone()), Err(LinkError::NoSuchBearer(2)));
+    assert_eq!(s.nodes[0].disable_bearer(now, 1), Err(LinkError::NoSuchBearer(1)));
+    for k in 1..3u8 {
+        let other = BearerSettings::new(tipc_wire::MacAddr([2, 0, 0, 0, 9, k]), "x", 1500);
+        assert_eq!(s.nodes[0].enable_bearer(now, other), Ok(k));
+    }
+    let fourth = BearerSettings::new(tipc_wire::MacAddr([2, 0, 0, 0, 9, 9]), "y", 1500);
+    assert_eq!(s.nodes[0].enable_bearer(now, fourth), Err(LinkError::TooManyBearers));
+}
