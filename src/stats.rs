@@ -46,6 +46,9 @@ pub struct BearerRow {
     pub settings: tipc_link::BearerSettings,
     /// Counters of its socket.
     pub stats: Option<tipc_bearer::BearerStats>,
+    /// A UDP bearer's replicast peers, given and learned from discovery
+    /// (empty in multicast mode and on Ethernet).
+    pub replicast: Vec<std::net::SocketAddr>,
 }
 
 impl BearerRow {

@@ -259,3 +259,40 @@ fn ipv6_nodes_link_on_loopback() {
     a.port_socket().expect("socket").send_to(to.node, to.port, Bytes::from(vec![6u8; 1200])).expect("send");
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("delivered").data.len(), 1200);
 }
+
+/// Replicast peers are learned from discovery: three nodes in a ring, each
+/// listing only the next (A → B → C → A), end up copying their
+/// broadcast-type packets to both others, so the broadcast link reaches
+/// everyone; the links stay up and a group broadcast reaches both members.
+#[test]
+fn replicast_peers_are_learned_from_discovery() {
+    let ips = ["127.84.0.1", "127.84.0.2", "127.84.0.3"];
+    let n: Vec<Stack> = (0..3).map(|i| node(ips[i], &[ips[(i + 1) % 3]])).collect();
+    for s in &n {
+        s.wait_for_nodes(2, Duration::from_secs(15)).expect("links over UDP");
+    }
+    for (i, s) in n.iter().enumerate() {
+        let row = s.bearers().remove(0);
+        let mut peers = row.replicast.clone();
+        peers.sort();
+        let others: Vec<SocketAddr> = (0..3).filter(|&j| j != i).map(|j| at(ips[j])).collect();
+        assert_eq!(peers, others, "node {i} copies broadcast-type packets to both others");
+        assert_eq!(row.stats.expect("stats").peers_learned, 1, "node {i} learned the one it does not list");
+    }
+    let socks = common::join_group(&n);
+    socks[0].broadcast(Bytes::from_static(b"to all")).expect("broadcast");
+    for s in &socks[1..] {
+        let got = loop {
+            if let tipc_rs::GroupEvent::Message { data, .. } =
+                s.recv_timeout(Duration::from_secs(5)).expect("broadcast")
+            {
+                break data;
+            }
+        };
+        assert_eq!(&got[..], b"to all");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for s in &n {
+        assert_eq!(s.up_nodes().len(), 2, "the links stayed up");
+    }
+}

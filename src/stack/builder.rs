@@ -58,9 +58,11 @@ impl StackBuilder {
     }
     /// Adds a replicast peer to the UDP bearer (repeatable): broadcast-type
     /// packets are copied to each peer instead of a multicast group — where
-    /// multicast does not pass. Every node must list every other one, as
-    /// with the kernel, which does not learn peers (tipc-wire-udp-failover.md
-    /// §1.5). Needs [`StackBuilder::udp`] for the local address.
+    /// multicast does not pass. Peers whose discovery messages reach us are
+    /// learned and added (up to 64), so among our nodes it is enough that
+    /// every node is listed by one other; a kernel node learns no peers
+    /// (tipc-wire-udp-failover.md §1.5) and must list every other node,
+    /// ours included. Needs [`StackBuilder::udp`] for the local address.
     pub fn udp_peer(mut self, peer: std::net::SocketAddr) -> Self {
         self.udp_peers.push(peer);
         self

@@ -229,10 +229,14 @@ impl Stack {
         let list = self.bearers.lock();
         settings
             .into_iter()
-            .map(|(id, s)| crate::stats::BearerRow {
-                id,
-                stats: list.get(usize::from(id)).and_then(Option::as_ref).map(Bearer::stats),
-                settings: s,
+            .map(|(id, s)| {
+                let b = list.get(usize::from(id)).and_then(Option::as_ref);
+                crate::stats::BearerRow {
+                    id,
+                    stats: b.map(Bearer::stats),
+                    replicast: b.map(Bearer::replicast_peers).unwrap_or_default(),
+                    settings: s,
+                }
             })
             .collect()
     }

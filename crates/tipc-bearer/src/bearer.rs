@@ -202,7 +202,15 @@ impl RxShared {
                 let fr = match &self.medium {
                     Medium::Eth(mac) => classify(&self.counters, *mac, &m, raw),
                     Medium::Udp(u) => match r.rb.source(i) {
-                        Some(from) => udp::classify(&self.counters, u.own, from, raw, m.truncated),
+                        Some(from) => {
+                            let f = udp::classify(&self.counters, u.own, from, raw, m.truncated);
+                            if let Some(fr) = &f
+                                && u.learn(&fr.msg).is_some()
+                            {
+                                Counters::add(&self.counters.peers_learned, 1);
+                            }
+                            f
+                        }
                         None => {
                             Counters::add(&self.counters.drop_malformed, 1);
                             None
@@ -288,8 +296,11 @@ fn udp_send_frames(s: &TxShared, u: &UdpMedium, frames: &[TxFrame]) -> std::io::
     let fd = s.sock.as_raw_fd();
     let mut items: Vec<(socket2::SockAddr, &[u8])> = Vec::with_capacity(frames.len());
     let mut ends: Vec<usize> = Vec::with_capacity(frames.len());
+    let mut to = Vec::new();
     for f in frames {
-        items.extend(u.destinations(&f.dst).map(|to| (socket2::SockAddr::from(to), &f.msg[..])));
+        to.clear();
+        u.destinations(&f.dst, &mut to);
+        items.extend(to.iter().map(|a| (socket2::SockAddr::from(*a), &f.msg[..])));
         ends.push(items.len());
     }
     let mut done = 0;
@@ -648,6 +659,15 @@ impl Bearer {
     pub fn waker(&self) -> Waker {
         Waker(self.wake.clone())
     }
+    /// A UDP bearer's replicast peers, given and learned from discovery
+    /// (empty in multicast mode and on Ethernet).
+    pub fn replicast_peers(&self) -> Vec<std::net::SocketAddr> {
+        match &self.rx_shared.medium {
+            Medium::Udp(u) => u.peers(),
+            Medium::Eth(_) => Vec::new(),
+        }
+    }
+
     /// A snapshot of the counters (kernel drops included).
     pub fn stats(&self) -> BearerStats {
         // the kernel's drop counter exists for packet sockets only

@@ -17,6 +17,7 @@ pub(crate) struct Counters {
     pub rx_batches: AtomicU64,
     pub drop_other_host: AtomicU64,
     pub drop_own: AtomicU64,
+    pub peers_learned: AtomicU64,
     pub drop_foreign: AtomicU64,
     pub drop_malformed: AtomicU64,
     pub drop_kernel: AtomicU64,
@@ -41,6 +42,7 @@ impl Counters {
             rx_batches: g(&self.rx_batches),
             drop_other_host: g(&self.drop_other_host),
             drop_own: g(&self.drop_own),
+            peers_learned: g(&self.peers_learned),
             drop_foreign: g(&self.drop_foreign),
             drop_malformed: g(&self.drop_malformed),
             drop_kernel: g(&self.drop_kernel),
@@ -75,6 +77,8 @@ pub struct BearerStats {
     pub drop_other_host: u64,
     /// Dropped: our own outgoing frames looped back.
     pub drop_own: u64,
+    /// Replicast peers a UDP bearer learned from discovery.
+    pub peers_learned: u64,
     /// Dropped: not ethertype 0x88CA.
     pub drop_foreign: u64,
     /// Dropped: too short, or shorter than the TIPC size field says.

@@ -7,9 +7,11 @@
 //!   bearer's port and joins one multicast group; broadcast-type packets
 //!   (discovery, the broadcast link) go to the group;
 //! - **replicast**: the socket is bound to the local address; every
-//!   broadcast-type packet is copied to each configured peer (the kernel
-//!   never learns peers from discovery in 6.1, so each node lists every
-//!   other one, §1.5).
+//!   broadcast-type packet is copied to each configured peer, and to each
+//!   peer learned from a discovery message it received (at most
+//!   [`MAX_LEARNED_PEERS`]). The kernel never learns peers in 6.1 (§1.5):
+//!   a kernel node must list every other node, ours need only be reached
+//!   by each other one.
 //!
 //! Unicast packets go to the address and port a peer announced in its
 //! discovery messages (§1.3); the source of a datagram is not checked.
@@ -96,24 +98,82 @@ impl UdpConfig {
     }
 }
 
+/// Most replicast peers a bearer learns from discovery, beside the ones it
+/// was given: a bound on what forged discovery messages can make it copy
+/// its broadcast-type packets to.
+pub const MAX_LEARNED_PEERS: usize = 64;
+
 /// An open UDP bearer's addressing.
 #[derive(Clone, Debug)]
 pub(crate) struct UdpMedium {
     /// Our announced address (the bound port filled in).
     pub own: SocketAddr,
-    /// The multicast group, or the replicast peers.
+    /// The multicast group, or the replicast peers given.
     pub remote: Vec<SocketAddr>,
+    /// Replicast peers learned from discovery (replicast mode only), shared
+    /// by the receive side that learns them and the send side.
+    pub learned: std::sync::Arc<parking_lot::Mutex<Vec<SocketAddr>>>,
 }
 
 impl UdpMedium {
-    /// Where a frame for `dst` goes.
-    pub fn destinations<'a>(&'a self, dst: &'a TxDest) -> impl Iterator<Item = SocketAddr> + 'a {
-        let one = match dst {
-            TxDest::Unicast(MediaAddr::Udp(a)) => Some(*a),
-            _ => None,
-        };
-        let all = if dst.is_broadcast() { self.remote.as_slice() } else { &[] };
-        one.into_iter().chain(all.iter().copied())
+    /// Whether broadcast-type packets go to a list of unicast peers.
+    pub fn is_replicast(&self) -> bool {
+        !matches!(self.remote.as_slice(), [g] if g.ip().is_multicast())
+    }
+
+    /// Adds where a frame for `dst` goes to `out`: the peer of a unicast
+    /// frame; the group, or every replicast peer (given, then learned), of a
+    /// broadcast-type one.
+    pub fn destinations(&self, dst: &TxDest, out: &mut Vec<SocketAddr>) {
+        match dst {
+            TxDest::Unicast(MediaAddr::Udp(a)) => out.push(*a),
+            d if d.is_broadcast() => {
+                out.extend_from_slice(&self.remote);
+                if self.is_replicast() {
+                    out.extend_from_slice(&self.learned.lock());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every replicast peer, given and learned (empty in multicast mode).
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        if !self.is_replicast() {
+            return Vec::new();
+        }
+        let mut v = self.remote.clone();
+        v.extend_from_slice(&self.learned.lock());
+        v
+    }
+
+    /// Learns a replicast peer from a received message `msg`: in replicast
+    /// mode, a discovery message announcing a UDP address of our family
+    /// that is neither ours nor a peer yet makes that address a peer, so a
+    /// node that lists only some of the others still reaches them all
+    /// with its broadcast-type packets (what net/tipc/udp_media.c means to
+    /// do, though 6.1 never gets there: tipc-wire-udp-failover.md §1.5).
+    /// At most [`MAX_LEARNED_PEERS`]; returns the address learned.
+    pub fn learn(&self, msg: &[u8]) -> Option<SocketAddr> {
+        // word 0 bits 25-28: the user; discovery is LINK_CONFIG (13)
+        let w0 = u32::from_be_bytes(msg.get(..4)?.try_into().ok()?);
+        if (w0 >> 25) & 0xf != 13 || !self.is_replicast() {
+            return None;
+        }
+        let Ok(tipc_wire::Msg::Discovery(d)) = tipc_wire::Msg::parse(Bytes::copy_from_slice(msg)) else { return None };
+        let MediaAddr::Udp(a) = d.media else { return None };
+        let usable = a != self.own
+            && a.is_ipv4() == self.own.is_ipv4()
+            && a.port() != 0
+            && !a.ip().is_multicast()
+            && !a.ip().is_unspecified()
+            && !self.remote.contains(&a);
+        let mut learned = self.learned.lock();
+        if !usable || learned.contains(&a) || learned.len() >= MAX_LEARNED_PEERS {
+            return None;
+        }
+        learned.push(a);
+        Some(a)
     }
 }
 
@@ -186,7 +246,7 @@ pub(crate) fn open(cfg: &UdpConfig) -> Result<(Socket, UdpMedium), BearerError> 
         }
     }
     let own = SocketAddr::new(cfg.local.ip(), port);
-    Ok((sock, UdpMedium { own, remote: cfg.remote.clone() }))
+    Ok((sock, UdpMedium { own, remote: cfg.remote.clone(), learned: Default::default() }))
 }
 
 /// Filters one received datagram `buf` from `from` (`truncated`: it was
@@ -242,12 +302,18 @@ mod tests {
     #[test]
     fn broadcast_goes_to_the_remote_list_unicast_to_the_peer() {
         let peers: Vec<SocketAddr> = vec!["10.0.0.2:6118".parse().expect("a"), "10.0.0.3:6118".parse().expect("a")];
-        let m = UdpMedium { own: "10.0.0.1:6118".parse().expect("a"), remote: peers.clone() };
-        assert_eq!(m.destinations(&TxDest::Broadcast).collect::<Vec<_>>(), peers);
+        let m =
+            UdpMedium { own: "10.0.0.1:6118".parse().expect("a"), remote: peers.clone(), learned: Default::default() };
+        let dests = |d: &TxDest| {
+            let mut v = Vec::new();
+            m.destinations(d, &mut v);
+            v
+        };
+        assert_eq!(dests(&TxDest::Broadcast), peers);
         let one: SocketAddr = "10.0.0.9:7000".parse().expect("a");
-        assert_eq!(m.destinations(&TxDest::Unicast(MediaAddr::Udp(one))).collect::<Vec<_>>(), vec![one]);
+        assert_eq!(dests(&TxDest::Unicast(MediaAddr::Udp(one))), vec![one]);
         let eth = TxDest::Unicast(MediaAddr::Eth(tipc_wire::MacAddr([2, 0, 0, 0, 0, 1])));
-        assert_eq!(m.destinations(&eth).count(), 0, "an Ethernet address is not reachable over UDP");
+        assert!(dests(&eth).is_empty(), "an Ethernet address is not reachable over UDP");
     }
 
     #[test]
@@ -284,6 +350,52 @@ mod tests {
         let (_sock, m) = open(&UdpConfig::replicast(a, vec![peer])).expect("first");
         let again = open(&UdpConfig::replicast(m.own, vec![peer]));
         assert!(matches!(again, Err(BearerError::Io { .. })), "{again:?}");
+    }
+
+    /// A discovery message from the node at `media`.
+    fn discovery_from(media: SocketAddr) -> Vec<u8> {
+        let d = tipc_wire::DiscoveryMsg {
+            msg_type: tipc_wire::DiscoveryType::Req,
+            flags: tipc_wire::Flags { non_seq: true, ..tipc_wire::Flags::default() },
+            capabilities: 0,
+            signature: 1,
+            dest_domain: tipc_wire::NodeAddr(0),
+            prev_node: tipc_wire::NodeAddr(0x0101_0001),
+            net_id: 4711,
+            media: MediaAddr::Udp(media),
+            peer_net_hash: 0,
+            suggested: tipc_wire::NodeAddr(0),
+            node_id: None,
+        };
+        tipc_wire::Msg::Discovery(d).to_bytes().expect("encodes").to_vec()
+    }
+
+    /// Replicast mode learns the announced address of a discovery
+    /// message's sender, once, up to the cap, never our own, a listed
+    /// peer, another family or a group; multicast mode learns nothing;
+    /// other messages teach nothing.
+    #[test]
+    fn replicast_learns_peers_from_discovery() {
+        let own: SocketAddr = "10.0.0.1:6118".parse().expect("a");
+        let listed: SocketAddr = "10.0.0.2:6118".parse().expect("a");
+        let m = UdpMedium { own, remote: vec![listed], learned: Default::default() };
+        let new: SocketAddr = "10.0.0.3:6118".parse().expect("a");
+        assert_eq!(m.learn(&discovery_from(new)), Some(new));
+        assert_eq!(m.learn(&discovery_from(new)), None, "once");
+        for a in [own, listed, "[fd00::3]:6118".parse().expect("a"), "228.0.18.103:6118".parse().expect("a")] {
+            assert_eq!(m.learn(&discovery_from(a)), None, "{a}");
+        }
+        let mut not_discovery = discovery_from("10.0.0.4:6118".parse().expect("a"));
+        not_discovery[0] &= !(0xf << 1); // word 0 bits 25-28, the user: 13 -> 0
+        assert_eq!(m.learn(&not_discovery), None);
+        for i in 0..200u16 {
+            let _ = m.learn(&discovery_from(SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 6118))));
+        }
+        assert_eq!(m.learned.lock().len(), MAX_LEARNED_PEERS, "capped");
+        assert_eq!(m.peers().len(), 1 + MAX_LEARNED_PEERS);
+        let mc = UdpMedium { own, remote: vec!["228.0.18.103:6118".parse().expect("a")], learned: Default::default() };
+        assert_eq!(mc.learn(&discovery_from(new)), None, "multicast mode learns nothing");
+        assert!(mc.peers().is_empty());
     }
 
     #[test]
