@@ -31,6 +31,9 @@ struct SimNode {
     core: NodeCore,
     /// Its MAC on each plane (index: plane = bearer id).
     macs: Vec<MacAddr>,
+    /// Its MTU on each plane: a longer message is lost, as on a real
+    /// segment.
+    mtus: Vec<usize>,
     /// When the node's transmitter and its switch port towards it are free
     /// (only with a bandwidth set).
     tx_free: Instant,
@@ -73,6 +76,8 @@ pub struct SimNet {
     /// The settings of planes 1 and 2 (media address and name are each
     /// node's own).
     planes: Vec<BearerSettings>,
+    /// Frames lost for being longer than their plane's MTU.
+    oversized: u64,
     latency: Duration,
     partitions: Vec<Partition>,
     rng: Rng,
@@ -99,6 +104,7 @@ impl SimNet {
             faults: FaultConfig::none(),
             injectors: BTreeMap::new(),
             planes: Vec::new(),
+            oversized: 0,
             latency: Duration::from_micros(20),
             partitions: Vec::new(),
             rng: Rng::new(seed),
@@ -119,6 +125,11 @@ impl SimNet {
     /// Frames carried so far.
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+    /// Frames lost so far for being longer than their plane's MTU (a node
+    /// sending what its bearer cannot carry: a bug).
+    pub fn oversized(&self) -> u64 {
+        self.oversized
     }
     /// Records every frame per node, for [`SimNet::write_pcap`].
     pub fn record_pcap(&mut self, on: bool) {
@@ -156,12 +167,14 @@ impl SimNet {
         cfg.seed = self.rng.next_u64();
         cfg.if_name = format!("sim{ix}");
         tweak(&mut cfg);
+        let mut mtus = vec![cfg.mtu];
         let mut core = NodeCore::new(cfg, self.now);
         let mut macs = vec![mac];
         for (k, template) in self.planes.iter().enumerate() {
             let plane = k as u8 + 1;
             let m = plane_mac(plane, ix);
             let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            mtus.push(b.mtu);
             let _ = core.enable_bearer(self.now, b);
             macs.push(m);
         }
@@ -169,6 +182,7 @@ impl SimNet {
         self.nodes.push(SimNode {
             core,
             macs,
+            mtus,
             tx_free: Instant::ZERO,
             rx_free: Instant::ZERO,
             alive: true,
@@ -194,6 +208,7 @@ impl SimNet {
         for (ix, n) in self.nodes.iter_mut().enumerate() {
             let m = plane_mac(plane, ix);
             let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            n.mtus.push(b.mtu);
             let _ = n.core.enable_bearer(now, b);
             n.macs.push(m);
         }
@@ -278,6 +293,11 @@ impl SimNet {
         while let Some(t) = self.nodes[i].core.poll_transmit() {
             let plane = t.bearer;
             let Some(&src) = self.nodes[i].macs.get(usize::from(plane)) else { continue };
+            if self.nodes[i].mtus.get(usize::from(plane)).is_some_and(|&m| t.msg.len() > m) {
+                // longer than the segment carries
+                self.oversized += 1;
+                continue;
+            }
             // the simulated segment is Ethernet
             let Some(dst) = t.dst.mac() else { continue };
             let frame = Bytes::from(EthFrame::build(dst, src, &t.msg));

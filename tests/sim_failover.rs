@@ -54,13 +54,17 @@ struct Run {
     synchs: u64,
     tunnel_delivered: u64,
     held: u64,
+    tunnel_fragments: u64,
 }
 
 /// One run: three nodes, two planes (plane 1 at priority `prio1`, plane 0
 /// at the default 10), faults, `n` messages per sender.
-fn run(seed: u64, prio1: u8, n: u64) -> Run {
+fn run(seed: u64, prio1: u8, mtu1: usize, n: u64) -> Run {
     let mut net = SimNet::new(seed);
-    net.add_plane(|b| b.priority = prio1);
+    net.add_plane(|b| {
+        b.priority = prio1;
+        b.mtu = mtu1;
+    });
     let ix = net.add_nodes(3);
     assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)), "seed {seed}: the six links did not come up");
     let senders: Vec<(PortId, MemberId)> = (0..SENDERS).map(|k| join(&mut net, ix[0], k as u32)).collect();
@@ -102,7 +106,13 @@ fn run(seed: u64, prio1: u8, n: u64) -> Run {
             }
             let seq = sent[k];
             let mode = if seq % 2 == 0 { Mode::Unicast } else { Mode::Broadcast };
-            let data = Bytes::from(seq.to_be_bytes().to_vec());
+            // every fifth message long: on a plane of a larger MTU its
+            // packet must be split to fail over to the other
+            let mut v = seq.to_be_bytes().to_vec();
+            if seq % 5 == 0 {
+                v.resize(8 + (seq as usize * 7919) % 3400, 0x5a);
+            }
+            let data = Bytes::from(v);
             let p = *port;
             match net.with(ix[0], |c, now| {
                 c.send(now, p, Dest::group(mode, Some(target), Instance(0)).expect("dest"), data, SendOpts::default())
@@ -174,27 +184,32 @@ fn run(seed: u64, prio1: u8, n: u64) -> Run {
         }
         assert!(net.now() < end, "seed {seed}: stuck: sent {sent:?}, next {next:?}");
     }
+    assert_eq!(net.oversized(), 0, "seed {seed}: a frame longer than its plane's MTU");
     Run {
         cuts,
         failovers: total(&mut net, |s| s.failovers),
         synchs: total(&mut net, |s| s.synchs),
         tunnel_delivered: total(&mut net, |s| s.tunnel_delivered),
         held: total(&mut net, |s| s.synch_held),
+        tunnel_fragments: total(&mut net, |s| s.tunnel_fragments),
     }
 }
 
 #[test]
 fn parallel_links_lose_duplicate_and_reorder_nothing_across_failures() {
     let seeds: u64 = std::env::var("TIPC_FAILOVER_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let (mut failovers, mut synchs, mut tunnelled, mut cuts, mut held) = (0, 0, 0, 0, 0);
+    let (mut failovers, mut synchs, mut tunnelled, mut cuts, mut held, mut fragments) = (0, 0, 0, 0, 0, 0);
     for s in 0..seeds {
-        // equal priorities share the traffic; a higher plane 1 carries it alone
+        // equal priorities share the traffic; a higher plane 1 carries it
+        // alone; half the seeds give plane 1 a larger MTU (4000 bytes)
         let prio1 = if s % 2 == 0 { 10 } else { 20 };
-        let r = run(0xfa1_0000 + s, prio1, 6000);
+        let mtu1 = if s % 4 >= 2 { 4000 } else { 1500 };
+        let r = run(0xfa1_0000 + s, prio1, mtu1, 6000);
         eprintln!(
-            "seed {s}: prio {prio1}: {} cuts, {} failovers, {} synchs, {} messages delivered from tunnels, {} held by synchs",
-            r.cuts, r.failovers, r.synchs, r.tunnel_delivered, r.held
+            "seed {s}: prio {prio1}, MTU {mtu1}: {} cuts, {} failovers, {} synchs, {} messages delivered from tunnels, {} held by synchs, {} tunnel fragments",
+            r.cuts, r.failovers, r.synchs, r.tunnel_delivered, r.held, r.tunnel_fragments
         );
+        fragments += r.tunnel_fragments;
         held += r.held;
         failovers += r.failovers;
         synchs += r.synchs;
@@ -207,6 +222,7 @@ fn parallel_links_lose_duplicate_and_reorder_nothing_across_failures() {
     assert!(synchs > seeds, "{synchs} synchs");
     assert!(tunnelled > 0, "no message ever arrived through a failover");
     assert!(held > 0, "no synch ever held a message back");
+    assert!(seeds < 4 || fragments > 0, "no failover ever split a packet");
 }
 
 /// With equal priorities both links of a pair carry traffic (load

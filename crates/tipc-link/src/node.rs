@@ -348,7 +348,10 @@ impl Peer {
             }
         }
         let Some(t) = self.end_mut(tunnel) else { return };
+        let whole = handover.packets.len();
         let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.mtu, enhanced);
+        // a packet split in k travels as k messages: k - 1 more
+        t.link.stats.tunnel_fragments += (msgs.len().saturating_sub(whole)) as u64;
         let mut frames = Vec::new();
         t.link.send_tunnel(msgs, &bc, &mut frames);
         out.send_all(tunnel, TxDest::Unicast(t.media), frames);

@@ -47,6 +47,9 @@ pub struct LinkStats {
     pub tunnelled: u64,
     /// Messages delivered from a peer's failover tunnelled on this link.
     pub tunnel_delivered: u64,
+    /// Tunnel fragments sent on this link: FAILOVER_MSGs carrying part of
+    /// a failed link's packet too large for this link.
+    pub tunnel_fragments: u64,
     /// Times this link came up beside another and synched (SYNCH_MSG sent).
     pub synchs: u64,
     /// Messages that arrived on this link while it synched and were held
