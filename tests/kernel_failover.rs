@@ -15,7 +15,7 @@ use bytes::Bytes;
 use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
 use tipc_rs::link::LinkState;
 use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
-use tipc_rs::{Eth, GroupEvent, GroupSpec, Scope, Stack};
+use tipc_rs::{Eth, GroupEvent, GroupSpec, Scope, Stack, Udp};
 use tipc_testkit::netns::{NODE_IF, NODE_IF2};
 
 /// Messages per batch and batches per stream (each direction, each kind).
@@ -107,22 +107,56 @@ fn kernel_stream(step: &str, prefix: &str) -> String {
 
 #[test]
 fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
-    let Some(brns) = kernel_rig("parallel links with a kernel node", "kfover") else { return };
+    scenario("kfover", false);
+}
+
+/// The same with the preferred links on UDP (link MTU 14 000) and the
+/// standby on Ethernet (1 500): the packets the failed UDP link hands over
+/// — bundles of up to 14 000 bytes — travel as tunnel fragments both ways
+/// (tipc-wire-udp-failover.md §3.5).
+#[test]
+fn a_udp_link_failing_over_to_ethernet_splits_its_packets() {
+    scenario("kfoudp", true);
+}
+
+const KERNEL_IP2: &str = "10.92.0.1";
+const OUR_IP2: &str = "10.92.0.2";
+
+fn scenario(tag: &str, udp: bool) {
+    let what = format!("parallel links with a kernel node ({})", if udp { "UDP + Ethernet" } else { "two Ethernet" });
+    let Some(brns) = kernel_rig(&what, tag) else { return };
     let _cleanup = Cleanup(brns.clone());
     make_bridges(&brns);
     let kernel = KernelPeer::up_with("kf", &brns, "kernel-fo", &["--ifname2", "br1"]);
-    let (out, ok) = kernel.exec(&["tipc", "bearer", "enable", "media", "eth", "device", "eth1", "priority", "20"]);
-    assert!(ok, "enable eth1: {out}");
-    let plug = Plug::new("kfover", &brns, 0);
+    if udp {
+        let (out, ok) = kernel.exec(&["ip", "addr", "add", &format!("{KERNEL_IP2}/24"), "dev", "eth1"]);
+        assert!(ok, "eth1 address: {out}");
+        let enable =
+            ["tipc", "bearer", "enable", "media", "udp", "name", "u1", "localip", KERNEL_IP2, "remoteip", OUR_IP2];
+        let (out, ok) = kernel.exec(&enable);
+        assert!(ok, "enable udp: {out}");
+        let (out, ok) = kernel.exec(&["tipc", "bearer", "set", "priority", "20", "media", "udp", "name", "u1"]);
+        assert!(ok, "udp priority: {out}");
+    } else {
+        let (out, ok) = kernel.exec(&["tipc", "bearer", "enable", "media", "eth", "device", "eth1", "priority", "20"]);
+        assert!(ok, "enable eth1: {out}");
+    }
+    let plug = Plug::new(tag, &brns, 0);
     plug_second(&plug, &brns);
+    if udp {
+        plug.ns.ip(&["addr", "add", &format!("{OUR_IP2}/24"), "dev", NODE_IF2]).expect("our address");
+    }
     let stack = plug
         .ns
-        .spawn("start", || {
-            Stack::builder()
-                .bearer(Eth::new(NODE_IF))
-                .bearer(Eth::new(NODE_IF2).priority(20))
-                .node_id(NodeId::from_text("ours-fo").expect("id"))
-                .start()
+        .spawn("start", move || {
+            let b = Stack::builder().bearer(Eth::new(NODE_IF)).node_id(NodeId::from_text("ours-fo").expect("id"));
+            let b = if udp {
+                let at = |ip: &str| format!("{ip}:6118").parse().expect("address");
+                b.bearer(Udp::new(at(OUR_IP2)).peer(at(KERNEL_IP2)).name("u2").priority(20))
+            } else {
+                b.bearer(Eth::new(NODE_IF2).priority(20))
+            };
+            b.start()
         })
         .expect("spawn")
         .join()
@@ -260,6 +294,14 @@ fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
     eprintln!("we handed {tunnelled} packets to failovers; {from_tunnel} messages came to us through the kernel's");
     // the failure hit traffic in flight both ways: more than the dummies moved
     assert!(tunnelled > 1 && from_tunnel > 0, "{tunnelled} packets handed over, {from_tunnel} received");
+    if udp {
+        let split: u64 = stack.links().iter().map(|l| l.stats.tunnel_fragments).sum();
+        let joined: u64 = stack.links().iter().map(|l| l.stats.tunnel_reassembled).sum();
+        eprintln!(
+            "UDP → Ethernet: we sent {split} extra tunnel fragments, put together {joined} of the kernel's packets"
+        );
+        assert!(split > 0 && joined > 0, "tunnel fragments both ways: {split} sent, {joined} reassembled");
+    }
     drop(g);
     drop(sock);
     stack.shutdown();

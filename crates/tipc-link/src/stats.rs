@@ -50,6 +50,9 @@ pub struct LinkStats {
     /// Tunnel fragments sent on this link: FAILOVER_MSGs carrying part of
     /// a failed link's packet too large for this link.
     pub tunnel_fragments: u64,
+    /// Packets put together from tunnel fragments a peer sent on this
+    /// link.
+    pub tunnel_reassembled: u64,
     /// Times this link came up beside another and synched (SYNCH_MSG sent).
     pub synchs: u64,
     /// Messages that arrived on this link while it synched and were held

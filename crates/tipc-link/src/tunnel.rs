@@ -197,6 +197,7 @@ impl FailoverRx {
                     }
                     let whole = std::mem::take(buf).freeze();
                     self.frag = None;
+                    stats.tunnel_reassembled += 1;
                     whole
                 }
                 _ => {
