@@ -143,7 +143,9 @@ impl Stack {
 
     /// Enables a further bearer at run time (up to three in all); returns
     /// its id. Peers found on it get a link there, a second one beside
-    /// their first, and traffic moves to it by priority.
+    /// their first, and traffic moves to it by priority. An Ethernet
+    /// bearer's interface is looked up and its socket opened in the
+    /// calling thread's network namespace.
     ///
     /// # Errors
     /// [`Error::TooManyBearers`]; [`Error::Bearer`] when it cannot open.
