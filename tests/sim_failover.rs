@@ -12,7 +12,9 @@ use bytes::Bytes;
 use tipc_rs::fault::{FaultConfig, Rng};
 use tipc_rs::link::{LinkState, LinkStats};
 use tipc_rs::sim::SimNet;
-use tipc_rs::wire::{Duration, Instance, Instant, MemberId, PortId, ServiceType};
+use tipc_rs::wire::{
+    DataMsg, DataType, Duration, Instance, Instant, IntHdr, MemberId, Msg, PortId, ServiceType, TunnelMsg, TunnelType,
+};
 use tipc_rs::{CoreEvent, Dest, Error, GroupEvent, GroupSpec, Mode, Scope, SendOpts};
 
 /// Senders on node 0 (several sockets, so both active slots carry traffic
@@ -142,6 +144,15 @@ fn run(seed: u64, prio1: u8, mtu1: usize, n: u64) -> Run {
         {
             if all_links_up(&mut net) {
                 returning = None;
+                // now and then the old plane fails just as the returning
+                // link synchs: its failover must end the synch
+                if rng.below(3) == 0 {
+                    let until = now + Duration::from_millis(1600 + rng.below(1000));
+                    net.cut_plane(1 - plane, now, until);
+                    cut_over = until;
+                    next_cut = until + Duration::from_millis(rng.below(800));
+                    cuts += 1;
+                }
             } else {
                 net.cut_plane(1 - plane, now, now + Duration::from_millis(15));
                 next_pulse = now + Duration::from_millis(45);
@@ -262,4 +273,189 @@ fn equal_priorities_share_the_traffic_and_a_higher_one_takes_it_all() {
             assert_eq!(links.iter().map(|l| l.active).collect::<Vec<_>>(), [false, true]);
         }
     }
+}
+
+/// Two nodes with two links each (plane 1 configured by `plane1`, node 1
+/// by `tweak1`), both links up.
+fn pair(
+    seed: u64,
+    plane1: impl FnOnce(&mut tipc_rs::link::BearerSettings),
+    tweak1: impl FnOnce(&mut tipc_rs::link::LinkConfig),
+) -> SimNet {
+    let mut net = SimNet::new(seed);
+    net.add_plane(plane1);
+    net.add_node("pair-0", |_| {});
+    net.add_node("pair-1", tweak1);
+    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)), "the links did not come up");
+    net
+}
+
+/// `n` numbered group unicasts from each of `senders` (on node 0) to `to`,
+/// with `between` run after each round; checks they arrive once and in
+/// order and that nobody is reported down.
+fn stream_between(
+    net: &mut SimNet,
+    senders: &[PortId],
+    to: MemberId,
+    n: u64,
+    mut between: impl FnMut(&mut SimNet, u64),
+) {
+    let mut next = vec![0u64; senders.len()];
+    let mut sent = 0u64;
+    let end = net.now() + Duration::from_secs(120);
+    while next.iter().any(|&x| x < n) {
+        if sent < n {
+            let mut all = true;
+            for &p in senders {
+                let data = Bytes::from(sent.to_be_bytes().to_vec());
+                let d = Dest::group(Mode::Unicast, Some(to), Instance(0)).expect("dest");
+                all &= net.with(0, |c, now| c.send(now, p, d, data, SendOpts::default())).is_ok();
+            }
+            if all {
+                between(net, sent);
+                sent += 1;
+            }
+        }
+        net.run_for(Duration::from_micros(500));
+        for node in 0..net.len() {
+            for (_, ev) in net.take_events(node) {
+                match ev {
+                    CoreEvent::NodeDown(a) => panic!("node {node} lost {a}"),
+                    CoreEvent::Group { port, event: GroupEvent::Message { from, data, .. } } => {
+                        let l = data.len();
+                        net.with(node, |c, _| c.group_consumed(port, from, l));
+                        let k = senders.iter().position(|p| *p == from.port).expect("a sender");
+                        let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
+                        assert_eq!(seq, next[k], "sender {k}: lost, duplicated or reordered");
+                        next[k] += 1;
+                    }
+                    CoreEvent::Group { event: GroupEvent::MemberDown { member, .. }, .. } => panic!("{member:?} left"),
+                    _ => {}
+                }
+            }
+        }
+        assert!(net.now() < end, "stuck at {next:?}");
+    }
+}
+
+/// A bearer disabled mid-stream fails its links over (nothing lost, the
+/// peer's link on that plane goes down too); enabled again, the links come
+/// back. The only bearer disabled takes the node down.
+#[test]
+fn a_bearer_disabled_mid_stream_fails_over_and_returns() {
+    let mut net = pair(0xd15a, |_| {}, |_| {});
+    let to = join(&mut net, 1, 1).1;
+    let senders: Vec<PortId> = (0..4).map(|k| join(&mut net, 0, 10 + k).0).collect();
+    net.run_for(Duration::from_secs(1));
+    for i in 0..2 {
+        net.take_events(i);
+    }
+    let settings = net.core(0).link().bearers()[1].1.clone();
+    stream_between(&mut net, &senders, to, 3000, |net, k| {
+        if k == 1000 {
+            net.with(0, |c, now| c.disable_bearer(now, 1)).expect("disable");
+            assert!(matches!(net.with(0, |c, now| c.disable_bearer(now, 1)), Err(Error::NoSuchBearer(1))));
+        }
+    });
+    // (node 0 forgot the disabled bearer's link; node 1 failed its end
+    // over on node 0's FAILOVER_MSG)
+    let failed: u64 = net.core(1).link().links().iter().filter(|l| l.bearer == 1).map(|l| l.stats.failovers).sum();
+    assert!(failed >= 1, "the disabled bearer's link failed over");
+    assert_eq!(net.core(0).link().links().len(), 1, "node 0 has no link on the disabled bearer");
+    assert!(
+        net.run_while(Duration::from_secs(5), |s| s
+            .core(1)
+            .link()
+            .links()
+            .iter()
+            .any(|l| l.bearer == 1 && l.state == LinkState::Established)),
+        "the peer's link on plane 1 went down"
+    );
+    let now = net.now();
+    assert_eq!(net.with(0, |c, _| c.enable_bearer(now, settings)).expect("enable"), 1);
+    assert!(net.run_while(Duration::from_secs(20), |s| !all_links_up(s)), "the links came back");
+    // the last bearer of a node: the node goes down at the peer
+    let now = net.now();
+    net.with(0, |c, _| c.disable_bearer(now, 1)).expect("disable 1");
+    net.with(0, |c, _| c.disable_bearer(now, 0)).expect("disable 0");
+    let a = net.core(0).address().expect("address");
+    assert!(net.run_while(Duration::from_secs(5), |s| s.core(1).link().is_up(a)), "node 0 went down at node 1");
+}
+
+/// To a peer without enhanced tunnelling (TUNNEL_ENHANCED), a failover
+/// never splits a packet into tunnel fragments it could not put together;
+/// to one with it, it does.
+#[test]
+fn tunnel_fragments_only_to_peers_that_take_them() {
+    for enhanced in [true, false] {
+        let mut net = pair(
+            0xe4a,
+            |b| {
+                b.priority = 20;
+                b.mtu = 4000;
+            },
+            |c| {
+                if !enhanced {
+                    c.capabilities &= !tipc_rs::link::caps::TUNNEL_ENHANCED;
+                }
+            },
+        );
+        let to = join(&mut net, 1, 1).1;
+        let p = join(&mut net, 0, 10).0;
+        net.run_for(Duration::from_secs(1));
+        // long messages queued, then plane 1 fails under them
+        for k in 0..40u8 {
+            let d = Dest::group(Mode::Unicast, Some(to), Instance(0)).expect("dest");
+            let _ = net.with(0, |c, now| c.send(now, p, d, Bytes::from(vec![k; 3000]), SendOpts::default()));
+        }
+        let now = net.now();
+        net.cut_plane(1, now, now + Duration::from_secs(3));
+        net.run_for(Duration::from_secs(4));
+        let split: u64 = net.core(0).link().links().iter().map(|l| l.stats.tunnel_fragments).sum();
+        let failovers: u64 = net.core(0).link().links().iter().map(|l| l.stats.failovers).sum();
+        eprintln!("enhanced {enhanced}: {failovers} failovers, {split} tunnel fragments");
+        assert!(failovers >= 1);
+        assert_eq!(split > 0, enhanced, "fragments only to an enhanced peer");
+    }
+}
+
+/// A FAILOVER_MSG for a link that is down already is answered with one
+/// lone dummy (the peer's failover can end), and only once: two nodes
+/// answering each other's dummies would never stop.
+#[test]
+fn an_unasked_failover_is_answered_once() {
+    let mut net = pair(0x4a1f, |_| {}, |_| {});
+    // plane 1 fails for good: both ends fail over, then stay down
+    let now = net.now();
+    net.cut_plane(1, now, now + Duration::from_secs(600));
+    net.run_for(Duration::from_secs(4));
+    let a = net.core(0).address().expect("address");
+    let b = net.core(1).address().expect("address");
+    let failovers = |net: &mut SimNet, i: usize| -> u64 {
+        net.core(i).link().links().iter().filter(|l| l.bearer == 1).map(|l| l.stats.failovers).sum()
+    };
+    let before = (failovers(&mut net, 0), failovers(&mut net, 1));
+    // node 0 says (as if its plane-1 link had just failed) that it fails over
+    let dummy = {
+        let mut d = DataMsg::new(DataType::Direct, Bytes::new());
+        d.err = tipc_rs::wire::ErrorCode::NoPort;
+        d.orig_node = a;
+        d.dest_node = b;
+        Msg::Data(d).to_bytes().expect("dummy")
+    };
+    let t = TunnelMsg {
+        msg_type: TunnelType::Failover,
+        hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
+        word4: 0,
+        word5: 1 << 9,
+        word9: 1 << 16,
+        payload: dummy,
+    };
+    net.with(0, |c, now| c.send_raw(now, b, Msg::Tunnel(t).to_bytes().expect("tunnel"))).expect("sent");
+    net.run_for(Duration::from_secs(2));
+    let after = (failovers(&mut net, 0), failovers(&mut net, 1));
+    eprintln!("plane-1 failovers before {before:?}, after {after:?}");
+    assert_eq!(after.1, before.1 + 1, "node 1 answered once");
+    assert!(after.0 <= before.0 + 1, "node 0 answered node 1's dummy at most once: no ping-pong");
+    assert!(net.core(0).link().is_up(b) && net.core(1).link().is_up(a), "the node stays up over plane 0");
 }

@@ -238,11 +238,11 @@ impl LinkLayer {
     /// §2.3): the one reaching the most nodes; among equals the one whose
     /// id differs in parity from our address, then the lowest id.
     fn update_primary(&mut self) {
-        let own = self.disc.addr.0;
-        let best = (0..MAX_BEARERS as u8)
+        let reach: Vec<(u8, usize)> = (0..MAX_BEARERS as u8)
             .filter(|&id| self.disc.bearer(id).is_some())
-            .max_by_key(|&id| (self.peers.reached_by(id), (u32::from(id) ^ own) & 1, std::cmp::Reverse(id)));
-        if let Some(b) = best {
+            .map(|id| (id, self.peers.reached_by(id)))
+            .collect();
+        if let Some(b) = primary_of(self.disc.addr, &reach) {
             self.bcs.primary = b;
         }
     }
@@ -541,13 +541,17 @@ impl LinkLayer {
         let Some(p) = self.peers.get_mut(&from) else { return };
         let enhanced = p.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
         let peer_bearer = p.end(failed).and_then(|e| e.link.peer_bearer).unwrap_or(failed);
-        if let Some(e) = p.end_mut(failed)
-            && e.link.state != LinkState::FailingOver
-        {
+        let Some(e) = p.end_mut(failed) else { return };
+        let answered = std::mem::replace(&mut e.half_answered, true);
+        if e.link.state != LinkState::FailingOver {
             e.link.reset();
             e.link.state = LinkState::FailingOver;
         }
         p.failover = Some(FailoverRx::new(failed, tunnel, SeqNo(1), Vec::new(), tipc_wire::Reassembler::new()));
+        if answered {
+            return;
+        }
+        count_half_failover(p, failed);
         let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu);
         let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, enhanced);
         self.on_link(now, from, tunnel, |l, bc, out| l.send_tunnel(msgs, bc, out));
@@ -711,6 +715,24 @@ impl LinkLayer {
         self.peers.fail_all(None, &mut self.out);
         self.stopped = true;
     }
+}
+
+/// Counts a half failover on the link on `failed`: one failover, one
+/// packet (the dummy) handed over.
+fn count_half_failover(p: &mut crate::node::Peer, failed: u8) {
+    if let Some(e) = p.end_mut(failed) {
+        e.link.stats.failovers += 1;
+        e.link.stats.tunnelled += 1;
+    }
+}
+
+/// The broadcast link's bearer among `reach` (bearer id, nodes it reaches
+/// with an up link) for a node at `own` (tipc-wire-udp-failover.md §2.3):
+/// the one reaching the most; among equals the one whose id differs in
+/// parity from the address (so not every node picks the same), then the
+/// lowest id.
+fn primary_of(own: NodeAddr, reach: &[(u8, usize)]) -> Option<u8> {
+    reach.iter().max_by_key(|&&(id, n)| (n, (u32::from(id) ^ own.0) & 1, std::cmp::Reverse(id))).map(|&(id, _)| id)
 }
 
 /// The selector of a message (net/tipc/node.c `tipc_node_xmit_skb`

@@ -106,6 +106,10 @@ pub(crate) struct Endpoint {
     pub link: Link,
     /// When the link's next supervision tick is due.
     pub next_tick: Instant,
+    /// Whether a peer's FAILOVER_MSG for this link, down already, was
+    /// answered with a lone dummy since it was last up (once: two nodes
+    /// answering each other's dummies would never stop).
+    pub half_answered: bool,
 }
 
 /// One peer node (the kernel's `struct tipc_node`).
@@ -174,7 +178,7 @@ impl Peer {
     /// Adds a link on `bearer`.
     pub fn add_end(&mut self, bearer: u8, media: MediaAddr, link: Link, now: Instant) {
         if let Some(slot) = self.ends.get_mut(usize::from(bearer)) {
-            *slot = Some(Endpoint { media, link, next_tick: now });
+            *slot = Some(Endpoint { media, link, next_tick: now, half_answered: false });
         }
     }
 
@@ -209,19 +213,12 @@ impl Peer {
         self.active[(selector & 1) as usize]
     }
 
-    /// The active slots from the up links (net/tipc/node.c
-    /// `tipc_node_link_down` → `tipc_link_..._select`): the highest
-    /// priority wins; two equal ones share, the lower bearer id in slot 0.
+    /// The active slots after a link failed (net/tipc/node.c
+    /// `tipc_node_link_down`): a node has at most two links, so at most one
+    /// is left up, and it takes both slots.
     pub fn recompute_slots(&mut self) {
-        let mut up: Vec<(u8, u8)> =
-            self.endpoints().filter(|(_, e)| e.link.is_up()).map(|(b, e)| (b, e.link.priority)).collect();
-        up.sort_by_key(|&(b, prio)| (std::cmp::Reverse(prio), b));
-        self.active = match up.as_slice() {
-            [] => [None, None],
-            [(b, _)] => [Some(*b), Some(*b)],
-            [(b0, p0), (b1, p1), ..] if p0 == p1 => [Some((*b0).min(*b1)), Some((*b0).max(*b1))],
-            [(b0, _), ..] => [Some(*b0), Some(*b0)],
-        };
+        let left = self.endpoints().find(|(_, e)| e.link.is_up()).map(|(b, _)| b);
+        self.active = [left, left];
     }
 
     /// A second link on `bearer` came up beside the active one (net/tipc/
@@ -262,6 +259,7 @@ impl Peer {
         });
         let addr = self.addr;
         let Some(e) = self.end_mut(bearer) else { return };
+        e.half_answered = false;
         let mut frames = Vec::new();
         frames.push(e.link.build_proto(LinkProtoType::State, false, false, 0, false, &bc));
         if first {

@@ -258,3 +258,6 @@ pub(crate) struct SynchRx {
     /// Messages of the new link, held in order.
     pub held: Vec<Bytes>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -251,6 +251,9 @@ fn bearer_settings_change_at_run_time() {
     assert_eq!((ours.tolerance, ours.window), (MS(3000), 200));
     let theirs = &s.nodes[1].links()[0];
     assert_eq!((theirs.tolerance, theirs.window), (MS(3000), 50), "the peer adopted the tolerance, not the window");
+    let moved = BearerSettings { media: tipc_wire::MacAddr([2, 0, 0, 0, 9, 9]).into(), ..b.clone() };
+    s.nodes[0].update_bearer(now, 0, moved).expect("bearer 0");
+    assert_eq!(s.nodes[0].bearers()[0].1.media, b.media, "the media address stays");
     assert_eq!(s.nodes[0].update_bearer(now, 2, b.clone()), Err(LinkError::NoSuchBearer(2)));
     assert_eq!(s.nodes[0].disable_bearer(now, 1), Err(LinkError::NoSuchBearer(1)));
     for k in 1..3u8 {
@@ -259,4 +262,75 @@ fn bearer_settings_change_at_run_time() {
     }
     let fourth = BearerSettings::new(tipc_wire::MacAddr([2, 0, 0, 0, 9, 9]), "y", 1500);
     assert_eq!(s.nodes[0].enable_bearer(now, fourth), Err(LinkError::TooManyBearers));
+}
+
+/// A message's link selector is its sender's port for data, group and
+/// connection messages (one socket keeps to one link) and 0 for the rest.
+#[test]
+fn selectors_follow_the_sending_port() {
+    let mut d = tipc_wire::DataMsg::new(tipc_wire::DataType::Direct, Bytes::from_static(b"x"));
+    d.orig_port = tipc_wire::PortId(12_345);
+    assert_eq!(selector(&Msg::Data(d).to_bytes().expect("data")), 12_345);
+    let mut g = umsg(1, 2, 0, 4).to_vec();
+    // a GROUP_PROTOCOL (user 9) header with 77 in word 4
+    g[0] = (g[0] & !(0xf << 1)) | (9 << 1);
+    g[16..20].copy_from_slice(&77u32.to_be_bytes());
+    assert_eq!(selector(&g), 77);
+    g[0] = (g[0] & !(0xf << 1)) | (8 << 1);
+    assert_eq!(selector(&g), 77, "CONN_MANAGER");
+    g[0] = (g[0] & !(0xf << 1)) | (11 << 1);
+    assert_eq!(selector(&g), 0, "NAME_DISTRIBUTOR: word 4 is no port");
+}
+
+/// The broadcast link goes on the bearer reaching most nodes; among equals
+/// on the one whose id differs in parity from our address, then the lowest.
+#[test]
+fn the_broadcast_bearer_is_the_kernels_choice() {
+    let (odd, even) = (NodeAddr(0x1001), NodeAddr(0x1002));
+    assert_eq!(primary_of(odd, &[(0, 2), (1, 3)]), Some(1), "most nodes");
+    assert_eq!(primary_of(odd, &[(0, 3), (1, 3)]), Some(0), "odd address: even id");
+    assert_eq!(primary_of(even, &[(0, 3), (1, 3)]), Some(1), "even address: odd id");
+    assert_eq!(primary_of(even, &[(0, 3), (1, 3), (2, 3)]), Some(1));
+    assert_eq!(primary_of(odd, &[(0, 3), (1, 3), (2, 3)]), Some(0), "then the lowest id");
+    assert_eq!(primary_of(odd, &[]), None);
+}
+
+/// A tunnel message (built with `f`) sent in sequence from node 1 to 2.
+fn tunnel_to_2(s: &mut Seg, m: Bytes) {
+    let now = s.now;
+    s.nodes[0].send(now, addr(2), m).expect("sent");
+    s.run(MS(50));
+}
+
+/// Tunnel messages that make no sense on a single link are dropped: a
+/// FAILOVER_MSG or SYNCH_MSG naming the very link it came on changes
+/// nothing (the link stays up, later messages are not held), one of an
+/// unknown type is counted malformed.
+#[test]
+fn tunnel_messages_about_their_own_link_change_nothing() {
+    let mut s = Seg::up(2);
+    s.events(1);
+    let failover =
+        crate::tunnel::failover_msgs(addr(1), addr(2), 0, vec![crate::tunnel::dummy(addr(1), addr(2))], 1500, true);
+    for m in failover {
+        tunnel_to_2(&mut s, m);
+    }
+    assert!(s.nodes[1].is_up(addr(1)), "the link did not fail over onto itself");
+    assert!(!s.events(1).iter().any(|e| matches!(e, LinkEvent::NodeDown { .. })));
+    tunnel_to_2(&mut s, crate::tunnel::synch_msg(addr(1), addr(2), 0, SeqNo(40_000)));
+    let now = s.now;
+    s.nodes[0].send(now, addr(2), umsg(1, 2, 7, 10)).expect("sent");
+    s.run(MS(50));
+    assert_eq!(delivered(&mut s, 1).len(), 1, "not held by a synch of the link with itself");
+    let before = s.nodes[1].stats().malformed;
+    let unknown = tipc_wire::TunnelMsg {
+        msg_type: tipc_wire::TunnelType::from(5),
+        hdr: tipc_wire::IntHdr { orig_node: addr(1), dest_node: addr(2), ..tipc_wire::IntHdr::default() },
+        word4: 0,
+        word5: 0,
+        word9: 0,
+        payload: Bytes::new(),
+    };
+    tunnel_to_2(&mut s, Msg::Tunnel(unknown).to_bytes().expect("tunnel"));
+    assert_eq!(s.nodes[1].stats().malformed, before + 1);
 }
