@@ -435,6 +435,10 @@ fn an_unasked_failover_is_answered_once() {
         net.core(i).link().links().iter().filter(|l| l.bearer == 1).map(|l| l.stats.failovers).sum()
     };
     let before = (failovers(&mut net, 0), failovers(&mut net, 1));
+    let handed = |net: &mut SimNet| -> u64 {
+        net.core(1).link().links().iter().filter(|l| l.bearer == 1).map(|l| l.stats.tunnelled).sum()
+    };
+    let handed_before = handed(&mut net);
     // node 0 says (as if its plane-1 link had just failed) that it fails over
     let dummy = {
         let mut d = DataMsg::new(DataType::Direct, Bytes::new());
@@ -456,6 +460,99 @@ fn an_unasked_failover_is_answered_once() {
     let after = (failovers(&mut net, 0), failovers(&mut net, 1));
     eprintln!("plane-1 failovers before {before:?}, after {after:?}");
     assert_eq!(after.1, before.1 + 1, "node 1 answered once");
+    assert_eq!(handed(&mut net), handed_before + 1, "with its dummy alone");
     assert!(after.0 <= before.0 + 1, "node 0 answered node 1's dummy at most once: no ping-pong");
     assert!(net.core(0).link().is_up(b) && net.core(1).link().is_up(a), "the node stays up over plane 0");
+}
+
+/// While a peer's failover batch is still coming, the failed link waits
+/// (FAILINGOVER) and a fragment out of place in it is counted as a
+/// protocol error; the batch's end (here, node 0's answer to node 1's
+/// dummy, which lowers the sync point) ends it.
+#[test]
+fn a_failover_batch_in_progress_holds_the_failed_link() {
+    let mut net = pair(0xba7c, |_| {}, |_| {});
+    let now = net.now();
+    net.cut_plane(1, now, now + Duration::from_secs(600));
+    net.run_for(Duration::from_secs(4));
+    let a = net.core(0).address().expect("address");
+    let b = net.core(1).address().expect("address");
+    // a batch of two for node 1's plane-1 link: first a middle fragment
+    // with nothing before it (out of place), inner seqno 1
+    let inner = {
+        let f = tipc_rs::wire::FragmentMsg {
+            msg_type: tipc_rs::wire::FragmentType::Middle,
+            hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
+            frag_no: 2,
+            frag_count: 0,
+            word5: 0,
+            importance: tipc_rs::wire::Importance::Low,
+            payload: Bytes::from_static(&[0; 16]),
+        };
+        let mut m = Msg::Fragment(f).to_bytes().expect("fragment").to_vec();
+        m[8..12].copy_from_slice(&1u32.to_be_bytes());
+        Bytes::from(m)
+    };
+    let failover = |payload: Bytes| {
+        let t = TunnelMsg {
+            msg_type: TunnelType::Failover,
+            hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
+            word4: 0,
+            word5: 1 << 9,
+            word9: 2 << 16,
+            payload,
+        };
+        Msg::Tunnel(t).to_bytes().expect("tunnel")
+    };
+    let errors = net.core(1).link().stats().proto_errors;
+    net.with(0, |c, now| c.send_raw(now, b, failover(inner))).expect("sent");
+    // (20 µs one way: node 1 has it; node 0 has not yet had node 1's
+    // answer, whose own answer would end the batch)
+    net.run_for(Duration::from_micros(30));
+    let state = |net: &mut SimNet| net.core(1).link().links().iter().find(|l| l.bearer == 1).map(|l| l.state);
+    assert_eq!(state(&mut net), Some(LinkState::FailingOver), "the batch is not over");
+    assert_eq!(net.core(1).link().stats().proto_errors, errors + 1, "the fragment out of place");
+    let mut d = DataMsg::new(DataType::Direct, Bytes::new());
+    d.err = tipc_rs::wire::ErrorCode::NoPort;
+    d.orig_node = a;
+    d.dest_node = b;
+    net.with(0, |c, now| c.send_raw(now, b, failover(Msg::Data(d).to_bytes().expect("dummy")))).expect("sent");
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(state(&mut net), Some(LinkState::Reset), "the batch is over: the link may come back");
+}
+
+/// The broadcast link moves to the other bearer when its bearer's links
+/// fail: multicasts sent over it while plane 0 is down still arrive.
+#[test]
+fn the_broadcast_link_follows_the_links() {
+    let mut net = SimNet::new(0xbca5);
+    net.add_plane(|_| {});
+    let ix = net.add_nodes(3);
+    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)));
+    let range = tipc_rs::wire::ServiceRange::single(ServiceType(7300), Instance(1));
+    for &i in &ix[1..] {
+        let p = net.with(i, |c, _| c.open_port());
+        net.with(i, |c, _| c.bind(p, range, Scope::Cluster)).expect("bind");
+    }
+    let tx = net.with(ix[0], |c, _| c.open_port());
+    net.with(ix[0], |c, _| c.set_mcast_method(tx, tipc_rs::McastMethod::Broadcast));
+    net.run_for(Duration::from_secs(1));
+    let now = net.now();
+    net.cut_plane(0, now, now + Duration::from_secs(30));
+    net.run_for(Duration::from_secs(3));
+    for i in 0..3 {
+        net.take_events(i);
+    }
+    let (sent_before, _, _, _) = net.core(ix[0]).link().bcast_stats();
+    for k in 0..20u8 {
+        net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
+            .expect("multicast");
+    }
+    net.run_for(Duration::from_millis(500));
+    let (sent_after, _, _, _) = net.core(ix[0]).link().bcast_stats();
+    assert!(sent_after > sent_before, "the multicasts went on the broadcast link");
+    for &i in &ix[1..] {
+        let got = net.take_events(i).into_iter().filter(|(_, e)| matches!(e, CoreEvent::Message(_))).count();
+        assert_eq!(got, 20, "node {i} got every multicast over plane 1");
+    }
 }

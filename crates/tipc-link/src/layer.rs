@@ -419,7 +419,8 @@ impl LinkLayer {
         if bc_ack_valid && self.is_up(from) {
             self.bc_ack(now, from, peer_bc_ack, 0);
         }
-        self.outcome(now, from, bearer, Outcome { up: false, ..oc });
+        // (every field named: the link came up above already)
+        self.outcome(now, from, bearer, Outcome { up: false, down: oc.down, uncongested: oc.uncongested });
     }
 
     /// Whether a message names a destination node that is not us (short
@@ -526,7 +527,7 @@ impl LinkLayer {
                     return;
                 }
                 let point = SeqNo((t.word9 >> 16) as u16);
-                p.synch = Some(SynchRx { new: bearer, old: named, point, old_failed: false, held: Vec::new() });
+                p.synch = Some(SynchRx { new: bearer, old: named, point, held: Vec::new() });
             }
             TunnelType::Unknown(_) => self.stats.malformed += 1,
         }
@@ -539,7 +540,6 @@ impl LinkLayer {
     fn half_failover(&mut self, now: Instant, from: NodeAddr, tunnel: u8, failed: u8) {
         let own = self.disc.addr;
         let Some(p) = self.peers.get_mut(&from) else { return };
-        let enhanced = p.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
         let peer_bearer = p.end(failed).and_then(|e| e.link.peer_bearer).unwrap_or(failed);
         let Some(e) = p.end_mut(failed) else { return };
         let answered = std::mem::replace(&mut e.half_answered, true);
@@ -553,7 +553,8 @@ impl LinkLayer {
         }
         count_half_failover(p, failed);
         let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu);
-        let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, enhanced);
+        // (a 32-byte dummy fits any tunnel: never split)
+        let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, false);
         self.on_link(now, from, tunnel, |l, bc, out| l.send_tunnel(msgs, bc, out));
     }
 
@@ -571,16 +572,11 @@ impl LinkLayer {
                 if let Some(e) = p.end_mut(failed) {
                     e.link.end_failover();
                 }
-                if let Some(s) = p.synch.as_mut()
-                    && s.old == failed
-                {
-                    s.old_failed = true;
-                }
             }
         }
         let Some(s) = &p.synch else { return };
         let old_done = match p.end(s.old) {
-            Some(e) if e.link.is_up() && !s.old_failed => s.point.lt(e.link.rcv_nxt),
+            Some(e) if e.link.is_up() => s.point.lt(e.link.rcv_nxt),
             // the old link failed: once its failover is over, all it
             // carried has arrived
             _ => p.failover.as_ref().is_none_or(|f| f.failed != s.old),

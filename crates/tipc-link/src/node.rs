@@ -338,13 +338,6 @@ impl Peer {
         let Some(tunnel) = self.active[0] else { return };
         let addr = self.addr;
         let enhanced = self.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
-        if let Some(s) = self.synch.as_mut() {
-            // the synching link failing over ends the synch once its
-            // messages came (those held stay held, in order)
-            if s.old == failed {
-                s.old_failed = true;
-            }
-        }
         let Some(t) = self.end_mut(tunnel) else { return };
         let whole = handover.packets.len();
         let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.mtu, enhanced);

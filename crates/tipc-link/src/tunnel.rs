@@ -251,10 +251,10 @@ pub(crate) struct SynchRx {
     pub new: u8,
     /// Our bearer of the old link.
     pub old: u8,
-    /// The old link's last seqno sent before the new link came up.
+    /// The old link's last seqno sent before the new link came up. (Should
+    /// the old link fail first, the synch ends with its failover instead:
+    /// all it carried has then arrived.)
     pub point: SeqNo,
-    /// The old link failed meanwhile: the synch ends with its failover.
-    pub old_failed: bool,
     /// Messages of the new link, held in order.
     pub held: Vec<Bytes>,
 }
