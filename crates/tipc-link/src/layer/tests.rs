@@ -336,3 +336,29 @@ fn tunnel_messages_about_their_own_link_change_nothing() {
     tunnel_to_2(&mut s, Msg::Tunnel(unknown).to_bytes().expect("tunnel"));
     assert_eq!(s.nodes[1].stats().malformed, before + 1);
 }
+
+/// A peer's broadcast-link packets are taken from its media address on a
+/// bearer we share a link on, and from anywhere on a bearer we do not (it
+/// sends them on its primary bearer, tipc-wire-udp-failover.md §2.3); from
+/// another address on a shared bearer they are foreign.
+#[test]
+fn broadcast_packets_come_from_the_peer_or_another_bearer() {
+    let mut s = Seg::up(2);
+    s.events(1);
+    let now = s.now;
+    s.nodes[0].broadcast(now, umsg(1, 0, 3, 20)).expect("broadcast");
+    let pkt = std::iter::from_fn(|| s.nodes[0].poll_transmit())
+        .find(|t| t.dst.is_broadcast() && UncheckedHeader::new(&t.msg[..]).user().is_data())
+        .expect("a broadcast-link packet")
+        .msg;
+    let foreign = s.nodes[1].stats().foreign;
+    s.nodes[1].handle_frame_on(now, 0, mac(9), pkt.clone());
+    assert_eq!(s.nodes[1].stats().foreign, foreign + 1, "another address on the shared bearer");
+    assert!(delivered(&mut s, 1).is_empty());
+    let other = BearerSettings::new(tipc_wire::MacAddr([2, 0, 0, 0, 7, 7]), "eth1", 1500);
+    assert_eq!(s.nodes[1].enable_bearer(now, other), Ok(1));
+    s.nodes[1].handle_frame_on(now, 1, mac(9), pkt);
+    assert_eq!(s.nodes[1].stats().foreign, foreign + 1, "taken on a bearer without a link");
+    let got = delivered(&mut s, 1);
+    assert_eq!(got.iter().map(|(f, b, _)| (*f, *b)).collect::<Vec<_>>(), [(addr(1), true)]);
+}
