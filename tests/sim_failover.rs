@@ -423,13 +423,7 @@ fn tunnel_fragments_only_to_peers_that_take_them() {
 /// answering each other's dummies would never stop.
 #[test]
 fn an_unasked_failover_is_answered_once() {
-    let mut net = pair(0x4a1f, |_| {}, |_| {});
-    // plane 1 fails for good: both ends fail over, then stay down
-    let now = net.now();
-    net.cut_plane(1, now, now + Duration::from_secs(600));
-    net.run_for(Duration::from_secs(4));
-    let a = net.core(0).address().expect("address");
-    let b = net.core(1).address().expect("address");
+    let (mut net, a, b) = pair_with_plane1_down(0x4a1f);
     let failovers = |net: &mut SimNet, i: usize| -> u64 {
         net.core(i).link().links().iter().filter(|l| l.bearer == 1).map(|l| l.stats.failovers).sum()
     };
@@ -439,22 +433,8 @@ fn an_unasked_failover_is_answered_once() {
     };
     let handed_before = handed(&mut net);
     // node 0 says (as if its plane-1 link had just failed) that it fails over
-    let dummy = {
-        let mut d = DataMsg::new(DataType::Direct, Bytes::new());
-        d.err = tipc_rs::wire::ErrorCode::NoPort;
-        d.orig_node = a;
-        d.dest_node = b;
-        Msg::Data(d).to_bytes().expect("dummy")
-    };
-    let t = TunnelMsg {
-        msg_type: TunnelType::Failover,
-        hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
-        word4: 0,
-        word5: 1 << 9,
-        word9: 1 << 16,
-        payload: dummy,
-    };
-    net.with(0, |c, now| c.send_raw(now, b, Msg::Tunnel(t).to_bytes().expect("tunnel"))).expect("sent");
+    let t = tunnel_msg(TunnelType::Failover, (a, b), 1, 1, dummy_msg(a, b));
+    net.with(0, |c, now| c.send_raw(now, b, t)).expect("sent");
     net.run_for(Duration::from_secs(2));
     let after = (failovers(&mut net, 0), failovers(&mut net, 1));
     eprintln!("plane-1 failovers before {before:?}, after {after:?}");
@@ -470,12 +450,7 @@ fn an_unasked_failover_is_answered_once() {
 /// dummy, which lowers the sync point) ends it.
 #[test]
 fn a_failover_batch_in_progress_holds_the_failed_link() {
-    let mut net = pair(0xba7c, |_| {}, |_| {});
-    let now = net.now();
-    net.cut_plane(1, now, now + Duration::from_secs(600));
-    net.run_for(Duration::from_secs(4));
-    let a = net.core(0).address().expect("address");
-    let b = net.core(1).address().expect("address");
+    let (mut net, a, b) = pair_with_plane1_down(0xba7c);
     // a batch of two for node 1's plane-1 link: first a middle fragment
     // with nothing before it (out of place), inner seqno 1
     let inner = {
@@ -492,17 +467,7 @@ fn a_failover_batch_in_progress_holds_the_failed_link() {
         m[8..12].copy_from_slice(&1u32.to_be_bytes());
         Bytes::from(m)
     };
-    let failover = |payload: Bytes| {
-        let t = TunnelMsg {
-            msg_type: TunnelType::Failover,
-            hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
-            word4: 0,
-            word5: 1 << 9,
-            word9: 2 << 16,
-            payload,
-        };
-        Msg::Tunnel(t).to_bytes().expect("tunnel")
-    };
+    let failover = |payload: Bytes| tunnel_msg(TunnelType::Failover, (a, b), 1, 2, payload);
     let errors = net.core(1).link().stats().proto_errors;
     net.with(0, |c, now| c.send_raw(now, b, failover(inner))).expect("sent");
     // (20 µs one way: node 1 has it; node 0 has not yet had node 1's
@@ -511,11 +476,7 @@ fn a_failover_batch_in_progress_holds_the_failed_link() {
     let state = |net: &mut SimNet| net.core(1).link().links().iter().find(|l| l.bearer == 1).map(|l| l.state);
     assert_eq!(state(&mut net), Some(LinkState::FailingOver), "the batch is not over");
     assert_eq!(net.core(1).link().stats().proto_errors, errors + 1, "the fragment out of place");
-    let mut d = DataMsg::new(DataType::Direct, Bytes::new());
-    d.err = tipc_rs::wire::ErrorCode::NoPort;
-    d.orig_node = a;
-    d.dest_node = b;
-    net.with(0, |c, now| c.send_raw(now, b, failover(Msg::Data(d).to_bytes().expect("dummy")))).expect("sent");
+    net.with(0, |c, now| c.send_raw(now, b, failover(dummy_msg(a, b)))).expect("sent");
     net.run_for(Duration::from_millis(100));
     assert_eq!(state(&mut net), Some(LinkState::Reset), "the batch is over: the link may come back");
 }
@@ -612,17 +573,7 @@ fn a_second_synch_does_not_drop_what_the_first_holds() {
     let (a, b) = (net.core(0).address().expect("address"), net.core(1).address().expect("address"));
     // node 1's link on plane 1 has received this many packets: its next seqno is one more
     let got1 = net.core(1).link().links().iter().find(|l| l.bearer == 1).map(|l| l.stats.recv_pkts).expect("link");
-    let synch = |point: u64| {
-        let t = TunnelMsg {
-            msg_type: TunnelType::Synch,
-            hdr: IntHdr { orig_node: a, dest_node: b, ..IntHdr::default() },
-            word4: 0,
-            word5: 1 << 9,
-            word9: (point as u32 & 0xffff) << 16,
-            payload: Bytes::new(),
-        };
-        Msg::Tunnel(t).to_bytes().expect("synch")
-    };
+    let synch = |point: u64| tunnel_msg(TunnelType::Synch, (a, b), 1, point as u16, Bytes::new());
     let send = |net: &mut SimNet, p: PortId, k: u64| {
         let d = Dest::group(Mode::Unicast, Some(to), Instance(0)).expect("dest");
         net.with(0, |c, now| c.send(now, p, d, Bytes::from(k.to_be_bytes().to_vec()), SendOpts::default()))
@@ -657,4 +608,46 @@ fn a_second_synch_does_not_drop_what_the_first_holds() {
         }
     }
     assert_eq!(released, 10, "what the first synch held arrived once the old link passed its point");
+}
+
+/// A TUNNEL_PROTOCOL message of type `t` from `ends.0` to `ends.1` about
+/// the receiver's link on `bearer`, with `count` in word 9's upper half
+/// (a FAILOVER's batch size, a SYNCH's sync point) and `payload`.
+fn tunnel_msg(
+    t: TunnelType,
+    ends: (tipc_rs::wire::NodeAddr, tipc_rs::wire::NodeAddr),
+    bearer: u8,
+    count: u16,
+    payload: Bytes,
+) -> Bytes {
+    let m = TunnelMsg {
+        msg_type: t,
+        hdr: IntHdr { orig_node: ends.0, dest_node: ends.1, ..IntHdr::default() },
+        word4: 0,
+        word5: u32::from(bearer) << 9,
+        word9: u32::from(count) << 16,
+        payload,
+    };
+    Msg::Tunnel(m).to_bytes().expect("tunnel message")
+}
+
+/// A failover batch's dummy from `a` to `b`: DIRECT, error NO_PORT, port 0.
+fn dummy_msg(a: tipc_rs::wire::NodeAddr, b: tipc_rs::wire::NodeAddr) -> Bytes {
+    let mut d = DataMsg::new(DataType::Direct, Bytes::new());
+    d.err = tipc_rs::wire::ErrorCode::NoPort;
+    d.orig_node = a;
+    d.dest_node = b;
+    Msg::Data(d).to_bytes().expect("dummy")
+}
+
+/// A [`pair`] whose plane 1 has failed for good (both ends failed over and
+/// stay down), with the two nodes' addresses.
+fn pair_with_plane1_down(seed: u64) -> (SimNet, tipc_rs::wire::NodeAddr, tipc_rs::wire::NodeAddr) {
+    let mut net = pair(seed, |_| {}, |_| {});
+    let now = net.now();
+    net.cut_plane(1, now, now + Duration::from_secs(600));
+    net.run_for(Duration::from_secs(4));
+    let a = net.core(0).address().expect("address");
+    let b = net.core(1).address().expect("address");
+    (net, a, b)
 }
