@@ -411,8 +411,13 @@ impl LinkLayer {
         if up_now {
             self.outcome(now, from, bearer, Outcome { up: true, ..Outcome::default() });
         }
+        // whether a synch holds this link's messages: looked up once per
+        // frame, and again only after a tunnel message (which may start one)
+        let mut hold = self.holds(from, bearer);
         for m in deliver.drain(..) {
-            self.deliver_unicast(now, from, bearer, m);
+            if self.deliver_unicast(now, from, bearer, m, hold) {
+                hold = self.holds(from, bearer);
+            }
         }
         self.deliver_scratch = deliver;
         self.check_parallel(from);
@@ -429,13 +434,14 @@ impl LinkLayer {
         h.header_len() >= 32 && h.dest_node() != self.disc.addr
     }
 
-    /// A message the link delivered in sequence. Every one has a checked
-    /// header: the frame's own, or one checked by the bundle iterator or the
-    /// reassembler.
-    fn deliver_unicast(&mut self, now: Instant, from: NodeAddr, bearer: u8, m: Bytes) {
+    /// A message the link on `bearer` delivered in sequence; `hold`: a synch
+    /// holds that link's messages ([`LinkLayer::holds`]). Every one has a
+    /// checked header: the frame's own, or one checked by the bundle
+    /// iterator or the reassembler. True if it was a tunnel message.
+    fn deliver_unicast(&mut self, now: Instant, from: NodeAddr, bearer: u8, m: Bytes, hold: bool) -> bool {
         let Ok(h) = Header::new_checked(m.clone()) else {
             self.stats.malformed += 1;
-            return;
+            return false;
         };
         // A packet for another node still takes its place in the link's
         // sequence (the link acknowledges it, as the kernel's does; dropping
@@ -443,7 +449,7 @@ impl LinkLayer {
         // until the link fails); only then is it dropped.
         if self.for_another_node(&h) {
             self.stats.foreign += 1;
-            return;
+            return false;
         }
         let user = h.user();
         if user == User::BcastProtocol {
@@ -453,7 +459,7 @@ impl LinkLayer {
             {
                 p.bc.sync(b.last_bcast_sent);
             }
-            return;
+            return false;
         }
         if user == User::TunnelProtocol {
             if let Ok(Msg::Tunnel(t)) = Msg::parse_view(&h) {
@@ -461,26 +467,30 @@ impl LinkLayer {
             } else {
                 self.stats.malformed += 1;
             }
-            return;
+            return true;
         }
-        self.emit(from, bearer, m);
+        if hold {
+            self.hold(from, bearer, m);
+        } else {
+            self.out.event(LinkEvent::Deliver { from, bcast: false, msg: m });
+        }
+        false
     }
 
-    /// Hands a message that arrived over the link on `path` (its own, or
-    /// tunnelled from it) up, unless a synch holds that link's messages
-    /// back.
-    fn emit(&mut self, from: NodeAddr, path: u8, msg: Bytes) {
-        if let Some(p) = self.peers.get_mut(&from)
-            && let Some(s) = p.synch.as_mut()
-            && s.new == path
-        {
-            s.held.push(msg);
-            if let Some(e) = p.ends.get_mut(usize::from(path)).and_then(Option::as_mut) {
-                e.link.stats.synch_held += 1;
-            }
-            return;
+    /// Whether a synch with `from` holds the messages of its link on `path`
+    /// (those that arrive on it, or are tunnelled from it).
+    fn holds(&self, from: NodeAddr, path: u8) -> bool {
+        self.peers.get(&from).and_then(|p| p.synch.as_ref()).is_some_and(|s| s.new == path)
+    }
+
+    /// Keeps a message of the link on `path` back until the synch ends.
+    fn hold(&mut self, from: NodeAddr, path: u8, msg: Bytes) {
+        let Some(p) = self.peers.get_mut(&from) else { return };
+        let Some(s) = p.synch.as_mut() else { return };
+        s.held.push(msg);
+        if let Some(e) = p.ends.get_mut(usize::from(path)).and_then(Option::as_mut) {
+            e.link.stats.synch_held += 1;
         }
-        self.out.event(LinkEvent::Deliver { from, bcast: false, msg });
     }
 
     /// A TUNNEL_PROTOCOL message the link to `from` on `bearer` delivered
@@ -513,8 +523,13 @@ impl LinkLayer {
                 let Some(f) = p.failover.as_mut().filter(|f| f.failed == named) else { return };
                 let Some(e) = p.ends.get_mut(usize::from(bearer)).and_then(Option::as_mut) else { return };
                 let r = f.receive(seq, t, &mut e.link.stats, &mut msgs);
+                let hold = self.holds(from, named);
                 for m in msgs {
-                    self.emit(from, named, m);
+                    if hold {
+                        self.hold(from, named, m);
+                    } else {
+                        self.out.event(LinkEvent::Deliver { from, bcast: false, msg: m });
+                    }
                 }
                 if r.is_err() {
                     self.stats.proto_errors += 1;
@@ -540,18 +555,22 @@ impl LinkLayer {
     fn half_failover(&mut self, now: Instant, from: NodeAddr, tunnel: u8, failed: u8) {
         let own = self.disc.addr;
         let Some(p) = self.peers.get_mut(&from) else { return };
-        let peer_bearer = p.end(failed).and_then(|e| e.link.peer_bearer).unwrap_or(failed);
         let Some(e) = p.end_mut(failed) else { return };
+        let peer_bearer = e.link.peer_bearer.unwrap_or(failed);
         let answered = std::mem::replace(&mut e.half_answered, true);
         if e.link.state != LinkState::FailingOver {
             e.link.reset();
             e.link.state = LinkState::FailingOver;
         }
+        if !answered {
+            // one failover, one packet (the dummy) handed over
+            e.link.stats.failovers += 1;
+            e.link.stats.tunnelled += 1;
+        }
         p.failover = Some(FailoverRx::new(failed, tunnel, SeqNo(1), Vec::new(), tipc_wire::Reassembler::new()));
         if answered {
             return;
         }
-        count_half_failover(p, failed);
         let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu);
         // (a 32-byte dummy fits any tunnel: never split)
         let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, false);
@@ -710,15 +729,6 @@ impl LinkLayer {
     pub fn shutdown(&mut self, _now: Instant) {
         self.peers.fail_all(None, &mut self.out);
         self.stopped = true;
-    }
-}
-
-/// Counts a half failover on the link on `failed`: one failover, one
-/// packet (the dummy) handed over.
-fn count_half_failover(p: &mut crate::node::Peer, failed: u8) {
-    if let Some(e) = p.end_mut(failed) {
-        e.link.stats.failovers += 1;
-        e.link.stats.tunnelled += 1;
     }
 }
 

@@ -511,14 +511,7 @@ impl Peers {
     /// Serves the due [`TimerKind::FastProbe`] timers: each probe carries
     /// the node's broadcast facts (`bc_last`: our last sent broadcast).
     pub fn fast_probes(&mut self, now: Instant, bc_last: SeqNo, out: &mut Outbox) {
-        let due: Vec<(NodeAddr, u8)> = self
-            .map
-            .iter()
-            .flat_map(|(a, p)| {
-                p.endpoints().filter(|(_, e)| e.link.fast_probe_at().is_some_and(|t| now >= t)).map(|(b, _)| (*a, b))
-            })
-            .collect();
-        for (a, b) in due {
+        for (a, b) in self.links_where(|e| e.link.fast_probe_at().is_some_and(|t| now >= t)) {
             self.on_link(now, a, b, bc_last, out, |l, bc, frames| l.fast_probe(now, bc, frames));
         }
     }
