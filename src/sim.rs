@@ -171,12 +171,10 @@ impl SimNet {
         let mut core = NodeCore::new(cfg, self.now);
         let mut macs = vec![mac];
         for (k, template) in self.planes.iter().enumerate() {
-            let plane = k as u8 + 1;
-            let m = plane_mac(plane, ix);
-            let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            let b = plane_bearer(template, k as u8 + 1, ix);
             mtus.push(b.mtu);
+            macs.push(plane_mac(k as u8 + 1, ix));
             let _ = core.enable_bearer(self.now, b);
-            macs.push(m);
         }
         let pcap = if self.pcap { PcapSink::new(Vec::new()).ok() } else { None };
         self.nodes.push(SimNode {
@@ -206,11 +204,10 @@ impl SimNet {
         self.planes.push(template.clone());
         let now = self.now;
         for (ix, n) in self.nodes.iter_mut().enumerate() {
-            let m = plane_mac(plane, ix);
-            let b = BearerSettings { media: m.into(), name: format!("sim{ix}p{plane}"), ..template.clone() };
+            let b = plane_bearer(&template, plane, ix);
             n.mtus.push(b.mtu);
+            n.macs.push(plane_mac(plane, ix));
             let _ = n.core.enable_bearer(now, b);
-            n.macs.push(m);
         }
         for i in 0..self.nodes.len() {
             self.drain(i);
@@ -462,6 +459,12 @@ impl SimNet {
         }
         Some(sink.into_inner())
     }
+}
+
+/// Node `ix`'s bearer on `plane`: the plane's settings with the node's MAC
+/// and name.
+fn plane_bearer(template: &BearerSettings, plane: u8, ix: NodeIx) -> BearerSettings {
+    BearerSettings { media: plane_mac(plane, ix).into(), name: format!("sim{ix}p{plane}"), ..template.clone() }
 }
 
 /// The MAC of node `ix` on `plane`.

@@ -94,8 +94,14 @@ impl UdpConfig {
 
     /// Whether broadcast-type packets go to a multicast group.
     pub fn is_multicast(&self) -> bool {
-        matches!(self.remote.as_slice(), [g] if g.ip().is_multicast())
+        is_group(&self.remote)
     }
+}
+
+/// Whether a remote list is one multicast group (multicast mode) rather
+/// than replicast peers.
+fn is_group(remote: &[SocketAddr]) -> bool {
+    matches!(remote, [g] if g.ip().is_multicast())
 }
 
 /// Most replicast peers a bearer learns from discovery, beside the ones it
@@ -118,7 +124,7 @@ pub(crate) struct UdpMedium {
 impl UdpMedium {
     /// Whether broadcast-type packets go to a list of unicast peers.
     pub fn is_replicast(&self) -> bool {
-        !matches!(self.remote.as_slice(), [g] if g.ip().is_multicast())
+        !is_group(&self.remote)
     }
 
     /// Adds where a frame for `dst` goes to `out`: the peer of a unicast
@@ -154,13 +160,13 @@ impl UdpMedium {
     /// with its broadcast-type packets (what net/tipc/udp_media.c means to
     /// do, though 6.1 never gets there: tipc-wire-udp-failover.md §1.5).
     /// At most [`MAX_LEARNED_PEERS`]; returns the address learned.
-    pub fn learn(&self, msg: &[u8]) -> Option<SocketAddr> {
+    pub fn learn(&self, msg: &Bytes) -> Option<SocketAddr> {
         // word 0 bits 25-28: the user; discovery is LINK_CONFIG (13)
         let w0 = u32::from_be_bytes(msg.get(..4)?.try_into().ok()?);
         if (w0 >> 25) & 0xf != 13 || !self.is_replicast() {
             return None;
         }
-        let Ok(tipc_wire::Msg::Discovery(d)) = tipc_wire::Msg::parse(Bytes::copy_from_slice(msg)) else { return None };
+        let Ok(tipc_wire::Msg::Discovery(d)) = tipc_wire::Msg::parse(msg.clone()) else { return None };
         let MediaAddr::Udp(a) = d.media else { return None };
         let usable = a != self.own
             && a.is_ipv4() == self.own.is_ipv4()
@@ -353,7 +359,7 @@ mod tests {
     }
 
     /// A discovery message from the node at `media`.
-    fn discovery_from(media: SocketAddr) -> Vec<u8> {
+    fn discovery_from(media: SocketAddr) -> Bytes {
         let d = tipc_wire::DiscoveryMsg {
             msg_type: tipc_wire::DiscoveryType::Req,
             flags: tipc_wire::Flags { non_seq: true, ..tipc_wire::Flags::default() },
@@ -367,7 +373,7 @@ mod tests {
             suggested: tipc_wire::NodeAddr(0),
             node_id: None,
         };
-        tipc_wire::Msg::Discovery(d).to_bytes().expect("encodes").to_vec()
+        tipc_wire::Msg::Discovery(d).to_bytes().expect("encodes")
     }
 
     /// Replicast mode learns the announced address of a discovery
@@ -385,9 +391,9 @@ mod tests {
         for a in [own, listed, "[fd00::3]:6118".parse().expect("a"), "228.0.18.103:6118".parse().expect("a")] {
             assert_eq!(m.learn(&discovery_from(a)), None, "{a}");
         }
-        let mut not_discovery = discovery_from("10.0.0.4:6118".parse().expect("a"));
+        let mut not_discovery = discovery_from("10.0.0.4:6118".parse().expect("a")).to_vec();
         not_discovery[0] &= !(0xf << 1); // word 0 bits 25-28, the user: 13 -> 0
-        assert_eq!(m.learn(&not_discovery), None);
+        assert_eq!(m.learn(&Bytes::from(not_discovery)), None);
         for i in 0..200u16 {
             let _ = m.learn(&discovery_from(SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 6118))));
         }
