@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use common::kernel::{KernelPeer, Plug, kernel_rig, make_bridges, remove_ns};
 use tipc_rs::wire::NodeAddr;
 use tipc_rs::{Conflict, StackEvent};
 
@@ -59,21 +59,11 @@ fn same_identity_kernel_first_then_ours() {
     drop(kernel);
 }
 
-/// The bridge namespace with its bridge `br0`, made before any kernel
-/// node (kpeer makes them when it boots the first).
-fn make_bridge(ns: &str) {
-    let ip = tipc_testkit::netns::ip;
-    ip(&["netns", "add", ns]).expect("bridge namespace");
-    ip(&["-n", ns, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]).expect("bridge");
-    let _ = ip(&["netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.br0.disable_ipv6=1"]);
-    ip(&["-n", ns, "link", "set", "br0", "up"]).expect("bridge up");
-}
-
 #[test]
 fn same_identity_ours_first_then_the_kernel() {
     let Some(brns) = kernel_rig("same identity, ours first", "kdupb") else { return };
     let _cleanup = Cleanup(brns.clone());
-    make_bridge(&brns);
+    make_bridges(&brns, &["br0"]);
     let plug = Plug::new("kdupb", &brns, 0);
     let stack = common::start_node(&plug.ns, ID);
     let events = stack.events();

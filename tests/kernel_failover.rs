@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use common::kernel::{KernelPeer, Plug, kernel_rig, make_bridges, remove_ns, wait_until};
 use tipc_rs::link::LinkState;
 use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
 use tipc_rs::{Eth, GroupEvent, GroupSpec, Scope, Stack, Udp};
@@ -29,35 +29,6 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         remove_ns(&self.0);
     }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The bridge namespace with `br0` and `br1`.
-fn make_bridges(ns: &str) {
-    let ip = tipc_testkit::netns::ip;
-    ip(&["netns", "add", ns]).expect("bridge namespace");
-    for br in ["br0", "br1"] {
-        ip(&["-n", ns, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]).expect("bridge");
-        let _ = ip(&["netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{br}.disable_ipv6=1")]);
-        ip(&["-n", ns, "link", "set", br, "up"]).expect("bridge up");
-    }
-}
-
-/// Our second interface, `tipc1` in `plug`'s namespace, on `br1`.
-fn plug_second(plug: &Plug, brns: &str) {
-    let ip = tipc_testkit::netns::ip;
-    let port = format!("uq{}", std::process::id() % 100_000);
-    ip(&["link", "add", NODE_IF2, "netns", plug.ns.name(), "type", "veth", "peer", "name", &port, "netns", brns])
-        .expect("second veth");
-    ip(&["-n", brns, "link", "set", &port, "master", "br1", "up"]).expect("bridge port");
-    plug.ns.ip(&["link", "set", NODE_IF2, "up"]).expect("up");
 }
 
 /// The kernel's links to `peer_id` that are up.
@@ -126,7 +97,7 @@ fn scenario(tag: &str, udp: bool) {
     let what = format!("parallel links with a kernel node ({})", if udp { "UDP + Ethernet" } else { "two Ethernet" });
     let Some(brns) = kernel_rig(&what, tag) else { return };
     let _cleanup = Cleanup(brns.clone());
-    make_bridges(&brns);
+    make_bridges(&brns, &["br0", "br1"]);
     let kernel = KernelPeer::up_with("kf", &brns, "kernel-fo", &["--ifname2", "br1"]);
     if udp {
         let (out, ok) = kernel.exec(&["ip", "addr", "add", &format!("{KERNEL_IP2}/24"), "dev", "eth1"]);
@@ -142,7 +113,7 @@ fn scenario(tag: &str, udp: bool) {
         assert!(ok, "enable eth1: {out}");
     }
     let plug = Plug::new(tag, &brns, 0);
-    plug_second(&plug, &brns);
+    plug.add(NODE_IF2, "br1", &format!("uq{}", std::process::id() % 100_000));
     if udp {
         plug.ns.ip(&["addr", "add", &format!("{OUR_IP2}/24"), "dev", NODE_IF2]).expect("our address");
     }

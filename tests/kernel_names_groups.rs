@@ -6,20 +6,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns, wait_until};
 use tipc_rs::wire::{Instance, MemberId, NodeAddr, ServiceRange, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Mode, Scope};
 
 fn range(t: u32, lo: u32, hi: u32) -> ServiceRange {
     ServiceRange { stype: ServiceType(t), lower: Instance(lo), upper: Instance(hi) }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

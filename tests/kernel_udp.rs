@@ -11,20 +11,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns, wait_until};
 use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
 use tipc_rs::{GroupEvent, GroupSpec, Mode, Scope, Stack};
 
 const KERNEL_IP: &str = "10.91.0.1";
 const OUR_IP: &str = "10.91.0.2";
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn range(t: u32, i: u32) -> ServiceRange {
     ServiceRange::single(ServiceType(t), Instance(i))

@@ -142,40 +142,69 @@ impl Plug {
     pub fn new(lab_tag: &str, bridge_ns: &str, i: usize) -> Plug {
         let name = format!("tipc-{lab_tag}-{}-u{i}", std::process::id());
         let ns = Netns::create(&name).expect("our namespace");
-        let port = format!("up{}x{i}", std::process::id() % 100_000);
+        let plug = Plug { ns, bridge_ns: bridge_ns.to_string() };
+        plug.add(NODE_IF, "br0", &format!("up{}x{i}", std::process::id() % 100_000));
+        let _ = Lab::new;
+        plug
+    }
+
+    /// Adds our interface `ifname`, up, on bridge `bridge` of the bridge
+    /// namespace through a veth whose bridge end is `port`.
+    pub fn add(&self, ifname: &str, bridge: &str, port: &str) {
+        let brns = self.bridge_ns.as_str();
         tipc_testkit::netns::ip(&[
             "link",
             "add",
-            NODE_IF,
+            ifname,
             "netns",
-            ns.name(),
+            self.ns.name(),
             "type",
             "veth",
             "peer",
             "name",
-            &port,
+            port,
             "netns",
-            bridge_ns,
+            brns,
         ])
         .expect("veth to the bridge");
-        tipc_testkit::netns::ip(&["-n", bridge_ns, "link", "set", &port, "master", "br0", "up"]).expect("bridge port");
+        tipc_testkit::netns::ip(&["-n", brns, "link", "set", port, "master", bridge, "up"]).expect("bridge port");
         let _ = tipc_testkit::netns::ip(&[
             "netns",
             "exec",
-            bridge_ns,
+            brns,
             "sysctl",
             "-qw",
             &format!("net.ipv6.conf.{port}.disable_ipv6=1"),
         ]);
-        ns.ip(&["link", "set", NODE_IF, "up"]).expect("up");
-        let _ = Lab::new;
-        Plug { ns, bridge_ns: bridge_ns.to_string() }
+        self.ns.ip(&["link", "set", ifname, "up"]).expect("up");
     }
 }
 
 impl Drop for Plug {
     fn drop(&mut self) {
         let _ = &self.bridge_ns;
+    }
+}
+
+/// Creates the bridge namespace `ns` with `bridges` in it, up, before any
+/// kernel node (kpeer makes them when it boots the first).
+pub fn make_bridges(ns: &str, bridges: &[&str]) {
+    let ip = tipc_testkit::netns::ip;
+    ip(&["netns", "add", ns]).expect("bridge namespace");
+    for br in bridges {
+        ip(&["-n", ns, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]).expect("bridge");
+        let _ = ip(&["netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{br}.disable_ipv6=1")]);
+        ip(&["-n", ns, "link", "set", br, "up"]).expect("bridge up");
+    }
+}
+
+/// Polls `f` every 100 ms until it holds; fails the test after `timeout`,
+/// naming `what` it waited for.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
