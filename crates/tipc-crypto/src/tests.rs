@@ -1,0 +1,272 @@
+//! Unit tests: the kernel's own frames as vectors, and two nodes' crypto
+//! states talking to each other.
+
+use proptest::prelude::*;
+use tipc_wire::{Instant, NodeId};
+
+use crate::crypto::open_with;
+use crate::ehdr::{EncHeader, Sender};
+use crate::key::Cipher;
+use crate::*;
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
+
+const K1: &str = "0x000102030405060708090a0b0c0d0e0f10111213 master";
+const A: u32 = 0x171d_5411;
+const B: u32 = 0x171d_5412;
+
+/// Seals `plain` under `eh` as our code does and returns the tag.
+fn tag_of(key: &AeadKey, mode: KeyMode, eh: &EncHeader, dest: u32, plain: &[u8]) -> Vec<u8> {
+    let mut aad = vec![0u8; eh.len()];
+    eh.write(&mut aad).expect("ehdr");
+    let mut frame = aad.clone();
+    frame.extend_from_slice(plain);
+    frame.extend_from_slice(&[0u8; 16]);
+    let mut body = plain.to_vec();
+    let n = crate::crypto::nonce(key, mode, eh, dest);
+    Cipher::new(key).seal(&n, &aad, &mut body).to_vec()
+}
+
+/// tipc-wire-crypto.md §3.4: the data frame 224 of capture 17 (session key
+/// of node a, per-node mode, D = 1 to b) and its KEY_DISTR frame 72
+/// (master key, cluster mode): our encryption gives the kernel's tags.
+#[test]
+fn kernel_tags_of_capture_17() {
+    let session = AeadKey::new(&hex("39edd98b e953f042 3b384090 7a5aa737 4e12fdf7")).expect("key");
+    let eh = EncHeader::parse(&[hex("e1 54 00 00 00 00 00 00 00 00 00 49 17 1d 54 11"), vec![0; 60]].concat())
+        .expect("ehdr");
+    let plain = hex("41 48 00 36 40 10 00 02 00 02 00 04 17 1d 54 11 aa 55 18 0b bf c4 58 19 17 1d 54 11 17 1d 54 12
+         00 00 03 e8 00 00 00 11 68 65 6c 6c 6f 2d 63 72 79 70 74 6f 2d 31 00 00");
+    assert_eq!(
+        tag_of(&session, KeyMode::PerNode, &eh, B, &plain),
+        hex("82 bf 3c e1 42 fd bb ab d8 85 79 85 13 f7 24 da")
+    );
+
+    let k1: KeySpec = K1.parse().expect("K1");
+    let eh = EncHeader::parse(&[hex("e0 04 00 00 00 00 00 00 00 00 00 25 17 1d 54 11"), vec![0; 60]].concat())
+        .expect("ehdr");
+    let plain = hex("5d 50 00 60 00 00 00 00 00 00 00 01 17 1d 54 11 a1 99 00 02 00 00 12 67 17 1d 54 11 00 00 00 00
+         00 00 00 00 00 00 00 00 67 63 6d 28 61 65 73 29 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+         00 00 00 00 00 00 00 00 00 00 00 14 39 ed d9 8b e9 53 f0 42 3b 38 40 90 7a 5a a7 37 4e 12 fd f7");
+    assert_eq!(
+        tag_of(&k1.key, KeyMode::Cluster, &eh, 0, &plain),
+        hex("6e 51 00 6f 97 7f be ae e4 ce ea ce 7f 98 97 0a")
+    );
+    let kd = KeyDistr::parse(&plain).expect("KEY_DISTR");
+    assert_eq!((kd.generation, kd.mode, kd.dest), (41369, KeyMode::PerNode, 0));
+    assert_eq!(kd.key, session);
+    // and our builder lays it out as the kernel did (but for the
+    // broadcast-link fields: non-sequenced bit, seqno, network id)
+    let mut ours = KeyDistr { generation: 41369, mode: KeyMode::PerNode, key: session, dest: 0 }.build(A).to_vec();
+    ours[1] |= 0x10; // non-sequenced
+    ours[11] = 1; // broadcast seqno 1
+    ours[20..24].copy_from_slice(&4711u32.to_be_bytes());
+    assert_eq!(ours, plain);
+}
+
+/// A 40-byte internal message from `from` to `to`: `user`, `mtype`.
+fn int_msg(user: u8, mtype: u8, from: u32, to: u32, data: &[u8]) -> Vec<u8> {
+    let size = 40 + data.len();
+    let mut m = vec![0u8; size];
+    let w0 = 2u32 << 29 | u32::from(user) << 25 | 10 << 21 | size as u32;
+    m[0..4].copy_from_slice(&w0.to_be_bytes());
+    m[4] = mtype << 5;
+    m[12..16].copy_from_slice(&from.to_be_bytes());
+    m[24..28].copy_from_slice(&from.to_be_bytes());
+    m[28..32].copy_from_slice(&to.to_be_bytes());
+    m[40..].copy_from_slice(data);
+    m
+}
+
+fn node(id: &str, addr: u32, seed: u8) -> Crypto {
+    let mut c = Crypto::new(NodeId::from_text(id).expect("id"), [seed; 32], Instant::ZERO);
+    c.set_own_addr(addr);
+    c
+}
+
+fn one(c: &mut Crypto, msg: &[u8], dest: Option<u32>) -> Vec<bytes::Bytes> {
+    let mut out = Vec::new();
+    c.encrypt(msg, dest, &mut out);
+    out
+}
+
+/// Carries `from`'s key messages to `to` (encrypted, as the links would).
+fn carry_keys(from: &mut Crypto, from_addr: u32, to: &mut Crypto, now: Instant) {
+    while let Some((_dest, m)) = from.poll_key_msg() {
+        for f in one(from, &m, None) {
+            let o = to.decrypt(now, &f, Some(from_addr)).expect("key message opens");
+            to.receive_key_msg(from_addr, &o.msg, true).expect("key taken");
+        }
+    }
+}
+
+#[test]
+fn master_key_then_session_keys_then_rollover() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let t0 = Instant::ZERO;
+    a.set_key(t0, K1.parse().expect("K1"));
+    b.set_key(t0, K1.parse().expect("K1"));
+    // each made a session key at once; until the other reads it, master
+    let state_ab = int_msg(7, 0, A, B, &[]);
+    let out = one(&mut a, &state_ab, Some(B));
+    assert_eq!(out.len(), 2, "a probe copy with the pending key, then the master key");
+    assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
+    assert_eq!(EncHeader::parse(&out[1]).expect("ehdr").tx_key, 0);
+    // b cannot read the probe before it has a's key
+    assert_eq!(b.decrypt(t0, &out[0], Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    let o = b.decrypt(t0, &out[1], Some(A)).expect("master frame opens");
+    assert_eq!(&o.msg[..], &state_ab[..]);
+    carry_keys(&mut a, A, &mut b, t0);
+    carry_keys(&mut b, B, &mut a, t0);
+    // the next probe activates a's key at b; b says so in its frames
+    let out = one(&mut a, &state_ab, Some(B));
+    b.decrypt(t0, &out[0], Some(A)).expect("probe opens with the new key");
+    assert_eq!(b.peer_slots(A).1, 1);
+    let state_ba = int_msg(7, 0, B, A, &[]);
+    for f in one(&mut b, &state_ba, Some(A)) {
+        let eh = EncHeader::parse(&f).expect("ehdr");
+        assert_eq!(eh.rx_key_active, 1);
+        a.decrypt(t0, &f, Some(B)).expect("opens");
+    }
+    assert_eq!(a.peer_slots(B).0, 1);
+    // a now sends to b with its session key; data is never probed
+    let data = int_msg(0, 0, A, B, b"hello");
+    let out = one(&mut a, &data, Some(B));
+    assert_eq!(out.len(), 1);
+    assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
+    assert_eq!(&b.decrypt(t0, &out[0], Some(A)).expect("opens").msg[..], &data[..]);
+    // 10 s later the key is a's active one, the broadcast link follows
+    let t = t0 + crate::crypto::TX_SWITCH_DELAY;
+    a.handle_timeout(t);
+    assert_eq!(a.stats().tx_active, 1);
+    let bcast = int_msg(0, 0, A, 0, b"all");
+    let out = one(&mut a, &bcast, None);
+    assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
+    assert_eq!(&b.decrypt(t, &out[0], Some(A)).expect("opens").msg[..], &bcast[..]);
+    // rollover: a new key in slot 2, nothing lost on the way
+    assert!(a.rekey(t));
+    carry_keys(&mut a, A, &mut b, t);
+    let mut sent = 0;
+    let mut got = 0;
+    for i in 0..48u64 {
+        let now = t + tipc_wire::Duration::from_millis(250 * i);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        for f in one(&mut a, &state_ab, Some(B)) {
+            let _ = b.decrypt(now, &f, Some(A));
+        }
+        for f in one(&mut b, &state_ba, Some(A)) {
+            a.decrypt(now, &f, Some(B)).expect("b to a opens");
+        }
+        sent += 1;
+        for f in one(&mut a, &data, Some(B)) {
+            if b.decrypt(now, &f, Some(A)).is_ok() {
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(got, sent, "every data frame opened through the rollover");
+    assert_eq!(a.stats().tx_active, 2, "the new key is active");
+    assert_eq!(b.peer_slots(A).1, 2);
+}
+
+#[test]
+fn wrong_key_replay_and_bit_flips_are_refused() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let mut c = node("crypto-c", 0x171d_5413, 3);
+    let t0 = Instant::ZERO;
+    a.set_key(t0, K1.parse().expect("K1"));
+    b.set_key(t0, K1.parse().expect("K1"));
+    c.set_key(t0, "0x202122232425262728292a2b2c2d2e2f30313233 master".parse().expect("K2"));
+    let data = int_msg(0, 0, A, B, b"secret");
+    let f = one(&mut a, &data, Some(B)).pop().expect("frame");
+    assert_eq!(c.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::BadTag);
+    assert!(b.decrypt(t0, &f, Some(A)).is_ok());
+    assert_eq!(b.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::Replay);
+    for i in 0..f.len() * 8 {
+        let mut g = f.to_vec();
+        g[i / 8] ^= 1 << (i % 8);
+        assert!(b.decrypt(t0, &g, Some(A)).is_err(), "bit {i} flipped was taken");
+    }
+    let s = b.stats();
+    assert_eq!(s.rx_replay + s.rx_bad_tag + s.rx_malformed + s.rx_unknown_key + s.rx_no_key, s.rx_dropped());
+    assert!(s.rx_bad_tag > 0 && s.rx_replay > 0);
+    // a node without keys opens nothing
+    let mut d = node("crypto-d", 0x171d_5414, 4);
+    assert_eq!(d.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::NoKey);
+    assert!(!d.is_on());
+}
+
+#[test]
+fn a_clear_key_message_is_refused() {
+    let mut b = node("crypto-b", B, 2);
+    b.set_key(Instant::ZERO, K1.parse().expect("K1"));
+    let key = AeadKey::new(&[7; 20]).expect("key");
+    let m = KeyDistr { generation: 9, mode: KeyMode::PerNode, key, dest: 0 }.build(A);
+    assert!(b.receive_key_msg(A, &m, false).is_err());
+    assert_eq!(b.stats().key_msgs_refused, 1);
+    assert!(b.receive_key_msg(A, &m, true).is_ok());
+    assert_eq!(b.stats().key_msgs_received, 1);
+}
+
+#[test]
+fn open_with_reads_what_encrypt_wrote() {
+    let mut a = node("crypto-a", A, 1);
+    a.set_key(Instant::ZERO, K1.parse().expect("K1"));
+    let k1: KeySpec = K1.parse().expect("K1");
+    let cfg = int_msg(13, 1, A, 0, &[0; 36]);
+    let out = one(&mut a, &cfg, None);
+    let last = out.last().expect("frame");
+    let eh = EncHeader::parse(last).expect("ehdr");
+    assert_eq!(eh.sender, Sender::Id(NodeId::from_text("crypto-a").expect("id").0));
+    let plain = open_with(&k1.key, KeyMode::Cluster, last, 0).expect("opens");
+    assert_eq!(&plain[..cfg.len()], &cfg[..]);
+}
+
+proptest! {
+    /// Arbitrary bytes never panic and are never taken as a frame.
+    #[test]
+    fn arbitrary_frames_are_refused(frame in proptest::collection::vec(any::<u8>(), 0..200), enc in any::<bool>()) {
+        let mut b = node("crypto-b", B, 2);
+        b.set_key(Instant::ZERO, K1.parse().expect("K1"));
+        let mut f = frame;
+        if enc && !f.is_empty() {
+            f[0] = 0xe0 | (f[0] & 0x1f);
+        }
+        prop_assert!(b.decrypt(Instant::ZERO, &f, Some(A)).is_err());
+        prop_assert!(b.decrypt(Instant::ZERO, &f, None).is_err());
+        let _ = KeyDistr::parse(&f);
+    }
+
+    /// Every header writes and reads back the same.
+    #[test]
+    fn ehdr_round_trip(user in 0u8..16, d: bool, tx in 0u8..4, rx in 0u8..4, k: bool, m: bool, n: bool,
+                       seq in 1u64.., addr: u32, id: [u8; 16], long: bool) {
+        let user = if long { 13 } else if user == 13 { 0 } else { user };
+        let eh = EncHeader { user, destined: d, tx_key: tx, rx_key_active: rx, keepalive: k, master: m, rx_nokey: n,
+                             seqno: seq, sender: if long { Sender::Id(id) } else { Sender::Addr(addr) } };
+        let mut buf = vec![0u8; eh.len() + 20];
+        eh.write(&mut buf).expect("write");
+        prop_assert_eq!(EncHeader::parse(&buf).expect("parse"), eh);
+    }
+
+    /// Whatever message is sealed opens to itself (with its pad).
+    #[test]
+    fn seal_open_round_trip(data in proptest::collection::vec(any::<u8>(), 0..300), dest in proptest::option::of(Just(B))) {
+        let mut a = node("crypto-a", A, 1);
+        let mut b = node("crypto-b", B, 2);
+        a.set_key(Instant::ZERO, K1.parse().expect("K1"));
+        b.set_key(Instant::ZERO, K1.parse().expect("K1"));
+        let m = int_msg(0, 0, A, B, &data);
+        for f in one(&mut a, &m, dest) {
+            prop_assert_eq!(f.len() % 4, 0);
+            let o = b.decrypt(Instant::ZERO, &f, Some(A)).expect("opens");
+            prop_assert_eq!(&o.msg[..], &m[..]);
+        }
+    }
+}
