@@ -341,6 +341,28 @@ impl NodeCore {
         self.pump(now);
         Ok(())
     }
+    /// Sets a key (`tipc node set key`; see [`LinkLayer::set_key`]):
+    /// from now on every frame is encrypted and only authenticated frames
+    /// are taken. `seed`: 32 bytes from the operating system's generator.
+    pub fn set_key(&mut self, now: Instant, spec: tipc_link::KeySpec, seed: [u8; 32]) {
+        self.link.set_key(now, spec, seed);
+        self.pump(now);
+    }
+    /// Removes every key: clear frames again ([`LinkLayer::flush_keys`]).
+    pub fn flush_keys(&mut self) {
+        self.link.flush_keys();
+    }
+    /// Makes and distributes a new session key now ([`LinkLayer::rekey`]);
+    /// false if skipped.
+    pub fn rekey(&mut self, now: Instant) -> bool {
+        let made = self.link.rekey(now);
+        self.pump(now);
+        made
+    }
+    /// Rekeys every `every` ([`LinkLayer::set_rekey_interval`]).
+    pub fn set_rekey_interval(&mut self, now: Instant, every: Option<tipc_wire::Duration>) {
+        self.link.set_rekey_interval(now, every);
+    }
     /// Handles timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.link.handle_timeout(now);

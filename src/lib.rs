@@ -56,6 +56,7 @@ pub use crate::stack::{
 };
 pub use bytes::Bytes;
 pub use tipc_bearer as bearer;
+pub use tipc_crypto as crypto;
 pub use tipc_group as group;
 pub use tipc_group::topology;
 pub use tipc_group::{ConnectTo, Dest, GroupEvent, GroupSpec, Mode, SendOpts};

@@ -32,6 +32,9 @@ pub const MAX_PENDING_FAILURES: u32 = 10;
 /// How often the key states are revisited while keys are set (the kernel
 /// does it from its node timer, every ≈ 375 ms).
 pub const TICK: Duration = Duration::from_millis(250);
+/// The most senders whose master-key frames get a replay window (beyond
+/// the cluster's size; windows are made only for authenticated frames).
+pub const MAX_SENDERS: usize = 4096;
 /// The least time between two unicast KEY_DISTR to one node (5 s).
 pub const DISTR_RETRY: Duration = Duration::from_secs(5);
 
@@ -78,8 +81,8 @@ struct Peer {
     pending: u8,
     active: u8,
     passive: u8,
-    /// Replay window of its master-key frames.
-    master_window: ReplayWindow,
+    /// Its identity, once known.
+    id: Option<NodeId>,
     /// The slot of ours it reads with (its last `rx_key_active` to us).
     reads_ours: u8,
     /// It holds a master key (its last M flag).
@@ -128,6 +131,9 @@ pub struct Crypto {
     /// `nodeid PEER` keys waiting for that peer to be heard.
     manual: HashMap<NodeId, AeadKey>,
     users_changed: Instant,
+    /// Replay windows of master-key frames, per sender as the ehdr names
+    /// it (made only for frames that authenticated).
+    master_windows: HashMap<Sender, ReplayWindow>,
     rng: ChaCha20Rng,
     /// KEY_DISTR to send: (destination, 0 for all; slot of the key).
     distr: VecDeque<(u32, u8)>,
@@ -208,6 +214,7 @@ impl Crypto {
             peers: BTreeMap::new(),
             manual: HashMap::new(),
             users_changed: now,
+            master_windows: HashMap::new(),
             rng,
             distr: VecDeque::new(),
             rekey_interval: None,
@@ -221,6 +228,20 @@ impl Crypto {
     /// every clear frame received is dropped.
     pub fn is_on(&self) -> bool {
         self.master.is_some() || self.tx.iter().any(Option::is_some) || !self.manual.is_empty()
+    }
+
+    /// Seeds the generator of session keys and delays anew (with 32 bytes
+    /// from the operating system's generator).
+    pub fn reseed(&mut self, seed: [u8; 32]) {
+        self.rng = ChaCha20Rng::from_seed(seed);
+        if !self.is_on() {
+            self.generation = (self.rng.next_u32() & 0xffff) as u16;
+        }
+    }
+
+    /// Counts a frame dropped by the caller (a clear frame while keys are set).
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.stats.count_drop(reason);
     }
 
     /// Our address (the short ehdr names it); set when it is confirmed.
@@ -282,6 +303,7 @@ impl Crypto {
         self.tx_pending = 0;
         self.tx_active = 0;
         self.peers.clear();
+        self.master_windows.clear();
         self.manual.clear();
         self.distr.clear();
         self.next_rekey = None;
@@ -340,8 +362,11 @@ impl Crypto {
     /// A peer's last link went down: its replay windows restart (a
     /// restarted kernel node numbers from 1 again), its keys stay.
     pub fn peer_down(&mut self, peer: u32) {
+        self.master_windows.remove(&Sender::Addr(peer));
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.master_window = ReplayWindow::default();
+            if let Some(id) = p.id {
+                self.master_windows.remove(&Sender::Id(id.0));
+            }
             for k in p.rx.iter_mut().flatten() {
                 k.window = ReplayWindow::default();
             }
@@ -496,46 +521,43 @@ impl Crypto {
         let mut body = Zeroizing::new(frame[hl..tag_at].to_vec());
         let (aad, tag) = (&frame[..hl], &frame[tag_at..]);
         let slot = eh.tx_key;
-        // an own key of cluster mode opens frames of any sender
+        // an own key of cluster mode opens frames of any sender (AES-GCM
+        // checks the tag before it decrypts: a failed try leaves `body` as it was)
         let own_cluster = |c: &Crypto, body: &mut [u8]| -> Option<u8> {
-            let try_key = |k: &TxKey, body: &mut [u8]| {
-                let n = nonce(&k.key, k.mode, &eh, own);
-                let mut copy = body.to_vec();
-                k.cipher.open(&n, aad, &mut copy, tag).then(|| body.copy_from_slice(&copy)).is_some()
-            };
+            let try_key = |k: &TxKey, body: &mut [u8]| k.cipher.open(&nonce(&k.key, k.mode, &eh, own), aad, body, tag);
             if slot == 0 {
                 return c.master.as_ref().filter(|k| try_key(k, body)).map(|_| 0);
             }
             (1..=3u8).find(|&s| c.tx_key(s).is_some_and(|k| k.mode == KeyMode::Cluster && try_key(k, body)))
         };
-        let Some(addr) = peer else {
-            // a sender we cannot name: only keys of cluster mode apply, no replay window
-            if slot == 0 && self.master.is_none() {
-                return Err(DropReason::NoKey);
-            }
-            return match own_cluster(self, &mut body) {
-                Some(_) => Ok(self.opened(now, &eh, body, None)),
-                None if slot == 0 => Err(DropReason::BadTag),
-                None => Err(DropReason::UnknownKey),
-            };
-        };
-        self.install_manual(addr, peer_id_hint(&eh));
         if slot == 0 {
+            // the master key: one replay window per sender as the ehdr
+            // names it (address or identity), known node or not
             if self.master.is_none() {
                 return Err(DropReason::NoKey);
             }
-            let p = self.peers.entry(addr).or_default();
-            if !p.master_window.fresh(eh.seqno) {
+            if self.master_windows.get(&eh.sender).is_some_and(|w| !w.fresh(eh.seqno)) {
                 return Err(DropReason::Replay);
             }
             if own_cluster(self, &mut body).is_none() {
                 return Err(DropReason::BadTag);
             }
-            if let Some(p) = self.peers.get_mut(&addr) {
-                p.master_window.accept(eh.seqno);
+            if self.master_windows.len() < MAX_SENDERS || self.master_windows.contains_key(&eh.sender) {
+                self.master_windows.entry(eh.sender).or_default().accept(eh.seqno);
             }
-            return Ok(self.opened(now, &eh, body, Some(addr)));
+            if let Some(addr) = peer {
+                self.install_manual(addr, peer_id_hint(&eh));
+            }
+            return Ok(self.opened(now, &eh, body, peer));
         }
+        let Some(addr) = peer else {
+            // a sender we cannot name: only our keys of cluster mode apply
+            return match own_cluster(self, &mut body) {
+                Some(_) => Ok(self.opened(now, &eh, body, None)),
+                None => Err(DropReason::UnknownKey),
+            };
+        };
+        self.install_manual(addr, peer_id_hint(&eh));
         let p = self.peers.entry(addr).or_default();
         if p.slot(slot).is_none() && p.pending != 0 && p.active == 0 {
             // realign: the peer numbers its key differently from our guess
@@ -549,7 +571,9 @@ impl Crypto {
             if let Some(s) = own_cluster(self, &mut body) {
                 if let Some(k) = self.tx_key(s).map(|k| k.key.clone()) {
                     let p = self.peers.entry(addr).or_default();
-                    p.rx[usize::from(slot - 1)] = Some(RxKey::new(k, KeyMode::Cluster));
+                    let mut rk = RxKey::new(k, KeyMode::Cluster);
+                    rk.window = ReplayWindow::starting_at(eh.seqno);
+                    p.rx[usize::from(slot - 1)] = Some(rk);
                     self.activate(addr, slot);
                 }
                 return Ok(self.opened(now, &eh, body, Some(addr)));
@@ -572,7 +596,14 @@ impl Crypto {
             }
             return Err(DropReason::BadTag);
         }
-        k.window.accept(eh.seqno);
+        if was_pending {
+            // the key's first frame: nothing at or below it is taken later
+            // (frames recorded before we had the key, or numbered anew when
+            // our report changes, tipc-wire-crypto.md §9)
+            k.window = ReplayWindow::starting_at(eh.seqno);
+        } else {
+            k.window.accept(eh.seqno);
+        }
         k.last_ok = Some(now);
         k.failures = 0;
         if was_pending {
@@ -596,10 +627,6 @@ impl Crypto {
             p.passive = 0;
         }
         p.nokey = false;
-        if let Some(k) = p.slot(slot) {
-            // numbering may restart when our report changes (§9)
-            k.window = ReplayWindow::default();
-        }
         self.stats.rx_keys_activated += 1;
     }
 
@@ -662,6 +689,7 @@ impl Crypto {
     /// Tells the manual keys which node is at `addr` (the link layer knows
     /// identities from discovery).
     pub fn node_known(&mut self, addr: u32, id: NodeId) {
+        self.peers.entry(addr).or_default().id = Some(id);
         self.install_manual(addr, Some(id.0));
     }
 

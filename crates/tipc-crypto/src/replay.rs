@@ -32,6 +32,13 @@ impl ReplayWindow {
         back < REPLAY_WINDOW && !self.bit(seq)
     }
 
+    /// A window for a key whose first accepted frame is `seq`: it and
+    /// everything below count as seen, so frames of that key recorded
+    /// before it was installed (and dropped then) cannot be played later.
+    pub fn starting_at(seq: u64) -> ReplayWindow {
+        ReplayWindow { top: seq, seen: [u64::MAX; WORDS] }
+    }
+
     /// Records `seq` as seen (call after the frame authenticated).
     pub fn accept(&mut self, seq: u64) {
         if !self.fresh(seq) {
@@ -82,6 +89,15 @@ mod tests {
         w.accept(9 + REPLAY_WINDOW);
         assert!(!w.fresh(8), "below the window");
         assert!(w.fresh(9 + REPLAY_WINDOW - 1) && w.fresh(10));
+    }
+
+    #[test]
+    fn a_started_window_refuses_what_came_before() {
+        let mut w = ReplayWindow::starting_at(50);
+        assert!(!w.fresh(50) && !w.fresh(49) && !w.fresh(1));
+        assert!(w.fresh(51));
+        w.accept(53);
+        assert!(w.fresh(51) && w.fresh(52) && !w.fresh(53));
     }
 
     proptest! {

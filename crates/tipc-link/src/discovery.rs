@@ -61,6 +61,8 @@ pub(crate) struct Discovery {
     pub signature: u16,
     /// Our network hash, the start of address suggestions.
     pub net_hash: u32,
+    /// Bytes new links keep free for encryption ([`Link::room`]).
+    pub crypto_room: usize,
     /// Our address: proposed during the trial, then confirmed.
     pub addr: NodeAddr,
     /// When the trial ends, while it runs; `None` once the address is
@@ -131,6 +133,7 @@ impl Discovery {
         let first = DiscBearer { settings: cfg.first_bearer(), next: now, interval: DISC_MIN };
         Discovery {
             bearers: [Some(first), None, None],
+            crypto_room: 0,
             rng,
             signature,
             net_hash,
@@ -430,6 +433,7 @@ impl Discovery {
             session,
         );
         link.set_bearer(h.bearer, b.priority);
+        link.room = self.crypto_room;
         Some(link)
     }
 

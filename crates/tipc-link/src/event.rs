@@ -13,8 +13,12 @@ pub struct Transmit {
     pub bearer: u8,
     /// Where it goes.
     pub dst: TxDest,
-    /// The TIPC message.
+    /// The TIPC message (with keys set, the encrypted frame: ehdr,
+    /// ciphertext, tag).
     pub msg: Bytes,
+    /// The peer node when the frame goes on a link to it (encrypted as
+    /// "destined", D = 1); `None` for discovery and the broadcast link.
+    pub node: Option<NodeAddr>,
 }
 
 /// Something the upper layers or the application must know.
@@ -197,12 +201,13 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Queues `msg` for `dst` on `bearer`.
     pub fn send(&mut self, bearer: u8, dst: TxDest, msg: Bytes) {
-        self.tx.push_back(Transmit { bearer, dst, msg });
+        self.tx.push_back(Transmit { bearer, dst, msg, node: None });
     }
-    /// Queues each of `frames`, in order, for `dst` on `bearer`.
-    pub fn send_all(&mut self, bearer: u8, dst: TxDest, frames: impl IntoIterator<Item = Bytes>) {
+    /// Queues each of `frames`, in order, on the link to `node` at `media`
+    /// on `bearer`.
+    pub fn send_all(&mut self, bearer: u8, node: NodeAddr, media: MediaAddr, frames: impl IntoIterator<Item = Bytes>) {
         for msg in frames {
-            self.send(bearer, dst, msg);
+            self.tx.push_back(Transmit { bearer, dst: TxDest::Unicast(media), msg, node: Some(node) });
         }
     }
     /// Queues an event.

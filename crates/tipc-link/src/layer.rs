@@ -4,7 +4,10 @@
 //! ([`crate::node`]), the broadcast link ([`crate::bcast`]) and the timer
 //! table over all of them ([`crate::timers`]).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
+use tipc_crypto::Crypto;
 use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, TunnelType, User};
 
 use crate::bcast::{BcSend, Received};
@@ -40,6 +43,12 @@ pub struct LinkLayer {
     /// Reused for the messages one received packet releases.
     deliver_scratch: Vec<Bytes>,
     pub(crate) stopped: bool,
+    /// Keys, key slots and the key exchange ([`crate::crypto`]).
+    pub(crate) crypto: Crypto,
+    /// Encrypted frames waiting for [`LinkLayer::poll_transmit`].
+    pub(crate) crypt_out: VecDeque<Transmit>,
+    /// The frame being handled arrived encrypted and authenticated.
+    pub(crate) rx_decrypted: bool,
 }
 
 impl LinkLayer {
@@ -52,6 +61,9 @@ impl LinkLayer {
             out.event(LinkEvent::AddressConfirmed(a));
         }
         LinkLayer {
+            crypto: Crypto::new(cfg.node_id, [0; 32], now),
+            crypt_out: VecDeque::new(),
+            rx_decrypted: false,
             bcs: BcSend::new(cfg.net_id),
             cfg,
             disc,
@@ -170,7 +182,7 @@ impl LinkLayer {
     /// The next frame to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.tx.pop_front()
+        self.next_frame()
     }
     /// The next event.
     #[must_use]
@@ -193,7 +205,7 @@ impl LinkLayer {
         if self.stopped {
             return None;
         }
-        timers::earliest(&self.disc, &self.peers, &self.bcs, include)
+        timers::earliest(&self.disc, &self.peers, &self.bcs, &self.crypto, include)
     }
 
     /// Every armed timer with its deadline: discovery's, the broadcast
@@ -202,7 +214,7 @@ impl LinkLayer {
     pub fn timers(&self) -> Vec<(TimerKind, Instant)> {
         let mut rows = Vec::new();
         if !self.stopped {
-            timers::visit(&self.disc, &self.peers, &self.bcs, |kind, at| rows.push((kind, at)));
+            timers::visit(&self.disc, &self.peers, &self.bcs, &self.crypto, |kind, at| rows.push((kind, at)));
         }
         rows
     }
@@ -247,9 +259,11 @@ impl LinkLayer {
         }
     }
 
-    /// The smallest MTU of the enabled bearers (the broadcast link's).
+    /// The smallest MTU of the enabled bearers (the broadcast link's),
+    /// less the room encryption needs while keys are set.
     fn bcast_mtu(&self) -> usize {
-        self.disc.bearers.iter().flatten().map(|b| b.settings.mtu).min().unwrap_or(self.cfg.mtu)
+        let mtu = self.disc.bearers.iter().flatten().map(|b| b.settings.mtu).min().unwrap_or(self.cfg.mtu);
+        mtu - self.disc.crypto_room
     }
 
     /// Broadcast-link counters: (packets sent, retransmitted, in flight, backlog).
@@ -319,6 +333,7 @@ impl LinkLayer {
             }
             self.outcome(now, a, b, oc);
         }
+        self.crypto_timeout(now);
     }
 
     /// Handles one received TIPC message (Ethernet or UDP header already
@@ -338,6 +353,7 @@ impl LinkLayer {
         if self.stopped {
             return;
         }
+        let Some(msg) = self.open_frame(now, msg) else { return };
         let h = match Header::new_checked(msg.clone()) {
             Ok(h) => h,
             Err(_) => {
@@ -461,6 +477,10 @@ impl LinkLayer {
             }
             return false;
         }
+        if user == User::MsgCrypto {
+            self.key_msg(now, from, &m);
+            return false;
+        }
         if user == User::TunnelProtocol {
             if let Ok(Msg::Tunnel(t)) = Msg::parse_view(&h) {
                 self.tunnel_rcv(now, from, bearer, h.seqno(), t);
@@ -571,7 +591,7 @@ impl LinkLayer {
         if answered {
             return;
         }
-        let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu);
+        let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu - e.link.room);
         // (a 32-byte dummy fits any tunnel: never split)
         let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, false);
         self.on_link(now, from, tunnel, |l, bc, out| l.send_tunnel(msgs, bc, out));
@@ -635,6 +655,10 @@ impl LinkLayer {
                     self.send_state(now, from, b);
                 }
                 for m in delivered.drain(..) {
+                    if m.first().is_some_and(|b| (b >> 1) & 0xf == u8::from(User::MsgCrypto)) {
+                        self.key_msg(now, from, &m);
+                        continue;
+                    }
                     self.out.event(LinkEvent::Deliver { from, bcast: true, msg: m });
                 }
             }
@@ -658,6 +682,10 @@ impl LinkLayer {
         let is_up = self.peers.is_up(peer);
         if is_up && !was_up {
             self.bcs.add_receiver(peer);
+            self.crypto_node(now, peer, true);
+        }
+        if was_up && !is_up {
+            self.crypto_node(now, peer, false);
         }
         if oc.down.is_some() {
             if !is_up {

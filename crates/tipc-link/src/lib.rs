@@ -39,6 +39,7 @@
 
 mod bcast;
 mod config;
+mod crypto;
 mod discovery;
 mod error;
 mod event;
@@ -59,3 +60,5 @@ pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};
 pub use node::{LinkInfo, MAX_LINKS_PER_NODE, MAX_PEERS, PEER_EXPIRY};
 pub use stats::{LayerStats, LinkStats};
 pub use timers::TimerKind;
+/// The crypto layer's types the link layer takes and reports.
+pub use tipc_crypto::{CryptoStats, KeyRole, KeySpec};

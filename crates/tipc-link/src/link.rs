@@ -120,6 +120,10 @@ pub(crate) struct Link {
     peer_session: Option<u16>,
     own_mtu: usize,
     pub mtu: usize,
+    /// Bytes of every packet kept free for encryption (0, or
+    /// [`tipc_crypto::OVERHEAD`] while keys are set, as the kernel keeps
+    /// them: tipc-wire.md §4.11).
+    pub room: usize,
     pub tolerance: Duration,
     base_tolerance: Duration,
     /// A tolerance set here, for the next STATE to tell the peer (ms).
@@ -180,6 +184,7 @@ impl Link {
             peer_session: None,
             own_mtu: mtu,
             mtu,
+            room: 0,
             tolerance,
             base_tolerance: tolerance,
             announce_tolerance: None,
@@ -213,9 +218,10 @@ impl Link {
         self.own_caps & self.peer_caps & caps::GAP_ACK_BLOCK != 0
     }
 
-    /// Largest packet we send on this link.
+    /// Largest packet we send on this link: the link MTU less room for a
+    /// tunnel header and, with keys set, for encryption.
     pub fn max_pkt(&self) -> usize {
-        self.mtu.saturating_sub(INT_H_SIZE).max(INT_H_SIZE + 60)
+        self.mtu.saturating_sub(INT_H_SIZE + self.room).max(INT_H_SIZE + 60)
     }
 
     /// Supervision interval for the current tolerance.

@@ -11,7 +11,7 @@ use tipc_wire::{Duration, Instant, LinkProtoType, MediaAddr, NodeAddr, NodeId, S
 
 use crate::bcast::BcRcv;
 use crate::config::MAX_BEARERS;
-use crate::event::{LinkEvent, Outbox, TxDest};
+use crate::event::{LinkEvent, Outbox};
 use crate::link::{BcCtx, Link, LinkState, Outcome};
 use crate::stats::{LayerStats, LinkStats};
 use crate::timers::TimerKind;
@@ -271,7 +271,7 @@ impl Peer {
             e.link.send_tunnel([m], &bc, &mut frames);
             e.link.stats.synchs += 1;
         }
-        out.send_all(bearer, TxDest::Unicast(e.media), frames);
+        out.send_all(bearer, e.link.peer_addr, e.media, frames);
         if first {
             self.node_up = true;
             self.active = [Some(bearer), Some(bearer)];
@@ -303,7 +303,7 @@ impl Peer {
                 e.link.fail(&bc, &mut frames);
             }
         }
-        out.send_all(bearer, TxDest::Unicast(e.media), frames);
+        out.send_all(bearer, e.link.peer_addr, e.media, frames);
         self.lose_node(out);
     }
 
@@ -340,12 +340,12 @@ impl Peer {
         let enhanced = self.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
         let Some(t) = self.end_mut(tunnel) else { return };
         let whole = handover.packets.len();
-        let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.mtu, enhanced);
+        let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.mtu - t.link.room, enhanced);
         // a packet split in k travels as k messages: k - 1 more
         t.link.stats.tunnel_fragments += (msgs.len().saturating_sub(whole)) as u64;
         let mut frames = Vec::new();
         t.link.send_tunnel(msgs, &bc, &mut frames);
-        out.send_all(tunnel, TxDest::Unicast(t.media), frames);
+        out.send_all(tunnel, t.link.peer_addr, t.media, frames);
         self.failover = Some(FailoverRx::new(failed, tunnel, handover.drop_point, handover.deferred, handover.reasm));
     }
 
@@ -469,7 +469,7 @@ impl Peers {
         if !frames.is_empty() {
             p.bc.acked_sent = bc.ack;
         }
-        out.send_all(bearer, TxDest::Unicast(e.media), frames.drain(..));
+        out.send_all(bearer, e.link.peer_addr, e.media, frames.drain(..));
         self.scratch = frames;
         Some(r)
     }
@@ -558,7 +558,7 @@ impl Peers {
                 if bearer.is_none_or(|x| usize::from(x) == b) && e.link.state != LinkState::Reset {
                     let mut frames = Vec::new();
                     e.link.fail(&BcCtx::default(), &mut frames);
-                    out.send_all(b as u8, TxDest::Unicast(e.media), frames);
+                    out.send_all(b as u8, e.link.peer_addr, e.media, frames);
                 }
             }
         }
@@ -577,12 +577,15 @@ impl Peer {
     }
 }
 
-#[cfg(test)]
 impl Peers {
     /// Every node, in address order, to change.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
         self.map.values_mut()
     }
+}
+
+#[cfg(test)]
+impl Peers {
     /// Keeps only the nodes `f` accepts.
     pub fn retain(&mut self, f: impl FnMut(&NodeAddr, &mut Peer) -> bool) {
         self.map.retain(f);

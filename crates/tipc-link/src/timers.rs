@@ -16,6 +16,8 @@
 
 use tipc_wire::{Instant, NodeAddr};
 
+use tipc_crypto::Crypto;
+
 use crate::bcast::BcSend;
 use crate::discovery::Discovery;
 use crate::node::Peers;
@@ -50,6 +52,10 @@ pub enum TimerKind {
     /// up, STATE messages and probes once it is up (net/tipc/node.c
     /// `tipc_node_timeout`, net/tipc/link.c `tipc_link_timeout`).
     LinkTick(NodeAddr),
+    /// Key-state work while keys are set: switching to a new transmit
+    /// key, freeing old receive keys, key messages due, rekeying
+    /// (net/tipc/crypto.c `tipc_crypto_timeout`; [`tipc_crypto::crypto::TICK`]).
+    Crypto,
 }
 
 impl TimerKind {
@@ -67,13 +73,22 @@ impl TimerKind {
 /// [`TimerKind::Discovery`]), [`TimerKind::BroadcastProbe`], then for each
 /// node in address order its [`TimerKind::FastProbe`],
 /// [`TimerKind::LinkDead`] and [`TimerKind::LinkTick`].
-pub(crate) fn visit(disc: &Discovery, peers: &Peers, bcs: &BcSend, mut f: impl FnMut(TimerKind, Instant)) {
+pub(crate) fn visit(
+    disc: &Discovery,
+    peers: &Peers,
+    bcs: &BcSend,
+    crypto: &Crypto,
+    mut f: impl FnMut(TimerKind, Instant),
+) {
     let (kind, at) = disc.timer();
     f(kind, at);
     if let Some((kind, at)) = bcs.probe_timer() {
         f(kind, at);
     }
-    peers.visit_timers(f);
+    peers.visit_timers(&mut f);
+    if let Some(at) = crypto.poll_timeout() {
+        f(TimerKind::Crypto, at);
+    }
 }
 
 /// The earliest row of the table whose kind `include` accepts; of several
@@ -82,10 +97,11 @@ pub(crate) fn earliest(
     disc: &Discovery,
     peers: &Peers,
     bcs: &BcSend,
+    crypto: &Crypto,
     mut include: impl FnMut(TimerKind) -> bool,
 ) -> Option<(TimerKind, Instant)> {
     let mut best: Option<(TimerKind, Instant)> = None;
-    visit(disc, peers, bcs, |kind, at| {
+    visit(disc, peers, bcs, crypto, |kind, at| {
         if best.is_none_or(|(_, b)| at < b) && include(kind) {
             best = Some((kind, at));
         }
