@@ -37,6 +37,10 @@ pub enum Error {
     /// Three bearers (the most one node runs) are enabled already.
     #[error("{} bearers are enabled already", tipc_link::MAX_BEARERS)]
     TooManyBearers,
+    /// The operating system's random generator failed (session keys are
+    /// drawn from it).
+    #[error("no randomness from the operating system: {0}")]
+    Entropy(String),
     /// No bearer with this id (or name) is enabled.
     #[error("no bearer {0} is enabled")]
     NoSuchBearer(u8),
@@ -168,6 +172,7 @@ impl Error {
             | Error::TooManySubscriptions(_)
             | Error::SubscriptionEnded
             | Error::NoInterface
+            | Error::Entropy(_)
             | Error::Pcap { .. } => return None,
         })
     }

@@ -35,6 +35,9 @@ pub struct StackStats {
     pub layer: tipc_link::LayerStats,
     /// Node-level counters (names, ports, groups).
     pub core: crate::core::CoreStats,
+    /// Encryption: frames encrypted and opened, drops by reason, key
+    /// exchange, key slots in use (never key material).
+    pub crypto: tipc_crypto::CryptoStats,
 }
 
 /// One enabled bearer of a node.
@@ -149,6 +152,33 @@ impl fmt::Display for StackStats {
             self.layer.peers_refused,
             self.layer.peers_forgotten
         )?;
+        let c = &self.crypto;
+        if c.master || c.tx_active != 0 || c.tx_pending != 0 || c.rx_dropped() > 0 {
+            writeln!(
+                f,
+                "crypto: AES-{}-GCM{}, tx key {} (pending {}), encrypted {}, opened {}, dropped {} \
+                 (no key {}, bad tag {}, replay {}, unknown key {}, clear {}, malformed {}), \
+                 rekeys {}, switches {}, key messages sent {} / taken {} / refused {}",
+                c.bits,
+                if c.master { " master" } else { "" },
+                c.tx_active,
+                c.tx_pending,
+                c.tx_encrypted,
+                c.rx_decrypted,
+                c.rx_dropped(),
+                c.rx_no_key,
+                c.rx_bad_tag,
+                c.rx_replay,
+                c.rx_unknown_key,
+                c.rx_clear,
+                c.rx_malformed,
+                c.rekeys,
+                c.tx_switches,
+                c.key_msgs_sent,
+                c.key_msgs_received,
+                c.key_msgs_refused
+            )?;
+        }
         writeln!(
             f,
             "messages: malformed {}, no port {}, bad name updates {}, names refused {}, not member {}",

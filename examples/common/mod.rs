@@ -27,9 +27,56 @@ pub struct NodeArgs {
     /// Node identity (text, up to 16 characters; default: from the MAC).
     #[arg(long)]
     pub node_id: Option<String>,
-    /// Record every frame sent and received to this pcap file.
+    /// Record every frame sent and received to this pcap file (encrypted
+    /// frames as they went on the wire).
     #[arg(long)]
     pub pcap: Option<String>,
+    /// Encrypt: read the key from this file, one line in the format of
+    /// `tipc node set key`'s arguments, e.g. `0x<16, 24 or 32 key bytes
+    /// and 4 salt bytes in hex> master`. Without this option the key is
+    /// read from the environment variable TIPC_KEY, if set. (Never from
+    /// the command line, where `ps` would show it.)
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
+    /// With a key: make a new session key every N minutes (as `tipc node
+    /// set key rekeying N`).
+    #[arg(long, value_name = "N")]
+    pub rekey_minutes: Option<u64>,
+}
+
+/// The environment variable the examples read a key from.
+pub const KEY_ENV: &str = "TIPC_KEY";
+
+/// The key of `--key-file`, else of TIPC_KEY, if any. Errors name the
+/// source, never the key.
+pub fn load_key(file: Option<&std::path::Path>) -> Result<Option<tipc_rs::crypto::KeySpec>, String> {
+    let text = match file {
+        Some(path) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(m) = std::fs::metadata(path)
+                    && m.permissions().mode() & 0o077 != 0
+                {
+                    eprintln!("warning: {} can be read by others (chmod 600 it)", path.display());
+                }
+            }
+            let t = std::fs::read_to_string(path).map_err(|e| format!("--key-file {}: {e}", path.display()))?;
+            zeroize_string(t, |t| t.trim().parse().map_err(|e| format!("--key-file {}: {e}", path.display())))?
+        }
+        None => match std::env::var(KEY_ENV) {
+            Ok(t) => zeroize_string(t, |t| t.trim().parse().map_err(|e| format!("{KEY_ENV}: {e}")))?,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(text))
+}
+
+/// Runs `f` on `t`, then zeroes `t`'s bytes before freeing them.
+fn zeroize_string<R>(mut t: String, f: impl FnOnce(&str) -> R) -> R {
+    let r = f(&t);
+    zeroize::Zeroize::zeroize(&mut t);
+    r
 }
 
 /// Reads `IP`, `IP:PORT`, `[IPv6]:PORT` or `IPv6`; the port defaults to
@@ -87,6 +134,12 @@ impl NodeArgs {
         }
         if let Some(p) = &self.pcap {
             b = b.pcap(p);
+        }
+        if let Some(k) = load_key(self.key_file.as_deref())? {
+            b = b.key(k);
+            if let Some(m) = self.rekey_minutes {
+                b = b.rekey_interval(Duration::from_secs(m * 60));
+            }
         }
         Ok(b)
     }

@@ -38,6 +38,10 @@ pub struct StackBuilder {
     pub(super) seed: Option<u64>,
     /// Further bearers, after the interface and the UDP bearer.
     pub(super) bearers: Vec<BearerSpec>,
+    /// Keys set before the first frame.
+    pub(super) keys: Vec<tipc_crypto::KeySpec>,
+    /// Automatic rekeying.
+    pub(super) rekey_interval: Option<StdDuration>,
 }
 
 impl StackBuilder {
@@ -128,6 +132,21 @@ impl StackBuilder {
         self
     }
 
+    /// Sets a key before the first frame goes out, so that the node is
+    /// encrypted from its first discovery on (see [`Stack::set_key`]).
+    /// May be given more than once (a master key and a `nodeid` key).
+    pub fn key(mut self, spec: tipc_crypto::KeySpec) -> Self {
+        self.keys.push(spec);
+        self
+    }
+
+    /// Rekeys every `every` (the kernel's default is 24 h; without this,
+    /// the node makes one session key when its master key is set).
+    pub fn rekey_interval(mut self, every: std::time::Duration) -> Self {
+        self.rekey_interval = Some(every);
+        self
+    }
+
     /// Every bearer to open, in bearer-id order: the interface, the UDP
     /// bearer, then those added with [`StackBuilder::bearer`].
     fn bearer_specs(&self) -> Vec<BearerSpec> {
@@ -183,6 +202,19 @@ impl StackBuilder {
             None => Tap::default(),
         };
         let epoch = std::time::Instant::now();
+        let key_seed = if self.keys.is_empty() { [0; 32] } else { super::os_seed()? };
+        let keys = self.keys.clone();
+        let rekey = self.rekey_interval.map(tipc_wire::Duration::from);
+        // keys go in before any frame can leave
+        let keyed = |mut core: NodeCore, now: Instant| {
+            for k in &keys {
+                core.set_key(now, k.clone(), key_seed);
+            }
+            if rekey.is_some() {
+                core.set_rekey_interval(now, rekey);
+            }
+            core
+        };
         // the bearer needs the handler, the handler needs the shared state:
         // open the bearer with a handler that holds the shared state, whose
         // core is created from the bearer's facts just before.
@@ -198,7 +230,7 @@ impl StackBuilder {
         }
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
-                core: NodeCore::new(cfg.clone(), Instant::ZERO),
+                core: keyed(NodeCore::new(cfg.clone(), Instant::ZERO), Instant::ZERO),
                 epoch,
                 sockets: BTreeMap::new(),
                 group_sockets: BTreeMap::new(),
@@ -232,7 +264,7 @@ impl StackBuilder {
                 cfg.mtu = mtu;
                 cfg.media = info.media;
                 let now = g.now();
-                g.core = NodeCore::new(cfg, now);
+                g.core = keyed(NodeCore::new(cfg, now), now);
             }
             g.tx.push(Some(bearer.tx()));
             g.medias.push(info.media);

@@ -101,6 +101,8 @@ impl Stack {
             pcap: None,
             seed: None,
             bearers: Vec::new(),
+            keys: Vec::new(),
+            rekey_interval: None,
         }
     }
 
@@ -315,7 +317,56 @@ impl Stack {
             bearers,
             layer: core.link().stats(),
             core: core.stats(),
+            crypto: core.link().crypto_stats(),
         }
+    }
+
+    /// Sets a key as `tipc node set key` does ([`tipc_crypto::KeySpec`]:
+    /// its text form is that command's arguments). From now on every frame
+    /// this node sends is encrypted (AES-GCM, as Linux 6.1 does it) and
+    /// every frame received without valid authentication is dropped and
+    /// counted ([`Stack::crypto_stats`]). With a master key a session key
+    /// is made at once and handed to every node.
+    ///
+    /// # Errors
+    /// [`Error::Entropy`] if the operating system's random generator fails
+    /// (session keys are drawn from it).
+    pub fn set_key(&self, spec: tipc_crypto::KeySpec) -> Result<(), Error> {
+        let seed = os_seed()?;
+        let mut g = self.shared.inner.lock();
+        let now = g.now();
+        g.core.set_key(now, spec, seed);
+        self.shared.flush(&mut g);
+        Ok(())
+    }
+
+    /// Makes and hands out a new session key now (`tipc node set key
+    /// rekeying now`); every node switches to it without loss. False if
+    /// skipped (no key set, or the last new key is still pending).
+    pub fn rekey(&self) -> bool {
+        let mut g = self.shared.inner.lock();
+        let now = g.now();
+        let made = g.core.rekey(now);
+        self.shared.flush(&mut g);
+        made
+    }
+
+    /// Rekeys every `every` (`tipc node set key rekeying MINUTES`); `None`
+    /// stops it.
+    pub fn set_rekey_interval(&self, every: Option<std::time::Duration>) {
+        let mut g = self.shared.inner.lock();
+        let now = g.now();
+        g.core.set_rekey_interval(now, every.map(tipc_wire::Duration::from));
+    }
+
+    /// Removes every key (`tipc node flush key`): frames go out clear again.
+    pub fn flush_keys(&self) {
+        self.shared.inner.lock().core.flush_keys();
+    }
+
+    /// The encryption counters.
+    pub fn crypto_stats(&self) -> tipc_crypto::CryptoStats {
+        self.shared.inner.lock().core.link().crypto_stats()
     }
 
     /// A channel of node-level events: first what already holds — the
@@ -495,4 +546,11 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// 32 bytes from the operating system's random generator.
+pub(crate) fn os_seed() -> Result<[u8; 32], Error> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Error::Entropy(e.to_string()))?;
+    Ok(seed)
 }
