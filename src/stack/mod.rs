@@ -364,6 +364,12 @@ impl Stack {
         self.shared.inner.lock().core.flush_keys();
     }
 
+    /// (the slot of our key `node` reads with, the slot of its key we
+    /// read with); 0 for none: how the key exchange with `node` stands.
+    pub fn key_slots(&self, node: NodeAddr) -> (u8, u8) {
+        self.shared.inner.lock().core.link().key_slots(node)
+    }
+
     /// The encryption counters.
     pub fn crypto_stats(&self) -> tipc_crypto::CryptoStats {
         self.shared.inner.lock().core.link().crypto_stats()

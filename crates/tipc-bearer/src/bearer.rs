@@ -829,8 +829,12 @@ fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<Rx
     if src == own {
         return drop(&c.drop_own);
     }
-    let w0 = u32::from_be_bytes([frame[14], frame[15], frame[16], frame[17]]);
-    let size = (w0 & 0x1_ffff) as usize;
+    let size = match tipc_wire::encrypted_len(&frame[ETH_HLEN..m.len]) {
+        // an encrypted frame (version 7) has no size field: it is all of
+        // the payload (never padded: it is at least 70 bytes long)
+        Some(n) => n,
+        None => (u32::from_be_bytes([frame[14], frame[15], frame[16], frame[17]]) & 0x1_ffff) as usize,
+    };
     if size < tipc_wire::MIN_H_SIZE || ETH_HLEN + size > m.len {
         return drop(&c.drop_malformed);
     }

@@ -276,8 +276,10 @@ pub(crate) fn classify(
     if truncated || len < tipc_wire::MIN_H_SIZE {
         return drop(&c.drop_malformed);
     }
-    let w0 = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let size = (w0 & 0x1_ffff) as usize;
+    let size = match tipc_wire::encrypted_len(buf) {
+        Some(n) => n,
+        None => (u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) & 0x1_ffff) as usize,
+    };
     if size < tipc_wire::MIN_H_SIZE || size > len {
         return drop(&c.drop_malformed);
     }

@@ -21,6 +21,14 @@ pub const INT_H_SIZE: usize = 40;
 pub const MAX_H_SIZE: usize = 60;
 /// Smallest legal header.
 pub const MIN_H_SIZE: usize = 24;
+
+/// The length of an encrypted TIPC frame (version 7 in the first three
+/// bits, net/tipc/crypto.h `struct tipc_ehdr`): all of `payload`, since the
+/// encryption header has no size field; `None` for a clear message (its
+/// size field tells its length). A bearer cuts what it received with this.
+pub fn encrypted_len(payload: &[u8]) -> Option<usize> {
+    payload.first().filter(|b| *b >> 5 == 7).map(|_| payload.len())
+}
 /// Largest user payload of one message.
 pub const MAX_USER_MSG_SIZE: usize = 66_000;
 /// Largest message including its header.
