@@ -143,7 +143,7 @@ impl BcSend {
             if h.header_len() >= 32 {
                 h.set_dest_node(NodeAddr(0));
             }
-            let b = h.into_inner().freeze();
+            let b = crate::crypto::freeze(h.into_inner());
             if self.transmq.is_empty() {
                 self.progress_at = now;
             }

@@ -9,9 +9,10 @@
 //! node with keys drops clear frames (the kernel accepts them, §4.2): with
 //! a key set nobody without it is heard at all.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tipc_crypto::{CryptoStats, DropReason, EncHeader, KeySpec, OVERHEAD, Sender, is_encrypted};
 use tipc_wire::{Duration, Instant, NodeAddr, NodeId};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::event::Transmit;
 use crate::layer::LinkLayer;
@@ -181,4 +182,16 @@ impl LinkLayer {
             self.crypto.peer_down(peer.0);
         }
     }
+}
+
+/// Freezes a stamped packet. A MSG_CRYPTO one (a session key inside) goes
+/// into a buffer that is zeroed when its last copy is dropped, and the
+/// working copy is zeroed now; any other is frozen as it is.
+pub(crate) fn freeze(mut b: BytesMut) -> Bytes {
+    if b.first().is_some_and(|x| (x >> 1) & 0xf == u8::from(tipc_wire::User::MsgCrypto)) {
+        let z = Zeroizing::new(b.to_vec());
+        b.as_mut().zeroize();
+        return Bytes::from_owner(z);
+    }
+    b.freeze()
 }

@@ -377,7 +377,7 @@ impl Link {
         h.set_ack(self.rcv_nxt.prev());
         h.set_seqno(seq);
         h.set_prev_node(self.own_addr);
-        h.into_inner().freeze()
+        crate::crypto::freeze(h.into_inner())
     }
 
     /// Moves backlog into the window.
@@ -991,7 +991,7 @@ impl Link {
 fn bundleable(m: &[u8]) -> bool {
     !matches!(
         UncheckedHeader::new(m).user(),
-        User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler
+        User::MsgFragmenter | User::TunnelProtocol | User::BcastProtocol | User::MsgBundler | User::MsgCrypto
     ) && m.len() <= 1024
 }
 
