@@ -13,6 +13,14 @@
 //! an array of objects with the same keys. A frame that cannot be parsed
 //! gives `{"frame": N, "error": "..."}` and the dump goes on. `--text` prints
 //! the one-line `Display` form instead.
+//!
+//! An encrypted frame (TIPC encryption, version 7) is shown as it is on the
+//! wire: `{"frame": N, "encrypted": {tx_key, rx_key_active, destined,
+//! master, seqno, sender, len}}`. With `--key-file` (a master key in the
+//! `tipc node set key` format; or TIPC_KEY) a frame that opens with it, or
+//! with a session key taken from a KEY_DISTR frame opened before, also gets
+//! `"decrypted_for_debugging": {...}` with the keys above — a copy made by
+//! this tool, never what was on the wire.
 
 use std::io::Write;
 
@@ -154,6 +162,62 @@ struct Args {
     /// One readable line per frame instead of JSON.
     #[arg(long)]
     text: bool,
+    /// Also show encrypted frames decrypted (for debugging), with the
+    /// master key in this file (`tipc node set key` format); without this
+    /// option TIPC_KEY is read, if set.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<std::path::PathBuf>,
+}
+
+/// What the dump knows to open encrypted frames with: the master key, the
+/// session keys it has seen distributed, and the node addresses seen.
+#[derive(Default)]
+struct Keys {
+    master: Option<tipc_rs::crypto::AeadKey>,
+    sessions: Vec<tipc_rs::crypto::AeadKey>,
+    nodes: Vec<u32>,
+}
+
+impl Keys {
+    /// The encrypted frame `tipc` described, and opened if a key fits.
+    fn describe(&mut self, tipc: &[u8]) -> Option<Map<String, Value>> {
+        use tipc_rs::crypto::{EncHeader, KeyDistr, KeyMode, Sender, open_with};
+        let eh = EncHeader::parse(tipc).ok()?;
+        let sender = match eh.sender {
+            Sender::Addr(a) => {
+                if !self.nodes.contains(&a) {
+                    self.nodes.push(a);
+                }
+                format!("{a:08x}")
+            }
+            Sender::Id(id) => tipc_wire::NodeId(id).to_string(),
+        };
+        let mut o = Map::new();
+        o.insert(
+            "encrypted".into(),
+            json!({"tx_key": eh.tx_key, "rx_key_active": eh.rx_key_active, "destined": eh.destined,
+                   "master": eh.master, "rx_nokey": eh.rx_nokey, "seqno": eh.seqno, "sender": sender,
+                   "len": tipc.len()}),
+        );
+        let plain = if eh.tx_key == 0 {
+            self.master.as_ref().and_then(|k| open_with(k, KeyMode::Cluster, tipc, 0))
+        } else {
+            // a per-node key: the nonce takes the destination, one of the nodes seen
+            let dests: Vec<u32> = if eh.destined { self.nodes.clone() } else { vec![0] };
+            self.sessions.iter().find_map(|k| dests.iter().find_map(|d| open_with(k, KeyMode::PerNode, tipc, *d)))
+        };
+        if let Some(p) = plain
+            && let Ok(m) = Msg::parse(bytes::Bytes::from(p.clone()))
+        {
+            if (p[0] >> 1) & 0xf == 14
+                && let Ok(kd) = KeyDistr::parse(&p)
+            {
+                self.sessions.push(kd.key);
+            }
+            o.insert("decrypted_for_debugging".into(), Value::Object(describe(&m)));
+        }
+        Some(o)
+    }
 }
 
 fn main() {
@@ -185,6 +249,14 @@ fn main() {
             },
         );
     }
+    let mut keys = Keys::default();
+    match common::load_key(args.key_file.as_deref()) {
+        Ok(k) => keys.master = k.map(|k| k.key),
+        Err(e) => {
+            eprintln!("tipc_dump: {e}");
+            std::process::exit(1);
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (i, f) in frames.iter().enumerate() {
@@ -192,6 +264,19 @@ fn main() {
             break;
         }
         let n = i + 1;
+        if f.data.len() > 14
+            && tipc_rs::crypto::is_encrypted(&f.data[14..])
+            && let Some(mut o) = keys.describe(&f.data[14..])
+        {
+            o.insert("frame".into(), json!(n));
+            let line =
+                if args.text { format!("{n:4} encrypted {}", Value::Object(o)) } else { Value::Object(o).to_string() };
+            if writeln!(out, "{line}").is_err() {
+                return;
+            }
+            done.store(n, Ordering::Relaxed);
+            continue;
+        }
         let parsed = EthFrame::parse_tipc(f.data.clone()).and_then(|e| Msg::parse(e.payload));
         let line = match (parsed, args.text) {
             (Ok(m), true) => format!("{n:4} {m}"),
