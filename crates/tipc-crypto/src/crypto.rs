@@ -7,13 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use tipc_wire::{Duration, Instant, NodeId};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::ehdr::{EHDR_USER_CFG, EHDR_USER_STATE, EncHeader, Sender, TAG_SIZE};
+use crate::ehdr::{EHDR_CFG_SIZE, EHDR_USER_CFG, EHDR_USER_STATE, EncHeader, Sender, TAG_SIZE};
 use crate::error::{CryptoError, DropReason};
 use crate::key::{AeadKey, Cipher, KeyRole, KeySpec};
 use crate::msg::{KEY_DISTR_MSG, KeyDistr, KeyMode, MSG_CRYPTO};
@@ -481,12 +481,14 @@ impl Crypto {
         let hl = eh.len();
         // pad so that ehdr + message is a multiple of 4 (both ehdr forms are)
         let padded = hl + msg.len().next_multiple_of(4);
-        let mut buf = vec![0u8; padded + TAG_SIZE];
+        let mut buf = Vec::with_capacity(padded + TAG_SIZE);
+        buf.resize(hl, 0);
         if eh.write(&mut buf).is_err() {
             self.stats.tx_no_key += 1;
             return;
         }
-        buf[hl..hl + msg.len()].copy_from_slice(msg);
+        buf.extend_from_slice(msg);
+        buf.resize(padded + TAG_SIZE, 0);
         let n = nonce(&k.key, k.mode, &eh, dest.unwrap_or(0));
         let (aad, rest) = buf.split_at_mut(hl);
         let (body, tag) = rest.split_at_mut(padded - hl);
@@ -502,7 +504,9 @@ impl Crypto {
     /// # Errors
     ///
     /// The [`DropReason`] when the frame is dropped (also counted).
-    pub fn decrypt(&mut self, now: Instant, frame: &[u8], peer: Option<u32>) -> Result<Opened, DropReason> {
+    /// The frame's buffer is decrypted in place when `frame` is its only
+    /// reference, else copied once.
+    pub fn decrypt(&mut self, now: Instant, frame: Bytes, peer: Option<u32>) -> Result<Opened, DropReason> {
         let r = self.open(now, frame, peer);
         if let Err(reason) = r {
             self.stats.count_drop(reason);
@@ -510,16 +514,23 @@ impl Crypto {
         r
     }
 
-    fn open(&mut self, now: Instant, frame: &[u8], peer: Option<u32>) -> Result<Opened, DropReason> {
-        let eh = EncHeader::parse(frame).map_err(|_| DropReason::Malformed)?;
+    fn open(&mut self, now: Instant, frame: Bytes, peer: Option<u32>) -> Result<Opened, DropReason> {
+        let eh = EncHeader::parse(&frame).map_err(|_| DropReason::Malformed)?;
         if !self.is_on() {
             return Err(DropReason::NoKey);
         }
         let hl = eh.len();
         let tag_at = frame.len() - TAG_SIZE;
         let own = self.own;
-        let mut body = Zeroizing::new(frame[hl..tag_at].to_vec());
-        let (aad, tag) = (&frame[..hl], &frame[tag_at..]);
+        let mut aad_buf = [0u8; EHDR_CFG_SIZE];
+        aad_buf[..hl].copy_from_slice(&frame[..hl]);
+        let mut tag_buf = [0u8; TAG_SIZE];
+        tag_buf.copy_from_slice(&frame[tag_at..]);
+        let (aad, tag) = (&aad_buf[..hl], &tag_buf[..]);
+        // the ciphertext, decrypted in place below
+        let mut body = frame.try_into_mut().unwrap_or_else(|f| BytesMut::from(&f[..]));
+        body.truncate(tag_at);
+        body.advance(hl);
         let slot = eh.tx_key;
         // an own key of cluster mode opens frames of any sender (AES-GCM
         // checks the tag before it decrypts: a failed try leaves `body` as it was)
@@ -632,7 +643,7 @@ impl Crypto {
 
     /// A frame opened: strip the pad, note what its ehdr says of the
     /// sender's view of our keys.
-    fn opened(&mut self, now: Instant, eh: &EncHeader, body: Zeroizing<Vec<u8>>, addr: Option<u32>) -> Opened {
+    fn opened(&mut self, now: Instant, eh: &EncHeader, mut body: BytesMut, addr: Option<u32>) -> Opened {
         self.stats.rx_decrypted += 1;
         let size = body
             .first_chunk::<4>()
@@ -667,9 +678,15 @@ impl Crypto {
         } else if let Some(addr) = addr {
             self.peers.entry(addr).or_default().has_master = eh.master;
         }
-        let mut body = body;
         body.truncate(size);
-        let msg = if user == MSG_CRYPTO { Bytes::from_owner(body) } else { Bytes::from(std::mem::take(&mut *body)) };
+        let msg = if user == MSG_CRYPTO {
+            // a key inside: kept in a buffer zeroed on drop, this one zeroed now
+            let z = Zeroizing::new(body.to_vec());
+            body.as_mut().zeroize();
+            Bytes::from_owner(z)
+        } else {
+            body.freeze()
+        };
         Opened { msg, tx_key: eh.tx_key }
     }
 

@@ -97,7 +97,7 @@ fn one(c: &mut Crypto, msg: &[u8], dest: Option<u32>) -> Vec<bytes::Bytes> {
 fn carry_keys(from: &mut Crypto, from_addr: u32, to: &mut Crypto, now: Instant) {
     while let Some((_dest, m)) = from.poll_key_msg() {
         for f in one(from, &m, None) {
-            let o = to.decrypt(now, &f, Some(from_addr)).expect("key message opens");
+            let o = to.decrypt(now, f.clone(), Some(from_addr)).expect("key message opens");
             to.receive_key_msg(from_addr, &o.msg, true).expect("key taken");
         }
     }
@@ -117,20 +117,20 @@ fn master_key_then_session_keys_then_rollover() {
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
     assert_eq!(EncHeader::parse(&out[1]).expect("ehdr").tx_key, 0);
     // b cannot read the probe before it has a's key
-    assert_eq!(b.decrypt(t0, &out[0], Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
-    let o = b.decrypt(t0, &out[1], Some(A)).expect("master frame opens");
+    assert_eq!(b.decrypt(t0, out[0].clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    let o = b.decrypt(t0, out[1].clone(), Some(A)).expect("master frame opens");
     assert_eq!(&o.msg[..], &state_ab[..]);
     carry_keys(&mut a, A, &mut b, t0);
     carry_keys(&mut b, B, &mut a, t0);
     // the next probe activates a's key at b; b says so in its frames
     let out = one(&mut a, &state_ab, Some(B));
-    b.decrypt(t0, &out[0], Some(A)).expect("probe opens with the new key");
+    b.decrypt(t0, out[0].clone(), Some(A)).expect("probe opens with the new key");
     assert_eq!(b.peer_slots(A).1, 1);
     let state_ba = int_msg(7, 0, B, A, &[]);
     for f in one(&mut b, &state_ba, Some(A)) {
         let eh = EncHeader::parse(&f).expect("ehdr");
         assert_eq!(eh.rx_key_active, 1);
-        a.decrypt(t0, &f, Some(B)).expect("opens");
+        a.decrypt(t0, f.clone(), Some(B)).expect("opens");
     }
     assert_eq!(a.peer_slots(B).0, 1);
     // a now sends to b with its session key; data is never probed
@@ -138,7 +138,7 @@ fn master_key_then_session_keys_then_rollover() {
     let out = one(&mut a, &data, Some(B));
     assert_eq!(out.len(), 1);
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
-    assert_eq!(&b.decrypt(t0, &out[0], Some(A)).expect("opens").msg[..], &data[..]);
+    assert_eq!(&b.decrypt(t0, out[0].clone(), Some(A)).expect("opens").msg[..], &data[..]);
     // 10 s later the key is a's active one, the broadcast link follows
     let t = t0 + crate::crypto::TX_SWITCH_DELAY;
     a.handle_timeout(t);
@@ -146,7 +146,7 @@ fn master_key_then_session_keys_then_rollover() {
     let bcast = int_msg(0, 0, A, 0, b"all");
     let out = one(&mut a, &bcast, None);
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
-    assert_eq!(&b.decrypt(t, &out[0], Some(A)).expect("opens").msg[..], &bcast[..]);
+    assert_eq!(&b.decrypt(t, out[0].clone(), Some(A)).expect("opens").msg[..], &bcast[..]);
     // rollover: a new key in slot 2, nothing lost on the way
     assert!(a.rekey(t));
     carry_keys(&mut a, A, &mut b, t);
@@ -157,14 +157,14 @@ fn master_key_then_session_keys_then_rollover() {
         a.handle_timeout(now);
         b.handle_timeout(now);
         for f in one(&mut a, &state_ab, Some(B)) {
-            let _ = b.decrypt(now, &f, Some(A));
+            let _ = b.decrypt(now, f.clone(), Some(A));
         }
         for f in one(&mut b, &state_ba, Some(A)) {
-            a.decrypt(now, &f, Some(B)).expect("b to a opens");
+            a.decrypt(now, f.clone(), Some(B)).expect("b to a opens");
         }
         sent += 1;
         for f in one(&mut a, &data, Some(B)) {
-            if b.decrypt(now, &f, Some(A)).is_ok() {
+            if b.decrypt(now, f.clone(), Some(A)).is_ok() {
                 got += 1;
             }
         }
@@ -185,20 +185,20 @@ fn wrong_key_replay_and_bit_flips_are_refused() {
     c.set_key(t0, "0x202122232425262728292a2b2c2d2e2f30313233 master".parse().expect("K2"));
     let data = int_msg(0, 0, A, B, b"secret");
     let f = one(&mut a, &data, Some(B)).pop().expect("frame");
-    assert_eq!(c.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::BadTag);
-    assert!(b.decrypt(t0, &f, Some(A)).is_ok());
-    assert_eq!(b.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::Replay);
+    assert_eq!(c.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::BadTag);
+    assert!(b.decrypt(t0, f.clone(), Some(A)).is_ok());
+    assert_eq!(b.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::Replay);
     for i in 0..f.len() * 8 {
         let mut g = f.to_vec();
         g[i / 8] ^= 1 << (i % 8);
-        assert!(b.decrypt(t0, &g, Some(A)).is_err(), "bit {i} flipped was taken");
+        assert!(b.decrypt(t0, g.into(), Some(A)).is_err(), "bit {i} flipped was taken");
     }
     let s = b.stats();
     assert_eq!(s.rx_replay + s.rx_bad_tag + s.rx_malformed + s.rx_unknown_key + s.rx_no_key, s.rx_dropped());
     assert!(s.rx_bad_tag > 0 && s.rx_replay > 0);
     // a node without keys opens nothing
     let mut d = node("crypto-d", 0x171d_5414, 4);
-    assert_eq!(d.decrypt(t0, &f, Some(A)).map(|_| ()).unwrap_err(), DropReason::NoKey);
+    assert_eq!(d.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::NoKey);
     assert!(!d.is_on());
 }
 
@@ -238,8 +238,8 @@ proptest! {
         if enc && !f.is_empty() {
             f[0] = 0xe0 | (f[0] & 0x1f);
         }
-        prop_assert!(b.decrypt(Instant::ZERO, &f, Some(A)).is_err());
-        prop_assert!(b.decrypt(Instant::ZERO, &f, None).is_err());
+        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), Some(A)).is_err());
+        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), None).is_err());
         let _ = KeyDistr::parse(&f);
     }
 
@@ -265,7 +265,7 @@ proptest! {
         let m = int_msg(0, 0, A, B, &data);
         for f in one(&mut a, &m, dest) {
             prop_assert_eq!(f.len() % 4, 0);
-            let o = b.decrypt(Instant::ZERO, &f, Some(A)).expect("opens");
+            let o = b.decrypt(Instant::ZERO, f.clone().into(), Some(A)).expect("opens");
             prop_assert_eq!(&o.msg[..], &m[..]);
         }
     }

@@ -120,11 +120,12 @@ impl LinkLayer {
                 return Some(t);
             }
             self.crypto.set_own_addr(self.disc.addr.0);
-            let mut frames: Vec<Bytes> = Vec::with_capacity(1);
+            let mut frames = std::mem::take(&mut self.crypt_scratch);
             self.crypto.encrypt(&t.msg, t.node.map(|n| n.0), &mut frames);
-            for f in frames {
+            for f in frames.drain(..) {
                 self.crypt_out.push_back(Transmit { bearer: t.bearer, dst: t.dst, msg: f, node: t.node });
             }
+            self.crypt_scratch = frames;
         }
     }
 
@@ -146,7 +147,7 @@ impl LinkLayer {
             Err(_) => None,
         };
         self.crypto.set_own_addr(self.disc.addr.0);
-        let opened = self.crypto.decrypt(now, &frame, peer).ok()?;
+        let opened = self.crypto.decrypt(now, frame, peer).ok()?;
         self.rx_decrypted = true;
         Some(opened.msg)
     }

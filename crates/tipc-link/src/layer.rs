@@ -47,6 +47,8 @@ pub struct LinkLayer {
     pub(crate) crypto: Crypto,
     /// Encrypted frames waiting for [`LinkLayer::poll_transmit`].
     pub(crate) crypt_out: VecDeque<Transmit>,
+    /// Reused for the frames one message encrypts to.
+    pub(crate) crypt_scratch: Vec<Bytes>,
     /// The frame being handled arrived encrypted and authenticated.
     pub(crate) rx_decrypted: bool,
 }
@@ -63,6 +65,7 @@ impl LinkLayer {
         LinkLayer {
             crypto: Crypto::new(cfg.node_id, [0; 32], now),
             crypt_out: VecDeque::new(),
+            crypt_scratch: Vec::new(),
             rx_decrypted: false,
             bcs: BcSend::new(cfg.net_id),
             cfg,
