@@ -224,3 +224,57 @@ fn a_wrong_key_forms_no_link() {
     drop(plug);
     drop(kernel);
 }
+
+/// Our node restarts into a keyed kernel node that runs on session keys:
+/// the new incarnation has only the master key and cannot read the
+/// kernel's session key, says so (N flag), gets it by the kernel's unicast
+/// KEY_DISTR (tipc-wire-crypto.md §5.4–5.5, never seen in the captures),
+/// and both sides end on session keys again; RDM works both ways.
+#[test]
+fn our_node_restarts_into_a_kernel_on_session_keys() {
+    let Some(brns) = kernel_rig("our node restarting into a keyed kernel node", "kcrs") else { return };
+    let _cleanup = Cleanup(brns.clone());
+    make_bridges(&brns, &["br0"]);
+    let kernel = KernelPeer::up("kcr", &brns, "kernel-cr");
+    kernel_key(&kernel, K1);
+    let plug = Plug::new("kcrs", &brns, 0);
+    let k: NodeAddr = kernel.addr.parse().expect("address");
+    let first = our_node(&plug, "ours-restart", master(K1));
+    wait_until("the link", Duration::from_secs(30), || links_up(&first) == 1);
+    let (out, ok) = kernel.exec(&["tipc", "node", "set", "key", "rekeying", "now"]);
+    assert!(ok, "rekeying now: {out}");
+    wait_until("the kernel's session key read here", Duration::from_secs(20), || first.key_slots(k).1 != 0);
+    wait_until("our session key read there", Duration::from_secs(20), || first.key_slots(k).0 != 0);
+    first.shutdown();
+    // the kernel notices the old incarnation is gone, then the new one comes
+    std::thread::sleep(Duration::from_secs(3));
+    let second = our_node(&plug, "ours-restart", master(K1));
+    wait_until("the link again", Duration::from_secs(30), || links_up(&second) == 1);
+    assert!(kernel.wait_link("ours-restart", Duration::from_secs(15)), "the kernel's link to the new incarnation");
+    wait_until("the kernel's session key read by the new incarnation", Duration::from_secs(30), || {
+        second.key_slots(k).1 != 0
+    });
+    wait_until("the new incarnation's session key read by the kernel", Duration::from_secs(30), || {
+        second.key_slots(k).0 != 0
+    });
+    let sock = second.port_socket().expect("socket");
+    sock.bind(ServiceRange::single(ServiceType(1400), Instance(1)), Scope::Cluster).expect("bind");
+    kernel.spawn("/tmp/kr.log", "tipc-client bind:1401:1 recv-n:1:30000");
+    wait_until("both bindings", Duration::from_secs(15), || {
+        second.name_table().iter().any(|p| p.range.stype == ServiceType(1401))
+            && kernel.exec(&["tipc", "nametable", "show"]).0.lines().any(|l| l.starts_with("1400"))
+    });
+    let (out, ok) = kernel.exec(&["tipc-client", "send:1400:1:after-restart"]);
+    assert!(ok, "{out}");
+    let m = sock.recv_timeout(Duration::from_secs(10)).expect("the kernel's message");
+    assert_eq!(&m.data[..], b"after-restart");
+    sock.send_to_name(ServiceType(1401), Instance(1), Bytes::from_static(b"back-again"), false).expect("send");
+    let log = kernel.wait_file("/tmp/kr.log", Duration::from_secs(15), |s| s.contains("DONE"));
+    assert!(log.contains("data=\"back-again\""), "{log}");
+    let s = second.crypto_stats();
+    assert!(s.key_msgs_received >= 1 && s.rx_bad_tag == 0, "{s:?}");
+    eprintln!("{}", second.stats());
+    second.shutdown();
+    drop(plug);
+    drop(kernel);
+}

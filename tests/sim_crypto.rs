@@ -306,3 +306,94 @@ fn hostile_frames_are_counted_and_dropped() {
     assert!(s.rx_bad_tag > before.rx_bad_tag, "{s:?}");
     assert!(s.rx_clear > before.rx_clear || s.rx_malformed > before.rx_malformed, "{s:?}");
 }
+
+/// Without a master key: a cluster key shared by all, and per-node keys
+/// (each node's own transmit key, and the others' keys to read them with,
+/// `nodeid ID`). Both run a group stream exact, all frames encrypted.
+#[test]
+fn cluster_key_and_per_node_keys_without_a_master_key() {
+    const KA: &str = "0x606162636465666768696a6b6c6d6e6f70717273";
+    const KB: &str = "0x808182838485868788898a8b8c8d8e8f90919293";
+    const KC: &str = "0xa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3";
+    // cluster key
+    let mut net = SimNet::new(41);
+    let ix = net.add_nodes(3);
+    for &i in &ix {
+        set_key(&mut net, i, KA);
+    }
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "cluster key: links");
+    stream(&mut net, 600, |_, _| {});
+    for i in 0..3 {
+        let s = crypto(&mut net, i);
+        assert!(!s.master && s.rx_decrypted > 0 && s.rx_bad_tag == 0, "node {i}: {s:?}");
+    }
+    // per-node keys: node i sends with its own key; the others read it with it
+    let mut net = SimNet::new(42);
+    let ix = net.add_nodes(3);
+    let keys = [KA, KB, KC];
+    let ids: Vec<String> = ix.iter().map(|&i| net.core(i).link().config().node_id.to_string()).collect();
+    for &i in &ix {
+        for &j in &ix {
+            set_key(&mut net, i, &format!("{} nodeid {}", keys[j], ids[j]));
+        }
+    }
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "per-node keys: links");
+    stream(&mut net, 600, |_, _| {});
+    for i in 0..3 {
+        let s = crypto(&mut net, i);
+        assert!(!s.master && s.rx_decrypted > 0 && s.rx_bad_tag == 0, "node {i}: {s:?}");
+    }
+}
+
+/// A node restarts (a new incarnation with only the master key) while the
+/// others run on session keys: its links come back, it gets their keys
+/// again and the stream to it is exact.
+#[test]
+fn a_restarted_node_rejoins_the_encrypted_cluster() {
+    let mut net = SimNet::new(51);
+    let ix = net.add_nodes(3);
+    for &i in &ix {
+        set_key(&mut net, i, K1);
+    }
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "links");
+    net.run_for(Duration::from_secs(12));
+    net.restart(ix[2], |_| {});
+    set_key(&mut net, ix[2], K1);
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "links after the restart");
+    net.run_for(Duration::from_secs(12));
+    for i in 0..3 {
+        net.take_events(i);
+    }
+    stream(&mut net, 600, |_, _| {});
+    let s = crypto(&mut net, 2);
+    assert_eq!(s.tx_active, 1, "the restarted node runs on its new session key: {s:?}");
+    let a0 = net.core(0).address().expect("addr");
+    assert_eq!(net.core(2).link().key_slots(a0).1, 1, "it reads node 0's key");
+}
+
+/// Failover with encryption: two planes, one cut for longer than the
+/// tolerance mid-stream; the failed link's packets tunnelled through the
+/// other (still within its MTU once sealed), the stream exact.
+#[test]
+fn failover_under_encryption() {
+    let mut net = SimNet::new(61);
+    net.add_plane(|b| b.priority = 20);
+    let ix = net.add_nodes(3);
+    for &i in &ix {
+        set_key(&mut net, i, K1);
+    }
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 4)), "links");
+    net.run_for(Duration::from_secs(12));
+    let mut cut = false;
+    stream(&mut net, 3000, |net, t| {
+        if !cut && t >= Duration::from_millis(500) {
+            let now = net.now();
+            net.cut_plane(1, now, now + Duration::from_secs(3));
+            cut = true;
+        }
+    });
+    assert!(cut);
+    assert_eq!(net.oversized(), 0, "a sealed frame over its plane's MTU");
+    let failovers: u64 = net.core(0).link().links().iter().map(|l| l.stats.failovers).sum();
+    assert!(failovers > 0, "a failover happened");
+}

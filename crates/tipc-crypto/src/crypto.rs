@@ -438,7 +438,20 @@ impl Crypto {
                 }
             }
         };
-        let probe = (pending != 0 && main != Some(pending) && (kind.cfg || kind.proto)).then_some(pending);
+        // probing copies of link-configuration and link-protocol frames: with
+        // a pending key (§4.1), and towards a peer that does not yet report
+        // reading our newest key (one that joined or restarted after we
+        // made it: it has the key by unicast KEY_DISTR, and the probe is
+        // what lets it take the key into use)
+        let newest = if pending != 0 { pending } else { active };
+        let unread = dest.is_some_and(|d| self.peers.get(&d).is_none_or(|p| p.reads_ours != newest));
+        let probe = if pending != 0 && main != Some(pending) && (kind.cfg || kind.proto) {
+            Some(pending)
+        } else if kind.proto && newest != 0 && main == Some(0) && unread {
+            Some(newest)
+        } else {
+            None
+        };
         (main, probe)
     }
 
@@ -562,11 +575,19 @@ impl Crypto {
             return Ok(self.opened(now, &eh, body, peer));
         }
         let Some(addr) = peer else {
-            // a sender we cannot name: only our keys of cluster mode apply
-            return match own_cluster(self, &mut body) {
-                Some(_) => Ok(self.opened(now, &eh, body, None)),
-                None => Err(DropReason::UnknownKey),
-            };
+            // a sender we cannot name: our keys of cluster mode apply, and a
+            // `nodeid` key set for the identity a long header names (as the
+            // kernel keeps such a key under a node entry made for it)
+            if own_cluster(self, &mut body).is_some() {
+                return Ok(self.opened(now, &eh, body, None));
+            }
+            let manual = peer_id_hint(&eh).and_then(|id| self.manual.get(&NodeId(id)));
+            if let Some(k) = manual
+                && Cipher::new(k).open(&nonce(k, KeyMode::PerNode, &eh, own), aad, &mut body, tag)
+            {
+                return Ok(self.opened(now, &eh, body, None));
+            }
+            return Err(DropReason::UnknownKey);
         };
         self.install_manual(addr, peer_id_hint(&eh));
         let p = self.peers.entry(addr).or_default();
@@ -590,7 +611,9 @@ impl Crypto {
                 return Ok(self.opened(now, &eh, body, Some(addr)));
             }
             let p = self.peers.entry(addr).or_default();
-            if p.distr_at.is_none() {
+            // we lack its key: say so in our frames (N), unless one it sent
+            // is still waiting to be used (§5.4)
+            if p.pending == 0 {
                 p.nokey = true;
             }
             return Err(DropReason::UnknownKey);
@@ -701,6 +724,12 @@ impl Crypto {
         let slot = next_slot(p.active.max(p.passive));
         p.rx[usize::from(slot - 1)] = Some(RxKey::new(key, KeyMode::PerNode));
         p.pending = slot;
+    }
+
+    /// Whether `nodeid` keys wait for their nodes: then the link layer
+    /// tells which node is where ([`Crypto::node_known`]).
+    pub fn wants_ids(&self) -> bool {
+        !self.manual.is_empty()
     }
 
     /// Tells the manual keys which node is at `addr` (the link layer knows

@@ -147,6 +147,11 @@ impl LinkLayer {
             Err(_) => None,
         };
         self.crypto.set_own_addr(self.disc.addr.0);
+        if self.crypto.wants_ids()
+            && let Some(p) = peer.and_then(|a| self.peers.get(&NodeAddr(a)))
+        {
+            self.crypto.node_known(p.addr.0, p.id);
+        }
         let opened = self.crypto.decrypt(now, frame, peer).ok()?;
         self.rx_decrypted = true;
         Some(opened.msg)
