@@ -265,7 +265,7 @@ proptest! {
         let m = int_msg(0, 0, A, B, &data);
         for f in one(&mut a, &m, dest) {
             prop_assert_eq!(f.len() % 4, 0);
-            let o = b.decrypt(Instant::ZERO, f.clone().into(), Some(A)).expect("opens");
+            let o = b.decrypt(Instant::ZERO, f.clone(), Some(A)).expect("opens");
             prop_assert_eq!(&o.msg[..], &m[..]);
         }
     }
