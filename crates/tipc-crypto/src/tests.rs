@@ -270,3 +270,281 @@ proptest! {
         }
     }
 }
+
+/// Exchanges one STATE each way between `a` (at A) and `b` (at B) at `now`,
+/// every frame delivered; returns the frames a sent.
+fn states(a: &mut Crypto, b: &mut Crypto, now: Instant) -> Vec<bytes::Bytes> {
+    let sa = one(a, &int_msg(7, 0, A, B, &[]), Some(B));
+    for f in &sa {
+        let _ = b.decrypt(now, f.clone(), Some(A));
+    }
+    for f in one(b, &int_msg(7, 0, B, A, &[]), Some(A)) {
+        let _ = a.decrypt(now, f, Some(B));
+    }
+    sa
+}
+
+fn tx_key_of(f: &bytes::Bytes) -> u8 {
+    EncHeader::parse(f).expect("ehdr").tx_key
+}
+
+/// A cluster key alone (no master): the very first frame to a peer, and a
+/// data frame, go with it; the counters count what was sealed.
+#[test]
+fn a_cluster_key_alone_carries_the_first_frames() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let k = "0x606162636465666768696a6b6c6d6e6f70717273";
+    a.set_key(Instant::ZERO, k.parse().expect("key"));
+    b.set_key(Instant::ZERO, k.parse().expect("key"));
+    let data = int_msg(0, 0, A, B, b"first");
+    let out = one(&mut a, &data, Some(B));
+    assert_eq!(out.len(), 1, "data is never probed");
+    assert_eq!(tx_key_of(&out[0]), 1);
+    assert_eq!(&b.decrypt(Instant::ZERO, out[0].clone(), Some(A)).expect("opens").msg[..], &data[..]);
+    let bc = one(&mut a, &int_msg(0, 0, A, 0, b"all"), None);
+    assert_eq!(bc.len(), 1);
+    assert_eq!(tx_key_of(&bc[0]), 1, "the broadcast link too: no master key to fall back on");
+    assert_eq!(a.stats().tx_encrypted, 2);
+    assert_eq!(a.stats().tx_no_key, 0);
+    // a node with no usable key sends nothing, and counts it
+    let mut c = node("crypto-c", 0x171d_5413, 3);
+    c.set_key(Instant::ZERO, format!("{k} nodeid crypto-a").parse().expect("key"));
+    assert!(one(&mut c, &data, Some(A)).is_empty());
+    assert_eq!(c.stats().tx_no_key, 1);
+}
+
+/// The broadcast link stays on the master key until every peer reads our
+/// session key, then takes it.
+#[test]
+fn the_broadcast_link_switches_once_every_peer_reads_the_key() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let t0 = Instant::ZERO;
+    a.set_key(t0, K1.parse().expect("K1"));
+    b.set_key(t0, K1.parse().expect("K1"));
+    carry_keys(&mut a, A, &mut b, t0);
+    carry_keys(&mut b, B, &mut a, t0);
+    let bcast = int_msg(0, 0, A, 0, b"all");
+    assert_eq!(tx_key_of(&one(&mut a, &bcast, None)[0]), 0, "no peer reads key 1 yet");
+    states(&mut a, &mut b, t0);
+    states(&mut a, &mut b, t0);
+    assert_eq!(a.peer_slots(B).0, 1);
+    // a third node is known that reads nothing of ours: still master
+    let c_frame = {
+        let mut c = node("crypto-c", 0x171d_5413, 3);
+        c.set_key(t0, K1.parse().expect("K1"));
+        one(&mut c, &int_msg(7, 0, 0x171d_5413, A, &[]), Some(A)).pop().expect("frame")
+    };
+    a.decrypt(t0, c_frame, Some(0x171d_5413)).expect("c's master frame");
+    let t = t0 + crate::crypto::TX_SWITCH_DELAY;
+    a.handle_timeout(t);
+    assert_eq!(a.stats().tx_active, 1);
+    let out = one(&mut a, &bcast, None);
+    assert_eq!(tx_key_of(&out[0]), 1, "b reads key 1, c reads none of ours (0 counts as not in the way)");
+    a.peer_down(B);
+    assert_eq!(tx_key_of(&one(&mut a, &bcast, None)[0]), 0, "nobody reads key 1 any more: master");
+}
+
+/// Two rollovers in a row: the old key is kept passive and still opens a
+/// late frame; 15 s after its last use it is freed; our old transmit key
+/// is freed at the switch, the newer kept.
+#[test]
+fn passive_keys_open_late_frames_then_go() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let mut t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    b.set_key(t, K1.parse().expect("K1"));
+    let step = tipc_wire::Duration::from_millis(250);
+    let mut late = None;
+    for round in 0..3 {
+        carry_keys(&mut a, A, &mut b, t);
+        carry_keys(&mut b, B, &mut a, t);
+        for _ in 0..48 {
+            t += step;
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+            states(&mut a, &mut b, t);
+        }
+        assert_eq!(a.stats().tx_active, round + 1, "round {round}");
+        assert_eq!(b.stats().rx_keys_activated, u64::from(round) + 1, "round {round}");
+        if round == 1 {
+            late = Some(one(&mut a, &int_msg(0, 0, A, B, b"late"), Some(B)).pop().expect("frame"));
+            assert_eq!(tx_key_of(late.as_ref().expect("late")), 2);
+        }
+        if round < 2 {
+            assert!(a.rekey(t));
+            assert!(!a.rekey(t), "no second new key while one is pending");
+        }
+    }
+    assert_eq!(b.peer_slots(A).1, 3, "slots 1, 2, 3 in turn");
+    let late = late.expect("late");
+    assert!(b.decrypt(t, late.clone(), Some(A)).is_ok(), "the passive key opens a late frame");
+    // 15 s with traffic under the active key: the passive one goes
+    for _ in 0..61 {
+        t += step;
+        b.handle_timeout(t);
+        let g = one(&mut a, &int_msg(0, 0, A, B, b"now"), Some(B)).pop().expect("frame");
+        b.decrypt(t, g, Some(A)).expect("the active key opens");
+    }
+    let g = one(&mut a, &int_msg(0, 0, A, B, b"after"), Some(B)).pop().expect("frame");
+    assert_eq!(tx_key_of(&g), 3);
+    assert!(b.decrypt(t, g, Some(A)).is_ok());
+    // key 1 of a is gone at b: a frame under it names an empty slot
+    let mut stale = late.to_vec();
+    stale[11] ^= 0x40; // another sequence number (not a replay)
+    assert_eq!(b.decrypt(t, stale.into(), Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+}
+
+/// A peer's key arrives for the slot we guessed; the peer uses another:
+/// the pending key moves there (realign) and opens the frame. A pending key
+/// that fails ten times is dropped.
+#[test]
+fn a_pending_key_realigns_and_failing_ones_are_dropped() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    b.set_key(t, K1.parse().expect("K1"));
+    // a's key 1 reaches b, but a renumbers: a frame under slot 2 with that key
+    let (_, m) = a.poll_key_msg().expect("key message");
+    let kd = KeyDistr::parse(&m).expect("parse");
+    let f = one(&mut a, &int_msg(7, 0, A, B, &[]), Some(B)).remove(0);
+    let mut moved = f.to_vec();
+    moved[1] = (moved[1] & 0x3f) | 0x80; // tx_key 2, same key
+    // re-seal under slot 2 so the tag matches the changed header
+    let eh = EncHeader::parse(&moved).expect("ehdr");
+    let body_len = moved.len() - eh.len() - 16;
+    let mut plain = open_with(&kd.key, KeyMode::PerNode, &f, B).expect("opens");
+    let n = crate::crypto::nonce(&kd.key, KeyMode::PerNode, &eh, B);
+    let tag = Cipher::new(&kd.key).seal(&n, &moved[..eh.len()], &mut plain);
+    moved[eh.len()..eh.len() + body_len].copy_from_slice(&plain);
+    let at = moved.len() - 16;
+    moved[at..].copy_from_slice(&tag);
+    for f in one(&mut a, &m, None) {
+        let o = b.decrypt(t, f, Some(A)).expect("key message");
+        b.receive_key_msg(A, &o.msg, true).expect("taken");
+    }
+    assert!(b.decrypt(t, moved.into(), Some(A)).is_ok(), "realigned to slot 2");
+    assert_eq!(b.peer_slots(A).1, 2);
+
+    // a pending key that never fits is dropped after ten failures
+    let mut c = node("crypto-c", 0x171d_5413, 3);
+    c.set_key(t, K1.parse().expect("K1"));
+    let wrong =
+        KeyDistr { generation: 7, mode: KeyMode::PerNode, key: AeadKey::new(&[9; 20]).expect("key"), dest: 0 }.build(A);
+    c.receive_key_msg(A, &wrong, true).expect("taken");
+    let mut a2 = node("crypto-a", A, 1);
+    a2.set_key(t, K1.parse().expect("K1"));
+    let frames: Vec<_> =
+        (0..12).map(|_| one(&mut a2, &int_msg(7, 0, A, 0x171d_5413, &[]), Some(0x171d_5413)).remove(0)).collect();
+    let reasons: Vec<DropReason> =
+        frames.into_iter().map(|f| c.decrypt(t, f, Some(A)).map(|_| ()).unwrap_err()).collect();
+    assert_eq!(&reasons[..10], &[DropReason::BadTag; 10]);
+    assert_eq!(reasons[10], DropReason::UnknownKey, "dropped after ten failures");
+}
+
+/// A frame under a key we lack sets N in our frames to its sender; the
+/// sender, seeing N, sends its key by unicast after 0.5–2.5 s, and N goes.
+#[test]
+fn a_missing_key_is_asked_for_and_sent() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let mut t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    b.set_key(t, K1.parse().expect("K1"));
+    let _ = a.poll_key_msg(); // lost: b never gets a's key
+    let _ = b.poll_key_msg();
+    let probe = one(&mut a, &int_msg(7, 0, A, B, &[]), Some(B)).remove(0);
+    assert_eq!(tx_key_of(&probe), 1);
+    assert_eq!(b.decrypt(t, probe, Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
+    assert!(EncHeader::parse(&f).expect("ehdr").rx_nokey, "b says it lacks a's key");
+    a.decrypt(t, f, Some(B)).expect("opens");
+    assert!(a.poll_key_msg().is_none(), "not at once");
+    let step = tipc_wire::Duration::from_millis(250);
+    let mut sent = None;
+    for i in 0..12 {
+        t += step;
+        a.handle_timeout(t);
+        if let Some((dest, m)) = a.poll_key_msg() {
+            sent = Some((i, dest, m));
+            break;
+        }
+    }
+    let (i, dest, m) = sent.expect("a unicast KEY_DISTR within 3 s");
+    assert!(i >= 1, "after a delay of at least 0.5 s");
+    assert_eq!(dest, B);
+    // b asks again at once (the key is on its way): no second one within 5 s
+    let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
+    a.decrypt(t, f, Some(B)).expect("opens");
+    let t_resend = t;
+    while t < t_resend + tipc_wire::Duration::from_millis(4500) {
+        t += step;
+        a.handle_timeout(t);
+        assert!(a.poll_key_msg().is_none(), "resent before 5 s");
+    }
+    for f in one(&mut a, &m, Some(B)) {
+        let o = b.decrypt(t, f, Some(A)).expect("opens");
+        b.receive_key_msg(A, &o.msg, true).expect("taken");
+    }
+    let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
+    assert!(!EncHeader::parse(&f).expect("ehdr").rx_nokey, "N cleared");
+    // a key message for another node, or malformed, is refused and counted
+    let other = KeyDistr {
+        generation: 9,
+        mode: KeyMode::PerNode,
+        key: AeadKey::new(&[1; 20]).expect("key"),
+        dest: 0x0102_0304,
+    }
+    .build(A);
+    assert!(b.receive_key_msg(A, &other, true).is_err());
+    assert!(b.receive_key_msg(A, &other[..50], true).is_err());
+    assert_eq!(b.stats().key_msgs_refused, 2);
+}
+
+/// Rekeying on an interval, and the TX switch waits for the peers: not
+/// while one still reads the old key, and not before 10 s.
+#[test]
+fn rekey_interval_and_the_switch_waits_for_the_peers() {
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let mut t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    b.set_key(t, K1.parse().expect("K1"));
+    a.set_rekey_interval(t, Some(tipc_wire::Duration::from_secs(30)));
+    carry_keys(&mut a, A, &mut b, t);
+    carry_keys(&mut b, B, &mut a, t);
+    let step = tipc_wire::Duration::from_millis(250);
+    for _ in 0..39 {
+        t += step;
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(a.stats().tx_active, 0, "not before 10 s after b began reading it");
+    for _ in 0..4 {
+        t += step;
+        a.handle_timeout(t);
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(a.stats().tx_active, 1);
+    assert_eq!(a.stats().rekeys, 1);
+    while t < Instant::ZERO + tipc_wire::Duration::from_secs(30) {
+        t += step;
+        a.handle_timeout(t);
+    }
+    assert_eq!(a.stats().rekeys, 2, "the interval made a second key");
+    assert_eq!(a.stats().tx_pending, 2);
+    // b never hears of it: it reads key 1 still, so a keeps key 1 active
+    for _ in 0..80 {
+        t += step;
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        let _ = a.poll_key_msg();
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(b.peer_slots(A).1, 1);
+    assert_eq!(a.stats().tx_active, 1, "no switch while b reads the old key");
+}
