@@ -296,3 +296,55 @@ fn replicast_peers_are_learned_from_discovery() {
         assert_eq!(s.up_nodes().len(), 2, "the links stayed up");
     }
 }
+
+/// Encryption over the UDP bearer: two nodes with one master key link and
+/// carry a SEQPACKET echo of 66 000 bytes (encrypted
+/// packets within the UDP link MTU); a third with another key is not heard.
+#[test]
+fn an_encrypted_cluster_on_udp() {
+    const K: &str = "0x000102030405060708090a0b0c0d0e0f10111213 master";
+    const OTHER: &str = "0x202122232425262728292a2b2c2d2e2f30313233 master";
+    let ips = ["127.79.1.1", "127.79.1.2", "127.79.1.3"];
+    let keyed = |i: usize, key: &str| {
+        let mut b = Stack::builder().udp(at(ips[i])).key(key.parse().expect("key"));
+        for (j, p) in ips.iter().enumerate() {
+            if j != i {
+                b = b.udp_peer(at(p));
+            }
+        }
+        b.start().expect("an encrypted UDP stack")
+    };
+    let n = [keyed(0, K), keyed(1, K), keyed(2, OTHER)];
+    n[0].wait_for_nodes(1, Duration::from_secs(15)).expect("a link over UDP");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(n[0].links().len(), 1, "only the node with the same key: {:?}", n[0].links());
+    assert!(n[2].links().is_empty(), "the other key links to nobody");
+    let svc = ServiceRange::single(ServiceType(1100), Instance(1));
+    let server = n[1].conn_socket(ConnKind::Seqpacket).expect("socket");
+    server.bind(svc, Scope::Cluster).expect("bind");
+    server.listen().expect("listen");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !n[0].name_table().iter().any(|p| p.range == svc) {
+        assert!(Instant::now() < end, "the name never spread");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let echo = std::thread::spawn(move || {
+        let (c, _) = server.accept_timeout(Duration::from_secs(10)).expect("accept");
+        let m = c.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
+        c.send(m).expect("echo");
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let c = n[0].conn_socket(ConnKind::Seqpacket).expect("socket");
+    c.connect(ServiceType(1100), Instance(1)).expect("connect");
+    let big = Bytes::from((0..66_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    c.send(big.clone()).expect("send");
+    assert_eq!(c.recv_timeout(Duration::from_secs(10)).expect("echo").expect("a message"), big);
+    echo.join().expect("echo thread");
+    let s = n[0].crypto_stats();
+    assert!(s.tx_encrypted > 20 && s.rx_decrypted > 20 && s.rx_bad_tag > 0, "{s:?}");
+    let bs = n[0].bearer_stats().expect("stats");
+    assert_eq!(bs.drop_malformed, 0, "encrypted datagrams pass the bearer whole");
+    for s in n {
+        s.shutdown();
+    }
+}
