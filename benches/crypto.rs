@@ -60,41 +60,6 @@ fn wait_members(socks: &[Arc<GroupSocket>]) {
     }
 }
 
-/// Median group unicast RTT (µs) of `n` 64-byte round trips a → b → a.
-fn rtt(a: &Arc<GroupSocket>, b: &Arc<GroupSocket>, n: usize) -> f64 {
-    let (a, b) = (a.clone(), b.clone());
-    let bid = b.id();
-    let echo = std::thread::spawn(move || {
-        pin_to_cpu(1).expect("pin");
-        for _ in 0..n + 200 {
-            match b.recv_timeout(Duration::from_secs(2)) {
-                Ok(GroupEvent::Message { from, data, .. }) => {
-                    let _ = b.send_unicast(from, data);
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    let mut v = std::thread::spawn(move || {
-        pin_to_cpu(0).expect("pin");
-        let mut v = Vec::with_capacity(n);
-        for i in 0..n + 200 {
-            let t = Instant::now();
-            a.send_unicast(bid, Bytes::from_static(&[7u8; 64])).expect("send");
-            while !matches!(a.recv_timeout(Duration::from_secs(2)), Ok(GroupEvent::Message { .. })) {}
-            if i >= 200 {
-                v.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        v
-    })
-    .join()
-    .expect("client");
-    let _ = echo.join();
-    median(&mut v)
-}
-
 /// 1 KiB group unicasts a → b for `secs`: messages delivered per second.
 fn rate(a: &Arc<GroupSocket>, b: &Arc<GroupSocket>, secs: u32) -> f64 {
     let got = Arc::new(AtomicU64::new(0));
@@ -161,8 +126,8 @@ fn main() {
     wait_members(&e);
     let (mut rc, mut re, mut tc, mut te) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        rc.push(rtt(&c[0], &c[1], n / runs as usize));
-        re.push(rtt(&e[0], &e[1], n / runs as usize));
+        rc.push(group_rtt(&c[0], &c[1], n / runs as usize, 200, (0, 1)));
+        re.push(group_rtt(&e[0], &e[1], n / runs as usize, 200, (0, 1)));
         tc.push(rate(&c[0], &c[1], secs));
         te.push(rate(&e[0], &e[1], secs));
     }

@@ -151,41 +151,7 @@ fn main() {
     wait_members(&socks, 8);
 
     // unicast RTT, both sides on CPU 0
-    let (a, b) = (socks[0].clone(), socks[1].clone());
-    let bid = b.id();
-    let echo = std::thread::spawn(move || {
-        pin_to_cpu(0).expect("pin");
-        for _ in 0..22_000 {
-            match b.recv_timeout(Duration::from_secs(2)) {
-                Ok(GroupEvent::Message { from, data, .. }) => {
-                    let _ = b.send_unicast(from, data);
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-    let mut rtts = std::thread::spawn(move || {
-        pin_to_cpu(0).expect("pin");
-        let mut v = Vec::new();
-        for i in 0..22_000 {
-            let t = Instant::now();
-            a.send_unicast(bid, Bytes::from_static(&[7u8; 64])).expect("send");
-            loop {
-                if let Ok(GroupEvent::Message { .. }) = a.recv_timeout(Duration::from_secs(2)) {
-                    break;
-                }
-            }
-            if i >= 2000 {
-                v.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        v
-    })
-    .join()
-    .expect("client");
-    let _ = echo.join();
-    let rtt = median(&mut rtts);
+    let rtt = group_rtt(&socks[0], &socks[1], 20_000, 2000, (0, 0));
 
     // anycast throughput: member 0 -> instance 1 (8 holders), 1 KiB
     let any = spread((0..runs).map(|_| anycast_round(&socks, secs)).collect());
@@ -228,7 +194,6 @@ fn main() {
         }
         bc.push((members, spread(rates), fpm));
     }
-    let _ = rtts;
     let pct = |r: f64| 100.0 * r / raw_fps;
     println!("\ngroup bench (same sitting, same namespaces; throughput: median of {runs} rounds [lowest-highest])");
     println!("raw.rtt.64.same                 {raw_rtt:>10.2} us");

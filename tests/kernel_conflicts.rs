@@ -7,20 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::kernel::{KernelPeer, Plug, kernel_rig, make_bridges, remove_ns};
+use common::kernel::{Cleanup, KernelPeer, Plug, kernel_rig, make_bridges};
 use tipc_rs::wire::NodeAddr;
 use tipc_rs::{Conflict, StackEvent};
 
 const ID: &str = "same-id";
-
-/// Deletes the bridge namespace when the test ends, passed or failed
-/// (declared first, so dropped last).
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_ns(&self.0);
-    }
-}
 
 /// Whether our stack reported a conflict matching `f` (waits a little).
 fn reported(events: &crossbeam_channel::Receiver<StackEvent>, f: impl Fn(&Conflict) -> bool) -> bool {

@@ -13,21 +13,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
+use common::kernel::{Cleanup, KernelPeer, Plug, kernel_rig};
 use tipc_rs::wire::{DataType, ErrorCode, Importance, Instance, Msg, NodeAddr, ServiceRange, ServiceType};
 use tipc_rs::{ConnKind, Error, Scope, Stack};
 
 const SVC: ServiceType = ServiceType(1000);
 const PATTERN: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// Deletes the bridge namespace when the test ends (declared first, so
-/// dropped last).
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_ns(&self.0);
-    }
-}
 
 /// tipc-client's `@N` payload.
 fn pattern(n: usize) -> Bytes {

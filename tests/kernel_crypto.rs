@@ -17,7 +17,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, make_bridges, remove_ns, services_both_ways, wait_until};
+use common::kernel::{Cleanup, KernelPeer, Plug, kernel_rig, make_bridges, services_both_ways, wait_until};
 use tipc_rs::crypto::KeySpec;
 use tipc_rs::link::LinkState;
 use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
@@ -32,14 +32,6 @@ const K3: &str = "0x404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d
 /// Messages per batch and batches per stream.
 const BATCH: u32 = 200;
 const BATCHES: u32 = 10;
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_ns(&self.0);
-    }
-}
 
 fn master(k: &str) -> KeySpec {
     format!("{k} master").parse().expect("key")

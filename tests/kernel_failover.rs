@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::kernel::{KernelPeer, Plug, kernel_rig, make_bridges, remove_ns, wait_until};
+use common::kernel::{Cleanup, KernelPeer, Plug, kernel_rig, make_bridges, wait_until};
 use tipc_rs::link::LinkState;
 use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
 use tipc_rs::{Eth, GroupEvent, GroupSpec, Scope, Stack, Udp};
@@ -21,15 +21,6 @@ use tipc_testkit::netns::{NODE_IF, NODE_IF2};
 /// Messages per batch and batches per stream (each direction, each kind).
 const BATCH: u32 = 300;
 const BATCHES: u32 = 8;
-
-/// Removes the bridge namespace however the test ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_ns(&self.0);
-    }
-}
 
 /// The kernel's links to `peer_id` that are up.
 fn kernel_links_up(kernel: &KernelPeer, peer_id: &str) -> usize {

@@ -15,16 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::kernel::{KernelPeer, Plug, kernel_rig, remove_ns};
-
-/// Deletes the bridge namespace when the test ends (declared first, so
-/// dropped last).
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_ns(&self.0);
-    }
-}
+use common::kernel::{Cleanup, KernelPeer, Plug, kernel_rig};
 
 /// The observers' scenario, the same on both sides: PORTS and SERVICE on
 /// 1000:0-100, SERVICE on 1000:500-600 ending after 1.5 s, node state and

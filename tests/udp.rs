@@ -75,14 +75,21 @@ fn three_nodes_on_loopback_run_groups_rdm_and_a_connection() {
         .send_to_name(ServiceType(1001), Instance(1), Bytes::from_static(b"rdm"), false)
         .expect("rdm");
     assert_eq!(&rdm.recv_timeout(Duration::from_secs(5)).expect("rdm arrives").data[..], b"rdm");
+    echo_66000(server, &n[0], 1000);
+}
+
+/// `server` (listening, bound to `stype`:1) echoes one message; a
+/// connection from `client` sends 66 000 bytes (IP fragments on UDP) and
+/// gets them back.
+fn echo_66000(server: tipc_rs::ConnSocket, client: &Stack, stype: u32) {
     let echo = std::thread::spawn(move || {
         let (c, _) = server.accept_timeout(Duration::from_secs(10)).expect("accept");
         let m = c.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
         c.send(m).expect("echo");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(300));
     });
-    let c = n[0].conn_socket(ConnKind::Seqpacket).expect("socket");
-    c.connect(ServiceType(1000), Instance(1)).expect("connect");
+    let c = client.conn_socket(ConnKind::Seqpacket).expect("socket");
+    c.connect(ServiceType(stype), Instance(1)).expect("connect");
     let big = Bytes::from((0..66_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     c.send(big.clone()).expect("send");
     assert_eq!(c.recv_timeout(Duration::from_secs(10)).expect("echo").expect("a message"), big);
@@ -328,18 +335,7 @@ fn an_encrypted_cluster_on_udp() {
         assert!(Instant::now() < end, "the name never spread");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let echo = std::thread::spawn(move || {
-        let (c, _) = server.accept_timeout(Duration::from_secs(10)).expect("accept");
-        let m = c.recv_timeout(Duration::from_secs(10)).expect("recv").expect("a message");
-        c.send(m).expect("echo");
-        std::thread::sleep(Duration::from_millis(300));
-    });
-    let c = n[0].conn_socket(ConnKind::Seqpacket).expect("socket");
-    c.connect(ServiceType(1100), Instance(1)).expect("connect");
-    let big = Bytes::from((0..66_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-    c.send(big.clone()).expect("send");
-    assert_eq!(c.recv_timeout(Duration::from_secs(10)).expect("echo").expect("a message"), big);
-    echo.join().expect("echo thread");
+    echo_66000(server, &n[0], 1100);
     let s = n[0].crypto_stats();
     assert!(s.tx_encrypted > 20 && s.rx_decrypted > 20 && s.rx_bad_tag > 0, "{s:?}");
     let bs = n[0].bearer_stats().expect("stats");

@@ -140,6 +140,51 @@ pub fn median_rtt_us(n: usize, mut once: impl FnMut()) -> f64 {
     median(&mut v)
 }
 
+/// The median group unicast round trip in µs: `a` sends 64 bytes to `b`,
+/// whose echo thread sends them back, `n` times after `warm` untimed
+/// ones; the sender runs on CPU `cpus.0`, the echo on `cpus.1`.
+pub fn group_rtt(
+    a: &std::sync::Arc<tipc_rs::GroupSocket>,
+    b: &std::sync::Arc<tipc_rs::GroupSocket>,
+    n: usize,
+    warm: usize,
+    cpus: (usize, usize),
+) -> f64 {
+    use tipc_rs::GroupEvent;
+    use tipc_testkit::sys::pin_to_cpu;
+    let (a, b) = (a.clone(), b.clone());
+    let bid = b.id();
+    let echo = std::thread::spawn(move || {
+        pin_to_cpu(cpus.1).expect("pin");
+        for _ in 0..n + warm {
+            match b.recv_timeout(Duration::from_secs(2)) {
+                Ok(GroupEvent::Message { from, data, .. }) => {
+                    let _ = b.send_unicast(from, data);
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    let mut v = std::thread::spawn(move || {
+        pin_to_cpu(cpus.0).expect("pin");
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n + warm {
+            let t = std::time::Instant::now();
+            a.send_unicast(bid, bytes::Bytes::from_static(&[7u8; 64])).expect("send");
+            while !matches!(a.recv_timeout(Duration::from_secs(2)), Ok(GroupEvent::Message { .. })) {}
+            if i >= warm {
+                v.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        v
+    })
+    .join()
+    .expect("client");
+    let _ = echo.join();
+    median(&mut v)
+}
+
 /// Median of a sample.
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));

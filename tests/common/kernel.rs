@@ -216,6 +216,15 @@ pub fn bridge_ns(tag: &str) -> String {
     format!("tipc-{tag}-{}-br", std::process::id())
 }
 
+/// Deletes the bridge namespace `.0` however the test ends (on drop).
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        remove_ns(&self.0);
+    }
+}
+
 /// Deletes a namespace if it is left over.
 pub fn remove_ns(name: &str) {
     let _ = tipc_testkit::netns::ip(&["netns", "del", name]);

@@ -375,11 +375,6 @@ impl Crypto {
         }
     }
 
-    /// Removes what we know of a node that is gone for good.
-    pub fn forget(&mut self, peer: u32) {
-        self.peers.remove(&peer);
-    }
-
     /// Encrypts one TIPC message for the wire; pushes the frames to send,
     /// in order, onto `out`: none if no key can carry it (counted), two
     /// when a pending key is probed with a copy first (§4.1).

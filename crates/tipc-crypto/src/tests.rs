@@ -474,6 +474,7 @@ fn a_missing_key_is_asked_for_and_sent() {
         }
     }
     let (i, dest, m) = sent.expect("a unicast KEY_DISTR within 3 s");
+    assert_eq!(a.stats().key_msgs_sent, 2, "the broadcast one at the start, and this");
     assert!(i >= 1, "after a delay of at least 0.5 s");
     assert_eq!(dest, B);
     // b asks again at once (the key is on its way): no second one within 5 s
@@ -547,4 +548,133 @@ fn rekey_interval_and_the_switch_waits_for_the_peers() {
     }
     assert_eq!(b.peer_slots(A).1, 1);
     assert_eq!(a.stats().tx_active, 1, "no switch while b reads the old key");
+}
+
+/// What the header says of each kind of message (tipc-wire-crypto.md §2):
+/// user 13 and the long form for LINK_CONFIG, 7 for a STATE (with K copied
+/// from its keepalive bit), 0 for RESET, data and key messages; D for a
+/// destination; M for a master key; the frame is the padded message plus
+/// the header and tag.
+#[test]
+fn the_header_describes_each_kind_of_message() {
+    let mut a = node("crypto-a", A, 1);
+    a.set_key(Instant::ZERO, K1.parse().expect("K1"));
+    let _ = a.poll_key_msg();
+    let last = |a: &mut Crypto, m: &[u8], d: Option<u32>| {
+        let f = one(a, m, d).pop().expect("frame");
+        assert_eq!(f.len(), m.len().next_multiple_of(4) + EncHeader::parse(&f).expect("ehdr").len() + 16);
+        EncHeader::parse(&f).expect("ehdr")
+    };
+    let cfg = last(&mut a, &int_msg(13, 1, A, 0, &[0; 36]), None);
+    assert_eq!((cfg.user, cfg.destined, cfg.tx_key, cfg.master, cfg.len()), (13, false, 0, true, 28));
+    let mut state = int_msg(7, 0, A, B, &[]);
+    let s = last(&mut a, &state, Some(B));
+    assert_eq!((s.user, s.destined, s.keepalive, s.len()), (7, true, false, 16));
+    let f = one(&mut a, &state, Some(B)).pop().expect("frame");
+    assert_eq!(f.len() - state.len(), crate::OVERHEAD, "what the link keeps free: short header and tag");
+    state[1] |= 0x08; // keepalive (w0 bit 19)
+    assert!(last(&mut a, &state, Some(B)).keepalive);
+    let reset = last(&mut a, &int_msg(7, 1, A, B, &[]), Some(B));
+    assert_eq!((reset.user, reset.keepalive), (0, false));
+    let mut data = int_msg(0, 0, A, B, b"odd-size");
+    data[1] |= 0x08; // the same bit of a data message is no keepalive
+    let d = last(&mut a, &data, Some(B));
+    assert_eq!((d.user, d.keepalive, d.destined), (0, false, true));
+    let key =
+        KeyDistr { generation: 3, mode: KeyMode::PerNode, key: AeadKey::new(&[5; 36]).expect("key"), dest: 0 }.build(A);
+    let k = last(&mut a, &key, None);
+    assert_eq!((k.user, k.tx_key, k.destined), (0, 0, false));
+    // the header refuses what does not fit its bits
+    let mut buf = [0u8; 28];
+    for bad in [
+        EncHeader { user: 16, ..s },
+        EncHeader { tx_key: 4, ..s },
+        EncHeader { rx_key_active: 4, ..s },
+        EncHeader { seqno: 0, ..s },
+        EncHeader { user: 13, ..s },
+    ] {
+        assert!(bad.write(&mut buf).is_err(), "{bad:?}");
+    }
+    assert!(s.write(&mut buf[..15]).is_err());
+}
+
+/// Writes a message's length into its size field (w0 bits 0–16).
+fn set_size(m: &mut [u8]) {
+    let w0 = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+    let w = (w0 & !0x1_ffff) | m.len() as u32;
+    m[..4].copy_from_slice(&w.to_be_bytes());
+}
+
+/// KEY_DISTR: built and parsed back the same, every size of key; refused
+/// when its header, type, lengths or mode are wrong.
+#[test]
+fn key_messages_round_trip_and_bad_ones_are_refused() {
+    for len in [20, 28, 36] {
+        let key = AeadKey::new(&(0..len as u8).collect::<Vec<u8>>()).expect("key");
+        for mode in [KeyMode::Cluster, KeyMode::PerNode] {
+            let kd = KeyDistr { generation: 0xbeef, mode, key: key.clone(), dest: B };
+            let m = kd.build(A);
+            assert_eq!(m.len(), 40 + 36 + len);
+            assert_eq!(KeyDistr::parse(&m).expect("parse"), kd);
+        }
+    }
+    let good = KeyDistr { generation: 1, mode: KeyMode::PerNode, key: AeadKey::new(&[1; 20]).expect("key"), dest: 0 }
+        .build(A)
+        .to_vec();
+    let bad = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = good.clone();
+        f(&mut m);
+        KeyDistr::parse(&m)
+    };
+    assert!(bad(&|m| m[0] = (m[0] & !0x1e) | (13 << 1)).is_err(), "another user");
+    assert!(bad(&|m| m[1] = (m[1] & !0xe0) | (9 << 5 & 0xe0)).is_err(), "another header size");
+    assert!(bad(&|m| m[4] |= 0x20).is_err(), "another type");
+    assert!(bad(&|m| m[19] = 3).is_err(), "an unknown mode");
+    assert!(bad(&|m| m[40] = b'x').is_err(), "another algorithm");
+    assert!(bad(&|m| m[75] = 21).is_err(), "the key length disagrees");
+    assert!(bad(&|m| m.truncate(60)).is_err(), "too short");
+    assert!(
+        bad(&|m| {
+            m.extend([0u8; 20]);
+            set_size(m);
+        })
+        .is_err(),
+        "longer than any key"
+    );
+    assert!(
+        bad(&|m| {
+            m.truncate(40 + 36 + 16);
+            m[75] = 16;
+            set_size(m);
+        })
+        .is_err(),
+        "shorter than any key"
+    );
+    // a repeat of a key already taken changes nothing
+    let mut b = node("crypto-b", B, 2);
+    b.set_key(Instant::ZERO, K1.parse().expect("K1"));
+    b.receive_key_msg(A, &good, true).expect("taken");
+    b.receive_key_msg(A, &good, true).expect("a repeat is no error");
+    assert_eq!(b.stats().key_msgs_received, 1, "a repeat is not taken twice");
+}
+
+/// Flushing keys turns encryption off; a zero interval is no rekeying;
+/// `nodeid` takes 32 hex digits as well as text.
+#[test]
+fn flush_zero_interval_and_hex_identities() {
+    let mut a = node("crypto-a", A, 1);
+    let t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    a.set_rekey_interval(t, Some(tipc_wire::Duration::ZERO));
+    a.handle_timeout(t + tipc_wire::Duration::from_secs(60));
+    assert_eq!(a.stats().rekeys, 1, "only the first session key");
+    assert!(a.is_on() && a.poll_timeout().is_some());
+    a.flush();
+    assert!(!a.is_on() && a.poll_timeout().is_none());
+    assert!(one(&mut a, &int_msg(0, 0, A, B, b"x"), Some(B)).is_empty(), "nothing to seal with");
+    let s: KeySpec =
+        "0x000102030405060708090a0b0c0d0e0f10111213 nodeid 63727970746f2d610000000000000000".parse().expect("hex id");
+    assert_eq!(s.role, KeyRole::Node(NodeId::from_text("crypto-a").expect("id")));
+    assert!("0x000102030405060708090a0b0c0d0e0f10111213 master nodeid x".parse::<KeySpec>().is_err());
+    assert!("0x000102030405060708090a0b0c0d0e0f10111213 nodeid x master".parse::<KeySpec>().is_err());
 }
