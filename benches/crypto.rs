@@ -135,7 +135,10 @@ fn main() {
     // (the clear pair's discovery on the same bridge is dropped as clear)
     assert!(s.tx_encrypted > 0 && s.rx_bad_tag + s.rx_replay == 0, "the encrypted pair ran encrypted: {s:?}");
     let (rc, re, tc, te) = (median(&mut rc), median(&mut re), median(&mut tc), median(&mut te));
-    println!("\ncrypto bench (same sitting, alternating rounds; medians of {runs})");
+    println!(
+        "\ncrypto bench (same sitting, alternating rounds; medians of {runs}); AEAD: {}",
+        tipc_rs::crypto::AEAD_IMPL
+    );
     println!("group unicast RTT 64 B   clear {rc:>8.2} us  encrypted {re:>8.2} us  = {:.2}x", re / rc);
     println!(
         "group unicast 1 KiB      clear {tc:>8.0} msg/s encrypted {te:>8.0} msg/s = {:.0}% of clear (cost {:.0}%)",

@@ -172,10 +172,20 @@ fn decode_hex(h: &str) -> Result<Vec<u8>, CryptoError> {
         .collect()
 }
 
-/// An AES-GCM cipher for one key (12-byte nonce, 16-byte tag). Its key
-/// schedule is zeroed on drop (the `zeroize` features of `aes`, `ghash`
-/// and `polyval`).
+/// Which AES-GCM implementation this build seals and opens with.
+#[cfg(not(feature = "ring"))]
+pub const AEAD_IMPL: &str = "aes-gcm (RustCrypto; key schedule zeroed on drop)";
+/// Which AES-GCM implementation this build seals and opens with.
+#[cfg(feature = "ring")]
+pub const AEAD_IMPL: &str = "ring for AES-128/256 (key schedule NOT zeroed on drop), aes-gcm for AES-192";
+
+/// An AES-GCM cipher for one key (12-byte nonce, 16-byte tag). With
+/// RustCrypto's `aes-gcm` (the default) its key schedule is zeroed on drop
+/// (the `zeroize` features of `aes`, `ghash` and `polyval`); with the
+/// `ring` feature, 128- and 256-bit keys use ring, whose key schedule is not.
 pub(crate) enum Cipher {
+    #[cfg(feature = "ring")]
+    Ring(Box<ring::aead::LessSafeKey>),
     A128(Box<Aes128Gcm>),
     A192(Box<AesGcm<Aes192, aes_gcm::aead::consts::U12>>),
     A256(Box<Aes256Gcm>),
@@ -184,6 +194,17 @@ pub(crate) enum Cipher {
 impl Cipher {
     pub(crate) fn new(key: &AeadKey) -> Cipher {
         let k = &key.as_bytes()[..key.len() - SALT_LEN];
+        #[cfg(feature = "ring")]
+        {
+            let alg = match key.bits() {
+                128 => Some(&ring::aead::AES_128_GCM),
+                256 => Some(&ring::aead::AES_256_GCM),
+                _ => None,
+            };
+            if let Some(u) = alg.and_then(|a| ring::aead::UnboundKey::new(a, k).ok()) {
+                return Cipher::Ring(Box::new(ring::aead::LessSafeKey::new(u)));
+            }
+        }
         match key.bits() {
             128 => Cipher::A128(Box::new(Aes128Gcm::new(GenericArray::from_slice(k)))),
             192 => Cipher::A192(Box::new(AesGcm::new(GenericArray::from_slice(k)))),
@@ -195,6 +216,15 @@ impl Cipher {
     pub(crate) fn seal(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
         let n = GenericArray::from_slice(nonce);
         let tag = match self {
+            #[cfg(feature = "ring")]
+            Cipher::Ring(c) => {
+                let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                return c.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf).map_or([0; 16], |t| {
+                    let mut o = [0u8; 16];
+                    o.copy_from_slice(t.as_ref());
+                    o
+                });
+            }
             Cipher::A128(c) => c.encrypt_in_place_detached(n, aad, buf),
             Cipher::A192(c) => c.encrypt_in_place_detached(n, aad, buf),
             Cipher::A256(c) => c.encrypt_in_place_detached(n, aad, buf),
@@ -203,11 +233,24 @@ impl Cipher {
         tag.map(Into::into).unwrap_or([0; 16])
     }
 
-    /// Decrypts `buf` in place if `tag` authenticates it with `aad`.
+    /// Decrypts `buf` in place if `tag` authenticates it with `aad`; if
+    /// not, `buf` is left as it was (so another key may be tried).
     pub(crate) fn open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> bool {
         let n = GenericArray::from_slice(nonce);
         let t = GenericArray::from_slice(tag);
         match self {
+            // ring zeroes the buffer when the tag fails: keep a copy
+            #[cfg(feature = "ring")]
+            Cipher::Ring(c) => {
+                let Ok(tag) = ring::aead::Tag::try_from(tag) else { return false };
+                let nonce = ring::aead::Nonce::assume_unique_for_key(*nonce);
+                let backup = buf.to_vec();
+                let ok = c.open_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), tag, buf, 0..).is_ok();
+                if !ok {
+                    buf.copy_from_slice(&backup);
+                }
+                ok
+            }
             Cipher::A128(c) => c.decrypt_in_place_detached(n, aad, buf, t).is_ok(),
             Cipher::A192(c) => c.decrypt_in_place_detached(n, aad, buf, t).is_ok(),
             Cipher::A256(c) => c.decrypt_in_place_detached(n, aad, buf, t).is_ok(),

@@ -26,7 +26,7 @@ pub mod stats;
 pub use crypto::{Crypto, Opened, open_with};
 pub use ehdr::{EncHeader, OVERHEAD, Sender, is_encrypted};
 pub use error::{CryptoError, DropReason};
-pub use key::{AeadKey, KeyRole, KeySpec};
+pub use key::{AEAD_IMPL, AeadKey, KeyRole, KeySpec};
 pub use msg::{KeyDistr, KeyMode};
 pub use stats::CryptoStats;
 
