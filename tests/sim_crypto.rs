@@ -397,3 +397,51 @@ fn failover_under_encryption() {
     let failovers: u64 = net.core(0).link().links().iter().map(|l| l.stats.failovers).sum();
     assert!(failovers > 0, "a failover happened");
 }
+
+/// Keys off again on every node at once (`flush_keys`): the links carry
+/// on in clear; a rekey interval makes new session keys on its own.
+#[test]
+fn rekey_interval_then_flush_back_to_clear() {
+    let mut net = SimNet::new(71);
+    net.record_pcap(true);
+    let ix = net.add_nodes(2);
+    for &i in &ix {
+        set_key(&mut net, i, K1);
+    }
+    net.with(0, |c, now| c.set_rekey_interval(now, Some(Duration::from_secs(20))));
+    assert!(net.run_while(Duration::from_secs(30), |s| (0..2).any(|i| links_up(s, i) < 1)), "links");
+    assert!(net.core(0).link().encrypting());
+    let a1 = net.core(1).address().expect("addr");
+    assert_eq!(net.core(0).link().key_slots(tipc_rs::wire::NodeAddr(0x0102_0304)), (0, 0), "an unknown node");
+    net.run_for(Duration::from_secs(45));
+    let s = crypto(&mut net, 0);
+    assert!(s.rekeys >= 3, "the first key and two on the interval: {s:?}");
+    assert_ne!(net.core(0).link().key_slots(a1).0, 0, "node 1 reads a key of node 0");
+    for &i in &ix {
+        net.with(i, |c, _| c.flush_keys());
+    }
+    assert!(!net.core(0).link().encrypting());
+    let _ = recorded(&mut net, 0);
+    stream_pair(&mut net);
+    let frames = recorded(&mut net, 0);
+    assert!(frames.len() > 20 && frames.iter().all(|f| !is_encrypted(f)), "clear again");
+    assert_eq!(links_up(&mut net, 0), 1, "the link stayed up");
+}
+
+/// A few RDM-free group unicasts 0 → 1 that must arrive (two nodes).
+fn stream_pair(net: &mut SimNet) {
+    let a = join(net, 0, 1);
+    let b = join(net, 1, 2);
+    net.run_for(Duration::from_secs(1));
+    for k in 0..20u8 {
+        net.with(0, |c, now| c.send(now, a.0, Dest::Member(b.1), Bytes::from(vec![k; 100]), SendOpts::default()))
+            .expect("send");
+    }
+    net.run_for(Duration::from_secs(1));
+    let got = net
+        .take_events(1)
+        .into_iter()
+        .filter(|(_, e)| matches!(e, CoreEvent::Group { event: GroupEvent::Message { .. }, .. }))
+        .count();
+    assert_eq!(got, 20, "every message after the flush");
+}
