@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::{Buf, Bytes, BytesMut};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use tipc_wire::{Duration, Instant, NodeId};
+use tipc_wire::{Duration, Instant, LinkProtoType, NodeId, UncheckedHeader, User};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::ehdr::{EHDR_CFG_SIZE, EHDR_USER_CFG, EHDR_USER_STATE, EncHeader, Sender, TAG_SIZE};
 use crate::error::{CryptoError, DropReason};
 use crate::key::{AeadKey, Cipher, KeyRole, KeySpec};
-use crate::msg::{KEY_DISTR_MSG, KeyDistr, KeyMode, MSG_CRYPTO};
+use crate::msg::{KEY_DISTR_MSG, KeyDistr, KeyMode};
 use crate::replay::ReplayWindow;
 use crate::stats::CryptoStats;
 
@@ -182,16 +182,16 @@ struct Kind {
 
 impl Kind {
     fn of(msg: &[u8]) -> Kind {
-        let b = |i: usize| msg.get(i).copied().unwrap_or(0);
-        let user = (b(0) >> 1) & 0xf;
-        let mtype = b(4) >> 5;
-        let proto = user == 7;
+        let h = UncheckedHeader::new(msg);
+        let user = h.user();
+        let proto = user == User::LinkProtocol;
+        let state = proto && h.msg_type() == u8::from(LinkProtoType::State);
         Kind {
-            cfg: user == EHDR_USER_CFG,
+            cfg: user == User::LinkConfig,
             proto,
-            state: proto && mtype == 0,
-            key_distr: user == MSG_CRYPTO && mtype == KEY_DISTR_MSG,
-            keepalive: proto && mtype == 0 && b(1) & 0x08 != 0,
+            state,
+            key_distr: user == User::MsgCrypto && h.msg_type() == KEY_DISTR_MSG,
+            keepalive: state && h.keepalive(),
         }
     }
 }
@@ -663,18 +663,15 @@ impl Crypto {
     /// sender's view of our keys.
     fn opened(&mut self, now: Instant, eh: &EncHeader, mut body: BytesMut, addr: Option<u32>) -> Opened {
         self.stats.rx_decrypted += 1;
-        let size = body
-            .first_chunk::<4>()
-            .map(|w| (u32::from_be_bytes(*w) & 0x1_ffff) as usize)
-            .filter(|&s| s <= body.len())
-            .unwrap_or(body.len());
-        let hsize = body.first_chunk::<4>().map_or(0, |w| ((u32::from_be_bytes(*w) >> 21) & 0xf) as usize * 4);
-        let user = body.first().map_or(0, |b| (b >> 1) & 0xf);
-        let dest = body.get(28..32).map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        let h = UncheckedHeader::new(&body[..]);
+        // a size within the pad is the message's (the kernel's
+        // tipc_msg_validate takes the longer buffer too)
+        let size = Some(h.size()).filter(|&s| s <= body.len()).unwrap_or(body.len());
+        let user = h.user();
         if let Some(addr) = addr
             && eh.destined
-            && hsize >= 32
-            && dest == self.own
+            && h.header_len() >= 32
+            && h.dest_node().0 == self.own
         {
             let p = self.peers.entry(addr).or_default();
             p.has_master = eh.master;
@@ -697,7 +694,7 @@ impl Crypto {
             self.peers.entry(addr).or_default().has_master = eh.master;
         }
         body.truncate(size);
-        let msg = if user == MSG_CRYPTO {
+        let msg = if user == User::MsgCrypto {
             // a key inside: kept in a buffer zeroed on drop, this one zeroed now
             let z = Zeroizing::new(body.to_vec());
             body.as_mut().zeroize();

@@ -11,7 +11,7 @@
 
 use bytes::{Bytes, BytesMut};
 use tipc_crypto::{CryptoStats, DropReason, EncHeader, KeySpec, OVERHEAD, Sender, is_encrypted};
-use tipc_wire::{Duration, Instant, NodeAddr, NodeId};
+use tipc_wire::{Duration, Instant, NodeAddr, NodeId, UncheckedHeader, User};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::event::Transmit;
@@ -194,7 +194,7 @@ impl LinkLayer {
 /// into a buffer that is zeroed when its last copy is dropped, and the
 /// working copy is zeroed now; any other is frozen as it is.
 pub(crate) fn freeze(mut b: BytesMut) -> Bytes {
-    if b.first().is_some_and(|x| (x >> 1) & 0xf == u8::from(tipc_wire::User::MsgCrypto)) {
+    if UncheckedHeader::new(&b[..]).user() == User::MsgCrypto {
         let z = Zeroizing::new(b.to_vec());
         b.as_mut().zeroize();
         return Bytes::from_owner(z);

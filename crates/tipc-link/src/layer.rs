@@ -8,7 +8,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use tipc_crypto::Crypto;
-use tipc_wire::{Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, TunnelType, User};
+use tipc_wire::{
+    Header, INT_H_SIZE, Instant, LinkProtoType, MediaAddr, Msg, NodeAddr, SeqNo, TunnelType, UncheckedHeader, User,
+};
 
 use crate::bcast::{BcSend, Received};
 use crate::config::{BearerSettings, LinkConfig, MAX_BEARERS};
@@ -658,7 +660,7 @@ impl LinkLayer {
                     self.send_state(now, from, b);
                 }
                 for m in delivered.drain(..) {
-                    if m.first().is_some_and(|b| (b >> 1) & 0xf == u8::from(User::MsgCrypto)) {
+                    if UncheckedHeader::new(&m[..]).user() == User::MsgCrypto {
                         self.key_msg(now, from, &m);
                         continue;
                     }

@@ -258,6 +258,25 @@ impl<T: AsRef<[u8]>> UncheckedHeader<T> {
     pub fn header_len(&self) -> usize {
         (bits(self.buf.as_ref(), 0, 21, 4) as usize) << 2
     }
+    /// Message size in bytes, header included: word 0 bits 0–16 (msg.h
+    /// `msg_size`).
+    pub fn size(&self) -> usize {
+        bits(self.buf.as_ref(), 0, 0, 17) as usize
+    }
+    /// Keepalive flag: word 0 bit 19 (msg.h `msg_is_keepalive`; set on
+    /// LINK_PROTOCOL probes and probe replies).
+    pub fn keepalive(&self) -> bool {
+        bits(self.buf.as_ref(), 0, 19, 1) != 0
+    }
+    /// Message type: word 1 bits 29–31 (msg.h `msg_type`).
+    pub fn msg_type(&self) -> u8 {
+        bits(self.buf.as_ref(), 1, 29, 3) as u8
+    }
+    /// Destination node: word 7 (msg.h `msg_destnode`); meaningful only
+    /// with a header of at least 32 bytes.
+    pub fn dest_node(&self) -> NodeAddr {
+        NodeAddr(bits(self.buf.as_ref(), 7, 0, 32))
+    }
     /// The importance class the link's backlog limits apply to (msg.h
     /// `msg_importance`): a data user without an error code (word 1 bits
     /// 25–28) is its own importance; a fragment or a bundle carries the
