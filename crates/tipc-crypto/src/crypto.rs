@@ -106,16 +106,6 @@ impl Peer {
     }
 }
 
-/// A frame decrypted: the plain TIPC message and what its ehdr said.
-#[derive(Debug)]
-pub struct Opened {
-    /// The plain TIPC message (header and data; pad bytes removed when the
-    /// inner size field says so).
-    pub msg: Bytes,
-    /// The slot the sender used.
-    pub tx_key: u8,
-}
-
 /// The crypto state of one node. Off (every frame clear) until a key is
 /// set with [`Crypto::set_key`].
 #[derive(Debug)]
@@ -506,27 +496,47 @@ impl Crypto {
         out.push(Bytes::from(buf));
     }
 
-    /// Decrypts a received encrypted frame from `peer` (the sender's
-    /// address, if the ehdr's address or identity names a known node).
+    /// Decrypts a received encrypted frame; returns the plain TIPC message
+    /// (header and data; pad bytes removed when the inner size field says
+    /// so). `peer_of` names the sender from what its encryption header says
+    /// (an address, or an identity on discovery): its address and identity
+    /// if it is a known node. The frame's buffer is decrypted in place when
+    /// `frame` is its only reference, else copied once.
     ///
     /// # Errors
     ///
     /// The [`DropReason`] when the frame is dropped (also counted).
-    /// The frame's buffer is decrypted in place when `frame` is its only
-    /// reference, else copied once.
-    pub fn decrypt(&mut self, now: Instant, frame: Bytes, peer: Option<u32>) -> Result<Opened, DropReason> {
-        let r = self.open(now, frame, peer);
+    pub fn decrypt(
+        &mut self,
+        now: Instant,
+        frame: Bytes,
+        peer_of: impl FnOnce(Sender) -> Option<(u32, NodeId)>,
+    ) -> Result<Bytes, DropReason> {
+        let r = self.open(now, frame, peer_of);
         if let Err(reason) = r {
             self.stats.count_drop(reason);
         }
         r
     }
 
-    fn open(&mut self, now: Instant, frame: Bytes, peer: Option<u32>) -> Result<Opened, DropReason> {
+    fn open(
+        &mut self,
+        now: Instant,
+        frame: Bytes,
+        peer_of: impl FnOnce(Sender) -> Option<(u32, NodeId)>,
+    ) -> Result<Bytes, DropReason> {
         let eh = EncHeader::parse(&frame).map_err(|_| DropReason::Malformed)?;
         if !self.is_on() {
             return Err(DropReason::NoKey);
         }
+        let known = peer_of(eh.sender);
+        if let Some((addr, id)) = known
+            && !self.manual.is_empty()
+        {
+            // a `nodeid` key waiting for this node
+            self.node_known(addr, id);
+        }
+        let peer = known.map(|(addr, _)| addr);
         let hl = eh.len();
         let tag_at = frame.len() - TAG_SIZE;
         let own = self.own;
@@ -661,7 +671,7 @@ impl Crypto {
 
     /// A frame opened: strip the pad, note what its ehdr says of the
     /// sender's view of our keys.
-    fn opened(&mut self, now: Instant, eh: &EncHeader, mut body: BytesMut, addr: Option<u32>) -> Opened {
+    fn opened(&mut self, now: Instant, eh: &EncHeader, mut body: BytesMut, addr: Option<u32>) -> Bytes {
         self.stats.rx_decrypted += 1;
         let h = UncheckedHeader::new(&body[..]);
         // a size within the pad is the message's (the kernel's
@@ -702,7 +712,7 @@ impl Crypto {
         } else {
             body.freeze()
         };
-        Opened { msg, tx_key: eh.tx_key }
+        msg
     }
 
     /// Installs a `nodeid` key of the node whose identity `id` is, once
@@ -716,12 +726,6 @@ impl Crypto {
         let slot = next_slot(p.active.max(p.passive));
         p.rx[usize::from(slot - 1)] = Some(RxKey::new(key, KeyMode::PerNode));
         p.pending = slot;
-    }
-
-    /// Whether `nodeid` keys wait for their nodes: then the link layer
-    /// tells which node is where ([`Crypto::node_known`]).
-    pub fn wants_ids(&self) -> bool {
-        !self.manual.is_empty()
     }
 
     /// Tells the manual keys which node is at `addr` (the link layer knows

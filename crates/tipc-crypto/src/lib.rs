@@ -23,7 +23,7 @@ pub mod msg;
 pub mod replay;
 pub mod stats;
 
-pub use crypto::{Crypto, Opened, open_with};
+pub use crypto::{Crypto, open_with};
 pub use ehdr::{EncHeader, OVERHEAD, Sender, is_encrypted};
 pub use error::{CryptoError, DropReason};
 pub use key::{AEAD_IMPL, AeadKey, KeyRole, KeySpec};

@@ -81,6 +81,22 @@ fn int_msg(user: u8, mtype: u8, from: u32, to: u32, data: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The sender lookup of a node that knows the peer at `addr` (the test
+/// nodes' identities follow from their addresses).
+fn known(addr: u32) -> impl FnOnce(Sender) -> Option<(u32, NodeId)> {
+    let id = match addr {
+        A => "crypto-a",
+        B => "crypto-b",
+        _ => "crypto-c",
+    };
+    move |_| Some((addr, NodeId::from_text(id).expect("id")))
+}
+
+/// The sender lookup of a node that knows nobody.
+fn unknown(_: Sender) -> Option<(u32, NodeId)> {
+    None
+}
+
 fn node(id: &str, addr: u32, seed: u8) -> Crypto {
     let mut c = Crypto::new(NodeId::from_text(id).expect("id"), [seed; 32], Instant::ZERO);
     c.set_own_addr(addr);
@@ -97,8 +113,8 @@ fn one(c: &mut Crypto, msg: &[u8], dest: Option<u32>) -> Vec<bytes::Bytes> {
 fn carry_keys(from: &mut Crypto, from_addr: u32, to: &mut Crypto, now: Instant) {
     while let Some((_dest, m)) = from.poll_key_msg() {
         for f in one(from, &m, None) {
-            let o = to.decrypt(now, f.clone(), Some(from_addr)).expect("key message opens");
-            to.receive_key_msg(from_addr, &o.msg, true).expect("key taken");
+            let o = to.decrypt(now, f.clone(), known(from_addr)).expect("key message opens");
+            to.receive_key_msg(from_addr, &o, true).expect("key taken");
         }
     }
 }
@@ -117,20 +133,20 @@ fn master_key_then_session_keys_then_rollover() {
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
     assert_eq!(EncHeader::parse(&out[1]).expect("ehdr").tx_key, 0);
     // b cannot read the probe before it has a's key
-    assert_eq!(b.decrypt(t0, out[0].clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
-    let o = b.decrypt(t0, out[1].clone(), Some(A)).expect("master frame opens");
-    assert_eq!(&o.msg[..], &state_ab[..]);
+    assert_eq!(b.decrypt(t0, out[0].clone(), known(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    let o = b.decrypt(t0, out[1].clone(), known(A)).expect("master frame opens");
+    assert_eq!(&o[..], &state_ab[..]);
     carry_keys(&mut a, A, &mut b, t0);
     carry_keys(&mut b, B, &mut a, t0);
     // the next probe activates a's key at b; b says so in its frames
     let out = one(&mut a, &state_ab, Some(B));
-    b.decrypt(t0, out[0].clone(), Some(A)).expect("probe opens with the new key");
+    b.decrypt(t0, out[0].clone(), known(A)).expect("probe opens with the new key");
     assert_eq!(b.peer_slots(A).1, 1);
     let state_ba = int_msg(7, 0, B, A, &[]);
     for f in one(&mut b, &state_ba, Some(A)) {
         let eh = EncHeader::parse(&f).expect("ehdr");
         assert_eq!(eh.rx_key_active, 1);
-        a.decrypt(t0, f.clone(), Some(B)).expect("opens");
+        a.decrypt(t0, f.clone(), known(B)).expect("opens");
     }
     assert_eq!(a.peer_slots(B).0, 1);
     // a now sends to b with its session key; data is never probed
@@ -138,7 +154,7 @@ fn master_key_then_session_keys_then_rollover() {
     let out = one(&mut a, &data, Some(B));
     assert_eq!(out.len(), 1);
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
-    assert_eq!(&b.decrypt(t0, out[0].clone(), Some(A)).expect("opens").msg[..], &data[..]);
+    assert_eq!(&b.decrypt(t0, out[0].clone(), known(A)).expect("opens")[..], &data[..]);
     // 10 s later the key is a's active one, the broadcast link follows
     let t = t0 + crate::crypto::TX_SWITCH_DELAY;
     a.handle_timeout(t);
@@ -146,7 +162,7 @@ fn master_key_then_session_keys_then_rollover() {
     let bcast = int_msg(0, 0, A, 0, b"all");
     let out = one(&mut a, &bcast, None);
     assert_eq!(EncHeader::parse(&out[0]).expect("ehdr").tx_key, 1);
-    assert_eq!(&b.decrypt(t, out[0].clone(), Some(A)).expect("opens").msg[..], &bcast[..]);
+    assert_eq!(&b.decrypt(t, out[0].clone(), known(A)).expect("opens")[..], &bcast[..]);
     // rollover: a new key in slot 2, nothing lost on the way
     assert!(a.rekey(t));
     carry_keys(&mut a, A, &mut b, t);
@@ -157,14 +173,14 @@ fn master_key_then_session_keys_then_rollover() {
         a.handle_timeout(now);
         b.handle_timeout(now);
         for f in one(&mut a, &state_ab, Some(B)) {
-            let _ = b.decrypt(now, f.clone(), Some(A));
+            let _ = b.decrypt(now, f.clone(), known(A));
         }
         for f in one(&mut b, &state_ba, Some(A)) {
-            a.decrypt(now, f.clone(), Some(B)).expect("b to a opens");
+            a.decrypt(now, f.clone(), known(B)).expect("b to a opens");
         }
         sent += 1;
         for f in one(&mut a, &data, Some(B)) {
-            if b.decrypt(now, f.clone(), Some(A)).is_ok() {
+            if b.decrypt(now, f.clone(), known(A)).is_ok() {
                 got += 1;
             }
         }
@@ -185,20 +201,20 @@ fn wrong_key_replay_and_bit_flips_are_refused() {
     c.set_key(t0, "0x202122232425262728292a2b2c2d2e2f30313233 master".parse().expect("K2"));
     let data = int_msg(0, 0, A, B, b"secret");
     let f = one(&mut a, &data, Some(B)).pop().expect("frame");
-    assert_eq!(c.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::BadTag);
-    assert!(b.decrypt(t0, f.clone(), Some(A)).is_ok());
-    assert_eq!(b.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::Replay);
+    assert_eq!(c.decrypt(t0, f.clone(), known(A)).map(|_| ()).unwrap_err(), DropReason::BadTag);
+    assert!(b.decrypt(t0, f.clone(), known(A)).is_ok());
+    assert_eq!(b.decrypt(t0, f.clone(), known(A)).map(|_| ()).unwrap_err(), DropReason::Replay);
     for i in 0..f.len() * 8 {
         let mut g = f.to_vec();
         g[i / 8] ^= 1 << (i % 8);
-        assert!(b.decrypt(t0, g.into(), Some(A)).is_err(), "bit {i} flipped was taken");
+        assert!(b.decrypt(t0, g.into(), known(A)).is_err(), "bit {i} flipped was taken");
     }
     let s = b.stats();
     assert_eq!(s.rx_replay + s.rx_bad_tag + s.rx_malformed + s.rx_unknown_key + s.rx_no_key, s.rx_dropped());
     assert!(s.rx_bad_tag > 0 && s.rx_replay > 0);
     // a node without keys opens nothing
     let mut d = node("crypto-d", 0x171d_5414, 4);
-    assert_eq!(d.decrypt(t0, f.clone(), Some(A)).map(|_| ()).unwrap_err(), DropReason::NoKey);
+    assert_eq!(d.decrypt(t0, f.clone(), known(A)).map(|_| ()).unwrap_err(), DropReason::NoKey);
     assert!(!d.is_on());
 }
 
@@ -238,8 +254,8 @@ proptest! {
         if enc && !f.is_empty() {
             f[0] = 0xe0 | (f[0] & 0x1f);
         }
-        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), Some(A)).is_err());
-        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), None).is_err());
+        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), known(A)).is_err());
+        prop_assert!(b.decrypt(Instant::ZERO, f.clone().into(), unknown).is_err());
         let _ = KeyDistr::parse(&f);
     }
 
@@ -265,8 +281,8 @@ proptest! {
         let m = int_msg(0, 0, A, B, &data);
         for f in one(&mut a, &m, dest) {
             prop_assert_eq!(f.len() % 4, 0);
-            let o = b.decrypt(Instant::ZERO, f.clone(), Some(A)).expect("opens");
-            prop_assert_eq!(&o.msg[..], &m[..]);
+            let o = b.decrypt(Instant::ZERO, f.clone(), known(A)).expect("opens");
+            prop_assert_eq!(&o[..], &m[..]);
         }
     }
 }
@@ -276,10 +292,10 @@ proptest! {
 fn states(a: &mut Crypto, b: &mut Crypto, now: Instant) -> Vec<bytes::Bytes> {
     let sa = one(a, &int_msg(7, 0, A, B, &[]), Some(B));
     for f in &sa {
-        let _ = b.decrypt(now, f.clone(), Some(A));
+        let _ = b.decrypt(now, f.clone(), known(A));
     }
     for f in one(b, &int_msg(7, 0, B, A, &[]), Some(A)) {
-        let _ = a.decrypt(now, f, Some(B));
+        let _ = a.decrypt(now, f, known(B));
     }
     sa
 }
@@ -301,7 +317,7 @@ fn a_cluster_key_alone_carries_the_first_frames() {
     let out = one(&mut a, &data, Some(B));
     assert_eq!(out.len(), 1, "data is never probed");
     assert_eq!(tx_key_of(&out[0]), 1);
-    assert_eq!(&b.decrypt(Instant::ZERO, out[0].clone(), Some(A)).expect("opens").msg[..], &data[..]);
+    assert_eq!(&b.decrypt(Instant::ZERO, out[0].clone(), known(A)).expect("opens")[..], &data[..]);
     let bc = one(&mut a, &int_msg(0, 0, A, 0, b"all"), None);
     assert_eq!(bc.len(), 1);
     assert_eq!(tx_key_of(&bc[0]), 1, "the broadcast link too: no master key to fall back on");
@@ -336,7 +352,7 @@ fn the_broadcast_link_switches_once_every_peer_reads_the_key() {
         c.set_key(t0, K1.parse().expect("K1"));
         one(&mut c, &int_msg(7, 0, 0x171d_5413, A, &[]), Some(A)).pop().expect("frame")
     };
-    a.decrypt(t0, c_frame, Some(0x171d_5413)).expect("c's master frame");
+    a.decrypt(t0, c_frame, known(0x171d_5413)).expect("c's master frame");
     let t = t0 + crate::crypto::TX_SWITCH_DELAY;
     a.handle_timeout(t);
     assert_eq!(a.stats().tx_active, 1);
@@ -380,21 +396,21 @@ fn passive_keys_open_late_frames_then_go() {
     }
     assert_eq!(b.peer_slots(A).1, 3, "slots 1, 2, 3 in turn");
     let late = late.expect("late");
-    assert!(b.decrypt(t, late.clone(), Some(A)).is_ok(), "the passive key opens a late frame");
+    assert!(b.decrypt(t, late.clone(), known(A)).is_ok(), "the passive key opens a late frame");
     // 15 s with traffic under the active key: the passive one goes
     for _ in 0..61 {
         t += step;
         b.handle_timeout(t);
         let g = one(&mut a, &int_msg(0, 0, A, B, b"now"), Some(B)).pop().expect("frame");
-        b.decrypt(t, g, Some(A)).expect("the active key opens");
+        b.decrypt(t, g, known(A)).expect("the active key opens");
     }
     let g = one(&mut a, &int_msg(0, 0, A, B, b"after"), Some(B)).pop().expect("frame");
     assert_eq!(tx_key_of(&g), 3);
-    assert!(b.decrypt(t, g, Some(A)).is_ok());
+    assert!(b.decrypt(t, g, known(A)).is_ok());
     // key 1 of a is gone at b: a frame under it names an empty slot
     let mut stale = late.to_vec();
     stale[11] ^= 0x40; // another sequence number (not a replay)
-    assert_eq!(b.decrypt(t, stale.into(), Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    assert_eq!(b.decrypt(t, stale.into(), known(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
 }
 
 /// A peer's key arrives for the slot we guessed; the peer uses another:
@@ -423,10 +439,10 @@ fn a_pending_key_realigns_and_failing_ones_are_dropped() {
     let at = moved.len() - 16;
     moved[at..].copy_from_slice(&tag);
     for f in one(&mut a, &m, None) {
-        let o = b.decrypt(t, f, Some(A)).expect("key message");
-        b.receive_key_msg(A, &o.msg, true).expect("taken");
+        let o = b.decrypt(t, f, known(A)).expect("key message");
+        b.receive_key_msg(A, &o, true).expect("taken");
     }
-    assert!(b.decrypt(t, moved.into(), Some(A)).is_ok(), "realigned to slot 2");
+    assert!(b.decrypt(t, moved.into(), known(A)).is_ok(), "realigned to slot 2");
     assert_eq!(b.peer_slots(A).1, 2);
 
     // a pending key that never fits is dropped after ten failures
@@ -440,7 +456,7 @@ fn a_pending_key_realigns_and_failing_ones_are_dropped() {
     let frames: Vec<_> =
         (0..12).map(|_| one(&mut a2, &int_msg(7, 0, A, 0x171d_5413, &[]), Some(0x171d_5413)).remove(0)).collect();
     let reasons: Vec<DropReason> =
-        frames.into_iter().map(|f| c.decrypt(t, f, Some(A)).map(|_| ()).unwrap_err()).collect();
+        frames.into_iter().map(|f| c.decrypt(t, f, known(A)).map(|_| ()).unwrap_err()).collect();
     assert_eq!(&reasons[..10], &[DropReason::BadTag; 10]);
     assert_eq!(reasons[10], DropReason::UnknownKey, "dropped after ten failures");
 }
@@ -458,10 +474,10 @@ fn a_missing_key_is_asked_for_and_sent() {
     let _ = b.poll_key_msg();
     let probe = one(&mut a, &int_msg(7, 0, A, B, &[]), Some(B)).remove(0);
     assert_eq!(tx_key_of(&probe), 1);
-    assert_eq!(b.decrypt(t, probe, Some(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
+    assert_eq!(b.decrypt(t, probe, known(A)).map(|_| ()).unwrap_err(), DropReason::UnknownKey);
     let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
     assert!(EncHeader::parse(&f).expect("ehdr").rx_nokey, "b says it lacks a's key");
-    a.decrypt(t, f, Some(B)).expect("opens");
+    a.decrypt(t, f, known(B)).expect("opens");
     assert!(a.poll_key_msg().is_none(), "not at once");
     let step = tipc_wire::Duration::from_millis(250);
     let mut sent = None;
@@ -479,7 +495,7 @@ fn a_missing_key_is_asked_for_and_sent() {
     assert_eq!(dest, B);
     // b asks again at once (the key is on its way): no second one within 5 s
     let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
-    a.decrypt(t, f, Some(B)).expect("opens");
+    a.decrypt(t, f, known(B)).expect("opens");
     let t_resend = t;
     while t < t_resend + tipc_wire::Duration::from_millis(4500) {
         t += step;
@@ -487,8 +503,8 @@ fn a_missing_key_is_asked_for_and_sent() {
         assert!(a.poll_key_msg().is_none(), "resent before 5 s");
     }
     for f in one(&mut a, &m, Some(B)) {
-        let o = b.decrypt(t, f, Some(A)).expect("opens");
-        b.receive_key_msg(A, &o.msg, true).expect("taken");
+        let o = b.decrypt(t, f, known(A)).expect("opens");
+        b.receive_key_msg(A, &o, true).expect("taken");
     }
     let f = one(&mut b, &int_msg(7, 0, B, A, &[]), Some(A)).pop().expect("frame");
     assert!(!EncHeader::parse(&f).expect("ehdr").rx_nokey, "N cleared");

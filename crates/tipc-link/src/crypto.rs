@@ -10,7 +10,7 @@
 //! a key set nobody without it is heard at all.
 
 use bytes::{Bytes, BytesMut};
-use tipc_crypto::{CryptoStats, DropReason, EncHeader, KeySpec, OVERHEAD, Sender, is_encrypted};
+use tipc_crypto::{CryptoStats, DropReason, KeySpec, OVERHEAD, Sender, is_encrypted};
 use tipc_wire::{Duration, Instant, NodeAddr, NodeId, UncheckedHeader, User};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -141,20 +141,18 @@ impl LinkLayer {
             }
             return Some(frame);
         }
-        let peer = match EncHeader::parse(&frame).map(|h| h.sender) {
-            Ok(Sender::Addr(a)) => self.peers.contains_key(&NodeAddr(a)).then_some(a),
-            Ok(Sender::Id(id)) => self.peers.values().find(|p| p.id == NodeId(id)).map(|p| p.addr.0),
-            Err(_) => None,
-        };
         self.crypto.set_own_addr(self.disc.addr.0);
-        if self.crypto.wants_ids()
-            && let Some(p) = peer.and_then(|a| self.peers.get(&NodeAddr(a)))
-        {
-            self.crypto.node_known(p.addr.0, p.id);
-        }
-        let opened = self.crypto.decrypt(now, frame, peer).ok()?;
+        let peers = &self.peers;
+        let peer_of = |sender| {
+            let p = match sender {
+                Sender::Addr(a) => peers.get(&NodeAddr(a)),
+                Sender::Id(id) => peers.values().find(|p| p.id == NodeId(id)),
+            };
+            p.map(|p| (p.addr.0, p.id))
+        };
+        let msg = self.crypto.decrypt(now, frame, peer_of).ok()?;
         self.rx_decrypted = true;
-        Some(opened.msg)
+        Some(msg)
     }
 
     /// A MSG_CRYPTO message delivered by a link from `from`: handed to the
