@@ -596,7 +596,7 @@ impl LinkLayer {
         if answered {
             return;
         }
-        let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.mtu - e.link.room);
+        let mtu = p.end(tunnel).map_or(self.cfg.mtu, |e| e.link.sealed_mtu());
         // (a 32-byte dummy fits any tunnel: never split)
         let msgs = tunnel::failover_msgs(own, from, peer_bearer, vec![tunnel::dummy(own, from)], mtu, false);
         self.on_link(now, from, tunnel, |l, bc, out| l.send_tunnel(msgs, bc, out));

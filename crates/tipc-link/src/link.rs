@@ -221,7 +221,14 @@ impl Link {
     /// Largest packet we send on this link: the link MTU less room for a
     /// tunnel header and, with keys set, for encryption.
     pub fn max_pkt(&self) -> usize {
-        self.mtu.saturating_sub(INT_H_SIZE + self.room).max(INT_H_SIZE + 60)
+        self.sealed_mtu().saturating_sub(INT_H_SIZE).max(INT_H_SIZE + 60)
+    }
+
+    /// The largest message this link's frames may hold before encryption:
+    /// the link MTU less [`Link::room`] (what a tunnel packet on this link
+    /// may fill).
+    pub fn sealed_mtu(&self) -> usize {
+        self.mtu.saturating_sub(self.room)
     }
 
     /// Supervision interval for the current tolerance.

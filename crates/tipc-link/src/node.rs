@@ -340,7 +340,7 @@ impl Peer {
         let enhanced = self.caps & crate::config::caps::TUNNEL_ENHANCED != 0;
         let Some(t) = self.end_mut(tunnel) else { return };
         let whole = handover.packets.len();
-        let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.mtu - t.link.room, enhanced);
+        let msgs = tunnel::failover_msgs(own, addr, peer_bearer, handover.packets, t.link.sealed_mtu(), enhanced);
         // a packet split in k travels as k messages: k - 1 more
         t.link.stats.tunnel_fragments += (msgs.len().saturating_sub(whole)) as u64;
         let mut frames = Vec::new();
