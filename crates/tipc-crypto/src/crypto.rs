@@ -349,9 +349,11 @@ impl Crypto {
         }
     }
 
-    /// A peer's last link went down: its replay windows restart (a
-    /// restarted kernel node numbers from 1 again), its keys stay.
-    pub fn peer_down(&mut self, peer: u32) {
+    /// A peer's last link went down at `now`: its replay windows restart
+    /// (a restarted kernel node numbers from 1 again), its keys stay, and
+    /// it no longer reads any key of ours (a change of readers, which
+    /// restarts the quiet period before a switch, as any change does).
+    pub fn peer_down(&mut self, now: Instant, peer: u32) {
         self.master_windows.remove(&Sender::Addr(peer));
         if let Some(p) = self.peers.get_mut(&peer) {
             if let Some(id) = p.id {
@@ -360,8 +362,10 @@ impl Crypto {
             for k in p.rx.iter_mut().flatten() {
                 k.window = ReplayWindow::default();
             }
-            p.reads_ours = 0;
-            self.users_changed = Instant::ZERO;
+            if p.reads_ours != 0 {
+                p.reads_ours = 0;
+                self.users_changed = now;
+            }
         }
     }
 
@@ -704,15 +708,14 @@ impl Crypto {
             self.peers.entry(addr).or_default().has_master = eh.master;
         }
         body.truncate(size);
-        let msg = if user == User::MsgCrypto {
+        if user == User::MsgCrypto {
             // a key inside: kept in a buffer zeroed on drop, this one zeroed now
             let z = Zeroizing::new(body.to_vec());
             body.as_mut().zeroize();
             Bytes::from_owner(z)
         } else {
             body.freeze()
-        };
-        msg
+        }
     }
 
     /// Installs a `nodeid` key of the node whose identity `id` is, once

@@ -358,7 +358,7 @@ fn the_broadcast_link_switches_once_every_peer_reads_the_key() {
     assert_eq!(a.stats().tx_active, 1);
     let out = one(&mut a, &bcast, None);
     assert_eq!(tx_key_of(&out[0]), 1, "b reads key 1, c reads none of ours (0 counts as not in the way)");
-    a.peer_down(B);
+    a.peer_down(t, B);
     assert_eq!(tx_key_of(&one(&mut a, &bcast, None)[0]), 0, "nobody reads key 1 any more: master");
 }
 
@@ -693,4 +693,65 @@ fn flush_zero_interval_and_hex_identities() {
     assert_eq!(s.role, KeyRole::Node(NodeId::from_text("crypto-a").expect("id")));
     assert!("0x000102030405060708090a0b0c0d0e0f10111213 master nodeid x".parse::<KeySpec>().is_err());
     assert!("0x000102030405060708090a0b0c0d0e0f10111213 nodeid x master".parse::<KeySpec>().is_err());
+}
+
+/// A reader of our old key going away is a change of readers: the switch
+/// to the new key waits its 10 s from then, not from the last change
+/// before.
+#[test]
+fn a_peer_going_down_restarts_the_quiet_period() {
+    const C: u32 = 0x171d_5413;
+    let mut a = node("crypto-a", A, 1);
+    let mut b = node("crypto-b", B, 2);
+    let mut t = Instant::ZERO;
+    a.set_key(t, K1.parse().expect("K1"));
+    b.set_key(t, K1.parse().expect("K1"));
+    let mut c = node("crypto-c", C, 3);
+    c.set_key(t, K1.parse().expect("K1"));
+    // a's first key to both b and c
+    let msgs: Vec<_> = std::iter::from_fn(|| a.poll_key_msg()).collect();
+    for (_, m) in msgs {
+        for f in one(&mut a, &m, None) {
+            for to in [&mut b, &mut c] {
+                let o = to.decrypt(t, f.clone(), known(A)).expect("key message opens");
+                to.receive_key_msg(A, &o, true).expect("key taken");
+            }
+        }
+    }
+    let step = tipc_wire::Duration::from_millis(250);
+    for _ in 0..48 {
+        t += step;
+        a.handle_timeout(t);
+        states(&mut a, &mut b, t);
+        for f in one(&mut a, &int_msg(7, 0, A, C, &[]), Some(C)) {
+            let _ = c.decrypt(t, f, known(A));
+        }
+        for f in one(&mut c, &int_msg(7, 0, C, A, &[]), Some(A)) {
+            let _ = a.decrypt(t, f, known(C));
+        }
+    }
+    assert_eq!(a.stats().tx_active, 1);
+    assert!(a.rekey(t));
+    carry_keys(&mut a, A, &mut b, t);
+    // b takes key 2 at once; c never hears of it and still reads key 1
+    for _ in 0..36 {
+        t += step;
+        a.handle_timeout(t);
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(a.stats().tx_active, 1, "c still reads key 1");
+    // 9 s after b's switch, c goes down: the switch waits 10 s more
+    a.peer_down(t, C);
+    for _ in 0..36 {
+        t += step;
+        a.handle_timeout(t);
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(a.stats().tx_active, 1, "not before 10 s after the readers changed");
+    for _ in 0..8 {
+        t += step;
+        a.handle_timeout(t);
+        states(&mut a, &mut b, t);
+    }
+    assert_eq!(a.stats().tx_active, 2);
 }

@@ -183,7 +183,7 @@ impl LinkLayer {
             }
             self.crypto.peer_up(now, peer.0);
         } else {
-            self.crypto.peer_down(peer.0);
+            self.crypto.peer_down(now, peer.0);
         }
     }
 }
