@@ -1,13 +1,35 @@
-//! Group performance over veth as ratios to raw AF_PACKET measured in the
-//! same run (`cargo bench --bench group`, as root): unicast RTT, anycast
-//! throughput, broadcast throughput to 1, 4 and 8 members and frames on the
-//! wire per broadcast. Options: `--runs N` (5), `--secs S` (2), `--n N` (5000).
+//! Group performance over veth, beside the raw AF_PACKET limit and ZeroMQ
+//! (the peer a user would pick instead), all measured in the same sitting,
+//! the same namespaces and the same CPU placement (`cargo bench --bench
+//! group`, as root; `tools/bench-setup` installs libzmq for the peer).
 //!
-//! The throughput figures are each the median of `--runs` rounds in the
-//! same sitting, printed with the lowest and highest round: one round's
-//! figure swings with thread placement by a factor of two or more.
-//! Anycast throughput counts a message when a reader has it, so the figure
-//! is the delivered rate, not the rate the sender's window accepts.
+//! Ten namespaces on one bridge. Node 0 sends, on CPU 0; node 1 answers
+//! round trips, also on CPU 0 (the raw `same` placement); nodes 2–9
+//! receive, on CPU 1 (the raw `cross` placement). ZeroMQ's processes run
+//! in the same namespaces on the same CPUs, over TCP.
+//!
+//! What it prints, each figure the median of `--runs` rounds (5) with the
+//! lowest and highest round, as ratios:
+//!
+//! * raw: ping-pong RTT (64 B), blasts of 1 500-, 1 070- and 64-byte frames
+//!   to one sink, and a 1 070-byte blast to the broadcast address received
+//!   by 4 and by 8 sinks at once (the slowest sink's rate);
+//! * ours: group unicast RTT (64 B), group unicast one-way of 1 KiB and of
+//!   64 B messages to one member, anycast of 1 KiB to 8 members, broadcast
+//!   of 1 KiB to 1, 4 and 8 members; a message counts once every reader
+//!   has it, and none may be lost;
+//! * ZeroMQ: REQ/REP RTT (64 B), PUSH→PULL of 1 KiB, PUB→4 and →8 SUB of
+//!   1 KiB (unbounded high-water marks: it loses nothing either), timed
+//!   from the sender's first message to the last receiver's last;
+//! * CPU-seconds per million messages for ours (the whole process: every
+//!   node) and ZeroMQ's (every process of the measurement);
+//! * the targets of issue 18, each with its ratio and whether it is met.
+//!
+//! Options: `--runs N` (5), `--secs S` (2: length of a stream round),
+//! `--n N` (20 000: broadcasts per round), `--zmq-msgs N` (400 000 per
+//! stream round; fan-out rounds send a quarter), `--only LIST` (comma
+//! separated: raw, rtt, unicast, unicast64, anycast, broadcast, zmq),
+//! `--no-zmq`.
 
 mod common;
 
@@ -17,10 +39,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use tipc_rs::wire::{Instance, NodeId, ServiceType};
+use tipc_rs::wire::{Instance, MemberId, NodeId, ServiceType};
 use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
 use tipc_testkit::netns::{Lab, NODE_IF, Netns, privileged};
-use tipc_testkit::sys::pin_to_cpu;
+use tipc_testkit::sys::{pin_to_cpu, process_cpu_seconds};
+
+/// Nodes on the bridge: the sender, the echo, eight receivers.
+const NODES: usize = 10;
+/// The first receiving node; receivers run on CPU 1.
+const RX0: usize = 2;
+
+fn node_cpu(i: usize) -> usize {
+    usize::from(i >= RX0)
+}
 
 fn start(ns: &Netns, name: &str, cpu: usize) -> Stack {
     let name = name.to_string();
@@ -34,10 +65,10 @@ fn start(ns: &Netns, name: &str, cpu: usize) -> Stack {
     .expect("stack")
 }
 
-fn join(s: &Stack, inst: u32) -> Arc<GroupSocket> {
+fn join(s: &Stack, stype: u32, inst: u32) -> Arc<GroupSocket> {
     let g = s.group_socket().expect("socket");
     g.join(GroupSpec {
-        stype: ServiceType(4800),
+        stype: ServiceType(stype),
         instance: Instance(inst),
         scope: Scope::Cluster,
         loopback: false,
@@ -55,70 +86,37 @@ fn wait_members(socks: &[Arc<GroupSocket>], n: usize) {
     }
 }
 
-/// One anycast round: member 0 sends 1 KiB messages to instance 1 (held by
-/// the other members) for `secs` seconds; the rate is the messages sent
-/// divided by the time until the readers had them all (msg/s).
-fn anycast_round(socks: &[Arc<GroupSocket>], secs: u32) -> f64 {
-    let got = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let rs: Vec<_> = socks[1..]
+/// A rate and the CPU it cost: messages/s, and CPU-seconds per million
+/// messages.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rate {
+    rate: f64,
+    cpu_per_m: f64,
+}
+
+/// Readers on CPU 1 that count messages until `expect` arrived each (or
+/// `stop` is set, or 10 s pass without one); each returns its count.
+fn readers(
+    socks: &[Arc<GroupSocket>],
+    expect: u64,
+    got: &Arc<AtomicU64>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    socks
         .iter()
         .map(|s| {
             let (s, got, stop) = (s.clone(), got.clone(), stop.clone());
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(GroupEvent::Message { .. }) = s.recv_timeout(Duration::from_millis(20)) {
-                        got.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    let t0 = Instant::now();
-    let mut sent = 0u64;
-    while t0.elapsed() < Duration::from_secs(u64::from(secs)) {
-        socks[0].send_anycast(Instance(1), Bytes::from(vec![1u8; 1024])).expect("anycast");
-        sent += 1;
-    }
-    let end = Instant::now() + Duration::from_secs(20);
-    while got.load(Ordering::Relaxed) < sent {
-        assert!(Instant::now() < end, "zero loss: {} of {sent} delivered", got.load(Ordering::Relaxed));
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    let rate = sent as f64 / t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for r in rs {
-        r.join().expect("reader");
-    }
-    assert_eq!(got.load(Ordering::Relaxed), sent, "no message twice");
-    rate
-}
-
-/// The median, lowest and highest of `v`, and `v` in round order.
-fn spread(v: Vec<f64>) -> (f64, f64, f64, Vec<f64>) {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(0.0, f64::max);
-    (median(&mut v.clone()), lo, hi, v)
-}
-
-/// Rates as percentages of `raw`, in round order.
-fn rounds(v: &[f64], raw: f64) -> String {
-    v.iter().map(|r| format!("{:.0}", 100.0 * r / raw)).collect::<Vec<_>>().join(" ")
-}
-
-/// Readers that each count messages until `expect` arrived, or until 10 s
-/// pass without one; each returns its count.
-fn readers(socks: &[Arc<GroupSocket>], expect: u64) -> Vec<std::thread::JoinHandle<u64>> {
-    socks
-        .iter()
-        .map(|s| {
-            let s = s.clone();
-            std::thread::spawn(move || {
+                pin_to_cpu(1).expect("pin");
                 let mut n = 0;
-                while n < expect {
-                    match s.recv_timeout(Duration::from_secs(10)) {
-                        Ok(GroupEvent::Message { .. }) => n += 1,
+                while n < expect && !stop.load(Ordering::Relaxed) {
+                    match s.recv_timeout(Duration::from_millis(100)) {
+                        Ok(GroupEvent::Message { .. }) => {
+                            n += 1;
+                            got.fetch_add(1, Ordering::Relaxed);
+                        }
                         Ok(_) => {}
+                        Err(tipc_rs::Error::Timeout) => {}
                         Err(_) => break,
                     }
                 }
@@ -128,98 +126,348 @@ fn readers(socks: &[Arc<GroupSocket>], expect: u64) -> Vec<std::thread::JoinHand
         .collect()
 }
 
+/// A one-way stream of `size`-byte messages from `from` (on CPU 0) for
+/// `secs` seconds, by `send`; the rate is the messages sent divided by the
+/// time until the readers (`to`) had them all.
+fn stream_round(
+    from: &Arc<GroupSocket>,
+    to: &[Arc<GroupSocket>],
+    size: usize,
+    secs: u32,
+    send: impl Fn(&GroupSocket, Bytes) + Send + Sync,
+) -> Rate {
+    let got = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rs = readers(to, u64::MAX, &got, &stop);
+    let cpu0 = process_cpu_seconds().expect("getrusage");
+    let t0 = Instant::now();
+    let payload = Bytes::from(vec![1u8; size]);
+    let sent = std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to_cpu(0).expect("pin");
+            let mut sent = 0u64;
+            while t0.elapsed() < Duration::from_secs(u64::from(secs)) {
+                for _ in 0..64 {
+                    send(from, payload.clone());
+                }
+                sent += 64;
+            }
+            sent
+        })
+        .join()
+        .expect("sender")
+    });
+    let end = Instant::now() + Duration::from_secs(20);
+    while got.load(Ordering::Relaxed) < sent {
+        assert!(Instant::now() < end, "zero loss: {} of {sent} delivered", got.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let secs_taken = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().expect("getrusage") - cpu0;
+    stop.store(true, Ordering::Relaxed);
+    for r in rs {
+        r.join().expect("reader");
+    }
+    assert_eq!(got.load(Ordering::Relaxed), sent, "no message twice");
+    Rate { rate: sent as f64 / secs_taken, cpu_per_m: cpu * 1e6 / sent as f64 }
+}
+
+/// One broadcast round: a fresh group of node 0 and `members` receivers,
+/// `n` broadcasts of 1 KiB; the rate counts a broadcast once every member
+/// has it. Also returns the frames node 0 sent per broadcast.
+fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rate, f64) {
+    let mut g = vec![join(&stacks[0], stype, 1)];
+    g.extend(stacks[RX0..RX0 + members].iter().map(|s| join(s, stype, 1)));
+    wait_members(&g, members);
+    let got = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rs = readers(&g[1..], n, &got, &stop);
+    let before = stacks[0].bearer_stats().expect("stats").tx_frames;
+    let cpu0 = process_cpu_seconds().expect("getrusage");
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to_cpu(0).expect("pin");
+            let payload = Bytes::from(vec![2u8; 1024]);
+            for _ in 0..n {
+                g[0].broadcast(payload.clone()).expect("broadcast");
+            }
+        });
+    });
+    let counts: Vec<u64> = rs.into_iter().map(|r| r.join().expect("reader")).collect();
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().expect("getrusage") - cpu0;
+    assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
+    let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
+    for s in g {
+        let _ = s.leave();
+    }
+    (Rate { rate: n as f64 / secs, cpu_per_m: cpu * 1e6 / n as f64 }, frames as f64 / n as f64)
+}
+
+/// The ZeroMQ side, in the same namespaces (IPv4 10.78.0.(i+1) on each
+/// node's interface).
+struct Zmq<'a> {
+    bin: std::path::PathBuf,
+    lab: &'a Lab,
+    port: std::cell::Cell<u16>,
+}
+
+impl Zmq<'_> {
+    fn addr(i: usize) -> String {
+        format!("10.78.0.{}", i + 1)
+    }
+    fn next_port(&self) -> u16 {
+        let p = self.port.get();
+        self.port.set(p + 1);
+        p
+    }
+    /// REQ on node 0 and REP on node 1, both on CPU 0: median RTT in µs.
+    fn rtt(&self, n: usize) -> f64 {
+        let port = self.next_port();
+        let rep = zmq_spawn(&self.bin, self.lab.node(1), 0, &["rep", "-e", &format!("tcp://{}:{port}", Self::addr(1))]);
+        std::thread::sleep(Duration::from_millis(200));
+        let req = zmq_spawn(
+            &self.bin,
+            self.lab.node(0),
+            0,
+            &["req", "-e", &format!("tcp://{}:{port}", Self::addr(1)), "-s", "64", "-n", &n.to_string()],
+        );
+        let out = zmq_wait(req);
+        zmq_wait(rep);
+        field(&out, "median_us").expect("median_us")
+    }
+    /// PUSH on node 0 (CPU 0) to PULL on node 2 (CPU 1), `msgs` of 1 KiB.
+    fn push(&self, msgs: u64) -> Rate {
+        let port = self.next_port();
+        let ep = format!("tcp://{}:{port}", Self::addr(RX0));
+        let pull = zmq_spawn(&self.bin, self.lab.node(RX0), 1, &["pull", "-e", &ep, "-n", &msgs.to_string()]);
+        std::thread::sleep(Duration::from_millis(200));
+        let push = zmq_spawn(&self.bin, self.lab.node(0), 0, &["push", "-e", &ep, "-s", "1024", "-n", &msgs.to_string()]);
+        let (tx, rx) = (zmq_wait(push), zmq_wait(pull));
+        assert_eq!(field(&rx, "got"), Some(msgs as f64), "ZeroMQ lost messages: {rx}");
+        let secs = (field(&rx, "t_last_ns").expect("t_last") - field(&tx, "t_first_ns").expect("t_first")) / 1e9;
+        let cpu = field(&tx, "cpu_s").expect("cpu") + field(&rx, "cpu_s").expect("cpu");
+        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64 }
+    }
+    /// XPUB on node 0 (CPU 0) to `k` SUBs on nodes 2.. (CPU 1), `msgs` of
+    /// 1 KiB; timed until the slowest subscriber has them all.
+    fn fanout(&self, k: usize, msgs: u64) -> Rate {
+        let port = self.next_port();
+        let bind = format!("tcp://{}:{port}", Self::addr(0));
+        let publ = zmq_spawn(
+            &self.bin,
+            self.lab.node(0),
+            0,
+            &["pub", "-e", &bind, "-s", "1024", "-n", &msgs.to_string(), "-k", &k.to_string()],
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let subs: Vec<_> = (RX0..RX0 + k)
+            .map(|i| zmq_spawn(&self.bin, self.lab.node(i), 1, &["sub", "-e", &bind, "-n", &msgs.to_string()]))
+            .collect();
+        let tx = zmq_wait(publ);
+        let rxs: Vec<String> = subs.into_iter().map(zmq_wait).collect();
+        let mut last: f64 = 0.0;
+        let mut cpu = field(&tx, "cpu_s").expect("cpu");
+        for r in &rxs {
+            assert_eq!(field(r, "got"), Some(msgs as f64), "ZeroMQ lost messages: {r}");
+            last = last.max(field(r, "t_last_ns").expect("t_last"));
+            cpu += field(r, "cpu_s").expect("cpu");
+        }
+        let secs = (last - field(&tx, "t_first_ns").expect("t_first")) / 1e9;
+        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64 }
+    }
+}
+
+/// Figures of one measurement over the rounds.
+#[derive(Default)]
+struct Series {
+    v: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+impl Series {
+    fn push(&mut self, r: Rate) {
+        self.v.push(r.rate);
+        self.cpu.push(r.cpu_per_m);
+    }
+    fn med(&self) -> f64 {
+        median(&mut self.v.clone())
+    }
+    fn lo(&self) -> f64 {
+        self.v.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn hi(&self) -> f64 {
+        self.v.iter().copied().fold(0.0, f64::max)
+    }
+    fn cpu(&self) -> f64 {
+        median(&mut self.cpu.clone())
+    }
+    fn some(&self) -> bool {
+        !self.v.is_empty()
+    }
+}
+
 fn main() {
     if !privileged() {
         eprintln!("group bench: needs root (network namespaces and raw sockets)");
         std::process::exit(1);
     }
     let secs: u32 = arg("--secs").and_then(|v| v.parse().ok()).unwrap_or(2);
-    let n: u64 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let n: u64 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let runs: u32 = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let zmq_msgs: u64 = arg("--zmq-msgs").and_then(|v| v.parse().ok()).unwrap_or(400_000);
+    let only: Option<Vec<String>> = arg("--only").map(|v| v.split(',').map(str::to_string).collect());
+    let want = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+    let no_zmq = std::env::args().any(|a| a == "--no-zmq");
+
     let raw = build_rawlimit();
-    let lab = Lab::bridge("gbench", 9).expect("bridge");
-    let mac1 = lab.node(1).mac(NODE_IF).expect("mac").to_string();
-    let raw_rtt = raw_rtt(&raw, lab.node(0), lab.node(1), 64, 20_000, 0);
-    let raw_fps = raw_blast(&raw, lab.node(0), lab.node(1), &mac1, 1070, secs, 0, 1);
-    // node 0 (sender) and node 1 (echo) on CPU 0 like the raw RTT; the other receivers on CPU 1
-    let stacks: Vec<Stack> = (0..9).map(|i| start(lab.node(i), &format!("gb-{i}"), usize::from(i >= 2))).collect();
-    for s in &stacks {
-        s.wait_for_nodes(8, Duration::from_secs(20)).expect("links");
-    }
-    let socks: Vec<Arc<GroupSocket>> =
-        stacks.iter().enumerate().map(|(i, s)| join(s, if i == 0 { 0 } else { 1 })).collect();
-    wait_members(&socks, 8);
-
-    // unicast RTT, both sides on CPU 0
-    let rtt = group_rtt(&socks[0], &socks[1], 20_000, 2000, (0, 0));
-
-    // anycast throughput: member 0 -> instance 1 (8 holders), 1 KiB
-    let any = spread((0..runs).map(|_| anycast_round(&socks, secs)).collect());
-
-    // broadcast throughput to 1, 4 and 8 members (fresh groups each round)
-    let mut bc = Vec::new();
-    for (k, members) in [1usize, 4, 8].into_iter().enumerate() {
-        let mut rates = Vec::new();
-        let mut fpm = 0.0;
-        for run in 0..runs {
-            let t = ServiceType(4900 + 3 * run + k as u32);
-            let g: Vec<Arc<GroupSocket>> = stacks[..=members]
-                .iter()
-                .map(|s| {
-                    let g = s.group_socket().expect("socket");
-                    g.join(GroupSpec {
-                        stype: t,
-                        instance: Instance(1),
-                        scope: Scope::Cluster,
-                        loopback: false,
-                        member_events: false,
-                    })
-                    .expect("join");
-                    Arc::new(g)
-                })
-                .collect();
-            wait_members(&g, members);
-            let rs = readers(&g[1..], n);
-            let before = stacks[0].bearer_stats().expect("stats").tx_frames;
-            let t0 = Instant::now();
-            for _ in 0..n {
-                g[0].broadcast(Bytes::from(vec![2u8; 1024])).expect("broadcast");
-            }
-            let counts: Vec<u64> = rs.into_iter().map(|r| r.join().expect("reader")).collect();
-            let secs_taken = t0.elapsed().as_secs_f64();
-            assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
-            let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
-            rates.push(n as f64 / secs_taken);
-            fpm = frames as f64 / n as f64;
+    let zmq_bin = if no_zmq || !want("zmq") { None } else { build_zmqprobe() };
+    let lab = Lab::bridge("gbench", NODES).expect("bridge");
+    let mac = |i: usize| lab.node(i).mac(NODE_IF).expect("mac").to_string();
+    let zmq = zmq_bin.map(|bin| {
+        for i in 0..NODES {
+            lab.node(i).ip(&["addr", "add", &format!("{}/24", Zmq::addr(i)), "dev", NODE_IF]).expect("address");
         }
-        bc.push((members, spread(rates), fpm));
+        Zmq { bin, lab: &lab, port: std::cell::Cell::new(5600) }
+    });
+
+    let stacks: Vec<Stack> = (0..NODES).map(|i| start(lab.node(i), &format!("gb-{i}"), node_cpu(i))).collect();
+    for s in &stacks {
+        s.wait_for_nodes(NODES - 1, Duration::from_secs(20)).expect("links");
     }
-    let pct = |r: f64| 100.0 * r / raw_fps;
-    println!("\ngroup bench (same sitting, same namespaces; throughput: median of {runs} rounds [lowest-highest])");
-    println!("raw.rtt.64.same                 {raw_rtt:>10.2} us");
-    println!("raw.blast.1070.cross            {raw_fps:>10.0} frames/s");
-    println!("group unicast RTT (64 B)        {rtt:>10.2} us   = {:.2}x raw", rtt / raw_rtt);
-    let (any, any_lo, any_hi, any_rounds) = any;
-    println!(
-        "group anycast 1 KiB             {any:>10.0} msg/s = {:.0}% of raw blast [{:.0}-{:.0}%]",
-        pct(any),
-        pct(any_lo),
-        pct(any_hi)
-    );
-    println!("rounds: anycast {}", rounds(&any_rounds, raw_fps));
-    for (m, (_, _, _, v), _) in &bc {
-        println!("rounds: broadcast to {m} {}", rounds(v, raw_fps));
-    }
-    for (m, (rate, lo, hi, _), fpm) in bc {
-        println!(
-            "group broadcast 1 KiB to {m}      {rate:>10.0} msg/s = {:.0}% of raw blast [{:.0}-{:.0}%], {fpm:.2} frames per broadcast",
-            pct(rate),
-            pct(lo),
-            pct(hi)
-        );
+    // the main group: node 0 sends (instance 0), node 1 echoes (2), the
+    // receivers hold instance 1
+    let socks: Vec<Arc<GroupSocket>> = stacks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| join(s, 4800, match i { 0 => 0, 1 => 2, _ => 1 }))
+        .collect();
+    wait_members(&socks, NODES - 1);
+    let rx1: MemberId = socks[RX0].id();
+
+    let mut s_raw_rtt = Series::default();
+    let (mut s_raw1500, mut s_raw1070, mut s_raw64, mut s_fan4, mut s_fan8) =
+        (Series::default(), Series::default(), Series::default(), Series::default(), Series::default());
+    let (mut s_rtt, mut s_uni, mut s_uni64, mut s_any) =
+        (Series::default(), Series::default(), Series::default(), Series::default());
+    let mut s_bc: Vec<(usize, Series, f64)> = [1usize, 4, 8].into_iter().map(|m| (m, Series::default(), 0.0)).collect();
+    let (mut z_rtt, mut z_push, mut z_pub4, mut z_pub8) =
+        (Series::default(), Series::default(), Series::default(), Series::default());
+
+    for run in 0..runs {
+        eprintln!("round {} of {runs}", run + 1);
+        if want("raw") {
+            let (a, b) = (lab.node(0), lab.node(RX0));
+            s_raw_rtt.push(Rate { rate: raw_rtt(&raw, a, lab.node(1), 64, 20_000, 0), cpu_per_m: 0.0 });
+            for (series, size) in [(&mut s_raw1500, 1500), (&mut s_raw1070, 1070), (&mut s_raw64, 64)] {
+                series.push(Rate { rate: raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1), cpu_per_m: 0.0 });
+            }
+            let sinks: Vec<&Netns> = (RX0..NODES).map(|i| lab.node(i)).collect();
+            s_fan4.push(Rate { rate: raw_fanout(&raw, a, &sinks[..4], 1070, secs, 0, 1), cpu_per_m: 0.0 });
+            s_fan8.push(Rate { rate: raw_fanout(&raw, a, &sinks, 1070, secs, 0, 1), cpu_per_m: 0.0 });
+        }
+        if want("rtt") {
+            s_rtt.push(Rate { rate: group_rtt(&socks[0], &socks[1], 10_000, 1000, (0, 0)), cpu_per_m: 0.0 });
+        }
+        if want("unicast") {
+            s_uni.push(stream_round(&socks[0], &socks[RX0..=RX0], 1024, secs, |g, m| {
+                g.send_unicast(rx1, m).expect("unicast")
+            }));
+        }
+        if want("unicast64") {
+            s_uni64.push(stream_round(&socks[0], &socks[RX0..=RX0], 64, secs, |g, m| {
+                g.send_unicast(rx1, m).expect("unicast")
+            }));
+        }
+        if want("anycast") {
+            s_any.push(stream_round(&socks[0], &socks[RX0..], 1024, secs, |g, m| {
+                g.send_anycast(Instance(1), m).expect("anycast")
+            }));
+        }
+        if want("broadcast") {
+            for (k, (m, series, fpm)) in s_bc.iter_mut().enumerate() {
+                let (r, f) = broadcast_round(&stacks, 4900 + 3 * run + k as u32, *m, n);
+                series.push(r);
+                *fpm = f;
+            }
+        }
+        if let Some(z) = &zmq {
+            z_rtt.push(Rate { rate: z.rtt(20_000), cpu_per_m: 0.0 });
+            z_push.push(z.push(zmq_msgs));
+            z_pub4.push(z.fanout(4, zmq_msgs / 4));
+            z_pub8.push(z.fanout(8, zmq_msgs / 4));
+        }
     }
     drop(socks);
     for s in stacks {
         s.shutdown();
     }
+
+    println!("\ngroup bench: ours, ZeroMQ and raw AF_PACKET in one sitting, the same namespaces and CPUs");
+    println!("(median of {runs} rounds [lowest-highest]; cpu: CPU-seconds per million messages, all processes)\n");
+    let line = |name: &str, s: &Series, unit: &str, cpu: bool| {
+        if s.some() {
+            let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
+            println!("{name:<34}{:>11.2} {unit:<9}[{:.2}-{:.2}]{c}", s.med(), s.lo(), s.hi());
+        }
+    };
+    line("raw.rtt.64.same", &s_raw_rtt, "us", false);
+    line("raw.blast.1500.cross", &s_raw1500, "frames/s", false);
+    line("raw.blast.1070.cross", &s_raw1070, "frames/s", false);
+    line("raw.blast.64.cross", &s_raw64, "frames/s", false);
+    line("raw.fanout.1070.to4 (slowest)", &s_fan4, "frames/s", false);
+    line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
+    line("group unicast RTT 64 B", &s_rtt, "us", false);
+    line("group unicast 1 KiB one-way", &s_uni, "msg/s", true);
+    line("group unicast 64 B one-way", &s_uni64, "msg/s", true);
+    line("group anycast 1 KiB to 8", &s_any, "msg/s", true);
+    for (m, s, fpm) in &s_bc {
+        line(&format!("group broadcast 1 KiB to {m}"), s, "msg/s", true);
+        if s.some() {
+            println!("{:<34}{fpm:>11.2} frames per broadcast", "");
+        }
+    }
+    line("zmq REQ/REP RTT 64 B", &z_rtt, "us", false);
+    line("zmq PUSH->PULL 1 KiB", &z_push, "msg/s", true);
+    line("zmq PUB->4 SUB 1 KiB", &z_pub4, "msg/s", true);
+    line("zmq PUB->8 SUB 1 KiB", &z_pub8, "msg/s", true);
+
+    println!("\nside by side (ratios of medians)");
+    let ratio = |name: &str, a: &Series, b: &Series, what: &str| {
+        if a.some() && b.some() {
+            println!("{name:<44}{:>7.2}x {what}", a.med() / b.med());
+        }
+    };
+    ratio("group unicast 1 KiB / zmq PUSH->PULL", &s_uni, &z_push, "");
+    ratio("group broadcast to 4 / zmq PUB->4", &s_bc[1].1, &z_pub4, "");
+    ratio("group broadcast to 8 / zmq PUB->8", &s_bc[2].1, &z_pub8, "");
+    ratio("group RTT / zmq RTT", &s_rtt, &z_rtt, "");
+    ratio("zmq PUSH->PULL / raw 1500 blast", &z_push, &s_raw1500, "");
+    ratio("zmq PUB->8 / raw 8-sink fan-out", &z_pub8, &s_fan8, "");
+    if s_uni.some() && z_push.some() {
+        println!("{:<44}{:>7.2}x", "cpu per message: group unicast / zmq PUSH", s_uni.cpu() / z_push.cpu());
+    }
+    if s_bc[2].1.some() && z_pub8.some() {
+        println!("{:<44}{:>7.2}x", "cpu per message: group bcast 8 / zmq PUB 8", s_bc[2].1.cpu() / z_pub8.cpu());
+    }
+
+    println!("\ntargets of issue 18 (medians of this sitting)");
+    let target = |name: &str, have: Option<f64>, goal: f64, at_least: bool, unit: &str| {
+        if let Some(h) = have {
+            let met = if at_least { h >= goal } else { h <= goal };
+            let cmp = if at_least { ">=" } else { "<=" };
+            println!("{name:<52}{h:>8.2}{unit} (goal {cmp} {goal:.2}{unit}) {}", if met { "met" } else { "MISSED" });
+        }
+    };
+    let of = |a: &Series, b: &Series| (a.some() && b.some()).then(|| a.med() / b.med());
+    target("group unicast 1 KiB one-way / raw 1500 blast", of(&s_uni, &s_raw1500), 0.75, true, "");
+    target("group anycast 1 KiB one-way / raw 1500 blast", of(&s_any, &s_raw1500), 0.75, true, "");
+    target("group unicast 64 B one-way / raw 1500 blast frames", of(&s_uni64, &s_raw1500), 1.0, true, "");
+    target("  (the same / raw 64-byte blast frames)", of(&s_uni64, &s_raw64), 1.0, true, "");
+    target("group broadcast 1 KiB to 8 / zmq PUB->8", of(&s_bc[2].1, &z_pub8), 1.0, true, "");
+    target("group broadcast 1 KiB to 8 / raw 8-sink fan-out", of(&s_bc[2].1, &s_fan8), 0.60, true, "");
+    target("group unicast RTT 64 B / raw RTT", of(&s_rtt, &s_raw_rtt), 1.2, false, "");
+    target("group unicast RTT 64 B / zmq RTT", of(&s_rtt, &z_rtt), 0.5, false, "");
+    println!("(same-size denominators: unicast 1 KiB / raw 1070 blast = {:.2})", of(&s_uni, &s_raw1070).unwrap_or(f64::NAN));
 }

@@ -196,3 +196,68 @@ pub fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
     a.iter().position(|x| x == name).and_then(|i| a.get(i + 1).cloned())
 }
+
+/// Raw fan-out: one blast to the broadcast address (sendmmsg with
+/// QDISC_BYPASS on `tx_cpu`) received at once by a TPACKET_V3 ring sink
+/// in each of `sinks` (all on `rx_cpu`): the physical limit of a
+/// broadcast on this segment. Returns the slowest sink's frames/s.
+pub fn raw_fanout(bin: &Path, a: &Netns, sinks: &[&Netns], size: usize, secs: u32, tx_cpu: usize, rx_cpu: usize) -> f64 {
+    let procs: Vec<_> = sinks
+        .iter()
+        .map(|b| {
+            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", "ring", "--idle-ms", "1500"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("sink")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = in_ns(
+        a,
+        tx_cpu,
+        bin,
+        &["blast", "-i", NODE_IF, "--dst", "ff:ff:ff:ff:ff:ff", "-s", &size.to_string(), "-t", &secs.to_string(), "--bypass"],
+    )
+    .stdout(Stdio::null())
+    .status();
+    procs
+        .into_iter()
+        .map(|p| {
+            let out = p.wait_with_output().expect("sink output");
+            let s = String::from_utf8_lossy(&out.stdout);
+            field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"))
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Compiles the ZeroMQ probe `benches/peers/zmqprobe.c` against libzmq
+/// into the target folder; `None` (with the reason on stderr) if libzmq's
+/// headers are missing — `tools/bench-setup` installs them.
+pub fn build_zmqprobe() -> Option<PathBuf> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers/zmqprobe.c");
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/zmqprobe");
+    let r = Command::new("gcc").args(["-O2", "-Wall", "-o"]).arg(&out).arg(&src).arg("-lzmq").output();
+    match r {
+        Ok(o) if o.status.success() => Some(out),
+        Ok(o) => {
+            eprintln!("zmqprobe does not build (libzmq missing? run tools/bench-setup): {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("zmqprobe: gcc: {e}");
+            None
+        }
+    }
+}
+
+/// Starts the ZeroMQ probe in namespace `ns` on `cpu`, its output piped.
+pub fn zmq_spawn(bin: &Path, ns: &Netns, cpu: usize, args: &[&str]) -> std::process::Child {
+    in_ns(ns, cpu, bin, args).stdout(Stdio::piped()).spawn().expect("zmqprobe")
+}
+
+/// Waits for a probe and returns its output line.
+pub fn zmq_wait(c: std::process::Child) -> String {
+    let out = c.wait_with_output().expect("zmqprobe output");
+    assert!(out.status.success(), "zmqprobe failed: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

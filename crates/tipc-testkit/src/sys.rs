@@ -42,6 +42,16 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The CPU time this process has used so far, user and system, in all its
+/// threads (`getrusage(RUSAGE_SELF)`), in seconds: the benches' CPU cost
+/// per message.
+pub fn process_cpu_seconds() -> io::Result<f64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF)?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(secs(u.user_time()) + secs(u.system_time()))
+}
+
 /// Clears the effective capability set of the calling thread (capabilities
 /// are per thread on Linux; other threads keep theirs). Useful to give up
 /// `CAP_NET_RAW` once a socket is open, or to see how a call fails without it.
