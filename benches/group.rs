@@ -3,10 +3,13 @@
 //! the same namespaces and the same CPU placement (`cargo bench --bench
 //! group`, as root; `tools/bench-setup` installs libzmq for the peer).
 //!
-//! Ten namespaces on one bridge. Node 0 sends, on CPU 0; node 1 answers
-//! round trips, also on CPU 0 (the raw `same` placement); nodes 2–9
-//! receive, on CPU 1 (the raw `cross` placement). ZeroMQ's processes run
-//! in the same namespaces on the same CPUs, over TCP.
+//! Nine namespaces on one bridge. Node 0 sends, on CPU 0; nodes 1–8
+//! receive, on CPU 1 (the raw `cross` placement). Round trips run between
+//! node 0 and node 1 with both application threads on CPU 0 (the raw
+//! `same` placement; node 1's echo reads its socket itself). A TIPC
+//! broadcast reaches every node of the cluster, so broadcasts to 4 members
+//! are also received and acknowledged by the other 4 nodes. ZeroMQ's
+//! processes run in the same namespaces on the same CPUs, over TCP.
 //!
 //! What it prints, each figure the median of `--runs` rounds (5) with the
 //! lowest and highest round, as ratios:
@@ -40,14 +43,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::*;
 use tipc_rs::wire::{Instance, MemberId, NodeId, ServiceType};
-use tipc_rs::{GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
+use tipc_rs::{Dest, GroupEvent, GroupSocket, GroupSpec, Scope, Stack};
 use tipc_testkit::netns::{Lab, NODE_IF, Netns, privileged};
 use tipc_testkit::sys::{pin_to_cpu, process_cpu_seconds};
 
-/// Nodes on the bridge: the sender, the echo, eight receivers.
-const NODES: usize = 10;
-/// The first receiving node; receivers run on CPU 1.
-const RX0: usize = 2;
+/// Nodes on the bridge: the sender and eight receivers.
+const NODES: usize = 9;
+/// The first receiving node (also the echo of round trips); receivers
+/// run on CPU 1.
+const RX0: usize = 1;
 
 fn node_cpu(i: usize) -> usize {
     usize::from(i >= RX0)
@@ -106,7 +110,8 @@ fn readers(
         .iter()
         .map(|s| {
             let (s, got, stop) = (s.clone(), got.clone(), stop.clone());
-            std::thread::spawn(move || {
+            let b = std::thread::Builder::new().name("bench-reader".into());
+            b.spawn(move || {
                 pin_to_cpu(1).expect("pin");
                 let mut n = 0;
                 while n < expect && !stop.load(Ordering::Relaxed) {
@@ -122,38 +127,39 @@ fn readers(
                 }
                 n
             })
+            .expect("reader thread")
         })
         .collect()
 }
 
 /// A one-way stream of `size`-byte messages from `from` (on CPU 0) for
-/// `secs` seconds, by `send`; the rate is the messages sent divided by the
+/// `secs` seconds, by `send` (handed 64 messages at a time); the rate is the messages sent divided by the
 /// time until the readers (`to`) had them all.
 fn stream_round(
     from: &Arc<GroupSocket>,
     to: &[Arc<GroupSocket>],
     size: usize,
     secs: u32,
-    send: impl Fn(&GroupSocket, Bytes) + Send + Sync,
+    send: impl Fn(&GroupSocket, &[Bytes]) + Send + Sync,
 ) -> Rate {
     let got = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let rs = readers(to, u64::MAX, &got, &stop);
     let cpu0 = process_cpu_seconds().expect("getrusage");
     let t0 = Instant::now();
-    let payload = Bytes::from(vec![1u8; size]);
+    let burst = vec![Bytes::from(vec![1u8; size]); 64];
     let sent = std::thread::scope(|s| {
-        s.spawn(|| {
+        let b = std::thread::Builder::new().name("bench-sender".into());
+        b.spawn_scoped(s, || {
             pin_to_cpu(0).expect("pin");
             let mut sent = 0u64;
             while t0.elapsed() < Duration::from_secs(u64::from(secs)) {
-                for _ in 0..64 {
-                    send(from, payload.clone());
-                }
+                send(from, &burst);
                 sent += 64;
             }
             sent
         })
+        .expect("sender thread")
         .join()
         .expect("sender")
     });
@@ -174,8 +180,8 @@ fn stream_round(
 
 /// One broadcast round: a fresh group of node 0 and `members` receivers,
 /// `n` broadcasts of 1 KiB; the rate counts a broadcast once every member
-/// has it. Also returns the frames node 0 sent per broadcast.
-fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rate, f64) {
+/// has it. Also returns what the round looked like on the wire.
+fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rate, Shape) {
     let mut g = vec![join(&stacks[0], stype, 1)];
     g.extend(stacks[RX0..RX0 + members].iter().map(|s| join(s, stype, 1)));
     wait_members(&g, members);
@@ -183,6 +189,12 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rat
     let stop = Arc::new(AtomicBool::new(false));
     let rs = readers(&g[1..], n, &got, &stop);
     let before = stacks[0].bearer_stats().expect("stats").tx_frames;
+    let member_stats = || {
+        stacks[RX0..RX0 + members].iter().map(|s| s.bearer_stats().expect("stats")).fold((0, 0, 0), |a, b| {
+            (a.0 + b.rx_frames, a.1 + b.rx_batches, a.2 + b.tx_frames)
+        })
+    };
+    let m0 = member_stats();
     let cpu0 = process_cpu_seconds().expect("getrusage");
     let t0 = Instant::now();
     std::thread::scope(|s| {
@@ -199,10 +211,27 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rat
     let cpu = process_cpu_seconds().expect("getrusage") - cpu0;
     assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
     let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
+    let m1 = member_stats();
     for s in g {
         let _ = s.leave();
     }
-    (Rate { rate: n as f64 / secs, cpu_per_m: cpu * 1e6 / n as f64 }, frames as f64 / n as f64)
+    let shape = Shape {
+        frames_per_bcast: frames as f64 / n as f64,
+        rx_per_call: (m1.0 - m0.0) as f64 / (m1.1 - m0.1).max(1) as f64,
+        member_tx_per_bcast: (m1.2 - m0.2) as f64 / n as f64,
+    };
+    (Rate { rate: n as f64 / secs, cpu_per_m: cpu * 1e6 / n as f64 }, shape)
+}
+
+/// What one broadcast round looked like on the wire.
+#[derive(Clone, Copy, Debug, Default)]
+struct Shape {
+    /// Frames node 0 sent per broadcast.
+    frames_per_bcast: f64,
+    /// Frames a member's socket read per receive call.
+    rx_per_call: f64,
+    /// Frames all members sent per broadcast (acknowledgements, windows).
+    member_tx_per_bcast: f64,
 }
 
 /// The ZeroMQ side, in the same namespaces (IPv4 10.78.0.(i+1) on each
@@ -336,13 +365,10 @@ fn main() {
     for s in &stacks {
         s.wait_for_nodes(NODES - 1, Duration::from_secs(20)).expect("links");
     }
-    // the main group: node 0 sends (instance 0), node 1 echoes (2), the
-    // receivers hold instance 1
-    let socks: Vec<Arc<GroupSocket>> = stacks
-        .iter()
-        .enumerate()
-        .map(|(i, s)| join(s, 4800, match i { 0 => 0, 1 => 2, _ => 1 }))
-        .collect();
+    // the main group: node 0 sends (instance 0), the receivers hold
+    // instance 1
+    let socks: Vec<Arc<GroupSocket>> =
+        stacks.iter().enumerate().map(|(i, s)| join(s, 4800, u32::from(i > 0))).collect();
     wait_members(&socks, NODES - 1);
     let rx1: MemberId = socks[RX0].id();
 
@@ -351,7 +377,9 @@ fn main() {
         (Series::default(), Series::default(), Series::default(), Series::default(), Series::default());
     let (mut s_rtt, mut s_uni, mut s_uni64, mut s_any) =
         (Series::default(), Series::default(), Series::default(), Series::default());
-    let mut s_bc: Vec<(usize, Series, f64)> = [1usize, 4, 8].into_iter().map(|m| (m, Series::default(), 0.0)).collect();
+    let (mut s_uni_b, mut s_uni64_b, mut s_any_b) = (Series::default(), Series::default(), Series::default());
+    let mut s_bc: Vec<(usize, Series, Shape)> =
+        [1usize, 4, 8].into_iter().map(|m| (m, Series::default(), Shape::default())).collect();
     let (mut z_rtt, mut z_push, mut z_pub4, mut z_pub8) =
         (Series::default(), Series::default(), Series::default(), Series::default());
 
@@ -370,20 +398,32 @@ fn main() {
         if want("rtt") {
             s_rtt.push(Rate { rate: group_rtt(&socks[0], &socks[1], 10_000, 1000, (0, 0)), cpu_per_m: 0.0 });
         }
+        // one call per message, and bursts of 64 per call (send_many)
+        let one_by_one = |dest: Dest| {
+            move |g: &GroupSocket, b: &[Bytes]| {
+                for m in b {
+                    match dest {
+                        Dest::Member(to) => g.send_unicast(to, m.clone()),
+                        Dest::GroupAnycast(i) => g.send_anycast(i, m.clone()),
+                        _ => unreachable!("a stream is unicast or anycast"),
+                    }
+                    .expect("send");
+                }
+            }
+        };
+        let burst = |dest: Dest| move |g: &GroupSocket, b: &[Bytes]| assert_eq!(g.send_many(dest, b).expect("send"), b.len());
+        let to_rx = &socks[RX0..=RX0];
         if want("unicast") {
-            s_uni.push(stream_round(&socks[0], &socks[RX0..=RX0], 1024, secs, |g, m| {
-                g.send_unicast(rx1, m).expect("unicast")
-            }));
+            s_uni.push(stream_round(&socks[0], to_rx, 1024, secs, one_by_one(Dest::Member(rx1))));
+            s_uni_b.push(stream_round(&socks[0], to_rx, 1024, secs, burst(Dest::Member(rx1))));
         }
         if want("unicast64") {
-            s_uni64.push(stream_round(&socks[0], &socks[RX0..=RX0], 64, secs, |g, m| {
-                g.send_unicast(rx1, m).expect("unicast")
-            }));
+            s_uni64.push(stream_round(&socks[0], to_rx, 64, secs, one_by_one(Dest::Member(rx1))));
+            s_uni64_b.push(stream_round(&socks[0], to_rx, 64, secs, burst(Dest::Member(rx1))));
         }
         if want("anycast") {
-            s_any.push(stream_round(&socks[0], &socks[RX0..], 1024, secs, |g, m| {
-                g.send_anycast(Instance(1), m).expect("anycast")
-            }));
+            s_any.push(stream_round(&socks[0], &socks[RX0..], 1024, secs, one_by_one(Dest::GroupAnycast(Instance(1)))));
+            s_any_b.push(stream_round(&socks[0], &socks[RX0..], 1024, secs, burst(Dest::GroupAnycast(Instance(1)))));
         }
         if want("broadcast") {
             for (k, (m, series, fpm)) in s_bc.iter_mut().enumerate() {
@@ -409,7 +449,8 @@ fn main() {
     let line = |name: &str, s: &Series, unit: &str, cpu: bool| {
         if s.some() {
             let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
-            println!("{name:<34}{:>11.2} {unit:<9}[{:.2}-{:.2}]{c}", s.med(), s.lo(), s.hi());
+            let p = if s.med() >= 1000.0 { 0 } else { 2 };
+            println!("{name:<34}{:>11.p$} {unit:<9}[{:.p$}-{:.p$}]{c}", s.med(), s.lo(), s.hi());
         }
     };
     line("raw.rtt.64.same", &s_raw_rtt, "us", false);
@@ -420,12 +461,18 @@ fn main() {
     line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
     line("group unicast RTT 64 B", &s_rtt, "us", false);
     line("group unicast 1 KiB one-way", &s_uni, "msg/s", true);
+    line("  in bursts of 64 (send_many)", &s_uni_b, "msg/s", true);
     line("group unicast 64 B one-way", &s_uni64, "msg/s", true);
+    line("  in bursts of 64 (send_many)", &s_uni64_b, "msg/s", true);
     line("group anycast 1 KiB to 8", &s_any, "msg/s", true);
-    for (m, s, fpm) in &s_bc {
+    line("  in bursts of 64 (send_many)", &s_any_b, "msg/s", true);
+    for (m, s, shape) in &s_bc {
         line(&format!("group broadcast 1 KiB to {m}"), s, "msg/s", true);
         if s.some() {
-            println!("{:<34}{fpm:>11.2} frames per broadcast", "");
+            println!(
+                "{:<34}(last round: {:.2} frames per broadcast, members read {:.1} frames per call and sent {:.2} per broadcast)",
+                "", shape.frames_per_bcast, shape.rx_per_call, shape.member_tx_per_bcast
+            );
         }
     }
     line("zmq REQ/REP RTT 64 B", &z_rtt, "us", false);
@@ -462,9 +509,12 @@ fn main() {
     };
     let of = |a: &Series, b: &Series| (a.some() && b.some()).then(|| a.med() / b.med());
     target("group unicast 1 KiB one-way / raw 1500 blast", of(&s_uni, &s_raw1500), 0.75, true, "");
+    target("  in bursts of 64 (send_many)", of(&s_uni_b, &s_raw1500), 0.75, true, "");
     target("group anycast 1 KiB one-way / raw 1500 blast", of(&s_any, &s_raw1500), 0.75, true, "");
+    target("  in bursts of 64 (send_many)", of(&s_any_b, &s_raw1500), 0.75, true, "");
     target("group unicast 64 B one-way / raw 1500 blast frames", of(&s_uni64, &s_raw1500), 1.0, true, "");
-    target("  (the same / raw 64-byte blast frames)", of(&s_uni64, &s_raw64), 1.0, true, "");
+    target("  in bursts of 64 (send_many)", of(&s_uni64_b, &s_raw1500), 1.0, true, "");
+    target("  (one by one / raw 64-byte blast frames)", of(&s_uni64, &s_raw64), 1.0, true, "");
     target("group broadcast 1 KiB to 8 / zmq PUB->8", of(&s_bc[2].1, &z_pub8), 1.0, true, "");
     target("group broadcast 1 KiB to 8 / raw 8-sink fan-out", of(&s_bc[2].1, &s_fan8), 0.60, true, "");
     target("group unicast RTT 64 B / raw RTT", of(&s_rtt, &s_raw_rtt), 1.2, false, "");
