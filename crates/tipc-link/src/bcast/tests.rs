@@ -113,16 +113,17 @@ fn broadcast_errors_backlog_and_release() {
         n += 1;
         assert!(n < 10_000);
     }
-    assert_eq!(n, 2050, "a window of 50 and a backlog of 2000");
+    let all = BC_WINDOW + 2000;
+    assert_eq!(n, all, "a window of BC_WINDOW and a backlog of 2000");
     assert_eq!(s.nodes[0].broadcast(now, bmsg(1)), Err(LinkError::Congested(NodeAddr(0))));
     s.events(0);
     s.drop = Box::new(|_, _, _| false);
     s.run(MS(5000));
     assert!(s.events(0).iter().any(|e| matches!(e, LinkEvent::Uncongested { node } if *node == NodeAddr(0))));
     let (sent, _, inflight, backlog) = s.nodes[0].bcast_stats();
-    assert_eq!((sent, inflight, backlog), (2050, 0, 0));
+    assert_eq!((sent, inflight, backlog), (all as u64, 0, 0));
     assert_eq!(s.nodes[0].bcast_receivers(), 1);
-    assert_eq!(delivered(&mut s, 1).iter().filter(|(_, b, _)| *b).count(), 2050);
+    assert_eq!(delivered(&mut s, 1).iter().filter(|(_, b, _)| *b).count(), all);
 }
 
 /// Broadcast packets seen before, from another cluster, further ahead
@@ -269,17 +270,17 @@ fn every_up_peer_receives_the_broadcast_link() {
     assert_eq!(Seg::new(1).nodes[0].bcast_receivers(), 0);
 }
 
-/// At most 50 broadcast packets are in flight; the rest wait. Nothing
-/// says Uncongested unless a send was refused first.
+/// At most BC_WINDOW broadcast packets are in flight; the rest wait.
+/// Nothing says Uncongested unless a send was refused first.
 #[test]
-fn the_broadcast_window_is_fifty_and_uncongested_follows_congestion_only() {
+fn the_broadcast_window_holds_and_uncongested_follows_congestion_only() {
     let mut s = Seg::up(2);
     s.drop = Box::new(|from, _, t| from == 1 && matches!(Msg::parse(t.msg.clone()), Ok(Msg::LinkProto(_))));
-    for i in 0..60 {
-        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    for i in 0..BC_WINDOW + 10 {
+        s.nodes[0].broadcast(s.now, bmsg((i % 256) as u8)).expect("sent");
     }
     let (_, _, inflight, backlog) = s.nodes[0].bcast_stats();
-    assert_eq!((inflight, backlog), (50, 10));
+    assert_eq!((inflight, backlog), (BC_WINDOW, 10));
     s.events(0);
     s.drop = Box::new(|_, _, _| false);
     s.run(MS(2000));
