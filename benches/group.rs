@@ -190,9 +190,10 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rat
     let rs = readers(&g[1..], n, &got, &stop);
     let before = stacks[0].bearer_stats().expect("stats").tx_frames;
     let member_stats = || {
-        stacks[RX0..RX0 + members].iter().map(|s| s.bearer_stats().expect("stats")).fold((0, 0, 0), |a, b| {
-            (a.0 + b.rx_frames, a.1 + b.rx_batches, a.2 + b.tx_frames)
-        })
+        stacks[RX0..RX0 + members]
+            .iter()
+            .map(|s| s.bearer_stats().expect("stats"))
+            .fold((0, 0, 0), |a, b| (a.0 + b.rx_frames, a.1 + b.rx_batches, a.2 + b.tx_frames))
     };
     let m0 = member_stats();
     let cpu0 = process_cpu_seconds().expect("getrusage");
@@ -272,7 +273,8 @@ impl Zmq<'_> {
         let ep = format!("tcp://{}:{port}", Self::addr(RX0));
         let pull = zmq_spawn(&self.bin, self.lab.node(RX0), 1, &["pull", "-e", &ep, "-n", &msgs.to_string()]);
         std::thread::sleep(Duration::from_millis(200));
-        let push = zmq_spawn(&self.bin, self.lab.node(0), 0, &["push", "-e", &ep, "-s", "1024", "-n", &msgs.to_string()]);
+        let push =
+            zmq_spawn(&self.bin, self.lab.node(0), 0, &["push", "-e", &ep, "-s", "1024", "-n", &msgs.to_string()]);
         let (tx, rx) = (zmq_wait(push), zmq_wait(pull));
         assert_eq!(field(&rx, "got"), Some(msgs as f64), "ZeroMQ lost messages: {rx}");
         let secs = (field(&rx, "t_last_ns").expect("t_last") - field(&tx, "t_first_ns").expect("t_first")) / 1e9;
@@ -411,7 +413,8 @@ fn main() {
                 }
             }
         };
-        let burst = |dest: Dest| move |g: &GroupSocket, b: &[Bytes]| assert_eq!(g.send_many(dest, b).expect("send"), b.len());
+        let burst =
+            |dest: Dest| move |g: &GroupSocket, b: &[Bytes]| assert_eq!(g.send_many(dest, b).expect("send"), b.len());
         let to_rx = &socks[RX0..=RX0];
         if want("unicast") {
             s_uni.push(stream_round(&socks[0], to_rx, 1024, secs, one_by_one(Dest::Member(rx1))));
@@ -519,5 +522,8 @@ fn main() {
     target("group broadcast 1 KiB to 8 / raw 8-sink fan-out", of(&s_bc[2].1, &s_fan8), 0.60, true, "");
     target("group unicast RTT 64 B / raw RTT", of(&s_rtt, &s_raw_rtt), 1.2, false, "");
     target("group unicast RTT 64 B / zmq RTT", of(&s_rtt, &z_rtt), 0.5, false, "");
-    println!("(same-size denominators: unicast 1 KiB / raw 1070 blast = {:.2})", of(&s_uni, &s_raw1070).unwrap_or(f64::NAN));
+    println!(
+        "(same-size denominators: unicast 1 KiB / raw 1070 blast = {:.2})",
+        of(&s_uni, &s_raw1070).unwrap_or(f64::NAN)
+    );
 }

@@ -201,7 +201,15 @@ pub fn arg(name: &str) -> Option<String> {
 /// QDISC_BYPASS on `tx_cpu`) received at once by a TPACKET_V3 ring sink
 /// in each of `sinks` (all on `rx_cpu`): the physical limit of a
 /// broadcast on this segment. Returns the slowest sink's frames/s.
-pub fn raw_fanout(bin: &Path, a: &Netns, sinks: &[&Netns], size: usize, secs: u32, tx_cpu: usize, rx_cpu: usize) -> f64 {
+pub fn raw_fanout(
+    bin: &Path,
+    a: &Netns,
+    sinks: &[&Netns],
+    size: usize,
+    secs: u32,
+    tx_cpu: usize,
+    rx_cpu: usize,
+) -> f64 {
     let procs: Vec<_> = sinks
         .iter()
         .map(|b| {
@@ -216,7 +224,18 @@ pub fn raw_fanout(bin: &Path, a: &Netns, sinks: &[&Netns], size: usize, secs: u3
         a,
         tx_cpu,
         bin,
-        &["blast", "-i", NODE_IF, "--dst", "ff:ff:ff:ff:ff:ff", "-s", &size.to_string(), "-t", &secs.to_string(), "--bypass"],
+        &[
+            "blast",
+            "-i",
+            NODE_IF,
+            "--dst",
+            "ff:ff:ff:ff:ff:ff",
+            "-s",
+            &size.to_string(),
+            "-t",
+            &secs.to_string(),
+            "--bypass",
+        ],
     )
     .stdout(Stdio::null())
     .status();
@@ -240,7 +259,10 @@ pub fn build_zmqprobe() -> Option<PathBuf> {
     match r {
         Ok(o) if o.status.success() => Some(out),
         Ok(o) => {
-            eprintln!("zmqprobe does not build (libzmq missing? run tools/bench-setup): {}", String::from_utf8_lossy(&o.stderr));
+            eprintln!(
+                "zmqprobe does not build (libzmq missing? run tools/bench-setup): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             None
         }
         Err(e) => {
