@@ -154,33 +154,39 @@ pub fn group_rtt(
     use tipc_testkit::sys::pin_to_cpu;
     let (a, b) = (a.clone(), b.clone());
     let bid = b.id();
-    let echo = std::thread::spawn(move || {
-        pin_to_cpu(cpus.1).expect("pin");
-        for _ in 0..n + warm {
-            match b.recv_timeout(Duration::from_secs(2)) {
-                Ok(GroupEvent::Message { from, data, .. }) => {
-                    let _ = b.send_unicast(from, data);
+    let echo = std::thread::Builder::new()
+        .name("rtt-echo".into())
+        .spawn(move || {
+            pin_to_cpu(cpus.1).expect("pin");
+            for _ in 0..n + warm {
+                match b.recv_timeout(Duration::from_secs(2)) {
+                    Ok(GroupEvent::Message { from, data, .. }) => {
+                        let _ = b.send_unicast(from, data);
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
                 }
-                Ok(_) => {}
-                Err(_) => return,
             }
-        }
-    });
-    let mut v = std::thread::spawn(move || {
-        pin_to_cpu(cpus.0).expect("pin");
-        let mut v = Vec::with_capacity(n);
-        for i in 0..n + warm {
-            let t = std::time::Instant::now();
-            a.send_unicast(bid, bytes::Bytes::from_static(&[7u8; 64])).expect("send");
-            while !matches!(a.recv_timeout(Duration::from_secs(2)), Ok(GroupEvent::Message { .. })) {}
-            if i >= warm {
-                v.push(t.elapsed().as_secs_f64() * 1e6);
+        })
+        .expect("echo thread");
+    let mut v = std::thread::Builder::new()
+        .name("rtt-client".into())
+        .spawn(move || {
+            pin_to_cpu(cpus.0).expect("pin");
+            let mut v = Vec::with_capacity(n);
+            for i in 0..n + warm {
+                let t = std::time::Instant::now();
+                a.send_unicast(bid, bytes::Bytes::from_static(&[7u8; 64])).expect("send");
+                while !matches!(a.recv_timeout(Duration::from_secs(2)), Ok(GroupEvent::Message { .. })) {}
+                if i >= warm {
+                    v.push(t.elapsed().as_secs_f64() * 1e6);
+                }
             }
-        }
-        v
-    })
-    .join()
-    .expect("client");
+            v
+        })
+        .expect("client thread")
+        .join()
+        .expect("client");
     let _ = echo.join();
     median(&mut v)
 }
