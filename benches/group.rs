@@ -29,7 +29,7 @@
 //! * the targets of issue 18, each with its ratio and whether it is met.
 //!
 //! Options: `--runs N` (5), `--secs S` (2: length of a stream round),
-//! `--n N` (20 000: broadcasts per round), `--zmq-msgs N` (400 000 per
+//! `--n N` (20 032: broadcasts per round, a multiple of 64), `--zmq-msgs N` (400 000 per
 //! stream round; fan-out rounds send a quarter), `--only LIST` (comma
 //! separated: raw, rtt, unicast, unicast64, anycast, broadcast, zmq),
 //! `--no-zmq`.
@@ -179,9 +179,10 @@ fn stream_round(
 }
 
 /// One broadcast round: a fresh group of node 0 and `members` receivers,
-/// `n` broadcasts of 1 KiB; the rate counts a broadcast once every member
-/// has it. Also returns what the round looked like on the wire.
-fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rate, Shape) {
+/// `n` broadcasts of 1 KiB (`burst`: in `send_many` bursts of 64, `n` a
+/// multiple of 64); the rate counts a broadcast once every member has it.
+/// Also returns what the round looked like on the wire.
+fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64, burst: bool) -> (Rate, Shape) {
     let mut g = vec![join(&stacks[0], stype, 1)];
     g.extend(stacks[RX0..RX0 + members].iter().map(|s| join(s, stype, 1)));
     wait_members(&g, members);
@@ -202,8 +203,15 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64) -> (Rat
         s.spawn(|| {
             pin_to_cpu(0).expect("pin");
             let payload = Bytes::from(vec![2u8; 1024]);
-            for _ in 0..n {
-                g[0].broadcast(payload.clone()).expect("broadcast");
+            if burst {
+                let b = vec![payload; 64];
+                for _ in 0..n / 64 {
+                    assert_eq!(g[0].send_many(Dest::GroupBroadcast, &b).expect("broadcast"), 64);
+                }
+            } else {
+                for _ in 0..n {
+                    g[0].broadcast(payload.clone()).expect("broadcast");
+                }
             }
         });
     });
@@ -345,7 +353,7 @@ fn main() {
         std::process::exit(1);
     }
     let secs: u32 = arg("--secs").and_then(|v| v.parse().ok()).unwrap_or(2);
-    let n: u64 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let n: u64 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(20_032) / 64 * 64;
     let runs: u32 = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let zmq_msgs: u64 = arg("--zmq-msgs").and_then(|v| v.parse().ok()).unwrap_or(400_000);
     let only: Option<Vec<String>> = arg("--only").map(|v| v.split(',').map(str::to_string).collect());
@@ -380,6 +388,7 @@ fn main() {
     let (mut s_rtt, mut s_uni, mut s_uni64, mut s_any) =
         (Series::default(), Series::default(), Series::default(), Series::default());
     let (mut s_uni_b, mut s_uni64_b, mut s_any_b) = (Series::default(), Series::default(), Series::default());
+    let mut s_bc8_b = Series::default();
     let mut s_bc: Vec<(usize, Series, Shape)> =
         [1usize, 4, 8].into_iter().map(|m| (m, Series::default(), Shape::default())).collect();
     let (mut z_rtt, mut z_push, mut z_pub4, mut z_pub8) =
@@ -430,10 +439,12 @@ fn main() {
         }
         if want("broadcast") {
             for (k, (m, series, fpm)) in s_bc.iter_mut().enumerate() {
-                let (r, f) = broadcast_round(&stacks, 4900 + 3 * run + k as u32, *m, n);
+                let (r, f) = broadcast_round(&stacks, 4900 + 6 * run + k as u32, *m, n, false);
                 series.push(r);
                 *fpm = f;
             }
+            let (r, _) = broadcast_round(&stacks, 4903 + 6 * run, 8, n, true);
+            s_bc8_b.push(r);
         }
         if let Some(z) = &zmq {
             z_rtt.push(Rate { rate: z.rtt(20_000), cpu_per_m: 0.0 });
@@ -478,6 +489,7 @@ fn main() {
             );
         }
     }
+    line("  to 8 in bursts of 64 (send_many)", &s_bc8_b, "msg/s", true);
     line("zmq REQ/REP RTT 64 B", &z_rtt, "us", false);
     line("zmq PUSH->PULL 1 KiB", &z_push, "msg/s", true);
     line("zmq PUB->4 SUB 1 KiB", &z_pub4, "msg/s", true);
@@ -519,7 +531,9 @@ fn main() {
     target("  in bursts of 64 (send_many)", of(&s_uni64_b, &s_raw1500), 1.0, true, "");
     target("  (one by one / raw 64-byte blast frames)", of(&s_uni64, &s_raw64), 1.0, true, "");
     target("group broadcast 1 KiB to 8 / zmq PUB->8", of(&s_bc[2].1, &z_pub8), 1.0, true, "");
+    target("  in bursts of 64 (send_many)", of(&s_bc8_b, &z_pub8), 1.0, true, "");
     target("group broadcast 1 KiB to 8 / raw 8-sink fan-out", of(&s_bc[2].1, &s_fan8), 0.60, true, "");
+    target("  in bursts of 64 (send_many)", of(&s_bc8_b, &s_fan8), 0.60, true, "");
     target("group unicast RTT 64 B / raw RTT", of(&s_rtt, &s_raw_rtt), 1.2, false, "");
     target("group unicast RTT 64 B / zmq RTT", of(&s_rtt, &z_rtt), 0.5, false, "");
     println!(
