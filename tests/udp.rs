@@ -347,9 +347,8 @@ fn an_encrypted_cluster_on_udp() {
 
 /// `GroupSocket::send_many` delivers a burst whole and in order through a
 /// window it exhausts many times over, and once the reader has read
-/// everything the sender has its whole window back: read messages are
-/// reported to flow control in batches only while more are queued, never
-/// held back once the reader catches up (`CONSUMED_BATCH`).
+/// everything the sender has its whole window back (no read message is
+/// left unreported to flow control).
 #[test]
 fn send_many_keeps_order_and_a_reader_that_caught_up_reopens_the_whole_window() {
     let ips = ["127.79.5.1", "127.79.5.2"];

@@ -404,13 +404,7 @@ impl Stack {
     /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
     pub fn group_socket(&self) -> Result<GroupSocket, Error> {
         let (port, rx) = self.open(|g| &mut g.group_sockets, false)?;
-        Ok(GroupSocket {
-            shared: self.shared.clone(),
-            port,
-            rx,
-            importance: parking_lot::Mutex::new(Importance::Low),
-            unreported: parking_lot::Mutex::new(Vec::new()),
-        })
+        Ok(GroupSocket { shared: self.shared.clone(), port, rx, importance: parking_lot::Mutex::new(Importance::Low) })
     }
 
     /// Opens a connection socket, SEQPACKET or STREAM: a server binds it,

@@ -168,19 +168,7 @@ pub struct GroupSocket {
     /// The importance of its data messages (LOW by default), kept across
     /// joins.
     pub(super) importance: parking_lot::Mutex<Importance>,
-    /// Messages read but not yet reported to the group's flow control
-    /// (sender, length), in reading order: reported together, under one
-    /// lock of the stack, once [`CONSUMED_BATCH`] gathered or nothing more
-    /// is queued.
-    pub(super) unreported: parking_lot::Mutex<Vec<(MemberId, usize)>>,
 }
-
-/// How many read messages a group socket reports to flow control at
-/// once while more are queued for it. A report reopens the senders'
-/// windows; holding back this many messages' blocks (at most 64 KiB of a
-/// window of 780 blocks, `tipc_group::ADV_ACTIVE`) costs a busy sender
-/// nothing, and the last message read always reports at once.
-pub const CONSUMED_BATCH: usize = 32;
 
 impl std::fmt::Debug for GroupSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -312,27 +300,15 @@ impl GroupSocket {
         self.send(Dest::GroupBroadcast, data, Deadline::after(t))
     }
 
-    /// Reading a message opens its sender's window again: reported to the
-    /// group in batches of up to [`CONSUMED_BATCH`] while more events are
-    /// queued, at once when none is (so a reader that stops reading never
-    /// keeps a window closed on messages it has read).
+    /// Reading a message opens its sender's window again.
     fn consumed(&self, ev: &GroupEvent) {
-        let mut q = self.unreported.lock();
-        if let GroupEvent::Message { from, data, .. } = ev {
-            q.push((*from, data.len()));
+        if let GroupEvent::Message { from, data, .. } = ev
+            && *from != self.id()
+        {
+            let mut g = self.shared.inner.lock();
+            g.core.group_consumed(self.port, *from, data.len());
+            self.shared.flush(&mut g);
         }
-        if q.is_empty() || (q.len() < CONSUMED_BATCH && !self.rx.is_empty()) {
-            return;
-        }
-        let mut g = self.shared.inner.lock();
-        let own = g.core.address().unwrap_or_default();
-        for (from, len) in q.drain(..) {
-            if from.node != own || from.port != self.port {
-                g.core.group_consumed(self.port, from, len);
-            }
-        }
-        drop(q);
-        self.shared.flush(&mut g);
     }
 
     /// Waits for the next message or member event.
