@@ -16,7 +16,11 @@
 //!
 //! * raw: ping-pong RTT (64 B), blasts of 1 500-, 1 070- and 64-byte frames
 //!   to one sink, and a 1 070-byte blast to the broadcast address received
-//!   by 4 and by 8 sinks at once (the slowest sink's rate);
+//!   by 4 and by 8 sinks at once (the slowest sink's rate); the sinks read
+//!   a TPACKET_V3 ring, woken once per block; the 1 070-byte blast and the
+//!   8-sink fan-out also into sinks reading with `recvmmsg`, woken per
+//!   frame while they sleep as a stack's socket reader is (the limit of
+//!   the path this stack takes);
 //! * ours: group unicast RTT (64 B), group unicast one-way of 1 KiB and of
 //!   64 B messages to one member, anycast of 1 KiB to 8 members, broadcast
 //!   of 1 KiB to 1, 4 and 8 members; a message counts once every reader
@@ -383,6 +387,7 @@ fn main() {
     let rx1: MemberId = socks[RX0].id();
 
     let mut s_raw_rtt = Series::default();
+    let (mut s_raw1070m, mut s_fan8m) = (Series::default(), Series::default());
     let (mut s_raw1500, mut s_raw1070, mut s_raw64, mut s_fan4, mut s_fan8) =
         (Series::default(), Series::default(), Series::default(), Series::default(), Series::default());
     let (mut s_rtt, mut s_uni, mut s_uni64, mut s_any) =
@@ -402,9 +407,13 @@ fn main() {
             for (series, size) in [(&mut s_raw1500, 1500), (&mut s_raw1070, 1070), (&mut s_raw64, 64)] {
                 series.push(Rate { rate: raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1), cpu_per_m: 0.0 });
             }
+            s_raw1070m
+                .push(Rate { rate: raw_blast_into(&raw, a, b, &mac(RX0), 1070, secs, 0, 1, "mmsg"), cpu_per_m: 0.0 });
             let sinks: Vec<&Netns> = (RX0..NODES).map(|i| lab.node(i)).collect();
-            s_fan4.push(Rate { rate: raw_fanout(&raw, a, &sinks[..4], 1070, secs, 0, 1), cpu_per_m: 0.0 });
-            s_fan8.push(Rate { rate: raw_fanout(&raw, a, &sinks, 1070, secs, 0, 1), cpu_per_m: 0.0 });
+            let all = "ff:ff:ff:ff:ff:ff";
+            s_fan4.push(Rate { rate: raw_fanout(&raw, a, &sinks[..4], all, 1070, secs, 0, 1, "ring"), cpu_per_m: 0.0 });
+            s_fan8.push(Rate { rate: raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "ring"), cpu_per_m: 0.0 });
+            s_fan8m.push(Rate { rate: raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "mmsg"), cpu_per_m: 0.0 });
         }
         if want("rtt") {
             s_rtt.push(Rate { rate: group_rtt(&socks[0], &socks[1], 10_000, 1000, (0, 0)), cpu_per_m: 0.0 });
@@ -473,6 +482,9 @@ fn main() {
     line("raw.blast.64.cross", &s_raw64, "frames/s", false);
     line("raw.fanout.1070.to4 (slowest)", &s_fan4, "frames/s", false);
     line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
+    println!("(sinks reading with recvmmsg, woken per frame while they sleep, like a stack's socket reader:)");
+    line("raw.blast.1070.cross.mmsg-sink", &s_raw1070m, "frames/s", false);
+    line("raw.fanout.1070.to8.mmsg-sinks", &s_fan8m, "frames/s", false);
     line("group unicast RTT 64 B", &s_rtt, "us", false);
     line("group unicast 1 KiB one-way", &s_uni, "msg/s", true);
     line("  in bursts of 64 (send_many)", &s_uni_b, "msg/s", true);
@@ -507,6 +519,8 @@ fn main() {
     ratio("group RTT / zmq RTT", &s_rtt, &z_rtt, "");
     ratio("zmq PUSH->PULL / raw 1500 blast", &z_push, &s_raw1500, "");
     ratio("zmq PUB->8 / raw 8-sink fan-out", &z_pub8, &s_fan8, "");
+    ratio("group unicast 1 KiB / raw 1070 into mmsg sink", &s_uni, &s_raw1070m, "");
+    ratio("group broadcast to 8 / raw fan-out to 8 mmsg sinks", &s_bc[2].1, &s_fan8m, "");
     if s_uni.some() && z_push.some() {
         println!("{:<44}{:>7.2}x", "cpu per message: group unicast / zmq PUSH", s_uni.cpu() / z_push.cpu());
     }

@@ -56,22 +56,26 @@ pub fn raw_blast(
     tx_cpu: usize,
     rx_cpu: usize,
 ) -> f64 {
-    let sink = in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", "ring", "--idle-ms", "1500"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sink");
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = in_ns(
-        a,
-        tx_cpu,
-        bin,
-        &["blast", "-i", NODE_IF, "--dst", dst, "-s", &size.to_string(), "-t", &secs.to_string(), "--bypass"],
-    )
-    .stdout(Stdio::null())
-    .status();
-    let out = sink.wait_with_output().expect("sink output");
-    let s = String::from_utf8_lossy(&out.stdout);
-    field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"))
+    raw_blast_into(bin, a, b, dst, size, secs, tx_cpu, rx_cpu, "ring")
+}
+
+#[allow(clippy::too_many_arguments)]
+/// [`raw_blast`] into a sink that reads with `rx`: `ring` (a TPACKET_V3
+/// ring, woken once per block) or `mmsg` (`recvmmsg`, woken per frame
+/// while it sleeps, as a stack reading its socket is). Returns frames/s
+/// received.
+pub fn raw_blast_into(
+    bin: &Path,
+    a: &Netns,
+    b: &Netns,
+    dst: &str,
+    size: usize,
+    secs: u32,
+    tx_cpu: usize,
+    rx_cpu: usize,
+    rx: &str,
+) -> f64 {
+    raw_fanout(bin, a, &[b], dst, size, secs, tx_cpu, rx_cpu, rx)
 }
 
 /// The service the connection benches bind (instances per measurement).
@@ -203,23 +207,27 @@ pub fn arg(name: &str) -> Option<String> {
     a.iter().position(|x| x == name).and_then(|i| a.get(i + 1).cloned())
 }
 
-/// Raw fan-out: one blast to the broadcast address (sendmmsg with
-/// QDISC_BYPASS on `tx_cpu`) received at once by a TPACKET_V3 ring sink
-/// in each of `sinks` (all on `rx_cpu`): the physical limit of a
-/// broadcast on this segment. Returns the slowest sink's frames/s.
+#[allow(clippy::too_many_arguments)]
+/// Raw fan-out: one blast to `dst` (sendmmsg with QDISC_BYPASS on
+/// `tx_cpu`; the broadcast address reaches every sink) received at once
+/// by a sink in each of `sinks` (all on `rx_cpu`, reading with `rx`:
+/// `ring` or `mmsg`): with the broadcast address, the physical limit of
+/// a broadcast on this segment. Returns the slowest sink's frames/s.
 pub fn raw_fanout(
     bin: &Path,
     a: &Netns,
     sinks: &[&Netns],
+    dst: &str,
     size: usize,
     secs: u32,
     tx_cpu: usize,
     rx_cpu: usize,
+    rx: &str,
 ) -> f64 {
     let procs: Vec<_> = sinks
         .iter()
         .map(|b| {
-            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", "ring", "--idle-ms", "1500"])
+            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", rx, "--idle-ms", "1500"])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("sink")
@@ -230,18 +238,7 @@ pub fn raw_fanout(
         a,
         tx_cpu,
         bin,
-        &[
-            "blast",
-            "-i",
-            NODE_IF,
-            "--dst",
-            "ff:ff:ff:ff:ff:ff",
-            "-s",
-            &size.to_string(),
-            "-t",
-            &secs.to_string(),
-            "--bypass",
-        ],
+        &["blast", "-i", NODE_IF, "--dst", dst, "-s", &size.to_string(), "-t", &secs.to_string(), "--bypass"],
     )
     .stdout(Stdio::null())
     .status();
