@@ -408,7 +408,7 @@ fn main() {
                 series.push(Rate { rate: raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1), cpu_per_m: 0.0 });
             }
             s_raw1070m
-                .push(Rate { rate: raw_blast_into(&raw, a, b, &mac(RX0), 1070, secs, 0, 1, "mmsg"), cpu_per_m: 0.0 });
+                .push(Rate { rate: raw_fanout(&raw, a, &[b], &mac(RX0), 1070, secs, 0, 1, "mmsg"), cpu_per_m: 0.0 });
             let sinks: Vec<&Netns> = (RX0..NODES).map(|i| lab.node(i)).collect();
             let all = "ff:ff:ff:ff:ff:ff";
             s_fan4.push(Rate { rate: raw_fanout(&raw, a, &sinks[..4], all, 1070, secs, 0, 1, "ring"), cpu_per_m: 0.0 });

@@ -56,26 +56,7 @@ pub fn raw_blast(
     tx_cpu: usize,
     rx_cpu: usize,
 ) -> f64 {
-    raw_blast_into(bin, a, b, dst, size, secs, tx_cpu, rx_cpu, "ring")
-}
-
-#[allow(clippy::too_many_arguments)]
-/// [`raw_blast`] into a sink that reads with `rx`: `ring` (a TPACKET_V3
-/// ring, woken once per block) or `mmsg` (`recvmmsg`, woken per frame
-/// while it sleeps, as a stack reading its socket is). Returns frames/s
-/// received.
-pub fn raw_blast_into(
-    bin: &Path,
-    a: &Netns,
-    b: &Netns,
-    dst: &str,
-    size: usize,
-    secs: u32,
-    tx_cpu: usize,
-    rx_cpu: usize,
-    rx: &str,
-) -> f64 {
-    raw_fanout(bin, a, &[b], dst, size, secs, tx_cpu, rx_cpu, rx)
+    raw_fanout(bin, a, &[b], dst, size, secs, tx_cpu, rx_cpu, "ring")
 }
 
 /// The service the connection benches bind (instances per measurement).
@@ -210,9 +191,11 @@ pub fn arg(name: &str) -> Option<String> {
 #[allow(clippy::too_many_arguments)]
 /// Raw fan-out: one blast to `dst` (sendmmsg with QDISC_BYPASS on
 /// `tx_cpu`; the broadcast address reaches every sink) received at once
-/// by a sink in each of `sinks` (all on `rx_cpu`, reading with `rx`:
-/// `ring` or `mmsg`): with the broadcast address, the physical limit of
-/// a broadcast on this segment. Returns the slowest sink's frames/s.
+/// by a sink in each of `sinks` (all on `rx_cpu`), each reading with
+/// `rx`: `ring` (a TPACKET_V3 ring, woken once per block) or `mmsg`
+/// (`recvmmsg`, woken per frame while it sleeps, as a stack reading its
+/// socket is). With the broadcast address, the physical limit of a
+/// broadcast on this segment. Returns the slowest sink's frames/s.
 pub fn raw_fanout(
     bin: &Path,
     a: &Netns,
