@@ -393,3 +393,39 @@ fn send_many_keeps_order_and_a_reader_that_caught_up_reopens_the_whole_window() 
     }
     assert!(fit >= 64, "only {fit} messages of 9 blocks fit the window after the reader caught up");
 }
+
+/// `send_many`'s edges: an empty burst sends nothing, a socket that has
+/// not joined a group and a member that does not exist are typed errors
+/// when the first message fails, and an error after part of a burst went
+/// out returns the count sent (the rest, sent again, shows the error).
+#[test]
+fn send_many_edges_are_counts_or_typed_errors() {
+    let ips = ["127.79.6.1", "127.79.6.2"];
+    let n = [node(ips[0], &[ips[1]]), node(ips[1], &[ips[0]])];
+    for s in &n {
+        s.wait_for_nodes(1, Duration::from_secs(15)).expect("link over UDP");
+    }
+    let lone = n[0].group_socket().expect("socket");
+    let msg = Bytes::from_static(b"m");
+    assert!(matches!(lone.send_many(tipc_rs::Dest::GroupBroadcast, &[msg.clone()]), Err(tipc_rs::Error::NotJoined)));
+    let g = common::join_group(&n);
+    assert_eq!(g[0].send_many(tipc_rs::Dest::Member(g[1].id()), &[]).expect("empty burst"), 0);
+    let ghost = tipc_rs::wire::MemberId { node: g[1].id().node, port: tipc_rs::wire::PortId(g[1].id().port.0 ^ 1) };
+    assert!(matches!(
+        g[0].send_many(tipc_rs::Dest::Member(ghost), &[msg.clone()]),
+        Err(tipc_rs::Error::NoSuchMember(m)) if m == ghost
+    ));
+    // three messages, the last one too large: two go, then the count
+    let big = Bytes::from(vec![0u8; 70_000]);
+    let burst = [msg.clone(), msg.clone(), big.clone()];
+    assert_eq!(g[0].send_many(tipc_rs::Dest::Member(g[1].id()), &burst).expect("partial"), 2);
+    assert!(g[0].send_many(tipc_rs::Dest::Member(g[1].id()), &burst[2..]).is_err(), "the rest shows the error");
+    for _ in 0..2 {
+        loop {
+            if let GroupEvent::Message { data, .. } = g[1].recv_timeout(Duration::from_secs(5)).expect("delivered") {
+                assert_eq!(data, msg);
+                break;
+            }
+        }
+    }
+}
