@@ -407,12 +407,15 @@ fn send_many_edges_are_counts_or_typed_errors() {
     }
     let lone = n[0].group_socket().expect("socket");
     let msg = Bytes::from_static(b"m");
-    assert!(matches!(lone.send_many(tipc_rs::Dest::GroupBroadcast, &[msg.clone()]), Err(tipc_rs::Error::NotJoined)));
+    assert!(matches!(
+        lone.send_many(tipc_rs::Dest::GroupBroadcast, std::slice::from_ref(&msg)),
+        Err(tipc_rs::Error::NotJoined)
+    ));
     let g = common::join_group(&n);
     assert_eq!(g[0].send_many(tipc_rs::Dest::Member(g[1].id()), &[]).expect("empty burst"), 0);
     let ghost = tipc_rs::wire::MemberId { node: g[1].id().node, port: tipc_rs::wire::PortId(g[1].id().port.0 ^ 1) };
     assert!(matches!(
-        g[0].send_many(tipc_rs::Dest::Member(ghost), &[msg.clone()]),
+        g[0].send_many(tipc_rs::Dest::Member(ghost), std::slice::from_ref(&msg)),
         Err(tipc_rs::Error::NoSuchMember(m)) if m == ghost
     ));
     // three messages, the last one too large: two go, then the count
