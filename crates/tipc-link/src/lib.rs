@@ -52,6 +52,7 @@ mod testkit;
 mod timers;
 mod tunnel;
 
+pub use bcast::BC_WINDOW;
 pub use config::{AddrMode, BearerSettings, DEFAULT_PRIORITY, LinkConfig, MAX_BEARERS, MAX_PRIORITY, caps};
 pub use error::LinkError;
 pub use event::{Conflict, LinkEvent, Transmit, TxDest};
