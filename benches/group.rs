@@ -365,7 +365,9 @@ fn main() {
     let no_zmq = std::env::args().any(|a| a == "--no-zmq");
 
     let raw = build_rawlimit();
-    let zmq_bin = if no_zmq || !want("zmq") { None } else { build_zmqprobe() };
+    let zmq_wanted = !no_zmq && want("zmq");
+    let zmq_bin = if zmq_wanted { build_zmqprobe() } else { None };
+    let zmq_missing = zmq_wanted && zmq_bin.is_none();
     let lab = Lab::bridge("gbench", NODES).expect("bridge");
     let mac = |i: usize| lab.node(i).mac(NODE_IF).expect("mac").to_string();
     let zmq = zmq_bin.map(|bin| {
@@ -469,6 +471,9 @@ fn main() {
 
     println!("\ngroup bench: ours, ZeroMQ and raw AF_PACKET in one sitting, the same namespaces and CPUs");
     println!("(median of {runs} rounds [lowest-highest]; cpu: CPU-seconds per million messages, all processes)\n");
+    if zmq_missing {
+        println!("ZeroMQ NOT MEASURED: its probe does not build (libzmq missing; run tools/bench-setup)\n");
+    }
     let line = |name: &str, s: &Series, unit: &str, cpu: bool| {
         if s.some() {
             let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
@@ -482,7 +487,9 @@ fn main() {
     line("raw.blast.64.cross", &s_raw64, "frames/s", false);
     line("raw.fanout.1070.to4 (slowest)", &s_fan4, "frames/s", false);
     line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
-    println!("(sinks reading with recvmmsg, woken per frame while they sleep, like a stack's socket reader:)");
+    if s_raw1070m.some() {
+        println!("(sinks reading with recvmmsg, woken per frame while they sleep, like a stack's socket reader:)");
+    }
     line("raw.blast.1070.cross.mmsg-sink", &s_raw1070m, "frames/s", false);
     line("raw.fanout.1070.to8.mmsg-sinks", &s_fan8m, "frames/s", false);
     line("group unicast RTT 64 B", &s_rtt, "us", false);
