@@ -345,17 +345,22 @@ fn an_encrypted_cluster_on_udp() {
     }
 }
 
+/// Two stacks at `a` and `b` listing each other, linked.
+fn linked_pair(a: &str, b: &str) -> [Stack; 2] {
+    let n = [node(a, &[b]), node(b, &[a])];
+    for s in &n {
+        s.wait_for_nodes(1, Duration::from_secs(15)).expect("link over UDP");
+    }
+    n
+}
+
 /// `GroupSocket::send_many` delivers a burst whole and in order through a
 /// window it exhausts many times over, and once the reader has read
 /// everything the sender has its whole window back (no read message is
 /// left unreported to flow control).
 #[test]
 fn send_many_keeps_order_and_a_reader_that_caught_up_reopens_the_whole_window() {
-    let ips = ["127.79.5.1", "127.79.5.2"];
-    let n = [node(ips[0], &[ips[1]]), node(ips[1], &[ips[0]])];
-    for s in &n {
-        s.wait_for_nodes(1, Duration::from_secs(15)).expect("link over UDP");
-    }
+    let n = linked_pair("127.79.5.1", "127.79.5.2");
     let mut g = common::join_group(&n);
     let to = g[1].id();
     // 8 KiB messages: 9 blocks of the 780-block window each
@@ -400,11 +405,7 @@ fn send_many_keeps_order_and_a_reader_that_caught_up_reopens_the_whole_window() 
 /// out returns the count sent (the rest, sent again, shows the error).
 #[test]
 fn send_many_edges_are_counts_or_typed_errors() {
-    let ips = ["127.79.6.1", "127.79.6.2"];
-    let n = [node(ips[0], &[ips[1]]), node(ips[1], &[ips[0]])];
-    for s in &n {
-        s.wait_for_nodes(1, Duration::from_secs(15)).expect("link over UDP");
-    }
+    let n = linked_pair("127.79.6.1", "127.79.6.2");
     let lone = n[0].group_socket().expect("socket");
     let msg = Bytes::from_static(b"m");
     assert!(matches!(
