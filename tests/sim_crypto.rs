@@ -33,6 +33,18 @@ fn crypto(net: &mut SimNet, i: usize) -> CryptoStats {
     net.core(i).link().crypto_stats()
 }
 
+/// `n` nodes (seed `seed`), every one with the key `text`; the frames are
+/// recorded when `pcap`.
+fn keyed_net(seed: u64, n: usize, text: &str, pcap: bool) -> (SimNet, Vec<usize>) {
+    let mut net = SimNet::new(seed);
+    net.record_pcap(pcap);
+    let ix = net.add_nodes(n);
+    for &i in &ix {
+        set_key(&mut net, i, text);
+    }
+    (net, ix)
+}
+
 fn links_up(net: &mut SimNet, i: usize) -> usize {
     net.core(i).link().links().iter().filter(|l| l.state == LinkState::Established).count()
 }
@@ -128,12 +140,7 @@ fn stream(net: &mut SimNet, n: u64, mut during: impl FnMut(&mut SimNet, Duration
 /// frame is encrypted.
 #[test]
 fn master_key_cluster_runs_encrypted() {
-    let mut net = SimNet::new(11);
-    net.record_pcap(true);
-    let ix = net.add_nodes(3);
-    for &i in &ix {
-        set_key(&mut net, i, K1);
-    }
+    let (mut net, _) = keyed_net(11, 3, K1, true);
     assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "links did not come up");
     // session keys: each node's own is read by the others within 10 s + a tick
     net.run_for(Duration::from_secs(12));
@@ -195,11 +202,7 @@ fn wrong_key_or_no_key_forms_no_link() {
 #[test]
 fn rollover_under_loss_and_reordering() {
     for seed in [21u64, 22, 23] {
-        let mut net = SimNet::new(seed);
-        let ix = net.add_nodes(3);
-        for &i in &ix {
-            set_key(&mut net, i, K1);
-        }
+        let (mut net, _) = keyed_net(seed, 3, K1, false);
         assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "seed {seed}: links");
         net.run_for(Duration::from_secs(12));
         net.set_faults(FaultConfig {
@@ -247,12 +250,7 @@ fn rollover_under_loss_and_reordering() {
 /// panic, the drop counters rise by reason, the stream exact.
 #[test]
 fn hostile_frames_are_counted_and_dropped() {
-    let mut net = SimNet::new(31);
-    net.record_pcap(true);
-    let ix = net.add_nodes(3);
-    for &i in &ix {
-        set_key(&mut net, i, K1);
-    }
+    let (mut net, _) = keyed_net(31, 3, K1, true);
     assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "links");
     net.run_for(Duration::from_secs(12));
     // frames node 0 really sent to node 1 (or to all), to replay and alter
@@ -316,11 +314,7 @@ fn cluster_key_and_per_node_keys_without_a_master_key() {
     const KB: &str = "0x808182838485868788898a8b8c8d8e8f90919293";
     const KC: &str = "0xa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3";
     // cluster key
-    let mut net = SimNet::new(41);
-    let ix = net.add_nodes(3);
-    for &i in &ix {
-        set_key(&mut net, i, KA);
-    }
+    let (mut net, _) = keyed_net(41, 3, KA, false);
     assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "cluster key: links");
     stream(&mut net, 600, |_, _| {});
     for i in 0..3 {
@@ -350,11 +344,7 @@ fn cluster_key_and_per_node_keys_without_a_master_key() {
 /// again and the stream to it is exact.
 #[test]
 fn a_restarted_node_rejoins_the_encrypted_cluster() {
-    let mut net = SimNet::new(51);
-    let ix = net.add_nodes(3);
-    for &i in &ix {
-        set_key(&mut net, i, K1);
-    }
+    let (mut net, ix) = keyed_net(51, 3, K1, false);
     assert!(net.run_while(Duration::from_secs(30), |s| (0..3).any(|i| links_up(s, i) < 2)), "links");
     net.run_for(Duration::from_secs(12));
     net.restart(ix[2], |_| {});
@@ -402,12 +392,7 @@ fn failover_under_encryption() {
 /// on in clear; a rekey interval makes new session keys on its own.
 #[test]
 fn rekey_interval_then_flush_back_to_clear() {
-    let mut net = SimNet::new(71);
-    net.record_pcap(true);
-    let ix = net.add_nodes(2);
-    for &i in &ix {
-        set_key(&mut net, i, K1);
-    }
+    let (mut net, ix) = keyed_net(71, 2, K1, true);
     net.with(0, |c, now| c.set_rekey_interval(now, Some(Duration::from_secs(20))));
     assert!(net.run_while(Duration::from_secs(30), |s| (0..2).any(|i| links_up(s, i) < 1)), "links");
     assert!(net.core(0).link().encrypting());

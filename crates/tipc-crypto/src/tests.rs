@@ -300,6 +300,19 @@ fn states(a: &mut Crypto, b: &mut Crypto, now: Instant) -> Vec<bytes::Bytes> {
     sa
 }
 
+/// `turns` turns of 250 ms: `a`'s timers (and `b`'s when `b_too`), then
+/// a STATE each way ([`states`]).
+fn quiet_turns(a: &mut Crypto, b: &mut Crypto, t: &mut Instant, turns: usize, b_too: bool) {
+    for _ in 0..turns {
+        *t += tipc_wire::Duration::from_millis(250);
+        a.handle_timeout(*t);
+        if b_too {
+            b.handle_timeout(*t);
+        }
+        states(a, b, *t);
+    }
+}
+
 fn tx_key_of(f: &bytes::Bytes) -> u8 {
     EncHeader::parse(f).expect("ehdr").tx_key
 }
@@ -377,12 +390,7 @@ fn passive_keys_open_late_frames_then_go() {
     for round in 0..3 {
         carry_keys(&mut a, A, &mut b, t);
         carry_keys(&mut b, B, &mut a, t);
-        for _ in 0..48 {
-            t += step;
-            a.handle_timeout(t);
-            b.handle_timeout(t);
-            states(&mut a, &mut b, t);
-        }
+        quiet_turns(&mut a, &mut b, &mut t, 48, true);
         assert_eq!(a.stats().tx_active, round + 1, "round {round}");
         assert_eq!(b.stats().rx_keys_activated, u64::from(round) + 1, "round {round}");
         if round == 1 {
@@ -534,18 +542,9 @@ fn rekey_interval_and_the_switch_waits_for_the_peers() {
     carry_keys(&mut a, A, &mut b, t);
     carry_keys(&mut b, B, &mut a, t);
     let step = tipc_wire::Duration::from_millis(250);
-    for _ in 0..39 {
-        t += step;
-        a.handle_timeout(t);
-        b.handle_timeout(t);
-        states(&mut a, &mut b, t);
-    }
+    quiet_turns(&mut a, &mut b, &mut t, 39, true);
     assert_eq!(a.stats().tx_active, 0, "not before 10 s after b began reading it");
-    for _ in 0..4 {
-        t += step;
-        a.handle_timeout(t);
-        states(&mut a, &mut b, t);
-    }
+    quiet_turns(&mut a, &mut b, &mut t, 4, false);
     assert_eq!(a.stats().tx_active, 1);
     assert_eq!(a.stats().rekeys, 1);
     while t < Instant::ZERO + tipc_wire::Duration::from_secs(30) {
@@ -734,24 +733,12 @@ fn a_peer_going_down_restarts_the_quiet_period() {
     assert!(a.rekey(t));
     carry_keys(&mut a, A, &mut b, t);
     // b takes key 2 at once; c never hears of it and still reads key 1
-    for _ in 0..36 {
-        t += step;
-        a.handle_timeout(t);
-        states(&mut a, &mut b, t);
-    }
+    quiet_turns(&mut a, &mut b, &mut t, 36, false);
     assert_eq!(a.stats().tx_active, 1, "c still reads key 1");
     // 9 s after b's switch, c goes down: the switch waits 10 s more
     a.peer_down(t, C);
-    for _ in 0..36 {
-        t += step;
-        a.handle_timeout(t);
-        states(&mut a, &mut b, t);
-    }
+    quiet_turns(&mut a, &mut b, &mut t, 36, false);
     assert_eq!(a.stats().tx_active, 1, "not before 10 s after the readers changed");
-    for _ in 0..8 {
-        t += step;
-        a.handle_timeout(t);
-        states(&mut a, &mut b, t);
-    }
+    quiet_turns(&mut a, &mut b, &mut t, 8, false);
     assert_eq!(a.stats().tx_active, 2);
 }
