@@ -32,8 +32,9 @@ const BC_RETX_GAP: Duration = Duration::from_millis(5);
 /// to 8191 ahead ([`RCV_WINDOW`]), so the size is the sender's own
 /// choice. With 50, a fan-out to several members stalls on the slowest
 /// member's acknowledgement (one every 16 packets) several times per
-/// window; 256 keeps the pipe full (`cargo bench --bench group`:
-/// broadcast to 8 members 73 k → 92–97 k msg/s in one sitting).
+/// window; 256 keeps the pipe full (`cargo bench --bench group`, 50 and
+/// 256 in one sitting: broadcast to 4 members 87 k → 114 k msg/s, to 8
+/// members 80 k → 95 k).
 pub const BC_WINDOW: usize = 256;
 
 /// Our broadcast send link.
@@ -46,8 +47,6 @@ pub(crate) struct BcSend {
     net_id: u32,
     /// Sequence number of the next packet.
     pub snd_nxt: SeqNo,
-    /// Most packets in flight (50).
-    pub window: usize,
     /// Packets in flight: sequence number, packet, last retransmission.
     pub transmq: VecDeque<(SeqNo, Bytes, Option<Instant>)>,
     /// Packets waiting for room in the window.
@@ -74,7 +73,6 @@ impl BcSend {
             primary: 0,
             net_id,
             snd_nxt: SeqNo(1),
-            window: BC_WINDOW,
             transmq: VecDeque::new(),
             backlog: VecDeque::new(),
             backlog_limit: 2000,
@@ -134,7 +132,7 @@ impl BcSend {
 
     /// Moves backlog into the window, each packet stamped and broadcast.
     fn advance(&mut self, now: Instant, own: NodeAddr, out: &mut Outbox) {
-        while self.transmq.len() < self.window {
+        while self.transmq.len() < BC_WINDOW {
             let Some(m) = self.backlog.pop_front() else { break };
             let seq = self.snd_nxt;
             self.snd_nxt = seq.next();
