@@ -173,14 +173,14 @@ struct Kind {
 impl Kind {
     fn of(msg: &[u8]) -> Kind {
         let h = UncheckedHeader::new(msg);
-        let user = h.user();
+        let (user, mtype) = (h.user(), h.msg_type());
         let proto = user == User::LinkProtocol;
-        let state = proto && h.msg_type() == u8::from(LinkProtoType::State);
+        let state = proto && mtype == u8::from(LinkProtoType::State);
         Kind {
             cfg: user == User::LinkConfig,
             proto,
             state,
-            key_distr: user == User::MsgCrypto && h.msg_type() == KEY_DISTR_MSG,
+            key_distr: user == User::MsgCrypto && mtype == KEY_DISTR_MSG,
             keepalive: state && h.keepalive(),
         }
     }
