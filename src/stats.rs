@@ -10,7 +10,14 @@ use tipc_wire::{NodeAddr, NodeId};
 pub use tipc_group::MemberStats;
 
 /// Everything [`crate::Stack::stats`] reports.
-#[derive(Clone, Debug)]
+///
+/// It serialises with serde (`serde_json::to_string(&stack.stats())`):
+/// node identities, node addresses and media addresses as the text the
+/// kernel's `tipc` tool prints (an address as 8 hex digits), scopes by
+/// name, states by their variant name, durations (a link's tolerance) in
+/// whole microseconds, everything else as numbers. Its `Display` prints
+/// the same snapshot as tables.
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct StackStats {
     /// Our identity.
     pub node_id: NodeId,
@@ -18,7 +25,9 @@ pub struct StackStats {
     pub address: Option<NodeAddr>,
     /// One row per peer link.
     pub links: Vec<LinkInfo>,
-    /// Broadcast link: packets sent, retransmitted, in flight, waiting.
+    /// Broadcast link: packets sent, retransmitted, in flight, waiting
+    /// (in JSON an object with those four names).
+    #[serde(serialize_with = "bcast_json")]
     pub bcast: (u64, u64, usize, usize),
     /// Group members seen by local group sockets.
     pub members: Vec<MemberStats>,
@@ -41,7 +50,7 @@ pub struct StackStats {
 }
 
 /// One enabled bearer of a node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct BearerRow {
     /// Its id (0–2, in enable order).
     pub id: u8,
@@ -52,6 +61,17 @@ pub struct BearerRow {
     /// A UDP bearer's replicast peers, given and learned from discovery
     /// (empty in multicast mode and on Ethernet).
     pub replicast: Vec<std::net::SocketAddr>,
+}
+
+/// The broadcast link's four figures as a JSON object.
+fn bcast_json<S: serde::Serializer>(b: &(u64, u64, usize, usize), s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("BcastStats", 4)?;
+    st.serialize_field("sent", &b.0)?;
+    st.serialize_field("retransmitted", &b.1)?;
+    st.serialize_field("in_flight", &b.2)?;
+    st.serialize_field("waiting", &b.3)?;
+    st.end()
 }
 
 impl BearerRow {

@@ -433,3 +433,66 @@ fn send_many_edges_are_counts_or_typed_errors() {
         }
     }
 }
+
+/// `Stack::stats()` serialises to JSON with the snapshot's own values:
+/// identities and addresses as the text `tipc` prints, the link's state
+/// and counters, its tolerance in microseconds, the name table with
+/// scopes by name, group members, the broadcast link as named figures,
+/// and each bearer's settings and counters.
+#[test]
+fn stats_serialise_to_json_with_the_snapshots_values() {
+    let n = linked_pair("127.79.6.1", "127.79.6.2");
+    let g = common::join_group(&n);
+    g[0].broadcast(Bytes::from_static(b"counted")).expect("broadcast");
+    // member events come first
+    while !matches!(g[1].recv_timeout(Duration::from_secs(5)).expect("the broadcast"), GroupEvent::Message { .. }) {}
+    let s = n[0].stats();
+    let j = serde_json::to_value(&s).expect("stats serialise");
+    assert_eq!(j["node_id"], s.node_id.to_string());
+    assert_eq!(j["address"], s.address.expect("an address").to_string());
+    assert_eq!(j["address"].as_str().map(str::len), Some(8), "an address as 8 hex digits");
+    let (l, jl) = (&s.links[0], &j["links"][0]);
+    assert_eq!(j["links"].as_array().map(Vec::len), Some(s.links.len()));
+    assert_eq!(jl["name"], l.name);
+    assert_eq!(jl["peer"], l.peer.to_string());
+    assert_eq!(jl["peer_id"], l.peer_id.to_string());
+    assert_eq!(jl["peer_media"], l.peer_media.to_string());
+    assert_eq!(jl["peer_media"], "127.79.6.2:6118");
+    assert_eq!(jl["state"], "Established");
+    assert_eq!(jl["active"], true);
+    assert_eq!(jl["window"], l.window);
+    assert_eq!(jl["tolerance"], l.tolerance.as_micros());
+    assert_eq!(jl["tolerance"], 1_500_000, "1.5 s in microseconds");
+    assert_eq!(jl["stats"]["sent_pkts"], l.stats.sent_pkts);
+    assert!(l.stats.sent_pkts > 0 && l.stats.recv_pkts > 0);
+    assert_eq!(jl["stats"]["recv_pkts"], l.stats.recv_pkts);
+    let jb = &j["bcast"];
+    assert_eq!(
+        [&jb["sent"], &jb["retransmitted"], &jb["in_flight"], &jb["waiting"]].map(serde_json::Value::as_u64),
+        [Some(s.bcast.0), Some(s.bcast.1), Some(s.bcast.2 as u64), Some(s.bcast.3 as u64)]
+    );
+    // the name table: both members' publications, scope by name
+    assert_eq!(j["names"].as_array().map(Vec::len), Some(s.names.len()));
+    let mine = s.names.iter().position(|p| p.port == g[0].id().port).expect("own publication");
+    let jp = &j["names"][mine];
+    assert_eq!((jp["range"]["type"].as_u64(), jp["range"]["lower"].as_u64()), (Some(4711), Some(1)));
+    assert_eq!(jp["scope"], "cluster");
+    assert_eq!(jp["node"], s.names[mine].node.to_string());
+    assert_eq!(jp["port"], s.names[mine].port.0);
+    // group members as the socket sees them
+    let jm = &j["members"][0];
+    assert_eq!(jm["member"]["node"], s.members[0].member.node.to_string());
+    assert_eq!(jm["member"]["port"], s.members[0].member.port.0);
+    assert_eq!(jm["state"], format!("{:?}", s.members[0].state));
+    assert_eq!(jm["window"], s.members[0].window);
+    // the bearer: its settings, counters and replicast peers
+    let (b, jb) = (&s.bearers[0], &j["bearers"][0]);
+    assert_eq!(jb["settings"]["name"], b.settings.name);
+    assert_eq!(jb["settings"]["media"], "127.79.6.1:6118");
+    assert_eq!(jb["stats"]["rx_frames"], b.stats.expect("counters").rx_frames);
+    assert_eq!(jb["replicast"][0], "127.79.6.2:6118");
+    assert_eq!(j["core"]["malformed"], s.core.malformed);
+    assert_eq!(j["crypto"]["tx_encrypted"], 0);
+    // and the tables still print
+    assert!(s.to_string().contains("Established"));
+}

@@ -12,6 +12,7 @@ pub const MIN_MTU: usize = 100;
 /// What the bearer knows about its interface (on UDP: its name, address
 /// and MTU).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct IfInfo {
     /// Interface name (on UDP the bearer's name).
     pub name: String,

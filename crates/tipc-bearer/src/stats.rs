@@ -52,6 +52,7 @@ impl Counters {
 
 /// A snapshot of a bearer's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BearerStats {
     /// TIPC frames handed to the stack.
     pub rx_frames: u64,

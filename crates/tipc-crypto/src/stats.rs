@@ -4,6 +4,7 @@ use crate::error::DropReason;
 
 /// What the crypto layer did, and why it dropped frames. No key material.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct CryptoStats {
     /// Frames encrypted and sent (probe copies included).

@@ -90,6 +90,7 @@ pub enum GroupError {
 
 /// Member states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum MemberState {
     /// Its JOIN arrived, its publication not yet.
     Joining,

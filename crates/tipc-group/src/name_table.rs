@@ -6,6 +6,7 @@ use tipc_wire::{Instance, MemberId, NodeAddr, PortId, PublItem, Scope, ServiceRa
 
 /// One binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Publication {
     /// The bound range.
     pub range: ServiceRange,

@@ -125,6 +125,7 @@ pub enum SocketEvent {
 
 /// One group member as a local group socket sees it (for statistics).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MemberStats {
     /// The local socket.
     pub socket: PortId,
@@ -144,6 +145,7 @@ pub struct MemberStats {
 
 /// Counters of the socket layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SocketStats {
     /// Messages for ports that do not exist (dropped or returned).
     pub no_port: u64,

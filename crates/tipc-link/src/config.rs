@@ -130,6 +130,7 @@ pub const MAX_BEARERS: usize = 3;
 /// bearer set` changes (priority, tolerance, window, MTU), used for every
 /// link the bearer makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BearerSettings {
     /// Our media address on the bearer (a MAC, or a UDP address and port),
     /// which its discovery announces.

@@ -17,6 +17,7 @@ use crate::stats::LinkStats;
 /// Link states (net/tipc/link.c; a synching link is `Established`, its
 /// node keeps the synch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum LinkState {
     /// Down; sending RESET.
     Reset,

@@ -60,6 +60,7 @@ pub(crate) enum DownReason {
 
 /// A snapshot of one link for statistics.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkInfo {
     /// The link's name as the kernel forms it (net/tipc/link.c
     /// `tipc_link_create`): `OWN_ID:OWN_IF-PEER_ID:PEER_IF`, with the node

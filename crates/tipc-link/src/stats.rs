@@ -2,6 +2,7 @@
 
 /// Counters of one link.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkStats {
     /// Data and protocol packets sent on the link (sequenced).
     pub sent_pkts: u64,
@@ -62,6 +63,7 @@ pub struct LinkStats {
 
 /// Counters of the whole layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LayerStats {
     /// Frames that failed validation.
     pub malformed: u64,

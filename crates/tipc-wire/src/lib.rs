@@ -49,6 +49,8 @@ mod msg;
 mod name_distr;
 pub mod pcap;
 mod seqno;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod time;
 mod user;
 
