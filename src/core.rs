@@ -84,22 +84,23 @@ impl Links for LinkEdge<'_> {
     fn max_pkt(&self, node: NodeAddr) -> usize {
         self.0.max_pkt(node)
     }
-    fn send(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), LinkRefusal> {
-        self.0.send(now, node, msg).map_err(refusal)
+    fn send(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)> {
+        self.0.offer(now, node, msg).map_err(refusal)
     }
-    fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkRefusal> {
-        self.0.broadcast(now, msg).map_err(refusal)
+    fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)> {
+        self.0.offer_broadcast(now, msg).map_err(refusal)
     }
     fn caps(&self, node: NodeAddr) -> u16 {
         self.0.peer_caps(node).unwrap_or(0)
     }
 }
 
-fn refusal(e: LinkError) -> LinkRefusal {
-    match e {
+fn refusal(r: tipc_link::Refused) -> (LinkRefusal, Bytes) {
+    let why = match r.error {
         LinkError::Congested(_) => LinkRefusal::Congested,
         _ => LinkRefusal::Unreachable,
-    }
+    };
+    (why, r.msg)
 }
 
 /// One node's protocol state: the link layer and the socket layer.

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use tipc_wire::{Instant, NodeAddr, PortId, ServiceRange};
 
 use crate::topology::{SubId, SubscribeError, Subscription, Topology, TopologyEvent};
-use crate::{Group, GroupEvent, NameDistr, NameTable};
+use crate::{Group, GroupEvent, GroupOut, NameDistr, NameTable};
 
 mod bindings;
 mod conn;
@@ -187,6 +187,8 @@ pub struct SocketLayer {
     mcast: mcast::Methods,
     events: VecDeque<SocketEvent>,
     stats: SocketStats,
+    /// Reused by `pump_groups` (no allocation per send).
+    group_work: Vec<(PortId, GroupOut)>,
 }
 
 impl SocketLayer {
@@ -207,6 +209,7 @@ impl SocketLayer {
             mcast: mcast::Methods::default(),
             events: VecDeque::new(),
             stats: SocketStats::default(),
+            group_work: Vec::new(),
         }
     }
 

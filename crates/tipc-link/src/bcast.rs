@@ -17,7 +17,7 @@ use tipc_wire::{
     SeqNo, UncheckedHeader, User,
 };
 
-use crate::error::LinkError;
+use crate::error::{LinkError, Refused};
 use crate::event::{LinkEvent, Outbox, TxDest};
 use crate::link::{BcCtx, FAST_PROBE, RCV_WINDOW};
 use crate::timers::TimerKind;
@@ -96,7 +96,7 @@ impl BcSend {
     ///
     /// [`LinkError::Congested`] (for node 0) when the backlog is full,
     /// queuing nothing; [`LinkError::BadMessage`] when the message cannot be
-    /// fragmented.
+    /// fragmented. The message comes back with the error.
     pub fn send(
         &mut self,
         now: Instant,
@@ -104,10 +104,10 @@ impl BcSend {
         mtu: usize,
         msg: Bytes,
         out: &mut Outbox,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), Refused> {
         if self.backlog.len() >= self.backlog_limit {
             self.congested = true;
-            return Err(LinkError::Congested(NodeAddr(0)));
+            return Err(Refused { error: LinkError::Congested(NodeAddr(0)), msg });
         }
         let max = mtu - INT_H_SIZE;
         let pkts: Vec<Bytes> = if msg.len() > max {
@@ -115,11 +115,11 @@ impl BcSend {
             // the fragments carry the message's importance (msg.h
             // msg_importance), as the kernel's tipc_msg_build does
             let imp = UncheckedHeader::new(&msg[..]).importance();
-            tipc_wire::fragment(&msg, max, hdr, imp)
-                .map_err(LinkError::BadMessage)?
-                .into_iter()
-                .filter_map(|f| Msg::Fragment(f).to_bytes().ok())
-                .collect()
+            let frags = match tipc_wire::fragment(&msg, max, hdr, imp) {
+                Ok(f) => f,
+                Err(e) => return Err(Refused { error: LinkError::BadMessage(e), msg }),
+            };
+            frags.into_iter().filter_map(|f| Msg::Fragment(f).to_bytes().ok()).collect()
         } else {
             vec![msg]
         };

@@ -1,8 +1,21 @@
 //! The link layer's error type (API misuse and back-pressure; bad frames are
 //! counted, never returned).
 
+use bytes::Bytes;
 use thiserror::Error;
 use tipc_wire::{NodeAddr, WireError};
+
+/// A message a link did not take, handed back with the reason: a sender
+/// that keeps refused messages for later ([`crate::LinkLayer::offer`])
+/// need not hold a second reference to each one it offers, which would
+/// make the link copy every message it stamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Why it was not taken (nothing of it was queued).
+    pub error: LinkError,
+    /// The message, as offered.
+    pub msg: Bytes,
+}
 
 /// Why a send was not accepted.
 /// (Not `non_exhaustive`: the facade maps every variant, and a new one must

@@ -15,7 +15,7 @@ use tipc_wire::{
 use crate::bcast::{BcSend, Received};
 use crate::config::{BearerSettings, LinkConfig, MAX_BEARERS};
 use crate::discovery::{DISC_MIN, DiscBearer, Discovery};
-use crate::error::{LinkError, check_length};
+use crate::error::{LinkError, Refused, check_length};
 use crate::event::{LinkEvent, Outbox, Transmit};
 use crate::link::{BcCtx, Link, LinkState, Outcome};
 use crate::node::{DownReason, LinkInfo, Peers};
@@ -292,10 +292,22 @@ impl LinkLayer {
     /// [`LinkError::Congested`] (for node 0) when the backlog is full,
     /// queuing nothing: retry after [`LinkEvent::Uncongested`].
     pub fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkError> {
+        self.offer_broadcast(now, msg).map_err(|r| r.error)
+    }
+
+    /// [`LinkLayer::broadcast`] that hands a refused message back (see
+    /// [`LinkLayer::offer`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`LinkLayer::broadcast`], with the message.
+    pub fn offer_broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), Refused> {
         if !self.disc.confirmed() {
-            return Err(LinkError::NotReady);
+            return Err(Refused { error: LinkError::NotReady, msg });
         }
-        check_length(msg.len())?;
+        if let Err(error) = check_length(msg.len()) {
+            return Err(Refused { error, msg });
+        }
         let mtu = self.bcast_mtu();
         self.bcs.send(now, self.disc.addr, mtu, msg, &mut self.out)
     }
@@ -719,15 +731,31 @@ impl LinkLayer {
     /// (queuing nothing) when the link's backlog for the message's
     /// importance is full: retry after [`LinkEvent::Uncongested`].
     pub fn send(&mut self, now: Instant, dest: NodeAddr, msg: Bytes) -> Result<(), LinkError> {
-        check_length(msg.len())?;
-        let bearer = self
-            .peers
-            .get(&dest)
-            .filter(|p| p.node_up)
-            .and_then(|p| p.select(selector(&msg)))
-            .ok_or(LinkError::NoLink(dest))?;
-        let r = self.on_link(now, dest, bearer, |l, bc, out| l.send(msg, bc, out)).ok_or(LinkError::NoLink(dest))?;
-        r.map_err(|()| LinkError::Congested(dest))
+        self.offer(now, dest, msg).map_err(|r| r.error)
+    }
+
+    /// [`LinkLayer::send`] that hands a refused message back instead of
+    /// dropping it, so a sender keeping it for a retry holds no second
+    /// reference (which would make the link copy every message it stamps).
+    ///
+    /// # Errors
+    ///
+    /// As [`LinkLayer::send`], with the message.
+    pub fn offer(&mut self, now: Instant, dest: NodeAddr, msg: Bytes) -> Result<(), Refused> {
+        if let Err(error) = check_length(msg.len()) {
+            return Err(Refused { error, msg });
+        }
+        let bearer = self.peers.get(&dest).filter(|p| p.node_up).and_then(|p| p.select(selector(&msg)));
+        let Some(bearer) = bearer else { return Err(Refused { error: LinkError::NoLink(dest), msg }) };
+        // on_link finds the link `select` just named
+        let mut msg = Some(msg);
+        let r = self.on_link(now, dest, bearer, |l, bc, out| msg.take().map(|m| l.send(m, bc, out)));
+        match (r.flatten(), msg) {
+            (Some(Ok(())), _) => Ok(()),
+            (Some(Err(msg)), _) => Err(Refused { error: LinkError::Congested(dest), msg }),
+            (None, Some(msg)) => Err(Refused { error: LinkError::NoLink(dest), msg }),
+            (None, None) => Err(Refused { error: LinkError::NoLink(dest), msg: Bytes::new() }),
+        }
     }
 
     /// Whether a send to `dest` would be refused for congestion now (on

@@ -54,7 +54,7 @@ mod tunnel;
 
 pub use bcast::BC_WINDOW;
 pub use config::{AddrMode, BearerSettings, DEFAULT_PRIORITY, LinkConfig, MAX_BEARERS, MAX_PRIORITY, caps};
-pub use error::LinkError;
+pub use error::{LinkError, Refused};
 pub use event::{Conflict, LinkEvent, Transmit, TxDest};
 pub use layer::LinkLayer;
 pub use link::{ACK_EVERY, FAST_PROBE, LinkState, RCV_WINDOW};

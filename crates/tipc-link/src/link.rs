@@ -273,14 +273,15 @@ impl Link {
 
     // ---------------------------------------------------------------- send
 
-    /// Queues a message for the peer. `Err(())` when the backlog of its
-    /// importance is full (nothing queued).
-    pub fn send(&mut self, msg: Bytes, bc: &BcCtx, out: &mut Vec<Bytes>) -> Result<(), ()> {
+    /// Queues a message for the peer. `Err` gives the message back when the
+    /// backlog of its importance is full, or when it cannot be fragmented
+    /// (nothing queued).
+    pub fn send(&mut self, msg: Bytes, bc: &BcCtx, out: &mut Vec<Bytes>) -> Result<(), Bytes> {
         let imp = importance_of(&msg);
         if self.backlog_len[imp] >= self.limits[imp] {
             self.congested = true;
             self.stats.link_congs += 1;
-            return Err(());
+            return Err(msg);
         }
         if msg.len() > self.max_pkt() {
             let hdr = IntHdr {
@@ -289,10 +290,14 @@ impl Link {
                 dest_node: self.peer_addr,
                 ..IntHdr::default()
             };
-            let frags = fragment(&msg, self.max_pkt(), hdr, Importance::from(imp as u8)).map_err(|_| ())?;
-            for f in frags {
+            let Ok(frags) = fragment(&msg, self.max_pkt(), hdr, Importance::from(imp as u8)) else {
+                return Err(msg);
+            };
+            let Ok(pkts) = frags.into_iter().map(|f| Msg::Fragment(f).to_bytes()).collect::<Result<Vec<_>, _>>() else {
+                return Err(msg);
+            };
+            for b in pkts {
                 self.stats.sent_fragments += 1;
-                let b = Msg::Fragment(f).to_bytes().map_err(|_| ())?;
                 self.enqueue(Pending::One { msg: b, imp }, bc, out);
             }
             return Ok(());

@@ -1,7 +1,7 @@
 //! Data messages (users 0–3): direct, named, multicast, connection and the
 //! four group types.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::header::{check_out, put, write_word0};
 use crate::{
@@ -136,6 +136,33 @@ impl DataMsg {
 
     /// Writes the message into `buf` (at least [`DataMsg::buffer_len`] bytes).
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
+        let imp = self.checked_importance()?;
+        let n = self.buffer_len();
+        check_out(buf, n)?;
+        self.emit_header(buf, imp, n);
+        buf[self.hsize..n].copy_from_slice(&self.payload);
+        Ok(())
+    }
+
+    /// The message as a fresh buffer: as [`DataMsg::emit`] into a buffer of
+    /// [`DataMsg::buffer_len`] bytes, without first zeroing the payload's
+    /// room (every byte is written once).
+    ///
+    /// # Errors
+    /// As [`DataMsg::emit`].
+    pub fn to_bytes(&self) -> Result<Bytes, WireError> {
+        let imp = self.checked_importance()?;
+        let n = self.buffer_len();
+        let mut b = BytesMut::with_capacity(n);
+        b.resize(self.hsize, 0);
+        self.emit_header(&mut b, imp, n);
+        b.extend_from_slice(&self.payload);
+        Ok(b.freeze())
+    }
+
+    /// The importance as the user field carries it, once the header size,
+    /// importance and payload length are checked.
+    fn checked_importance(&self) -> Result<u8, WireError> {
         if !matches!(self.hsize, 24 | 32 | 40 | 44) {
             return Err(WireError::BadHeaderSize { hsize: self.hsize, what: "data message" });
         }
@@ -146,8 +173,12 @@ impl DataMsg {
         if self.payload.len() > crate::MAX_USER_MSG_SIZE {
             return Err(WireError::Overflow { field: "payload", value: self.payload.len() as u64 });
         }
-        let n = self.buffer_len();
-        check_out(buf, n)?;
+        Ok(imp)
+    }
+
+    /// Writes the header (the first `hsize` bytes of `buf`) of a message of
+    /// `n` bytes with user field `imp` (checked by the caller).
+    fn emit_header(&self, buf: &mut [u8], imp: u8, n: usize) {
         buf[..self.hsize].fill(0);
         write_word0(buf, imp, self.hsize, self.flags, n);
         put(buf, 1, 29, 3, u32::from(u8::from(self.msg_type)));
@@ -172,8 +203,6 @@ impl DataMsg {
                 crate::field::set_word(buf, i + 3, *w);
             }
         }
-        buf[self.hsize..n].copy_from_slice(&self.payload);
-        Ok(())
     }
 
     /// The user value of this message.

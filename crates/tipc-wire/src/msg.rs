@@ -194,6 +194,9 @@ impl Msg {
 
     /// Encodes into a new buffer.
     pub fn to_bytes(&self) -> Result<Bytes, WireError> {
+        if let Msg::Data(d) = self {
+            return d.to_bytes();
+        }
         let mut b = BytesMut::zeroed(self.buffer_len());
         self.emit(&mut b)?;
         Ok(b.freeze())

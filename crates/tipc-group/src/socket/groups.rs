@@ -145,29 +145,29 @@ impl SocketLayer {
     /// Moves group output onto links and group events out, until the groups
     /// have nothing more (local deliveries may make more).
     pub(super) fn pump_groups(&mut self, links: &mut impl Links) {
+        let mut work = std::mem::take(&mut self.group_work);
         loop {
-            let mut work: Vec<(PortId, GroupOut)> = Vec::new();
-            let mut evs: Vec<(PortId, GroupEvent)> = Vec::new();
+            let mut any = false;
             for (p, g) in self.groups.iter_mut() {
                 while let Some(o) = g.poll_out() {
                     work.push((*p, o));
                 }
+                // events go out in the order the groups raised them
                 while let Some(e) = g.poll_event() {
-                    evs.push((*p, e));
+                    any = true;
+                    self.events.push_back(match e {
+                        GroupEvent::Unblocked => SocketEvent::Uncongested(NodeAddr(0)),
+                        event => SocketEvent::Group { port: *p, event },
+                    });
                 }
             }
-            if work.is_empty() && evs.is_empty() {
+            if work.is_empty() && !any {
                 break;
             }
-            for (port, event) in evs {
-                self.events.push_back(match event {
-                    GroupEvent::Unblocked => SocketEvent::Uncongested(NodeAddr(0)),
-                    event => SocketEvent::Group { port, event },
-                });
-            }
-            for (p, o) in work {
+            for (p, o) in work.drain(..) {
                 self.group_out(p, o, links);
             }
         }
+        self.group_work = work;
     }
 }

@@ -36,14 +36,17 @@ pub trait Links {
     ///
     /// # Errors
     /// [`LinkRefusal::Congested`] (nothing taken) or
-    /// [`LinkRefusal::Unreachable`].
-    fn send(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), LinkRefusal>;
+    /// [`LinkRefusal::Unreachable`], with the message handed back (a caller
+    /// keeping it for a retry holds no second reference, which would make
+    /// the link copy it).
+    fn send(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)>;
     /// Hands an encoded message to the broadcast link.
     ///
     /// # Errors
     /// [`LinkRefusal::Congested`] (nothing taken) or
-    /// [`LinkRefusal::Unreachable`] (no node to reach).
-    fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), LinkRefusal>;
+    /// [`LinkRefusal::Unreachable`] (no node to reach), with the message
+    /// handed back.
+    fn broadcast(&mut self, now: Instant, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)>;
     /// The capability bits `node` advertised in discovery (0 when unknown;
     /// net/tipc/node.h `TIPC_BLOCK_FLOWCTL` and the others).
     fn caps(&self, node: NodeAddr) -> u16;
@@ -80,12 +83,14 @@ impl Outbox {
     /// Sends `b` to `node`, behind anything already waiting for that link.
     pub(super) fn send_keep(&mut self, now: Instant, node: NodeAddr, b: Bytes, links: &mut impl Links) {
         let empty = self.nodes.get(&node).is_none_or(VecDeque::is_empty);
-        if empty {
-            match links.send(now, node, b.clone()) {
-                Ok(()) | Err(LinkRefusal::Unreachable) => return,
-                Err(LinkRefusal::Congested) => {}
+        let b = if empty {
+            match links.send(now, node, b) {
+                Ok(()) | Err((LinkRefusal::Unreachable, _)) => return,
+                Err((LinkRefusal::Congested, b)) => b,
             }
-        }
+        } else {
+            b
+        };
         self.nodes.entry(node).or_default().push_back(b);
     }
 
@@ -93,7 +98,7 @@ impl Outbox {
     pub(super) fn broadcast_keep(&mut self, now: Instant, b: Bytes, links: &mut impl Links) {
         if !self.bcast.is_empty() {
             self.bcast.push_back(b);
-        } else if let Err(LinkRefusal::Congested) = links.broadcast(now, b.clone()) {
+        } else if let Err((LinkRefusal::Congested, b)) = links.broadcast(now, b) {
             self.bcast.push_back(b);
         }
     }
@@ -103,7 +108,7 @@ impl Outbox {
         let nodes: Vec<NodeAddr> = self.nodes.keys().copied().collect();
         for n in nodes {
             while let Some(b) = self.nodes.get_mut(&n).and_then(VecDeque::pop_front) {
-                if let Err(LinkRefusal::Congested) = links.send(now, n, b.clone()) {
+                if let Err((LinkRefusal::Congested, b)) = links.send(now, n, b) {
                     if let Some(q) = self.nodes.get_mut(&n) {
                         q.push_front(b);
                     }
@@ -115,7 +120,7 @@ impl Outbox {
             }
         }
         while let Some(b) = self.bcast.pop_front() {
-            if let Err(LinkRefusal::Congested) = links.broadcast(now, b.clone()) {
+            if let Err((LinkRefusal::Congested, b)) = links.broadcast(now, b) {
                 self.bcast.push_front(b);
                 break;
             }

@@ -219,8 +219,8 @@ impl SocketLayer {
         }
         match links.send(self.now, n, b) {
             Ok(()) => Ok(()),
-            Err(LinkRefusal::Congested) => Err(SocketError::WouldBlock(n)),
-            Err(LinkRefusal::Unreachable) => Err(SocketError::NoLink(n)),
+            Err((LinkRefusal::Congested, _)) => Err(SocketError::WouldBlock(n)),
+            Err((LinkRefusal::Unreachable, _)) => Err(SocketError::NoLink(n)),
         }
     }
 

@@ -43,23 +43,23 @@ impl Links for Wire {
     fn max_pkt(&self, _node: NodeAddr) -> usize {
         1460
     }
-    fn send(&mut self, _now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), LinkRefusal> {
+    fn send(&mut self, _now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)> {
         if !self.up.contains(&node) {
-            return Err(LinkRefusal::Unreachable);
+            return Err((LinkRefusal::Unreachable, msg));
         }
         if self.congested.contains(&node) {
-            return Err(LinkRefusal::Congested);
+            return Err((LinkRefusal::Congested, msg));
         }
         self.unicasts += 1;
         self.out.push((Some(node), msg));
         Ok(())
     }
-    fn broadcast(&mut self, _now: Instant, msg: Bytes) -> Result<(), LinkRefusal> {
+    fn broadcast(&mut self, _now: Instant, msg: Bytes) -> Result<(), (LinkRefusal, Bytes)> {
         if self.up.is_empty() {
-            return Err(LinkRefusal::Unreachable);
+            return Err((LinkRefusal::Unreachable, msg));
         }
         if self.bcast_congested {
-            return Err(LinkRefusal::Congested);
+            return Err((LinkRefusal::Congested, msg));
         }
         self.broadcasts += 1;
         self.out.push((None, msg));
