@@ -112,16 +112,21 @@ impl SocketLayer {
         })
     }
 
-    fn group_out(&mut self, port: PortId, o: GroupOut, links: &mut impl Links) {
+    /// Carries out one output of a group; true when it was delivered here,
+    /// to a local member, whose group may have output of its own now.
+    fn group_out(&mut self, port: PortId, o: GroupOut, links: &mut impl Links) -> bool {
         let own = self.own();
         match o {
-            GroupOut::To { member, msg } if member.node == own => match msg {
-                DataMsgOrProto::Data(d) => self.deliver_data(d, links),
-                DataMsgOrProto::Proto(p) => {
-                    self.deliver_group_proto(own, p);
-                    self.pump_groups(links);
+            GroupOut::To { member, msg } if member.node == own => {
+                match msg {
+                    DataMsgOrProto::Data(d) => self.deliver_data(d, links),
+                    DataMsgOrProto::Proto(p) => {
+                        self.deliver_group_proto(own, p);
+                        self.pump_groups(links);
+                    }
                 }
-            },
+                true
+            }
             GroupOut::To { member, msg } => {
                 let b = match msg {
                     DataMsgOrProto::Data(d) => Msg::Data(d).to_bytes(),
@@ -130,6 +135,7 @@ impl SocketLayer {
                 if let Ok(b) = b {
                     self.outbox.send_keep(self.now, member.node, b, links);
                 }
+                false
             }
             GroupOut::Multi { nodes, local, replicast, msg } => {
                 if local {
@@ -138,34 +144,36 @@ impl SocketLayer {
                     self.deliver_group_multi(l, Some(port));
                 }
                 self.multicast_out(msg, &nodes, replicast, links);
+                local
             }
         }
     }
 
     /// Moves group output onto links and group events out, until the groups
-    /// have nothing more (local deliveries may make more).
+    /// have nothing more: one more round only after a delivery to a local
+    /// member (which may make more); output sent to other nodes and events
+    /// make none.
     pub(super) fn pump_groups(&mut self, links: &mut impl Links) {
         let mut work = std::mem::take(&mut self.group_work);
         loop {
-            let mut any = false;
             for (p, g) in self.groups.iter_mut() {
                 while let Some(o) = g.poll_out() {
                     work.push((*p, o));
                 }
                 // events go out in the order the groups raised them
                 while let Some(e) = g.poll_event() {
-                    any = true;
                     self.events.push_back(match e {
                         GroupEvent::Unblocked => SocketEvent::Uncongested(NodeAddr(0)),
                         event => SocketEvent::Group { port: *p, event },
                     });
                 }
             }
-            if work.is_empty() && !any {
-                break;
-            }
+            let mut again = false;
             for (p, o) in work.drain(..) {
-                self.group_out(p, o, links);
+                again |= self.group_out(p, o, links);
+            }
+            if !again {
+                break;
             }
         }
         self.group_work = work;
