@@ -78,6 +78,9 @@ impl Links for LinkEdge<'_> {
     fn up_nodes(&self) -> Vec<NodeAddr> {
         self.0.up_nodes()
     }
+    fn up_count(&self) -> usize {
+        self.0.up_count()
+    }
     fn is_congested(&self, node: NodeAddr) -> bool {
         self.0.is_congested(node)
     }

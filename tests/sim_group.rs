@@ -213,3 +213,33 @@ fn broadcast_link_packets_carry_no_destination_node() {
     }
     assert!(seen >= 10, "the broadcasts went on the broadcast link: {seen} packets");
 }
+
+/// A member on the sender's own node gets broadcasts and multicasts like
+/// any other member, delivered on the node instead of over a link; the
+/// sender itself gets them only with LOOPBACK.
+#[test]
+fn members_on_the_senders_own_node_get_broadcasts_and_multicasts() {
+    let mut n = Net::new(2, FaultConfig::none());
+    let a = n.join(0, 1, false);
+    let b = n.join(0, 2, false);
+    let c = n.join(1, 2, false);
+    n.run(Duration::from_secs(1));
+    n.send(0, a.port, Mode::Broadcast, None, 0, "all");
+    n.send(0, a.port, Mode::Multicast, None, 2, "two");
+    n.run(Duration::from_secs(1));
+    let texts = |n: &Net, node: usize, m: MemberId| -> Vec<String> {
+        n.msgs(node, m.port).into_iter().filter(|x| x.0 == a).map(|x| x.2).collect()
+    };
+    assert_eq!(texts(&n, 0, b), ["all", "two"], "seed {}: the member on the same node", n.net.seed());
+    assert_eq!(texts(&n, 1, c), ["all", "two"], "seed {}: the member on the other node", n.net.seed());
+    assert!(n.msgs(0, a.port).is_empty(), "no loopback asked for");
+    // and when every other member is on the same node
+    let mut n = Net::new(2, FaultConfig::none());
+    let a = n.join(0, 1, false);
+    let b = n.join(0, 2, false);
+    n.run(Duration::from_secs(1));
+    n.send(0, a.port, Mode::Broadcast, None, 0, "here");
+    n.run(Duration::from_secs(1));
+    let got: Vec<String> = n.msgs(0, b.port).into_iter().filter(|x| x.0 == a).map(|x| x.2).collect();
+    assert_eq!(got, ["here"], "seed {}: only members on the sender's node", n.net.seed());
+}

@@ -715,8 +715,11 @@ impl Group {
                 }
             }
             MemberState::Active => {
-                self.active.retain(|x| *x != from);
-                self.active.push_back(from);
+                // the most recent sender goes last (it usually is already)
+                if self.active.back() != Some(&from) {
+                    self.active.retain(|x| *x != from);
+                    self.active.push_back(from);
+                }
                 if m.advertised <= ADV_ACTIVE_LOW {
                     self.advertise(from, GroupProtoType::Adv);
                 }
@@ -826,22 +829,24 @@ impl Group {
             return Err(GroupError::WouldBlock);
         }
         let ack = self.mandatory;
-        let mut nodes = BTreeSet::new();
+        let own = self.own.node;
         let mut local = false;
-        let mut owe = BTreeSet::new();
-        for (id, m) in self.members.iter_mut().filter(|(_, m)| receiving(m.state)) {
+        for (_, m) in self.members.iter_mut().filter(|(_, m)| receiving(m.state)) {
             m.window -= u32::from(b);
-            owe.insert(*id);
-            if id.node == self.own.node {
-                local = true;
-            } else {
-                nodes.insert(id.node);
-            }
         }
+        // in member order, so the nodes come sorted (the set is built in bulk)
+        let nodes: BTreeSet<NodeAddr> = self
+            .receivers()
+            .map(|(id, _)| id.node)
+            .filter(|&n| {
+                local |= n == own;
+                n != own
+            })
+            .collect();
         let bc = self.bc_snd_nxt;
         self.bc_snd_nxt = bc.next();
         if ack {
-            self.bc_ackers = owe;
+            self.bc_ackers = self.receivers().map(|(id, _)| *id).collect();
         }
         self.mandatory = false;
         let msg = self.data(t, None, inst, data, bc, ack);

@@ -101,6 +101,11 @@ impl LinkLayer {
         self.peers.values().filter(|p| p.node_up).map(|p| p.addr).collect()
     }
 
+    /// How many nodes are up (the length of [`LinkLayer::up_nodes`]).
+    pub fn up_count(&self) -> usize {
+        self.peers.values().filter(|p| p.node_up).count()
+    }
+
     /// The enabled bearers with their ids and settings.
     pub fn bearers(&self) -> Vec<(u8, BearerSettings)> {
         (0..MAX_BEARERS as u8).filter_map(|id| self.disc.bearer(id).map(|b| (id, b.settings.clone()))).collect()

@@ -81,14 +81,15 @@ impl SocketLayer {
         force_replicast: bool,
         links: &mut impl Links,
     ) {
-        let nodes: Vec<NodeAddr> = nodes.iter().copied().filter(|n| links.is_up(*n)).collect();
-        if nodes.is_empty() {
+        let reachable = nodes.iter().filter(|n| links.is_up(**n)).count();
+        if reachable == 0 {
             return;
         }
-        let peers = links.up_nodes().len();
+        let peers = links.up_count();
         let now = self.now;
-        if self.mcast.replicast(m.orig_port, nodes.len(), peers, force_replicast, now) {
-            for n in nodes {
+        if self.mcast.replicast(m.orig_port, reachable, peers, force_replicast, now) {
+            let up: Vec<NodeAddr> = nodes.iter().copied().filter(|n| links.is_up(*n)).collect();
+            for n in up {
                 let mut c = m.clone();
                 c.dest_node = n;
                 if let Ok(b) = Msg::Data(c).to_bytes() {

@@ -27,6 +27,11 @@ pub trait Links {
     fn is_up(&self, node: NodeAddr) -> bool;
     /// The nodes with a link up, ascending.
     fn up_nodes(&self) -> Vec<NodeAddr>;
+    /// How many nodes have a link up (what `up_nodes().len()` says,
+    /// without building the list).
+    fn up_count(&self) -> usize {
+        self.up_nodes().len()
+    }
     /// Whether the link to `node` refuses messages of low importance now.
     fn is_congested(&self, node: NodeAddr) -> bool;
     /// The largest packet (bytes, header included) the link to `node`
