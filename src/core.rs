@@ -250,6 +250,10 @@ impl NodeCore {
     pub fn listen(&mut self, port: PortId) -> Result<(), Error> {
         self.sockets.listen(port).map_err(Error::from)
     }
+    /// How many connection requests wait on `listener`.
+    pub fn pending_requests(&self, listener: PortId) -> usize {
+        self.sockets.pending_requests(listener)
+    }
     /// Takes the oldest connection request waiting on `listener`.
     ///
     /// # Errors

@@ -34,6 +34,10 @@ pub enum Error {
     /// The bearer failed.
     #[error(transparent)]
     Bearer(#[from] tipc_bearer::BearerError),
+    /// A socket's readiness descriptor could not be made (the process is
+    /// out of file descriptors, for instance).
+    #[error("readiness descriptor: {0}")]
+    Readiness(std::io::Error),
     /// Three bearers (the most one node runs) are enabled already.
     #[error("{} bearers are enabled already", tipc_link::MAX_BEARERS)]
     TooManyBearers,
@@ -173,6 +177,7 @@ impl Error {
             | Error::SubscriptionEnded
             | Error::NoInterface
             | Error::Entropy(_)
+            | Error::Readiness(_)
             | Error::Pcap { .. } => return None,
         })
     }

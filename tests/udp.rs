@@ -496,3 +496,213 @@ fn stats_serialise_to_json_with_the_snapshots_values() {
     // and the tables still print
     assert!(s.to_string().contains("Established"));
 }
+
+/// Whether `fd` is readable and writable now (a zero-timeout `poll`).
+fn poll_now(fd: &impl std::os::fd::AsFd) -> (bool, bool) {
+    use nix::poll::{PollFd, PollFlags, poll};
+    let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN | PollFlags::POLLOUT)];
+    poll(&mut p, 0u8).expect("poll");
+    let r = p[0].revents().unwrap_or(PollFlags::empty());
+    (r.contains(PollFlags::POLLIN), r.contains(PollFlags::POLLOUT))
+}
+
+/// One epoll set waits on the readiness descriptors of 50 group sockets
+/// while another node broadcasts to them and unicasts to each: every
+/// message arrives, a descriptor is readable exactly while its socket has
+/// something to receive, and every wake-up finds something to read.
+#[test]
+fn epoll_waits_on_fifty_group_sockets_and_nothing_is_lost() {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+    let n = linked_pair("127.79.7.1", "127.79.7.2");
+    let sender = n[0].group_socket().expect("socket");
+    let spec = |i: u32| tipc_rs::GroupSpec {
+        stype: ServiceType(4712),
+        instance: Instance(i),
+        scope: Scope::Cluster,
+        loopback: false,
+        member_events: false,
+    };
+    sender.join(spec(1000)).expect("join");
+    let socks: Vec<tipc_rs::GroupSocket> = (0..50)
+        .map(|i| {
+            let s = n[1].group_socket().expect("socket");
+            s.join(spec(i)).expect("join");
+            s
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(15);
+    while sender.members().len() < socks.len() {
+        assert!(Instant::now() < end, "the members never all met");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ep = Epoll::new(EpollCreateFlags::empty()).expect("epoll");
+    for (i, s) in socks.iter().enumerate() {
+        let fd = s.ready_fd().expect("readiness descriptor");
+        assert_eq!(poll_now(fd), (false, true), "nothing to read yet, nothing blocked");
+        ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, i as u64)).expect("epoll add");
+    }
+    let rounds = 20u32;
+    let ids: Vec<_> = socks.iter().map(tipc_rs::GroupSocket::id).collect();
+    let tx = std::thread::spawn(move || {
+        for r in 0..rounds {
+            sender.broadcast(Bytes::from(format!("b{r}"))).expect("broadcast");
+            for id in &ids {
+                sender.send_unicast(*id, Bytes::from(format!("u{r}"))).expect("unicast");
+            }
+        }
+        sender
+    });
+    let want = 2 * rounds as usize;
+    let mut got = vec![Vec::<String>::new(); socks.len()];
+    let mut events = [EpollEvent::empty(); 64];
+    let mut empty_wakeups = 0;
+    while got.iter().any(|g| g.len() < want) {
+        assert!(
+            Instant::now() < end + Duration::from_secs(15),
+            "lost: {:?}",
+            got.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let k = ep.wait(&mut events, 1000u16).expect("epoll_wait");
+        for ev in &events[..k] {
+            let i = ev.data() as usize;
+            let mut read = 0;
+            while let Some(e) = socks[i].try_recv() {
+                if let GroupEvent::Message { data, .. } = e {
+                    got[i].push(String::from_utf8_lossy(&data).into_owned());
+                }
+                read += 1;
+            }
+            empty_wakeups += usize::from(read == 0);
+            assert!(!poll_now(socks[i].ready_fd().expect("fd")).0, "drained: not readable");
+        }
+    }
+    drop(tx.join().expect("sender"));
+    for (i, g) in got.iter().enumerate() {
+        let b: Vec<&String> = g.iter().filter(|m| m.starts_with('b')).collect();
+        let u: Vec<&String> = g.iter().filter(|m| m.starts_with('u')).collect();
+        let expect = |p: &str| (0..rounds).map(|r| format!("{p}{r}")).collect::<Vec<_>>();
+        assert_eq!(b, expect("b").iter().collect::<Vec<_>>(), "member {i}: broadcasts whole and in order");
+        assert_eq!(u, expect("u").iter().collect::<Vec<_>>(), "member {i}: unicasts whole and in order");
+    }
+    assert_eq!(empty_wakeups, 0, "a descriptor was readable with nothing to read");
+}
+
+/// A `try_` send refused for a full window makes the sender's descriptor
+/// unwritable; once the receiver has read, it is writable again and the
+/// send goes through.
+#[test]
+fn a_blocked_sender_descriptor_is_unwritable_until_the_window_opens() {
+    let n = linked_pair("127.79.8.1", "127.79.8.2");
+    let g = common::join_group(&n);
+    let to = g[1].id();
+    let fd = g[0].ready_fd().expect("fd");
+    assert!(poll_now(fd).1, "writable at first");
+    // 8 KiB messages: the 780-block window takes about 90
+    let big = Bytes::from(vec![7u8; 8192]);
+    let mut sent = 0;
+    loop {
+        match g[0].try_send_unicast(to, big.clone()) {
+            Ok(()) => sent += 1,
+            Err(tipc_rs::Error::WouldBlock(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent < 10_000, "the window never filled");
+    }
+    assert!(!poll_now(fd).1, "blocked: not writable after {sent} sends");
+    // the receiver reads everything; its window grants come back
+    let mut read = 0;
+    let end = Instant::now() + Duration::from_secs(10);
+    while read < sent {
+        assert!(Instant::now() < end, "read {read} of {sent}");
+        if let Ok(GroupEvent::Message { .. }) = g[1].recv_timeout(Duration::from_secs(1)) {
+            read += 1;
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(5);
+    while !poll_now(fd).1 {
+        assert!(Instant::now() < end, "never writable again");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    g[0].try_send_unicast(to, big).expect("the window is open again");
+}
+
+/// A port socket's descriptor is readable while a message waits, and not
+/// once it has been read.
+#[test]
+fn a_port_sockets_descriptor_is_readable_while_a_message_waits() {
+    let n = linked_pair("127.79.9.1", "127.79.9.2");
+    let (a, b) = (n[0].port_socket().expect("socket"), n[1].port_socket().expect("socket"));
+    let fd = b.ready_fd().expect("fd");
+    assert_eq!(poll_now(fd), (false, true));
+    let to = b.id();
+    a.send_to(to.node, to.port, Bytes::from_static(b"one")).expect("send");
+    a.send_to(to.node, to.port, Bytes::from_static(b"two")).expect("send");
+    let end = Instant::now() + Duration::from_secs(5);
+    while !poll_now(fd).0 {
+        assert!(Instant::now() < end, "never readable");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(b.recv_timeout(Duration::from_secs(5)).expect("first").data, Bytes::from_static(b"one"));
+    // the second may still be on its way: readable exactly when it is queued
+    let second = b.recv_timeout(Duration::from_secs(5)).expect("second");
+    assert_eq!(second.data, Bytes::from_static(b"two"));
+    assert_eq!(poll_now(fd), (false, true), "both read: not readable");
+}
+
+/// Waits until `fd` is readable (or fails after 5 s).
+fn wait_readable(fd: &impl std::os::fd::AsFd, what: &str) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while !poll_now(fd).0 {
+        assert!(Instant::now() < end, "{what}: never readable");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A listener's descriptor is readable while a request waits, a
+/// connection's while data or the end waits (and for good once the end
+/// has been read).
+#[test]
+fn connection_and_listener_descriptors_follow_requests_data_and_the_end() {
+    let n = linked_pair("127.79.10.1", "127.79.10.2");
+    let svc = ServiceRange::single(ServiceType(1010), Instance(1));
+    let l = n[1].conn_socket(ConnKind::Seqpacket).expect("socket");
+    l.bind(svc, Scope::Cluster).expect("bind");
+    l.listen().expect("listen");
+    let lfd = l.ready_fd().expect("fd");
+    assert!(!poll_now(lfd).0, "no request yet");
+    // wait until the binding reached the client's node
+    let end = Instant::now() + Duration::from_secs(10);
+    let c = n[0].conn_socket(ConnKind::Seqpacket).expect("socket");
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let client = std::thread::spawn(move || {
+        loop {
+            match c.connect(ServiceType(1010), Instance(1)) {
+                Ok(()) => break,
+                Err(tipc_rs::Error::NoService(..)) if Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+        c.send(Bytes::from_static(b"hi")).expect("send");
+        go_rx.recv().expect("go");
+        c.shutdown().expect("shutdown");
+        go_rx.recv().expect("done");
+    });
+    wait_readable(lfd, "listener");
+    let (conn, _) = l.try_accept().expect("a request waits");
+    assert!(!poll_now(lfd).0, "taken: no request left");
+    assert!(matches!(l.try_accept(), Err(tipc_rs::Error::WouldBlock(_))));
+    let cfd = conn.ready_fd().expect("fd");
+    wait_readable(cfd, "data");
+    assert_eq!(conn.try_recv().expect("data"), Some(Bytes::from_static(b"hi")));
+    assert!(!poll_now(cfd).0, "read: nothing left");
+    assert!(poll_now(cfd).1, "writable");
+    go_tx.send(()).expect("go");
+    wait_readable(cfd, "end");
+    assert_eq!(conn.try_recv().expect("the orderly end"), None);
+    assert!(poll_now(cfd).0, "the end stays readable");
+    assert_eq!(conn.try_recv().expect("again"), None);
+    go_tx.send(()).expect("done");
+    client.join().expect("client");
+}

@@ -245,6 +245,8 @@ impl StackBuilder {
                 scratch: Vec::new(),
                 stopped: false,
                 last_now: Instant::ZERO,
+                ready: BTreeMap::new(),
+                blocked: Vec::new(),
             }),
             cond: Condvar::new(),
             waker: Mutex::new(None),

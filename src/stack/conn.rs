@@ -4,7 +4,7 @@
 //! send and receive with the kernel's connection flow control, and see the
 //! end of the connection as end of stream or a typed error.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration as StdDuration;
 
 use bytes::{Buf, Bytes};
@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tipc_group::{ConnEnd, ConnEvent, ConnectTo};
 use tipc_wire::{ErrorCode, Importance, Instance, MemberId, PortId, Scope, ServiceRange, ServiceType};
 
+use super::ready::ReadyFd;
 use super::shared::{Deadline, Shared};
 use crate::error::Error;
 
@@ -65,6 +66,8 @@ pub struct ConnSocket {
     pub(super) rx: Receiver<ConnEvent>,
     state: Mutex<RecvState>,
     importance: Mutex<Importance>,
+    /// Its readiness descriptor, once asked for.
+    ready: OnceLock<Arc<ReadyFd>>,
 }
 
 impl std::fmt::Debug for ConnSocket {
@@ -82,6 +85,53 @@ impl ConnSocket {
             rx,
             state: Mutex::new(RecvState::default()),
             importance: Mutex::new(Importance::Low),
+            ready: OnceLock::new(),
+        }
+    }
+
+    /// The socket's readiness descriptor, made on first use (see
+    /// [`ReadyFd`]). On a connection it is readable while
+    /// [`ConnSocket::try_recv`] returns something (data, the orderly end or
+    /// the error of an aborted connection: once the end has been read, for
+    /// good), and writable unless [`ConnSocket::try_send`] met a full window
+    /// that has not opened since. On a listener it is readable while
+    /// [`ConnSocket::try_accept`] has a request to take. Wait on it with
+    /// epoll, mio or tokio's `AsyncFd`.
+    ///
+    /// # Errors
+    /// [`Error::Readiness`] when the descriptor cannot be made (out of
+    /// file descriptors).
+    pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
+        if let Some(r) = self.ready.get() {
+            return Ok(r);
+        }
+        let mut g = self.shared.inner.lock();
+        if let Some(r) = self.ready.get() {
+            return Ok(r);
+        }
+        let readable = self.has_input() || g.core.pending_requests(self.port) > 0;
+        let r = Arc::new(ReadyFd::new(readable).map_err(Error::Readiness)?);
+        g.ready.insert(self.port, r.clone());
+        Ok(self.ready.get_or_init(|| r))
+    }
+
+    /// Whether a receive returns at once: queued events, the rest of a
+    /// message, or the end.
+    fn has_input(&self) -> bool {
+        let st = self.state.lock();
+        !self.rx.is_empty() || !st.partial.is_empty() || st.ended.is_some()
+    }
+
+    /// After a receive: the descriptor stops being readable once nothing
+    /// is left (cleared, then looked at again, as for the other sockets).
+    fn refresh_readable(&self) {
+        if let Some(r) = self.ready.get()
+            && !self.has_input()
+        {
+            r.set_readable(false);
+            if self.has_input() {
+                r.set_readable(true);
+            }
         }
     }
 
@@ -156,7 +206,17 @@ impl ConnSocket {
                     return Err(Error::StackStopped);
                 }
                 let now = g.now();
-                match g.core.accept(now, self.port) {
+                let r = g.core.accept(now, self.port);
+                // no request left: the wake-ups queued for the taken ones
+                // go, and with them the readiness (under the lock the next
+                // request's wake-up is queued under)
+                if let Some(ready) = self.ready.get()
+                    && g.core.pending_requests(self.port) == 0
+                {
+                    while self.rx.try_recv().is_ok() {}
+                    ready.set_readable(false);
+                }
+                match r {
                     Ok(a) => {
                         let (s, r) = crossbeam_channel::unbounded();
                         if let Some(d) = a.data {
@@ -313,7 +373,7 @@ impl ConnSocket {
 
     fn send_one(&self, data: Bytes, deadline: Deadline) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(deadline, |core, now| core.conn_send(now, me, data.clone()))
+        self.shared.send_ready(deadline, self.ready.get(), |core, now| core.conn_send(now, me, data.clone()))
     }
 
     /// Receives the next message (SEQPACKET) or the next bytes (STREAM:
@@ -326,21 +386,27 @@ impl ConnSocket {
     /// probe went unanswered: `OK`); [`Error::NotConnected`] before a
     /// connection; [`Error::StackStopped`].
     pub fn recv(&self) -> Result<Option<Bytes>, Error> {
-        self.recv_inner(None, true)
+        let r = self.recv_inner(None, true);
+        self.refresh_readable();
+        r
     }
     /// As [`ConnSocket::recv`], waiting at most `timeout`.
     ///
     /// # Errors
     /// As [`ConnSocket::recv`], and [`Error::Timeout`].
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<Option<Bytes>, Error> {
-        self.recv_inner(Some(timeout), true)
+        let r = self.recv_inner(Some(timeout), true);
+        self.refresh_readable();
+        r
     }
     /// As [`ConnSocket::recv`] without waiting.
     ///
     /// # Errors
     /// As [`ConnSocket::recv`], and [`Error::WouldBlock`] when nothing waits.
     pub fn try_recv(&self) -> Result<Option<Bytes>, Error> {
-        self.recv_inner(Some(StdDuration::ZERO), true)
+        let r = self.recv_inner(Some(StdDuration::ZERO), true);
+        self.refresh_readable();
+        r
     }
 
     /// Reads up to `buf.len()` bytes of a STREAM connection (on SEQPACKET,
@@ -350,14 +416,18 @@ impl ConnSocket {
     /// # Errors
     /// As [`ConnSocket::recv`].
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.read_inner(buf, None)
+        let r = self.read_inner(buf, None);
+        self.refresh_readable();
+        r
     }
     /// As [`ConnSocket::read`], waiting at most `timeout` for data.
     ///
     /// # Errors
     /// As [`ConnSocket::read`], and [`Error::Timeout`].
     pub fn read_timeout(&self, buf: &mut [u8], timeout: StdDuration) -> Result<usize, Error> {
-        self.read_inner(buf, Some(timeout))
+        let r = self.read_inner(buf, Some(timeout));
+        self.refresh_readable();
+        r
     }
 
     fn read_inner(&self, buf: &mut [u8], timeout: Option<StdDuration>) -> Result<usize, Error> {
@@ -482,6 +552,7 @@ impl Drop for ConnSocket {
     fn drop(&mut self) {
         let mut g = self.shared.inner.lock();
         g.conn_sockets.remove(&self.port);
+        g.ready.remove(&self.port);
         g.core.close_port(self.port);
         self.shared.flush(&mut g);
     }

@@ -24,6 +24,7 @@
 mod bearers;
 mod builder;
 mod conn;
+mod ready;
 mod rx;
 mod shared;
 mod sockets;
@@ -45,6 +46,7 @@ use shared::Shared;
 pub use bearers::{BearerSpec, Eth, LinkSettings, Udp};
 pub use builder::StackBuilder;
 pub use conn::{CONNECT_TIMEOUT, ConnKind, ConnSocket};
+pub use ready::ReadyFd;
 pub use rx::STANDBY_LOOK;
 pub use sockets::{GroupDelivery, GroupSocket, PortSocket};
 pub use topology::Subscriber;
@@ -398,13 +400,25 @@ impl Stack {
     /// Opens a socket addressed by port id (RDM-like, connectionless).
     pub fn port_socket(&self) -> Result<PortSocket, Error> {
         let (port, rx) = self.open(|g| &mut g.sockets, false)?;
-        Ok(PortSocket { shared: self.shared.clone(), port, rx, importance: parking_lot::Mutex::new(Importance::Low) })
+        Ok(PortSocket {
+            shared: self.shared.clone(),
+            port,
+            rx,
+            importance: parking_lot::Mutex::new(Importance::Low),
+            ready: std::sync::OnceLock::new(),
+        })
     }
 
     /// Opens a socket for a communication group (join it with [`GroupSocket::join`]).
     pub fn group_socket(&self) -> Result<GroupSocket, Error> {
         let (port, rx) = self.open(|g| &mut g.group_sockets, false)?;
-        Ok(GroupSocket { shared: self.shared.clone(), port, rx, importance: parking_lot::Mutex::new(Importance::Low) })
+        Ok(GroupSocket {
+            shared: self.shared.clone(),
+            port,
+            rx,
+            importance: parking_lot::Mutex::new(Importance::Low),
+            ready: std::sync::OnceLock::new(),
+        })
     }
 
     /// Opens a connection socket, SEQPACKET or STREAM: a server binds it,

@@ -3,6 +3,7 @@
 //! subscribers and watchers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
@@ -14,6 +15,7 @@ use tipc_group::{ConnEvent, GroupEvent};
 use tipc_wire::{Instant, NodeAddr, PortId};
 
 use super::StackEvent;
+use super::ready::ReadyFd;
 use super::tap::Tap;
 use crate::core::{CoreEvent, NodeCore, PortMessage};
 use crate::error::Error;
@@ -64,9 +66,24 @@ pub(super) struct Inner {
     pub(super) stopped: bool,
     /// The latest time given to the core.
     pub(super) last_now: Instant,
+    /// The readiness descriptors of sockets that asked for one, by port.
+    pub(super) ready: BTreeMap<PortId, Arc<ReadyFd>>,
+    /// Descriptors made unwritable by a refused `try_` send: writable
+    /// again at the next event that may have cleared congestion.
+    pub(super) blocked: Vec<Arc<ReadyFd>>,
 }
 
 impl Inner {
+    /// Something was queued for socket `port`: its readiness descriptor,
+    /// if it has one, becomes readable.
+    pub(super) fn mark_readable(&self, port: PortId) {
+        if !self.ready.is_empty()
+            && let Some(r) = self.ready.get(&port)
+        {
+            r.set_readable(true);
+        }
+    }
+
     pub(super) fn now(&mut self) -> Instant {
         self.now_at(std::time::Instant::now())
     }
@@ -102,6 +119,19 @@ impl Shared {
     pub(super) fn send_with(
         &self,
         deadline: Deadline,
+        f: impl FnMut(&mut NodeCore, Instant) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.send_ready(deadline, None, f)
+    }
+
+    /// [`Shared::send_with`] for a socket with a readiness descriptor
+    /// (`ready`): a refused `try_` send makes it unwritable, under the same
+    /// lock as the refusal, so the event that clears the congestion cannot
+    /// slip in between.
+    pub(super) fn send_ready(
+        &self,
+        deadline: Deadline,
+        ready: Option<&Arc<ReadyFd>>,
         mut f: impl FnMut(&mut NodeCore, Instant) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let mut g = self.inner.lock();
@@ -115,7 +145,13 @@ impl Shared {
             self.rearm(&g);
             match r {
                 Err(Error::WouldBlock(n)) => match deadline {
-                    Deadline::Now => return Err(Error::WouldBlock(n)),
+                    Deadline::Now => {
+                        if let Some(r) = ready {
+                            r.set_writable(false);
+                            g.blocked.push(r.clone());
+                        }
+                        return Err(Error::WouldBlock(n));
+                    }
                     Deadline::Never => {
                         let _ = self.cond.wait_for(&mut g, StdDuration::from_millis(50));
                     }
@@ -168,14 +204,17 @@ impl Shared {
         while let Some(ev) = inner.core.poll_event() {
             let sev = match ev {
                 CoreEvent::Message(m) => {
-                    if let Some(s) = inner.sockets.get(&m.port) {
+                    let port = m.port;
+                    if let Some(s) = inner.sockets.get(&port) {
                         let _ = s.send(m);
+                        inner.mark_readable(port);
                     }
                     None
                 }
                 CoreEvent::Group { port, event } => {
                     if let Some(s) = inner.group_sockets.get(&port) {
                         let _ = s.send(event);
+                        inner.mark_readable(port);
                     }
                     None
                 }
@@ -188,6 +227,7 @@ impl Shared {
                             notify |= matches!(ev, ConnEvent::Closed(_));
                             if let Some(s) = inner.conn_sockets.get(&port) {
                                 let _ = s.send(ev);
+                                inner.mark_readable(port);
                             }
                         }
                     }
@@ -237,6 +277,9 @@ impl Shared {
         }
         if notify {
             self.cond.notify_all();
+            for r in inner.blocked.drain(..) {
+                r.set_writable(true);
+            }
         }
     }
 

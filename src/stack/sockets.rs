@@ -2,7 +2,7 @@
 //! addressed by port or service) and [`GroupSocket`] (a communication group
 //! member). Each is a port of the core and a queue the flush fills.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use crossbeam_channel::Receiver;
 use tipc_group::{Dest, GroupEvent, GroupSpec, SendOpts};
 use tipc_wire::{Importance, Instance, MemberId, NodeAddr, PortId, Scope, ServiceRange, ServiceType};
 
+use super::ready::ReadyFd;
 use super::rx::recv_error;
 use super::shared::{Deadline, Shared};
 use crate::core::PortMessage;
@@ -22,6 +23,8 @@ pub struct PortSocket {
     pub(super) rx: Receiver<PortMessage>,
     /// The importance of its messages (TIPC_IMPORTANCE; LOW by default).
     pub(super) importance: parking_lot::Mutex<Importance>,
+    /// Its readiness descriptor, once asked for.
+    pub(super) ready: OnceLock<Arc<ReadyFd>>,
 }
 
 impl std::fmt::Debug for PortSocket {
@@ -57,7 +60,9 @@ impl PortSocket {
     ) -> Result<(), Error> {
         let me = self.port;
         let opts = self.opts(returnable);
-        self.shared.send_with(deadline, |core, now| core.send(now, me, Dest::Socket { node, port }, data.clone(), opts))
+        self.shared.send_ready(deadline, self.ready.get(), |core, now| {
+            core.send(now, me, Dest::Socket { node, port }, data.clone(), opts)
+        })
     }
 
     /// Binds a service range to this socket (scope node or cluster).
@@ -119,15 +124,69 @@ impl PortSocket {
 
     /// Waits for the next message.
     pub fn recv(&self) -> Result<PortMessage, Error> {
-        self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)
+        let m = self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)?;
+        taken(&self.ready, &self.rx);
+        Ok(m)
     }
     /// Waits at most `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<PortMessage, Error> {
-        self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)
+        let m = self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)?;
+        taken(&self.ready, &self.rx);
+        Ok(m)
     }
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Option<PortMessage> {
-        self.rx.try_recv().ok()
+        let m = self.rx.try_recv().ok()?;
+        taken(&self.ready, &self.rx);
+        Some(m)
+    }
+
+    /// The socket's readiness descriptor, made on first use: readable
+    /// while [`PortSocket::try_recv`] returns a message, writable unless
+    /// [`PortSocket::try_send_to`] met congestion that has not cleared
+    /// (see [`ReadyFd`]). Wait on it with epoll, mio or tokio's `AsyncFd`.
+    ///
+    /// # Errors
+    /// [`Error::Readiness`] when the descriptor cannot be made (out of
+    /// file descriptors).
+    pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
+        ready_fd(&self.shared, self.port, &self.ready, &self.rx)
+    }
+}
+
+/// The readiness descriptor of the socket at `port` (queue `rx`), made and
+/// registered on first use, under the stack's lock so that nothing is
+/// queued between the look at `rx` and the registration.
+fn ready_fd<'a, T>(
+    shared: &Shared,
+    port: PortId,
+    cell: &'a OnceLock<Arc<ReadyFd>>,
+    rx: &Receiver<T>,
+) -> Result<&'a ReadyFd, Error> {
+    if let Some(r) = cell.get() {
+        return Ok(r);
+    }
+    let mut g = shared.inner.lock();
+    if let Some(r) = cell.get() {
+        return Ok(r);
+    }
+    let r = Arc::new(ReadyFd::new(!rx.is_empty()).map_err(Error::Readiness)?);
+    g.ready.insert(port, r.clone());
+    Ok(cell.get_or_init(|| r))
+}
+
+/// An item was taken from `rx`: the readiness descriptor stops being
+/// readable if that emptied the queue. (A producer queues, then marks
+/// readable; here the mark is cleared, then the queue looked at again, so
+/// an item queued meanwhile is never left unannounced.)
+fn taken<T>(cell: &OnceLock<Arc<ReadyFd>>, rx: &Receiver<T>) {
+    if let Some(r) = cell.get()
+        && rx.is_empty()
+    {
+        r.set_readable(false);
+        if !rx.is_empty() {
+            r.set_readable(true);
+        }
     }
 }
 
@@ -135,6 +194,7 @@ impl Drop for PortSocket {
     fn drop(&mut self) {
         let mut g = self.shared.inner.lock();
         g.sockets.remove(&self.port);
+        g.ready.remove(&self.port);
         g.core.close_port(self.port);
     }
 }
@@ -168,6 +228,8 @@ pub struct GroupSocket {
     /// The importance of its data messages (LOW by default), kept across
     /// joins.
     pub(super) importance: parking_lot::Mutex<Importance>,
+    /// Its readiness descriptor, once asked for.
+    pub(super) ready: OnceLock<Arc<ReadyFd>>,
 }
 
 impl std::fmt::Debug for GroupSocket {
@@ -218,7 +280,9 @@ impl GroupSocket {
 
     fn send(&self, dest: Dest, data: Bytes, deadline: Deadline) -> Result<(), Error> {
         let me = self.port;
-        self.shared.send_with(deadline, |core, now| core.send(now, me, dest, data.clone(), SendOpts::default()))
+        self.shared.send_ready(deadline, self.ready.get(), |core, now| {
+            core.send(now, me, dest, data.clone(), SendOpts::default())
+        })
     }
 
     /// Sends the messages of `msgs` in order to `dest` (a member, a group
@@ -314,20 +378,36 @@ impl GroupSocket {
     /// Waits for the next message or member event.
     pub fn recv(&self) -> Result<GroupEvent, Error> {
         let ev = self.shared.recv_on(&self.rx, None).map_err(|_| Error::StackStopped)?;
+        taken(&self.ready, &self.rx);
         self.consumed(&ev);
         Ok(ev)
     }
     /// Waits at most `timeout`.
     pub fn recv_timeout(&self, timeout: StdDuration) -> Result<GroupEvent, Error> {
         let ev = self.shared.recv_on(&self.rx, Some(timeout)).map_err(recv_error)?;
+        taken(&self.ready, &self.rx);
         self.consumed(&ev);
         Ok(ev)
     }
     /// The next message or event if one is waiting.
     pub fn try_recv(&self) -> Option<GroupEvent> {
         let ev = self.rx.try_recv().ok()?;
+        taken(&self.ready, &self.rx);
         self.consumed(&ev);
         Some(ev)
+    }
+
+    /// The socket's readiness descriptor, made on first use: readable
+    /// while [`GroupSocket::try_recv`] returns a message or member event,
+    /// writable unless a `try_` send met congestion (a link's backlog or a
+    /// member's window) that has not cleared since (see [`ReadyFd`]). Wait
+    /// on it with epoll, mio or tokio's `AsyncFd`.
+    ///
+    /// # Errors
+    /// [`Error::Readiness`] when the descriptor cannot be made (out of
+    /// file descriptors).
+    pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
+        ready_fd(&self.shared, self.port, &self.ready, &self.rx)
     }
 }
 
@@ -335,6 +415,7 @@ impl Drop for GroupSocket {
     fn drop(&mut self) {
         let mut g = self.shared.inner.lock();
         g.group_sockets.remove(&self.port);
+        g.ready.remove(&self.port);
         g.core.close_port(self.port);
         self.shared.flush(&mut g);
     }

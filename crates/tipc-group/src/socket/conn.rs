@@ -208,6 +208,12 @@ impl SocketLayer {
         Ok(())
     }
 
+    /// How many connection requests wait on listening socket `listener`
+    /// (0 for a socket that does not listen).
+    pub fn pending_requests(&self, listener: PortId) -> usize {
+        self.conns.listeners.get(&listener).map_or(0, |q| q.len())
+    }
+
     /// Takes the oldest connection request of listening socket `listener`:
     /// opens a new port connected to the requester, answers with the
     /// empty ACK (a 24-byte connection message at the request's
