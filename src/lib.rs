@@ -50,6 +50,9 @@ pub mod stats;
 
 pub use crate::core::{CoreEvent, CoreStats, McastMethod, NodeCore, PortMessage};
 pub use crate::error::Error;
+pub use crate::stack::ReadyFd;
+#[cfg(feature = "tokio")]
+pub use crate::stack::{AsyncConnSocket, AsyncGroupSocket, AsyncPortSocket};
 pub use crate::stack::{
     BearerSpec, CONNECT_TIMEOUT, ConnKind, ConnSocket, Eth, GroupDelivery, GroupSocket, LinkSettings, PortSocket,
     Stack, StackBuilder, StackEvent, Subscriber, Udp,

@@ -283,19 +283,58 @@ impl ConnSocket {
         self.connect_inner(to, data, timeout)
     }
 
-    fn connect_inner(&self, to: ConnectTo, data: Bytes, timeout: StdDuration) -> Result<(), Error> {
+    /// Sends the connection request (with `data` in it when not empty);
+    /// the outcome arrives later ([`ConnSocket::connect_outcome`]).
+    pub(super) fn start_connect(&self, to: ConnectTo, data: Bytes) -> Result<(), Error> {
         let imp = *self.importance.lock();
-        {
-            let mut g = self.shared.inner.lock();
-            if g.stopped {
-                return Err(Error::StackStopped);
-            }
-            let now = g.now();
-            let r = g.core.connect(now, self.port, to, data, imp);
-            self.shared.flush(&mut g);
-            self.shared.rearm(&g);
-            r?;
+        let mut g = self.shared.inner.lock();
+        if g.stopped {
+            return Err(Error::StackStopped);
         }
+        let now = g.now();
+        let r = g.core.connect(now, self.port, to, data, imp);
+        self.shared.flush(&mut g);
+        self.shared.rearm(&g);
+        r
+    }
+
+    /// The outcome of a connect started with [`ConnSocket::start_connect`]
+    /// if it has arrived (without waiting).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn connect_outcome(&self) -> Option<Result<(), Error>> {
+        let r = loop {
+            match self.rx.try_recv() {
+                Ok(ConnEvent::Connected { .. }) => break Some(Ok(())),
+                Ok(ConnEvent::Closed(end)) => {
+                    self.state.lock().ended = Some(end);
+                    break Some(Err(end_error(end)));
+                }
+                Ok(_) => {}
+                Err(crossbeam_channel::TryRecvError::Empty) => break None,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break Some(Err(Error::StackStopped)),
+            }
+        };
+        self.refresh_readable();
+        r
+    }
+
+    /// Gives up a connect that did not complete in time: nothing goes on
+    /// the wire.
+    pub(super) fn abandon_connect(&self) {
+        let mut g = self.shared.inner.lock();
+        let _ = g.core.conn_shutdown(self.port);
+        self.shared.flush(&mut g);
+    }
+
+    /// The readiness descriptor, shared (for an async wrapper).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
+        self.ready_fd()?;
+        self.ready.get().cloned().ok_or(Error::StackStopped)
+    }
+
+    fn connect_inner(&self, to: ConnectTo, data: Bytes, timeout: StdDuration) -> Result<(), Error> {
+        self.start_connect(to, data)?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -310,9 +349,7 @@ impl ConnSocket {
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     // the attempt ends here; nothing goes on the wire
-                    let mut g = self.shared.inner.lock();
-                    let _ = g.core.conn_shutdown(self.port);
-                    self.shared.flush(&mut g);
+                    self.abandon_connect();
                     return Err(Error::Timeout);
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err(Error::StackStopped),

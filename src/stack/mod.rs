@@ -21,6 +21,8 @@
 //! socket handles applications hold), `topology` (subscriptions to the
 //! name table) and `builder` (configuration and start).
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod bearers;
 mod builder;
 mod conn;
@@ -43,6 +45,8 @@ use tipc_wire::{Importance, NodeAddr, NodeId, PortId};
 use crate::error::Error;
 use shared::Shared;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncConnSocket, AsyncGroupSocket, AsyncPortSocket};
 pub use bearers::{BearerSpec, Eth, LinkSettings, Udp};
 pub use builder::StackBuilder;
 pub use conn::{CONNECT_TIMEOUT, ConnKind, ConnSocket};
@@ -510,6 +514,7 @@ impl Stack {
             g.conn_sockets.clear();
             g.watchers.clear();
             g.tx.clear();
+            g.wake_all_ready();
             self.shared.cond.notify_all();
         }
         for b in self.bearers.get_mut().drain(..).flatten() {
@@ -541,6 +546,7 @@ impl Stack {
                 g.sockets.clear();
                 g.group_sockets.clear();
                 g.watchers.clear();
+                g.wake_all_ready();
             }
             self.shared.cond.notify_all();
             first

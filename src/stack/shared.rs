@@ -84,6 +84,17 @@ impl Inner {
         }
     }
 
+    /// The stack stopped: every readiness descriptor becomes readable and
+    /// writable, so event loops wake and their calls report
+    /// [`Error::StackStopped`].
+    pub(super) fn wake_all_ready(&mut self) {
+        for r in self.ready.values() {
+            r.set_readable(true);
+            r.set_writable(true);
+        }
+        self.blocked.clear();
+    }
+
     pub(super) fn now(&mut self) -> Instant {
         self.now_at(std::time::Instant::now())
     }

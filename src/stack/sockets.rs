@@ -136,9 +136,22 @@ impl PortSocket {
     }
     /// The next message if one is waiting.
     pub fn try_recv(&self) -> Option<PortMessage> {
-        let m = self.rx.try_recv().ok()?;
+        self.try_next().ok().flatten()
+    }
+
+    /// The next message if one is waiting; [`Error::StackStopped`] once the
+    /// stack stopped and nothing is left.
+    pub(super) fn try_next(&self) -> Result<Option<PortMessage>, Error> {
+        let m = self.rx.try_recv();
         taken(&self.ready, &self.rx);
-        Some(m)
+        stopped_or(m)
+    }
+
+    /// The readiness descriptor, shared (for an async wrapper).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
+        self.ready_fd()?;
+        self.ready.get().cloned().ok_or(Error::StackStopped)
     }
 
     /// The socket's readiness descriptor, made on first use: readable
@@ -175,8 +188,18 @@ fn ready_fd<'a, T>(
     Ok(cell.get_or_init(|| r))
 }
 
-/// An item was taken from `rx`: the readiness descriptor stops being
-/// readable if that emptied the queue. (A producer queues, then marks
+/// What a non-blocking take from a queue means to a caller: the item,
+/// nothing yet, or the end of the stack.
+fn stopped_or<T>(r: Result<T, crossbeam_channel::TryRecvError>) -> Result<Option<T>, Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(crossbeam_channel::TryRecvError::Empty) => Ok(None),
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Err(Error::StackStopped),
+    }
+}
+
+/// An item was taken from `rx` (or none was there): the readiness
+/// descriptor stops being readable if the queue is empty. (A producer queues, then marks
 /// readable; here the mark is cleared, then the queue looked at again, so
 /// an item queued meanwhile is never left unannounced.)
 fn taken<T>(cell: &OnceLock<Arc<ReadyFd>>, rx: &Receiver<T>) {
@@ -276,6 +299,12 @@ impl GroupSocket {
     pub fn members(&self) -> Vec<(MemberId, Instance)> {
         let g = self.shared.inner.lock();
         g.core.group(self.port).map(|gr| gr.joined_members().collect()).unwrap_or_default()
+    }
+
+    /// A `try_` send to `dest`.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn send_now(&self, dest: Dest, data: Bytes) -> Result<(), Error> {
+        self.send(dest, data, Deadline::Now)
     }
 
     fn send(&self, dest: Dest, data: Bytes, deadline: Deadline) -> Result<(), Error> {
@@ -391,10 +420,28 @@ impl GroupSocket {
     }
     /// The next message or event if one is waiting.
     pub fn try_recv(&self) -> Option<GroupEvent> {
-        let ev = self.rx.try_recv().ok()?;
+        self.try_next().ok().flatten()
+    }
+
+    /// The next message or event if one is waiting; [`Error::StackStopped`]
+    /// once the stack stopped and nothing is left.
+    pub(super) fn try_next(&self) -> Result<Option<GroupEvent>, Error> {
+        let ev = self.rx.try_recv();
+        // also after finding nothing: a mark a producer made after the
+        // last item was already taken goes
         taken(&self.ready, &self.rx);
-        self.consumed(&ev);
-        Some(ev)
+        let ev = stopped_or(ev)?;
+        if let Some(e) = &ev {
+            self.consumed(e);
+        }
+        Ok(ev)
+    }
+
+    /// The readiness descriptor, shared (for an async wrapper).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
+        self.ready_fd()?;
+        self.ready.get().cloned().ok_or(Error::StackStopped)
     }
 
     /// The socket's readiness descriptor, made on first use: readable
