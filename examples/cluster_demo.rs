@@ -43,6 +43,15 @@ struct Args {
     /// Seed (simulator).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Serve each real node's control socket in this directory
+    /// (node0.sock … node3.sock) for the `tipc-rs` inspector.
+    #[arg(long, value_name = "DIR", conflicts_with = "sim")]
+    control_socket: Option<std::path::PathBuf>,
+    /// After the demo, keep the remaining nodes running until SIGINT or
+    /// SIGTERM (to look at them with `tipc-rs`); with --control-socket each
+    /// node's statistics are also written to DIR/nodeN.json then.
+    #[arg(long, conflicts_with = "sim")]
+    hold: bool,
 }
 
 const NODES: usize = 4;
@@ -176,14 +185,19 @@ struct Real {
 impl Real {
     /// The nodes in `lab`'s namespaces on Ethernet, or without `lab` on
     /// UDP loopback addresses, each listing the others.
-    fn new(lab: Option<Lab>) -> Result<Real, String> {
+    fn new(lab: Option<Lab>, control: Option<&std::path::Path>) -> Result<Real, String> {
         let mut stacks = Vec::new();
         for i in 0..NODES {
             let id = NodeId::from_text(&format!("demo-{i}")).map_err(|e| e.to_string())?;
+            let ctl = control.map(|d| d.join(format!("node{i}.sock")));
+            let with_ctl = move |b: tipc_rs::StackBuilder| match ctl {
+                Some(p) => b.control_socket(p),
+                None => b,
+            };
             let s = match &lab {
                 Some(lab) => lab
                     .node(i)
-                    .spawn("start", move || Stack::builder().iface(NODE_IF).node_id(id).start())
+                    .spawn("start", move || with_ctl(Stack::builder().iface(NODE_IF).node_id(id)).start())
                     .map_err(|e| e.to_string())?
                     .join()
                     .map_err(|_| "start thread".to_string())?
@@ -194,7 +208,7 @@ impl Real {
                     for k in (0..NODES).filter(|k| *k != i) {
                         b = b.udp_peer(at(k));
                     }
-                    b.start().map_err(|e| e.to_string())?
+                    with_ctl(b).start().map_err(|e| e.to_string())?
                 }
             };
             stacks.push(s);
@@ -478,14 +492,14 @@ fn main() {
         let _ = KIND.set("UDP bearers on loopback");
         say("Starting a 4-node cluster on UDP bearers at 127.81.0.1-4 (replicast, no privileges).");
         let t0 = Instant::now();
-        let c = match Real::new(None) {
+        let c = match Real::new(None, args.control_socket.as_deref()) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("cannot start the nodes: {e}");
                 std::process::exit(1);
             }
         };
-        run_real(c, t0, Vec::new(), args.messages);
+        run_real(c, t0, Vec::new(), &args);
     }
     if !tipc_testkit::netns::privileged() {
         eprintln!(
@@ -505,19 +519,19 @@ fn main() {
     let _ = KIND.set("real veth links");
     let names: Vec<String> = lab.nodes().iter().chain(lab.infra()).map(|n| n.name().to_string()).collect();
     let t0 = Instant::now();
-    let c = match Real::new(Some(lab)) {
+    let c = match Real::new(Some(lab), args.control_socket.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot start the nodes: {e}");
             std::process::exit(1);
         }
     };
-    run_real(c, t0, names, args.messages);
+    run_real(c, t0, names, &args);
 }
 
 /// Runs the demo on real nodes started at `t0`; `names` are namespaces to
 /// remove on SIGINT/SIGTERM. Exits.
-fn run_real(mut c: Real, t0: Instant, names: Vec<String>, messages: u64) -> ! {
+fn run_real(mut c: Real, t0: Instant, names: Vec<String>, args: &Args) -> ! {
     // SIGUSR1: every node's statistics; SIGINT/SIGTERM: close the nodes
     // (the others see them leave), print their statistics, remove our
     // namespaces (and with them every interface) and exit 0
@@ -547,10 +561,38 @@ fn run_real(mut c: Real, t0: Instant, names: Vec<String>, messages: u64) -> ! {
         NODES * (NODES - 1) / 2,
         t0.elapsed().as_secs_f64()
     ));
-    let ok = demo(&mut c, messages, false);
+    let ok = demo(&mut c, args.messages, false);
+    if args.hold {
+        hold(&c, args.control_socket.as_deref());
+    }
     drop(c);
     say("Cluster removed.");
     std::process::exit(i32::from(!ok));
+}
+
+/// Keeps the nodes still running up until a signal ends the process; with
+/// a control directory, writes each node's statistics beside its socket
+/// first (what an inspector's views should agree with).
+fn hold(c: &Real, control: Option<&std::path::Path>) -> ! {
+    if let (Some(dir), Ok(v)) = (control, c.stacks.lock()) {
+        for (i, s) in v.iter().enumerate() {
+            if let Some(s) = s
+                && let Ok(j) = serde_json::to_string(&s.stats())
+            {
+                let _ = std::fs::write(dir.join(format!("node{i}.json")), j);
+            }
+        }
+    }
+    match control {
+        Some(d) => say(&format!(
+            "Holding the cluster: try `tipc-rs -s {}/node0.sock link list` (Ctrl-C ends it).",
+            d.display()
+        )),
+        None => say("Holding the cluster (Ctrl-C ends it)."),
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
 
 /// What the real nodes run on, for the summary.

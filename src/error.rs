@@ -34,6 +34,15 @@ pub enum Error {
     /// The bearer failed.
     #[error(transparent)]
     Bearer(#[from] tipc_bearer::BearerError),
+    /// The control socket could not be opened at this path (taken by a
+    /// live socket or another file, or not bindable).
+    #[error("control socket {}: {source}", path.display())]
+    ControlSocket {
+        /// Where it was to be.
+        path: std::path::PathBuf,
+        /// Why it could not be.
+        source: std::io::Error,
+    },
     /// A socket's readiness descriptor could not be made (the process is
     /// out of file descriptors, for instance).
     #[error("readiness descriptor: {0}")]
@@ -178,6 +187,7 @@ impl Error {
             | Error::NoInterface
             | Error::Entropy(_)
             | Error::Readiness(_)
+            | Error::ControlSocket { .. }
             | Error::Pcap { .. } => return None,
         })
     }

@@ -31,6 +31,8 @@ pub struct StackStats {
     pub bcast: (u64, u64, usize, usize),
     /// Group members seen by local group sockets.
     pub members: Vec<MemberStats>,
+    /// Every open socket of this node: kind, bindings, group, peer.
+    pub sockets: Vec<tipc_group::SocketInfo>,
     /// The name table.
     pub names: Vec<Publication>,
     /// Bearer counters.

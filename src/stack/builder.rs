@@ -42,9 +42,21 @@ pub struct StackBuilder {
     pub(super) keys: Vec<tipc_crypto::KeySpec>,
     /// Automatic rekeying.
     pub(super) rekey_interval: Option<StdDuration>,
+    /// Where to serve the control socket (off: `None`).
+    pub(super) control: Option<PathBuf>,
 }
 
 impl StackBuilder {
+    /// Serves a control socket at `path` (a Unix stream socket, owner
+    /// only; off by default) for the `tipc-rs` inspector
+    /// (crates/tipc-inspect): `tipc-rs --socket PATH link list` and the
+    /// rest read the node's statistics through it without slowing it down
+    /// (see [`super::control`]). The file is removed when the stack stops;
+    /// a stale one left by a dead process is replaced.
+    pub fn control_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.control = Some(path.into());
+        self
+    }
     /// The Ethernet interface to use (this, or [`StackBuilder::udp`]).
     /// Needs `CAP_NET_RAW`.
     pub fn iface(mut self, name: impl Into<String>) -> Self {
@@ -291,6 +303,18 @@ impl StackBuilder {
         if let Some(Some(b)) = bearers.first() {
             b.waker().wake();
         }
-        Ok(Stack { shared, bearers: Mutex::new(bearers) })
+        let bearers = Arc::new(Mutex::new(bearers));
+        let control = match &self.control {
+            None => None,
+            Some(path) => {
+                let (s, b) = (shared.clone(), bearers.clone());
+                let json = move || {
+                    serde_json::to_string(&super::snapshot(&s, &b))
+                        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+                };
+                Some(super::control::Server::start(path, json)?)
+            }
+        };
+        Ok(Stack { shared, bearers, control: Mutex::new(control) })
     }
 }

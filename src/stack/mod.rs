@@ -26,6 +26,7 @@ mod async_io;
 mod bearers;
 mod builder;
 mod conn;
+pub mod control;
 mod ready;
 mod rx;
 mod shared;
@@ -82,7 +83,10 @@ pub enum StackEvent {
 pub struct Stack {
     shared: Arc<Shared>,
     /// The open bearers, by bearer id (`None`: disabled).
-    bearers: parking_lot::Mutex<Vec<Option<Bearer>>>,
+    bearers: Arc<parking_lot::Mutex<Vec<Option<Bearer>>>>,
+    /// The control socket, when the builder asked for one (taken down by
+    /// [`Stack::close`]).
+    control: parking_lot::Mutex<Option<control::Server>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -109,6 +113,7 @@ impl Stack {
             bearers: Vec::new(),
             keys: Vec::new(),
             rekey_interval: None,
+            control: None,
         }
     }
 
@@ -235,20 +240,7 @@ impl Stack {
     /// The enabled bearers: id, settings (name, own media address, MTU,
     /// priority, tolerance, window) and counters.
     pub fn bearers(&self) -> Vec<crate::stats::BearerRow> {
-        let settings = self.shared.inner.lock().core.link().bearers();
-        let list = self.bearers.lock();
-        settings
-            .into_iter()
-            .map(|(id, s)| {
-                let b = list.get(usize::from(id)).and_then(Option::as_ref);
-                crate::stats::BearerRow {
-                    id,
-                    stats: b.map(Bearer::stats),
-                    replicast: b.map(Bearer::replicast_peers).unwrap_or_default(),
-                    settings: s,
-                }
-            })
-            .collect()
+        bearer_rows(&self.shared, &self.bearers)
     }
 
     /// Our address, once the address trial is over.
@@ -305,26 +297,7 @@ impl Stack {
     /// A snapshot of links, group members, names and counters; its
     /// `Display` prints it as tables.
     pub fn stats(&self) -> crate::stats::StackStats {
-        let bearer = self.bearer_stats();
-        let bearer_info = self.bearers.lock().first().and_then(Option::as_ref).map(|b| b.info().clone());
-        let bearers = self.bearers();
-        let g = self.shared.inner.lock();
-        let core = &g.core;
-        let members = core.sockets().member_stats();
-        crate::stats::StackStats {
-            node_id: core.link().config().node_id,
-            address: core.address(),
-            links: core.link().links(),
-            bcast: core.link().bcast_stats(),
-            members,
-            names: core.names().iter().copied().collect(),
-            bearer,
-            bearer_info,
-            bearers,
-            layer: core.link().stats(),
-            core: core.stats(),
-            crypto: core.link().crypto_stats(),
-        }
+        snapshot(&self.shared, &self.bearers)
     }
 
     /// Sets a key as `tipc node set key` does ([`tipc_crypto::KeySpec`]:
@@ -505,7 +478,8 @@ impl Stack {
 
     /// Stops dead, sending nothing — what peers see when the process is
     /// killed (they notice through link supervision, within the tolerance).
-    pub fn kill(mut self) {
+    pub fn kill(self) {
+        drop(self.control.lock().take());
         {
             let mut g = self.shared.inner.lock();
             g.stopped = true;
@@ -517,7 +491,7 @@ impl Stack {
             g.wake_all_ready();
             self.shared.cond.notify_all();
         }
-        for b in self.bearers.get_mut().drain(..).flatten() {
+        for b in std::mem::take(&mut *self.bearers.lock()).into_iter().flatten() {
             b.shutdown();
         }
     }
@@ -527,10 +501,13 @@ impl Stack {
     /// acknowledged, sends peer-stopping RESETs (peers drop the link at
     /// once, so group members on this node are LEFT for them at once),
     /// flushes the pcap file, and wakes every blocked call, which then
-    /// returns [`Error::StackStopped`]. Statistics stay readable. The
-    /// threads are joined when the stack is dropped. Meant for a signal
-    /// handler's thread; calling it again does nothing.
+    /// returns [`Error::StackStopped`]. Statistics stay readable in the
+    /// process; the control socket, if any, is taken down first (its file
+    /// removed). The threads are joined when the stack is dropped. Meant
+    /// for a signal handler's thread; calling it again does nothing.
     pub fn close(&self) {
+        // the inspector goes first, and its socket file with it
+        drop(self.control.lock().take());
         let first = {
             let deadline = std::time::Instant::now() + StdDuration::from_secs(3);
             let mut g = self.shared.inner.lock();
@@ -561,7 +538,7 @@ impl Stack {
 
     fn stop(&mut self) {
         self.close();
-        for b in self.bearers.get_mut().drain(..).flatten() {
+        for b in std::mem::take(&mut *self.bearers.lock()).into_iter().flatten() {
             b.shutdown();
         }
         self.shared.inner.lock().tx.clear();
@@ -571,6 +548,53 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+type Bearers = parking_lot::Mutex<Vec<Option<Bearer>>>;
+
+/// The enabled bearers with settings and counters ([`Stack::bearers`]).
+fn bearer_rows(shared: &Shared, bearers: &Bearers) -> Vec<crate::stats::BearerRow> {
+    let settings = shared.inner.lock().core.link().bearers();
+    let list = bearers.lock();
+    settings
+        .into_iter()
+        .map(|(id, s)| {
+            let b = list.get(usize::from(id)).and_then(Option::as_ref);
+            crate::stats::BearerRow {
+                id,
+                stats: b.map(Bearer::stats),
+                replicast: b.map(Bearer::replicast_peers).unwrap_or_default(),
+                settings: s,
+            }
+        })
+        .collect()
+}
+
+/// The node's statistics ([`Stack::stats`]; the control socket's answer).
+fn snapshot(shared: &Shared, bearers: &Bearers) -> crate::stats::StackStats {
+    let (bearer, bearer_info) = {
+        let list = bearers.lock();
+        let first = list.first().and_then(Option::as_ref);
+        (first.map(Bearer::stats), first.map(|b| b.info().clone()))
+    };
+    let rows = bearer_rows(shared, bearers);
+    let g = shared.inner.lock();
+    let core = &g.core;
+    crate::stats::StackStats {
+        node_id: core.link().config().node_id,
+        address: core.address(),
+        links: core.link().links(),
+        bcast: core.link().bcast_stats(),
+        members: core.sockets().member_stats(),
+        sockets: core.sockets().socket_list(),
+        names: core.names().iter().copied().collect(),
+        bearer,
+        bearer_info,
+        bearers: rows,
+        layer: core.link().stats(),
+        core: core.stats(),
+        crypto: core.link().crypto_stats(),
     }
 }
 

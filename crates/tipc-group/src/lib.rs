@@ -24,5 +24,5 @@ pub use name_table::{MAX_PUBL_PER_NODE, NameTable, Publication, Refused};
 pub use socket::{
     Accepted, CONN_ACK_RATE, CONN_MSG_WIN, CONN_PROBE_INTERVAL, CONN_RCV_LIMIT, CONN_WIN_ADV, CONN_WIN_INIT, ConnEnd,
     ConnEvent, ConnectTo, Dest, LISTEN_BACKLOG, LinkRefusal, Links, McastMethod, MemberStats, NodeInput, PortMessage,
-    SendOpts, SocketError, SocketEvent, SocketLayer, SocketStats,
+    SendOpts, SocketError, SocketEvent, SocketInfo, SocketLayer, SocketStats,
 };

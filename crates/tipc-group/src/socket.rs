@@ -129,6 +129,8 @@ pub enum SocketEvent {
 pub struct MemberStats {
     /// The local socket.
     pub socket: PortId,
+    /// The group (its service type).
+    pub group: tipc_wire::ServiceType,
     /// The member.
     pub member: tipc_wire::MemberId,
     /// Its instance.
@@ -141,6 +143,27 @@ pub struct MemberStats {
     pub advertised: u16,
     /// Its messages delivered to us and not yet read.
     pub queued: usize,
+}
+
+/// One socket of this node (for statistics: `tipc socket list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SocketInfo {
+    /// Its port.
+    pub port: PortId,
+    /// A connection socket (SEQPACKET or STREAM), else connectionless
+    /// (RDM, or a group member).
+    pub connection: bool,
+    /// A listening connection socket.
+    pub listening: bool,
+    /// The peer of a connected socket.
+    pub connected_to: Option<tipc_wire::MemberId>,
+    /// The group it is a member of (its service type), if any.
+    pub group_type: Option<tipc_wire::ServiceType>,
+    /// Its member id (instance) in that group.
+    pub group_instance: Option<tipc_wire::Instance>,
+    /// Its bindings (a member's is its membership).
+    pub bindings: Vec<crate::Publication>,
 }
 
 /// Counters of the socket layer.
@@ -233,8 +256,10 @@ impl SocketLayer {
         self.groups
             .iter()
             .flat_map(|(p, g)| {
+                let group = g.spec().stype;
                 g.members().map(move |(id, m)| MemberStats {
                     socket: *p,
+                    group,
                     member: *id,
                     instance: m.instance.0,
                     state: m.state,
@@ -242,6 +267,26 @@ impl SocketLayer {
                     advertised: m.advertised,
                     queued: m.unread,
                 })
+            })
+            .collect()
+    }
+    /// Every open socket of this node, by port (what `tipc socket list`
+    /// shows): its kind, bindings, group and connection.
+    pub fn socket_list(&self) -> Vec<SocketInfo> {
+        let own = self.own.unwrap_or_default();
+        self.ports
+            .iter()
+            .map(|(port, conn)| {
+                let group = self.groups.get(&port).map(|g| (g.spec().stype, g.spec().instance));
+                SocketInfo {
+                    port,
+                    connection: conn,
+                    listening: self.conns.is_listening(port),
+                    connected_to: self.conn_peer(port),
+                    group_type: group.map(|g| g.0),
+                    group_instance: group.map(|g| g.1),
+                    bindings: self.names.iter().filter(|p| p.port == port && p.node == own).copied().collect(),
+                }
             })
             .collect()
     }

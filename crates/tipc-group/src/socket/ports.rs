@@ -25,6 +25,10 @@ impl Ports {
     pub(super) fn is_conn(&self, p: PortId) -> bool {
         self.open.get(&p).copied().unwrap_or(false)
     }
+    /// Every open port, ascending, and whether it is a connection socket's.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (PortId, bool)> + '_ {
+        self.open.iter().map(|(p, c)| (*p, *c))
+    }
 }
 
 impl SocketLayer {
