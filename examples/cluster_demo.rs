@@ -479,6 +479,7 @@ fn demo(c: &mut dyn Cluster, n: u64, sim: bool) -> bool {
 
 fn main() {
     let args = Args::parse();
+    common::init_tracing();
     if args.sim {
         let progress =
             || eprintln!("cluster_demo --sim: at \"{}\"", LAST_SAID.lock().map(|l| l.clone()).unwrap_or_default());

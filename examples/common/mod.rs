@@ -146,6 +146,7 @@ impl NodeArgs {
 
     /// Starts the node and waits for its address, or exits explaining why not.
     pub fn start(&self, who: &str) -> std::sync::Arc<Stack> {
+        init_tracing();
         let fail = |e: String| -> ! {
             eprintln!("{who}: {e}");
             std::process::exit(1)
@@ -198,4 +199,15 @@ pub fn node_signals(stack: &std::sync::Arc<Stack>, before: impl FnOnce() + Send 
             eprintln!("{}", s2.stats());
         },
     );
+}
+
+/// Sends the library's `tracing` events to stderr, filtered by `RUST_LOG`
+/// (`RUST_LOG=info` for links and nodes coming and going, `debug` for
+/// members, names, retransmissions and congestion; errors only when it is
+/// not set). Call it before starting a stack: the node's span is made then.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -266,6 +266,7 @@ impl StackBuilder {
             poller: Mutex::new(None),
             leading: AtomicBool::new(false),
             leads_ended: AtomicU64::new(0),
+            span: tracing::info_span!("tipc_node", node = %cfg.node_id),
         });
         let driver = Driver { shared: shared.clone(), bearer: 0, watch: true, leads_seen: 0 };
         let bearer = Bearer::open_with_handler(first.config, driver)?;

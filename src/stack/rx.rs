@@ -17,6 +17,7 @@ impl Shared {
     /// Runs received frames through the core and dispatches the results;
     /// `at` is when they were received, if known (saves a clock read).
     pub(super) fn handle_frames(&self, bearer: u8, frames: &mut Vec<RxFrame>, at: Option<std::time::Instant>) {
+        let _node = self.span.enter();
         let mut g = self.inner.lock();
         if g.stopped {
             frames.clear();
@@ -122,6 +123,7 @@ impl RxHandler for Driver {
     }
 
     fn on_wake(&mut self, _tx: &TxHandle) -> Option<StdDuration> {
+        let _node = self.shared.span.enter();
         let mut g = self.shared.inner.lock();
         if g.stopped {
             return None;

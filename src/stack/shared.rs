@@ -122,6 +122,9 @@ pub(super) struct Shared {
     pub(super) leading: AtomicBool,
     /// How many times an application thread has stopped reading the socket.
     pub(super) leads_ended: AtomicU64,
+    /// The node's span (`tipc_node`, with its identity): entered around
+    /// the core's work, so the link and group events carry the node.
+    pub(super) span: tracing::Span,
 }
 
 impl Shared {
@@ -145,6 +148,7 @@ impl Shared {
         ready: Option<&Arc<ReadyFd>>,
         mut f: impl FnMut(&mut NodeCore, Instant) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        let _node = self.span.enter();
         let mut g = self.inner.lock();
         loop {
             if g.stopped {

@@ -169,13 +169,22 @@ struct RxShared {
     counters: Arc<Counters>,
     medium: Medium,
     reader: Mutex<Reader>,
+    /// The bearer's name, for warnings.
+    name: String,
 }
 
 /// Whoever holds it reads the socket.
 struct Reader {
     rb: sys::RecvBatch,
     frames: Vec<RxFrame>,
+    /// Frames dropped as malformed or foreign when the last warning was
+    /// given, and when.
+    warned: (u64, Option<std::time::Instant>),
 }
+
+/// Warnings about dropped frames come at most this often per bearer (the
+/// counters keep every one).
+const DROP_WARN_EVERY: Duration = Duration::from_secs(1);
 
 impl RxShared {
     /// Reads what is queued (waiting for the first frame when `wait`) and
@@ -225,10 +234,33 @@ impl RxShared {
                 f(&mut r.frames, r.rb.received_at());
                 r.frames.clear();
             }
+            self.warn_drops(r);
             if n < r.rb.capacity() {
                 return Ok(total);
             }
         }
+    }
+
+    /// A rate-limited warning when malformed or foreign frames were
+    /// dropped since the last one.
+    fn warn_drops(&self, r: &mut Reader) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dropped = self.counters.drop_malformed.load(Relaxed) + self.counters.drop_foreign.load(Relaxed);
+        if dropped == r.warned.0 || !tracing::enabled!(tracing::Level::WARN) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if r.warned.1.is_some_and(|t| now.duration_since(t) < DROP_WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            bearer = %self.name,
+            malformed = self.counters.drop_malformed.load(Relaxed),
+            foreign = self.counters.drop_foreign.load(Relaxed),
+            since_last = dropped - r.warned.0,
+            "frames dropped (counted in the bearer's statistics; at most one warning a second)"
+        );
+        r.warned = (dropped, Some(now));
     }
 }
 
@@ -616,7 +648,8 @@ impl Bearer {
             sock: sock.clone(),
             counters: counters.clone(),
             medium,
-            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch) }),
+            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch), warned: (0, None) }),
+            name: info.name.clone(),
         });
         {
             let tx2 = tx.clone();

@@ -654,11 +654,13 @@ impl Group {
                         });
                     }
                     Item::Joined { .. } => {
+                        tracing::debug!(group = self.spec.stype.0, member = %id, instance = m.instance.0, "member joined");
                         if events {
                             self.events.push_back(GroupEvent::MemberUp { member: id, instance: m.instance });
                         }
                     }
                     Item::Left { .. } => {
+                        tracing::debug!(group = self.spec.stype.0, member = %id, instance = m.instance.0, "member left");
                         if events {
                             self.events.push_back(GroupEvent::MemberDown { member: id, instance: m.instance });
                         }

@@ -110,6 +110,7 @@ impl NameTable {
         self.types.insert(key, (p.range.stype, age));
         self.by_range.insert(range_key(&p.range, age), key);
         self.by_type.entry(p.range.stype).or_default().insert(key, p);
+        tracing::debug!(name = %p.range, scope = p.scope.name(), node = %p.node, port = p.port.0, "name published");
         Ok(())
     }
 
@@ -140,6 +141,7 @@ impl NameTable {
             self.by_type.remove(&range.stype);
         }
         self.forget(k, &p.range);
+        tracing::debug!(name = %p.range, node = %p.node, port = p.port.0, "name withdrawn");
         Some(p)
     }
 

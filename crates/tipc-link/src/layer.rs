@@ -702,6 +702,15 @@ impl LinkLayer {
             return;
         }
         let is_up = self.peers.is_up(peer);
+        if oc.up {
+            tracing::info!(peer = %peer, bearer, "link up");
+        }
+        if let Some(reason) = &oc.down {
+            tracing::warn!(peer = %peer, bearer, ?reason, "link down");
+        }
+        if is_up != was_up {
+            tracing::info!(peer = %peer, up = is_up, "node {}", if is_up { "up" } else { "down" });
+        }
         if is_up && !was_up {
             self.bcs.add_receiver(peer);
             self.crypto_node(now, peer, true);

@@ -279,6 +279,9 @@ impl Link {
     pub fn send(&mut self, msg: Bytes, bc: &BcCtx, out: &mut Vec<Bytes>) -> Result<(), Bytes> {
         let imp = importance_of(&msg);
         if self.backlog_len[imp] >= self.limits[imp] {
+            if !self.congested {
+                tracing::debug!(peer = %self.peer_addr, importance = imp, "link congested: backlog full, senders wait");
+            }
             self.congested = true;
             self.stats.link_congs += 1;
             return Err(msg);
@@ -763,6 +766,7 @@ impl Link {
                 if released > 0 {
                     self.progress_at = now;
                 }
+                let before = self.stats.retransmitted;
                 if m.gap != 0 {
                     self.stats.recv_nacks += 1;
                     let from = m.hdr.ack.next();
@@ -772,6 +776,10 @@ impl Link {
                     if b.gap != 0 {
                         self.retransmit(now, b.ack.next(), b.ack.add(b.gap), bc, out);
                     }
+                }
+                let again = self.stats.retransmitted - before;
+                if again > 0 {
+                    tracing::debug!(peer = %self.peer_addr, packets = again, ack = m.hdr.ack.0, "retransmitted on the peer's NACK");
                 }
                 if released > 0 || m.gap != 0 {
                     oc.uncongested |= self.advance_backlog(bc, out);

@@ -104,7 +104,10 @@ impl SocketLayer {
         let r = op(g, data);
         self.pump_groups(links);
         r.map_err(|e| match e {
-            GroupError::WouldBlock => SocketError::WouldBlock(NodeAddr(0)),
+            GroupError::WouldBlock => {
+                tracing::debug!(port = port.0, "group send waits: a member's window or the broadcast acknowledgements");
+                SocketError::WouldBlock(NodeAddr(0))
+            }
             GroupError::NoSuchMember(m) => SocketError::NoSuchMember(m),
             GroupError::NoInstance(i) => SocketError::NoInstance(tipc_wire::Instance(i)),
             GroupError::NoMembers => SocketError::NoMembers,
