@@ -67,7 +67,26 @@ mod with_tokio {
     /// instance, and every anycast reaches exactly one member.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_hundred_members_over_four_nodes_in_every_mode_lose_nothing() {
-        let stacks = mesh(&["127.79.11.1", "127.79.11.2", "127.79.11.3", "127.79.11.4"]);
+        two_hundred_members(mesh(&["127.79.11.1", "127.79.11.2", "127.79.11.3", "127.79.11.4"])).await;
+    }
+
+    /// The same on Ethernet: four nodes in network namespaces on a veth
+    /// bridge (as root; without, skipped by name, and a failure under CI).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_members_over_four_veth_nodes_in_every_mode_lose_nothing() {
+        let Some(lab) = super::common::rig("veth tokio", || tipc_testkit::netns::Lab::bridge("vtokio", 4)) else {
+            return;
+        };
+        let stacks: Vec<Stack> = (0..4).map(|i| super::common::start_node(lab.node(i), &format!("tok-{i}"))).collect();
+        for s in &stacks {
+            s.wait_for_nodes(3, Duration::from_secs(15)).expect("links over veth");
+        }
+        two_hundred_members(stacks).await;
+        drop(lab);
+    }
+
+    /// The body of both: 200 members on the stacks given (four nodes).
+    async fn two_hundred_members(stacks: Vec<Stack>) {
         let mut socks = Vec::new();
         for i in 0..MEMBERS {
             let s = AsyncGroupSocket::new(stacks[i % 4].group_socket().expect("socket")).expect("async socket");

@@ -47,15 +47,26 @@ fn at(ip: &str) -> SocketAddr {
     format!("{ip}:6118").parse().expect("address")
 }
 
+/// The one subscriber of this test binary (the tests share it; each
+/// looks for its own nodes' events).
+fn captured() -> Captured {
+    static OUT: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    OUT.get_or_init(|| {
+        let out = Captured::default();
+        let w = out.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("tipc_rs=info,tipc_link=debug,tipc_group=debug,tipc_bearer=warn")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .init();
+        out
+    })
+    .clone()
+}
+
 #[test]
 fn links_members_names_and_dropped_frames_are_traced_in_their_nodes_span() {
-    let out = Captured::default();
-    let w = out.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("tipc_rs=info,tipc_link=debug,tipc_group=debug,tipc_bearer=warn")
-        .with_ansi(false)
-        .with_writer(move || w.clone())
-        .init();
+    let out = captured();
     let a = Stack::builder().udp(at("127.79.18.1")).udp_peer(at("127.79.18.2")).start().expect("a");
     let b = Stack::builder().udp(at("127.79.18.2")).udp_peer(at("127.79.18.1")).start().expect("b");
     a.wait_for_nodes(1, Duration::from_secs(15)).expect("link");
@@ -106,4 +117,20 @@ fn links_members_names_and_dropped_frames_are_traced_in_their_nodes_span() {
     out.wait_for(&["node down", &format!("peer={addr_b}")]);
     drop(ga);
     a.shutdown();
+}
+
+/// A node whose peer encrypts with another key warns (once a second at
+/// most) that frames failed authentication, in its own span.
+#[test]
+fn frames_failing_authentication_are_warned_about() {
+    let out = captured();
+    let c = Stack::builder().udp(at("127.79.19.1")).udp_peer(at("127.79.19.2")).start().expect("c");
+    let d = Stack::builder().udp(at("127.79.19.2")).udp_peer(at("127.79.19.1")).start().expect("d");
+    c.set_key("0x000102030405060708090a0b0c0d0e0f10111213".parse().expect("key")).expect("c's key");
+    d.set_key("0x202122232425262728292a2b2c2d2e2f30313233".parse().expect("key")).expect("d's key");
+    let idd = d.node_id().to_string();
+    let w = out.wait_for(&["failed authentication", "WARN", &format!("tipc_node{{node={idd}}}")]);
+    assert!(w.contains("since_last="), "{w}");
+    c.shutdown();
+    d.shutdown();
 }

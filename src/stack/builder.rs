@@ -268,7 +268,7 @@ impl StackBuilder {
             leads_ended: AtomicU64::new(0),
             span: tracing::info_span!("tipc_node", node = %cfg.node_id),
         });
-        let driver = Driver { shared: shared.clone(), bearer: 0, watch: true, leads_seen: 0 };
+        let driver = Driver { shared: shared.clone(), bearer: 0, watch: true, leads_seen: 0, auth_warned: (0, None) };
         let bearer = Bearer::open_with_handler(first.config, driver)?;
         {
             let mut g = shared.inner.lock();

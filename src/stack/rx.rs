@@ -115,6 +115,39 @@ pub(super) struct Driver {
     pub(super) watch: bool,
     /// `leads_ended` when it last looked.
     pub(super) leads_seen: u64,
+    /// Frames refused by decryption when the last warning was given, and
+    /// when.
+    pub(super) auth_warned: (u64, Option<std::time::Instant>),
+}
+
+/// Warnings about frames that failed authentication come at most this
+/// often (the crypto counters keep every one).
+const AUTH_WARN_EVERY: StdDuration = StdDuration::from_secs(1);
+
+/// After a turn of timers: a rate-limited warning when frames failed
+/// authentication or decryption since the last one (`warned`: the count
+/// and time of the last warning).
+fn warn_auth(warned: &mut (u64, Option<std::time::Instant>), g: &super::shared::Inner) {
+    if !tracing::enabled!(tracing::Level::WARN) {
+        return;
+    }
+    let c = g.core.link().crypto_stats();
+    let dropped = c.rx_dropped();
+    let now = std::time::Instant::now();
+    if dropped == warned.0 || warned.1.is_some_and(|t| now.duration_since(t) < AUTH_WARN_EVERY) {
+        return;
+    }
+    tracing::warn!(
+        no_key = c.rx_no_key,
+        bad_tag = c.rx_bad_tag,
+        replay = c.rx_replay,
+        unknown_key = c.rx_unknown_key,
+        clear = c.rx_clear,
+        malformed = c.rx_malformed,
+        since_last = dropped - warned.0,
+        "frames failed authentication or decryption (counted in the crypto statistics; at most one warning a second)"
+    );
+    *warned = (dropped, Some(now));
 }
 
 impl RxHandler for Driver {
@@ -132,6 +165,7 @@ impl RxHandler for Driver {
         if g.core.poll_timeout().is_some_and(|t| t <= now) {
             g.core.handle_timeout(now);
             self.shared.flush(&mut g);
+            warn_auth(&mut self.auth_warned, &g);
         }
         let next = g.core.poll_timeout();
         self.shared.sleep_until.store(next.map_or(u64::MAX, |t| t.as_micros()), Ordering::Release);
