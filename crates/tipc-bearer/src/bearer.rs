@@ -4,6 +4,7 @@
 //! framing and the addresses; the threads, batching and handles are
 //! shared.
 
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ use tipc_wire::{ETH_HLEN, ETH_P_TIPC, MacAddr, MediaAddr, TxDest};
 use crate::BearerError;
 use crate::iface::{self, IfInfo};
 use crate::stats::{BearerStats, Counters};
-use crate::sys::{self, EventFd, RecvMeta, SendItem};
+use crate::sys::{self, EventFd, RecvMeta};
 use crate::udp::{self, UdpConfig, UdpMedium};
 
 /// Which medium a bearer runs on.
@@ -176,6 +177,8 @@ struct RxShared {
 /// Whoever holds it reads the socket.
 struct Reader {
     rb: sys::RecvBatch,
+    /// Where received messages are copied to.
+    arena: crate::arena::RxArena,
     frames: Vec<RxFrame>,
     /// Frames dropped as malformed or foreign when the last warning was
     /// given, and when.
@@ -209,10 +212,10 @@ impl RxShared {
             for i in 0..n {
                 let (raw, m) = r.rb.frame(i);
                 let fr = match &self.medium {
-                    Medium::Eth(mac) => classify(&self.counters, *mac, &m, raw),
+                    Medium::Eth(mac) => classify(&self.counters, *mac, &m, raw, &mut r.arena),
                     Medium::Udp(u) => match r.rb.source(i) {
                         Some(from) => {
-                            let f = udp::classify(&self.counters, u.own, from, raw, m.truncated);
+                            let f = udp::classify(&self.counters, u.own, from, raw, m.truncated, &mut r.arena);
                             if let Some(fr) = &f
                                 && u.learn(&fr.msg).is_some()
                             {
@@ -321,23 +324,47 @@ struct TxShared {
     closed: AtomicBool,
 }
 
+/// A frame's one datagram, if it is a unicast to a UDP address.
+fn unicast(f: &TxFrame) -> Option<(SocketAddr, &[u8])> {
+    match f.dst {
+        TxDest::Unicast(MediaAddr::Udp(a)) => Some((a, &f.msg[..])),
+        _ => None,
+    }
+}
+
 /// Sends whole frames on UDP with `sendmmsg`, each to all its
 /// destinations; returns how many frames went completely (a frame cut off
 /// by a full queue is sent again whole: TIPC drops the duplicate copies).
 fn udp_send_frames(s: &TxShared, u: &UdpMedium, frames: &[TxFrame]) -> std::io::Result<usize> {
     let fd = s.sock.as_raw_fd();
-    let mut items: Vec<(socket2::SockAddr, &[u8])> = Vec::with_capacity(frames.len());
+    // one datagram per frame (the common case): no list of destinations
+    if frames.iter().all(|f| unicast(f).is_some()) {
+        let mut done = 0;
+        while done < frames.len() {
+            match sys::udp_send_batch(fd, &frames[done..], unicast) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                // a refused destination: counted, skipped
+                Err(_) => {
+                    Counters::add(&s.counters.tx_errors, 1);
+                    done += 1;
+                }
+            }
+        }
+        return Ok(done);
+    }
+    let mut items: Vec<(SocketAddr, &[u8])> = Vec::with_capacity(frames.len());
     let mut ends: Vec<usize> = Vec::with_capacity(frames.len());
     let mut to = Vec::new();
     for f in frames {
         to.clear();
         u.destinations(&f.dst, &mut to);
-        items.extend(to.iter().map(|a| (socket2::SockAddr::from(*a), &f.msg[..])));
+        items.extend(to.iter().map(|a| (*a, &f.msg[..])));
         ends.push(items.len());
     }
     let mut done = 0;
     while done < items.len() {
-        match sys::udp_send_batch(fd, &items[done..]) {
+        match sys::udp_send_batch(fd, &items[done..], |it| Some(*it)) {
             Ok(0) => break,
             Ok(n) => done += n,
             // a refused destination: counted, skipped
@@ -358,10 +385,7 @@ impl TxShared {
     fn put_batch(&self, frames: &[TxFrame]) -> std::io::Result<usize> {
         match &self.medium {
             Medium::Eth(mac) => {
-                let heads: Vec<[u8; ETH_HLEN]> = frames.iter().map(|f| eth_header(f.dst, *mac)).collect();
-                let items: Vec<SendItem<'_>> =
-                    frames.iter().zip(&heads).map(|(f, h)| SendItem { eth: h, msg: &f.msg }).collect();
-                sys::send_batch(self.sock.as_raw_fd(), self.info.index, &items)
+                sys::send_batch(self.sock.as_raw_fd(), frames, |f| (eth_header(f.dst, *mac), &f.msg[..]))
             }
             Medium::Udp(u) => udp_send_frames(self, u, frames),
         }
@@ -648,7 +672,12 @@ impl Bearer {
             sock: sock.clone(),
             counters: counters.clone(),
             medium,
-            reader: Mutex::new(Reader { rb, frames: Vec::with_capacity(batch), warned: (0, None) }),
+            reader: Mutex::new(Reader {
+                rb,
+                arena: Default::default(),
+                frames: Vec::with_capacity(batch),
+                warned: (0, None),
+            }),
             name: info.name.clone(),
         });
         {
@@ -831,7 +860,13 @@ fn rx_loop(rx: &RxShared, wake: &EventFd, stop: &AtomicBool, mut handler: Box<dy
 }
 
 /// Filters one received buffer and cuts it to the TIPC message.
-fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<RxFrame> {
+fn classify(
+    c: &Counters,
+    own: MacAddr,
+    m: &RecvMeta,
+    frame: &[u8],
+    arena: &mut crate::arena::RxArena,
+) -> Option<RxFrame> {
     let drop = |ctr: &std::sync::atomic::AtomicU64| {
         Counters::add(ctr, 1);
         None
@@ -874,16 +909,17 @@ fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<Rx
     Counters::add(&c.rx_frames, 1);
     Counters::add(&c.rx_bytes, size as u64);
     let broadcast = frame[0] & 1 == 1;
-    Some(RxFrame {
-        src: MediaAddr::Eth(src),
-        broadcast,
-        msg: Bytes::copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + size]),
-    })
+    Some(RxFrame { src: MediaAddr::Eth(src), broadcast, msg: arena.copy(&frame[ETH_HLEN..ETH_HLEN + size]) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The classifier with an arena of its own.
+    fn classify(c: &Counters, own: MacAddr, m: &RecvMeta, frame: &[u8]) -> Option<RxFrame> {
+        super::classify(c, own, m, frame, &mut crate::arena::RxArena::default())
+    }
 
     fn meta(len: usize, pkttype: u8) -> RecvMeta {
         RecvMeta { len, src: [0; 6], pkttype, truncated: false }

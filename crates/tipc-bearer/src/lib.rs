@@ -44,6 +44,7 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod arena;
 mod bearer;
 mod error;
 mod iface;

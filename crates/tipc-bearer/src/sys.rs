@@ -7,7 +7,7 @@
 //! `unsafe` block states why its use is sound.
 
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{MaybeUninit, size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -420,65 +420,96 @@ pub fn send_frame(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// One frame to send: Ethernet header and TIPC message, gathered without copying.
-pub struct SendItem<'a> {
-    /// The 14-byte Ethernet header.
-    pub eth: &'a [u8; 14],
-    /// The TIPC message.
-    pub msg: &'a [u8],
-}
+/// Frames one `sendmmsg` call takes at most. The call's headers live on
+/// the stack, so sending a batch allocates nothing; a longer burst takes
+/// several calls (the callers loop on the count returned).
+pub const SEND_CHUNK: usize = 64;
 
-/// Sends frames with one `sendmmsg` call (non-blocking). Returns how many
+/// Sends up to [`SEND_CHUNK`] of `items` as Ethernet frames with one
+/// `sendmmsg` call (non-blocking), each gathered without copying from the
+/// 14-byte header and the message `frame` gives for it. Returns how many
 /// the kernel took; `Ok(0)` when its queue is full.
-pub fn send_batch(fd: RawFd, ifindex: u32, items: &[SendItem<'_>]) -> io::Result<usize> {
-    let n = items.len().min(1024);
+pub fn send_batch<'a, T>(
+    fd: RawFd,
+    items: &'a [T],
+    frame: impl Fn(&'a T) -> ([u8; 14], &'a [u8]),
+) -> io::Result<usize> {
+    let n = items.len().min(SEND_CHUNK);
     if n == 0 {
         return Ok(0);
     }
-    let _ = ifindex; // bound socket: the kernel's cached device is used
-    let mut iovs: Vec<[libc::iovec; 2]> = items
-        .iter()
-        .take(n)
-        .map(|it| {
-            [
-                libc::iovec { iov_base: it.eth.as_ptr() as *mut libc::c_void, iov_len: 14 },
-                libc::iovec { iov_base: it.msg.as_ptr() as *mut libc::c_void, iov_len: it.msg.len() },
-            ]
-        })
-        .collect();
-    // SAFETY: plain old data; zero is valid.
-    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
-    for i in 0..n {
-        msgs[i].msg_hdr.msg_iov = iovs[i].as_mut_ptr();
-        msgs[i].msg_hdr.msg_iovlen = 2;
+    // only the first `n` entries are written and used: nothing to zero
+    let mut heads = [const { MaybeUninit::<[u8; 14]>::uninit() }; SEND_CHUNK];
+    let mut iovs = [const { MaybeUninit::<[libc::iovec; 2]>::uninit() }; SEND_CHUNK];
+    let mut msgs = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; SEND_CHUNK];
+    for (i, it) in items[..n].iter().enumerate() {
+        let (head, msg) = frame(it);
+        let head = heads[i].write(head);
+        let iov = iovs[i].write([
+            libc::iovec { iov_base: head.as_mut_ptr().cast(), iov_len: 14 },
+            libc::iovec { iov_base: msg.as_ptr() as *mut libc::c_void, iov_len: msg.len() },
+        ]);
+        msgs[i].write(mmsg(std::ptr::null_mut(), 0, iov.as_mut_ptr(), 2));
     }
-    // SAFETY: each mmsghdr points at two live iovecs over buffers borrowed
-    // for the call; no address is given.
-    unsafe { send_mmsg(fd, &mut msgs) }
+    // SAFETY: the first `n` headers are written, and each points at two
+    // live iovecs (of `iovs`) over our own `heads` and buffers borrowed for
+    // the call; no address is given (the socket is bound to its interface).
+    unsafe { send_mmsg(fd, written(&mut msgs, n)) }
 }
 
-/// Sends datagrams, each to its own address, with one `sendmmsg` call
-/// (non-blocking). Returns how many the kernel took; `Ok(0)` when its
-/// queue is full. An error is about the first datagram (for instance an
+/// Sends up to [`SEND_CHUNK`] of `items` as datagrams, each to the address
+/// `datagram` gives with it, with one `sendmmsg` call (non-blocking); the
+/// batch ends before the first item `datagram` gives none for. Returns how
+/// many the kernel took; `Ok(0)` when its queue is full (or the first item
+/// has no datagram). An error is about the first datagram (for instance an
 /// ICMP "port unreachable" an earlier datagram to that peer drew).
-pub fn udp_send_batch(fd: RawFd, items: &[(SockAddr, &[u8])]) -> io::Result<usize> {
-    let n = items.len().min(1024);
+pub fn udp_send_batch<'a, T>(
+    fd: RawFd,
+    items: &'a [T],
+    datagram: impl Fn(&'a T) -> Option<(std::net::SocketAddr, &'a [u8])>,
+) -> io::Result<usize> {
+    // only the first `n` entries are written and used: nothing to zero
+    let mut names = [const { MaybeUninit::<SockAddr>::uninit() }; SEND_CHUNK];
+    let mut iovs = [const { MaybeUninit::<libc::iovec>::uninit() }; SEND_CHUNK];
+    let mut msgs = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; SEND_CHUNK];
+    let mut n = 0;
+    for (i, it) in items.iter().take(SEND_CHUNK).enumerate() {
+        let Some((to, msg)) = datagram(it) else { break };
+        n = i + 1;
+        let to = names[i].write(SockAddr::from(to));
+        let iov = iovs[i].write(libc::iovec { iov_base: msg.as_ptr() as *mut libc::c_void, iov_len: msg.len() });
+        msgs[i].write(mmsg(to.as_ptr() as *mut libc::c_void, to.len(), iov, 1));
+    }
     if n == 0 {
         return Ok(0);
     }
-    let mut iovs: Vec<libc::iovec> =
-        items[..n].iter().map(|(_, m)| libc::iovec { iov_base: m.as_ptr() as *mut _, iov_len: m.len() }).collect();
-    // SAFETY: plain old data; zero is valid.
-    let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; n];
-    for (i, (to, _)) in items[..n].iter().enumerate() {
-        msgs[i].msg_hdr.msg_name = to.as_ptr() as *mut _;
-        msgs[i].msg_hdr.msg_namelen = to.len();
-        msgs[i].msg_hdr.msg_iov = &mut iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: each mmsghdr points at a live address and a live iovec over a
-    // live buffer, all borrowed for the call.
-    unsafe { send_mmsg(fd, &mut msgs) }
+    // SAFETY: the first `n` headers are written, and each points at a live
+    // address (of `names`) and a live iovec (of `iovs`) over a buffer
+    // borrowed for the call. (`SockAddr` owns no heap memory: leaving
+    // `names` undropped leaks nothing.)
+    unsafe { send_mmsg(fd, written(&mut msgs, n)) }
+}
+
+/// An `mmsghdr` with the given address and iovecs, no control data.
+fn mmsg(name: *mut libc::c_void, namelen: libc::socklen_t, iov: *mut libc::iovec, iovlen: usize) -> libc::mmsghdr {
+    // SAFETY: plain old data; zero is valid (some C libraries have
+    // private padding fields, so no struct literal).
+    let mut m: libc::mmsghdr = unsafe { zeroed() };
+    m.msg_hdr.msg_name = name;
+    m.msg_hdr.msg_namelen = namelen;
+    m.msg_hdr.msg_iov = iov;
+    m.msg_hdr.msg_iovlen = iovlen as _;
+    m
+}
+
+/// The first `n` of `msgs` as a slice of written headers.
+///
+/// # Safety
+/// The first `n` entries of `msgs` must have been written.
+unsafe fn written(msgs: &mut [MaybeUninit<libc::mmsghdr>], n: usize) -> &mut [libc::mmsghdr] {
+    // SAFETY: `n` is within `msgs`, whose first `n` entries the caller
+    // wrote; `MaybeUninit<T>` has the layout of `T`.
+    unsafe { std::slice::from_raw_parts_mut(msgs.as_mut_ptr().cast::<libc::mmsghdr>(), n.min(msgs.len())) }
 }
 
 /// One non-blocking `sendmmsg` of `msgs`. Returns how many went; `Ok(0)`

@@ -264,6 +264,7 @@ pub(crate) fn classify(
     from: SocketAddr,
     buf: &[u8],
     truncated: bool,
+    arena: &mut crate::arena::RxArena,
 ) -> Option<RxFrame> {
     let drop = |ctr: &std::sync::atomic::AtomicU64| {
         Counters::add(ctr, 1);
@@ -285,12 +286,17 @@ pub(crate) fn classify(
     }
     Counters::add(&c.rx_frames, 1);
     Counters::add(&c.rx_bytes, size as u64);
-    Some(RxFrame { src: MediaAddr::Udp(from), broadcast: false, msg: Bytes::copy_from_slice(&buf[..size]) })
+    Some(RxFrame { src: MediaAddr::Udp(from), broadcast: false, msg: arena.copy(&buf[..size]) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The classifier with an arena of its own.
+    fn classify(c: &Counters, own: SocketAddr, from: SocketAddr, buf: &[u8], truncated: bool) -> Option<RxFrame> {
+        super::classify(c, own, from, buf, truncated, &mut crate::arena::RxArena::default())
+    }
 
     #[test]
     fn default_groups_are_iproutes() {
