@@ -317,8 +317,8 @@ impl GroupSocket {
     /// Sends the messages of `msgs` in order to `dest` (a member, a group
     /// anycast or multicast instance, or the whole group), as many as
     /// flow control lets through under one lock of the stack: their
-    /// frames leave in one `sendmmsg` burst instead of one system call
-    /// each. Waits while the destination's window is exhausted, like
+    /// frames leave in `sendmmsg` calls of up to 64 frames instead of one
+    /// system call each. Waits while the destination's window is exhausted, like
     /// [`GroupSocket::send_unicast`], then goes on with the rest. Order,
     /// flow control and every delivery guarantee are those of the same
     /// messages sent one by one.
