@@ -62,6 +62,16 @@ async fn receive<T>(fd: &AsyncFd<Fd>, mut take: impl FnMut() -> Result<Option<T>
     }
 }
 
+/// A non-blocking call's result for [`receive`]: `WouldBlock` is nothing
+/// yet.
+fn nothing_yet<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::WouldBlock(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs `send` (a `try_` send) until it does not report congestion,
 /// waiting for writability in between.
 async fn transmit<T>(fd: &AsyncFd<Fd>, mut send: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
@@ -89,7 +99,7 @@ impl AsyncGroupSocket {
     /// [`Error::Readiness`] when the descriptor cannot be made or
     /// registered (out of file descriptors, or no runtime).
     pub fn new(sock: GroupSocket) -> Result<AsyncGroupSocket, Error> {
-        let fd = register(sock.ready_arc())?;
+        let fd = register(sock.ready_shared().cloned())?;
         Ok(AsyncGroupSocket { sock, fd })
     }
     /// The socket, for its non-async calls.
@@ -149,7 +159,7 @@ impl AsyncPortSocket {
     /// # Errors
     /// [`Error::Readiness`] when the descriptor cannot be made or registered.
     pub fn new(sock: PortSocket) -> Result<AsyncPortSocket, Error> {
-        let fd = register(sock.ready_arc())?;
+        let fd = register(sock.ready_shared().cloned())?;
         Ok(AsyncPortSocket { sock, fd })
     }
     /// The socket, for its non-async calls (bind and the rest).
@@ -187,7 +197,7 @@ impl AsyncConnSocket {
     /// # Errors
     /// [`Error::Readiness`] when the descriptor cannot be made or registered.
     pub fn new(sock: ConnSocket) -> Result<AsyncConnSocket, Error> {
-        let fd = register(sock.ready_arc())?;
+        let fd = register(sock.ready_shared().cloned())?;
         Ok(AsyncConnSocket { sock, fd })
     }
     /// The socket, for its non-async calls.
@@ -224,12 +234,7 @@ impl AsyncConnSocket {
     /// # Errors
     /// As [`ConnSocket::accept`].
     pub async fn accept(&self) -> Result<(AsyncConnSocket, MemberId), Error> {
-        let (c, peer) = receive(&self.fd, || match self.sock.try_accept() {
-            Ok(x) => Ok(Some(x)),
-            Err(Error::WouldBlock(_)) => Ok(None),
-            Err(e) => Err(e),
-        })
-        .await?;
+        let (c, peer) = receive(&self.fd, || nothing_yet(self.sock.try_accept())).await?;
         Ok((AsyncConnSocket::new(c)?, peer))
     }
     /// Receives the next message (SEQPACKET) or bytes (STREAM); `None`
@@ -238,12 +243,7 @@ impl AsyncConnSocket {
     /// # Errors
     /// As [`ConnSocket::recv`].
     pub async fn recv(&self) -> Result<Option<Bytes>, Error> {
-        receive(&self.fd, || match self.sock.try_recv() {
-            Ok(v) => Ok(Some(v)),
-            Err(Error::WouldBlock(_)) => Ok(None),
-            Err(e) => Err(e),
-        })
-        .await
+        receive(&self.fd, || nothing_yet(self.sock.try_recv())).await
     }
     /// Sends all of `data`, waiting while the peer's window or the link is
     /// full. On STREAM a long buffer goes in pieces: if the future is

@@ -102,17 +102,15 @@ impl ConnSocket {
     /// [`Error::Readiness`] when the descriptor cannot be made (out of
     /// file descriptors).
     pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
-        if let Some(r) = self.ready.get() {
-            return Ok(r);
-        }
-        let mut g = self.shared.inner.lock();
-        if let Some(r) = self.ready.get() {
-            return Ok(r);
-        }
-        let readable = self.has_input() || g.core.pending_requests(self.port) > 0;
-        let r = Arc::new(ReadyFd::new(readable).map_err(Error::Readiness)?);
-        g.ready.insert(self.port, r.clone());
-        Ok(self.ready.get_or_init(|| r))
+        self.ready_shared().map(|r| &**r)
+    }
+
+    /// The readiness descriptor as shared with the stack (made on first
+    /// use, as [`Self::ready_fd`]).
+    pub(super) fn ready_shared(&self) -> Result<&Arc<ReadyFd>, Error> {
+        super::sockets::ready_cell(&self.shared, self.port, &self.ready, |g| {
+            self.has_input() || g.core.pending_requests(self.port) > 0
+        })
     }
 
     /// Whether a receive returns at once: queued events, the rest of a
@@ -324,13 +322,6 @@ impl ConnSocket {
         let mut g = self.shared.inner.lock();
         let _ = g.core.conn_shutdown(self.port);
         self.shared.flush(&mut g);
-    }
-
-    /// The readiness descriptor, shared (for an async wrapper).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
-        self.ready_fd()?;
-        self.ready.get().cloned().ok_or(Error::StackStopped)
     }
 
     fn connect_inner(&self, to: ConnectTo, data: Bytes, timeout: StdDuration) -> Result<(), Error> {

@@ -86,7 +86,7 @@ fn serve(listener: &UnixListener, stop: &AtomicBool, snapshot: &dyn Fn() -> Stri
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((client, _)) => answer(client, snapshot),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(STOP_LOOK),
+            // nobody waiting (or a failed accept): look again shortly
             Err(_) => std::thread::sleep(STOP_LOOK),
         }
     }

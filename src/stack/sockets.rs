@@ -12,7 +12,7 @@ use tipc_wire::{Importance, Instance, MemberId, NodeAddr, PortId, Scope, Service
 
 use super::ready::ReadyFd;
 use super::rx::recv_error;
-use super::shared::{Deadline, Shared};
+use super::shared::{Deadline, Inner, Shared};
 use crate::core::PortMessage;
 use crate::error::Error;
 
@@ -147,13 +147,6 @@ impl PortSocket {
         stopped_or(m)
     }
 
-    /// The readiness descriptor, shared (for an async wrapper).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
-        self.ready_fd()?;
-        self.ready.get().cloned().ok_or(Error::StackStopped)
-    }
-
     /// The socket's readiness descriptor, made on first use: readable
     /// while [`PortSocket::try_recv`] returns a message, writable unless
     /// [`PortSocket::try_send_to`] met congestion that has not cleared
@@ -163,19 +156,26 @@ impl PortSocket {
     /// [`Error::Readiness`] when the descriptor cannot be made (out of
     /// file descriptors).
     pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
-        ready_fd(&self.shared, self.port, &self.ready, &self.rx)
+        self.ready_shared().map(|r| &**r)
+    }
+
+    /// The readiness descriptor as shared with the stack (made on first
+    /// use, as [`Self::ready_fd`]).
+    pub(super) fn ready_shared(&self) -> Result<&Arc<ReadyFd>, Error> {
+        ready_cell(&self.shared, self.port, &self.ready, |_| !self.rx.is_empty())
     }
 }
 
-/// The readiness descriptor of the socket at `port` (queue `rx`), made and
-/// registered on first use, under the stack's lock so that nothing is
-/// queued between the look at `rx` and the registration.
-fn ready_fd<'a, T>(
+/// The readiness descriptor of the socket at `port` held in `cell`, made
+/// and registered on first use (`readable`: whether the socket has input
+/// then), under the stack's lock so that nothing is queued between that
+/// look and the registration.
+pub(super) fn ready_cell<'a>(
     shared: &Shared,
     port: PortId,
     cell: &'a OnceLock<Arc<ReadyFd>>,
-    rx: &Receiver<T>,
-) -> Result<&'a ReadyFd, Error> {
+    readable: impl FnOnce(&Inner) -> bool,
+) -> Result<&'a Arc<ReadyFd>, Error> {
     if let Some(r) = cell.get() {
         return Ok(r);
     }
@@ -183,7 +183,7 @@ fn ready_fd<'a, T>(
     if let Some(r) = cell.get() {
         return Ok(r);
     }
-    let r = Arc::new(ReadyFd::new(!rx.is_empty()).map_err(Error::Readiness)?);
+    let r = Arc::new(ReadyFd::new(readable(&g)).map_err(Error::Readiness)?);
     g.ready.insert(port, r.clone());
     Ok(cell.get_or_init(|| r))
 }
@@ -437,13 +437,6 @@ impl GroupSocket {
         Ok(ev)
     }
 
-    /// The readiness descriptor, shared (for an async wrapper).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub(super) fn ready_arc(&self) -> Result<Arc<ReadyFd>, Error> {
-        self.ready_fd()?;
-        self.ready.get().cloned().ok_or(Error::StackStopped)
-    }
-
     /// The socket's readiness descriptor, made on first use: readable
     /// while [`GroupSocket::try_recv`] returns a message or member event,
     /// writable unless a `try_` send met congestion (a link's backlog or a
@@ -454,7 +447,13 @@ impl GroupSocket {
     /// [`Error::Readiness`] when the descriptor cannot be made (out of
     /// file descriptors).
     pub fn ready_fd(&self) -> Result<&ReadyFd, Error> {
-        ready_fd(&self.shared, self.port, &self.ready, &self.rx)
+        self.ready_shared().map(|r| &**r)
+    }
+
+    /// The readiness descriptor as shared with the stack (made on first
+    /// use, as [`Self::ready_fd`]).
+    pub(super) fn ready_shared(&self) -> Result<&Arc<ReadyFd>, Error> {
+        ready_cell(&self.shared, self.port, &self.ready, |_| !self.rx.is_empty())
     }
 }
 
