@@ -94,12 +94,14 @@ fn wait_members(socks: &[Arc<GroupSocket>], n: usize) {
     }
 }
 
-/// A rate and the CPU it cost: messages/s, and CPU-seconds per million
-/// messages.
+/// A rate and the CPU it cost: messages/s, CPU-seconds per million
+/// messages, and the share of CPU 0 and CPU 1 that was busy meanwhile (the
+/// one near 100 % is the bottleneck of that path).
 #[derive(Clone, Copy, Debug, Default)]
 struct Rate {
     rate: f64,
     cpu_per_m: f64,
+    busy: [f64; 2],
 }
 
 /// Readers on CPU 1 that count messages until `expect` arrived each, or
@@ -154,6 +156,7 @@ fn stream_round(
     let stop = Arc::new(AtomicBool::new(false));
     let rs = readers(to, u64::MAX, &got, &stop);
     let cpu0 = process_cpu_seconds().expect("getrusage");
+    let ticks0 = cpu_ticks();
     let t0 = Instant::now();
     let burst = vec![Bytes::from(vec![1u8; size]); 64];
     let sent = std::thread::scope(|s| {
@@ -177,13 +180,14 @@ fn stream_round(
         std::thread::sleep(Duration::from_micros(200));
     }
     let secs_taken = t0.elapsed().as_secs_f64();
+    let busy = busy_share(&ticks0, &cpu_ticks());
     let cpu = process_cpu_seconds().expect("getrusage") - cpu0;
     stop.store(true, Ordering::Relaxed);
     for r in rs {
         r.join().expect("reader");
     }
     assert_eq!(got.load(Ordering::Relaxed), sent, "no message twice");
-    Rate { rate: sent as f64 / secs_taken, cpu_per_m: cpu * 1e6 / sent as f64 }
+    Rate { rate: sent as f64 / secs_taken, cpu_per_m: cpu * 1e6 / sent as f64, busy }
 }
 
 /// One broadcast round: a fresh group of node 0 and `members` receivers,
@@ -206,6 +210,7 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64, burst: 
     };
     let m0 = member_stats();
     let cpu0 = process_cpu_seconds().expect("getrusage");
+    let ticks0 = cpu_ticks();
     let t0 = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -225,6 +230,7 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64, burst: 
     });
     let counts: Vec<u64> = rs.into_iter().map(|r| r.join().expect("reader")).collect();
     let secs = t0.elapsed().as_secs_f64();
+    let busy = busy_share(&ticks0, &cpu_ticks());
     let cpu = process_cpu_seconds().expect("getrusage") - cpu0;
     assert!(counts.iter().all(|&c| c == n), "zero loss: {counts:?}");
     let frames = stacks[0].bearer_stats().expect("stats").tx_frames - before;
@@ -237,7 +243,7 @@ fn broadcast_round(stacks: &[Stack], stype: u32, members: usize, n: u64, burst: 
         rx_per_call: (m1.0 - m0.0) as f64 / (m1.1 - m0.1).max(1) as f64,
         member_tx_per_bcast: (m1.2 - m0.2) as f64 / n as f64,
     };
-    (Rate { rate: n as f64 / secs, cpu_per_m: cpu * 1e6 / n as f64 }, shape)
+    (Rate { rate: n as f64 / secs, cpu_per_m: cpu * 1e6 / n as f64, busy }, shape)
 }
 
 /// What one broadcast round looked like on the wire.
@@ -289,13 +295,15 @@ impl Zmq<'_> {
         let ep = format!("tcp://{}:{port}", Self::addr(RX0));
         let pull = zmq_spawn(&self.bin, self.lab.node(RX0), 1, &["pull", "-e", &ep, "-n", &msgs.to_string()]);
         std::thread::sleep(Duration::from_millis(200));
+        let ticks0 = cpu_ticks();
         let push =
             zmq_spawn(&self.bin, self.lab.node(0), 0, &["push", "-e", &ep, "-s", "1024", "-n", &msgs.to_string()]);
         let (tx, rx) = (zmq_wait(push), zmq_wait(pull));
+        let busy = busy_share(&ticks0, &cpu_ticks());
         assert_eq!(field(&rx, "got"), Some(msgs as f64), "ZeroMQ lost messages: {rx}");
         let secs = (field(&rx, "t_last_ns").expect("t_last") - field(&tx, "t_first_ns").expect("t_first")) / 1e9;
         let cpu = field(&tx, "cpu_s").expect("cpu") + field(&rx, "cpu_s").expect("cpu");
-        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64 }
+        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64, busy }
     }
     /// XPUB on node 0 (CPU 0) to `k` SUBs on nodes 1..=k (CPU 1), `msgs`
     /// of 1 KiB; timed until the slowest subscriber has them all.
@@ -309,11 +317,13 @@ impl Zmq<'_> {
             &["pub", "-e", &bind, "-s", "1024", "-n", &msgs.to_string(), "-k", &k.to_string()],
         );
         std::thread::sleep(Duration::from_millis(200));
+        let ticks0 = cpu_ticks();
         let subs: Vec<_> = (RX0..RX0 + k)
             .map(|i| zmq_spawn(&self.bin, self.lab.node(i), 1, &["sub", "-e", &bind, "-n", &msgs.to_string()]))
             .collect();
         let tx = zmq_wait(publ);
         let rxs: Vec<String> = subs.into_iter().map(zmq_wait).collect();
+        let busy = busy_share(&ticks0, &cpu_ticks());
         let mut last: f64 = 0.0;
         let mut cpu = field(&tx, "cpu_s").expect("cpu");
         for r in &rxs {
@@ -322,7 +332,7 @@ impl Zmq<'_> {
             cpu += field(r, "cpu_s").expect("cpu");
         }
         let secs = (last - field(&tx, "t_first_ns").expect("t_first")) / 1e9;
-        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64 }
+        Rate { rate: msgs as f64 / secs, cpu_per_m: cpu * 1e6 / msgs as f64, busy }
     }
 }
 
@@ -331,16 +341,32 @@ impl Zmq<'_> {
 struct Series {
     v: Vec<f64>,
     cpu: Vec<f64>,
+    busy: Vec<[f64; 2]>,
 }
 
 impl Series {
     fn push(&mut self, r: Rate) {
         self.v.push(r.rate);
         self.cpu.push(r.cpu_per_m);
+        self.busy.push(r.busy);
     }
-    /// A figure with no CPU cost measured (a raw limit, a round trip).
+    /// A figure with no CPU cost measured (a round trip).
     fn value(&mut self, v: f64) {
-        self.push(Rate { rate: v, cpu_per_m: 0.0 });
+        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: [f64::NAN; 2] });
+    }
+    /// A raw limit measured by `f`, with how busy each CPU was meanwhile.
+    fn measure(&mut self, f: impl FnOnce() -> f64) {
+        let t = cpu_ticks();
+        let v = f();
+        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: busy_share(&t, &cpu_ticks()) });
+    }
+    /// The median busy share of each CPU (NaN when not measured).
+    fn busy(&self) -> [f64; 2] {
+        let of = |i: usize| {
+            let mut v: Vec<f64> = self.busy.iter().map(|b| b[i]).filter(|b| !b.is_nan()).collect();
+            if v.is_empty() { f64::NAN } else { median(&mut v) }
+        };
+        [of(0), of(1)]
     }
     fn med(&self) -> f64 {
         median(&mut self.v.clone())
@@ -415,14 +441,14 @@ fn main() {
             let (a, b) = (lab.node(0), lab.node(RX0));
             s_raw_rtt.value(raw_rtt(&raw, a, lab.node(1), 64, 20_000, 0));
             for (series, size) in [(&mut s_raw1500, 1500), (&mut s_raw1070, 1070), (&mut s_raw64, 64)] {
-                series.value(raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1));
+                series.measure(|| raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1));
             }
-            s_raw1070m.value(raw_fanout(&raw, a, &[b], &mac(RX0), 1070, secs, 0, 1, "mmsg"));
+            s_raw1070m.measure(|| raw_fanout(&raw, a, &[b], &mac(RX0), 1070, secs, 0, 1, "mmsg"));
             let sinks: Vec<&Netns> = (RX0..NODES).map(|i| lab.node(i)).collect();
             let all = "ff:ff:ff:ff:ff:ff";
-            s_fan4.value(raw_fanout(&raw, a, &sinks[..4], all, 1070, secs, 0, 1, "ring"));
-            s_fan8.value(raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "ring"));
-            s_fan8m.value(raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "mmsg"));
+            s_fan4.measure(|| raw_fanout(&raw, a, &sinks[..4], all, 1070, secs, 0, 1, "ring"));
+            s_fan8.measure(|| raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "ring"));
+            s_fan8m.measure(|| raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "mmsg"));
         }
         if want("rtt") {
             s_rtt.value(group_rtt(&socks[0], &socks[1], 10_000, 1000, (0, 0)));
@@ -484,8 +510,14 @@ fn main() {
     let line = |name: &str, s: &Series, unit: &str, cpu: bool| {
         if s.some() {
             let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
+            let [b0, b1] = s.busy();
+            let b = if b0.is_nan() {
+                String::new()
+            } else {
+                format!("   busy cpu0 {:>3.0}% cpu1 {:>3.0}%", b0 * 100.0, b1 * 100.0)
+            };
             let p = if s.med() >= 1000.0 { 0 } else { 2 };
-            println!("{name:<34}{:>11.p$} {unit:<9}[{:.p$}-{:.p$}]{c}", s.med(), s.lo(), s.hi());
+            println!("{name:<34}{:>11.p$} {unit:<9}[{:.p$}-{:.p$}]{c}{b}", s.med(), s.lo(), s.hi());
         }
     };
     line("raw.rtt.64.same", &s_raw_rtt, "us", false);

@@ -269,3 +269,29 @@ pub fn zmq_wait(c: std::process::Child) -> String {
     assert!(out.status.success(), "zmqprobe failed: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Busy and total clock ticks of each CPU since boot, from `/proc/stat`
+/// (busy: user, nice, system, irq and softirq; total adds idle, iowait and
+/// steal); empty where the file cannot be read.
+pub fn cpu_ticks() -> Vec<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let f: Vec<u64> = l.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+            let at = |i: usize| f.get(i).copied().unwrap_or(0);
+            let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+            (busy, busy + at(3) + at(4) + at(7))
+        })
+        .collect()
+}
+
+/// The share of each of the first two CPUs that was busy between two
+/// [`cpu_ticks`] readings (0.0–1.0; NaN where unknown).
+pub fn busy_share(before: &[(u64, u64)], after: &[(u64, u64)]) -> [f64; 2] {
+    let share = |i: usize| match (before.get(i), after.get(i)) {
+        (Some(b), Some(a)) if a.1 > b.1 => (a.0 - b.0) as f64 / (a.1 - b.1) as f64,
+        _ => f64::NAN,
+    };
+    [share(0), share(1)]
+}
