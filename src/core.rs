@@ -109,7 +109,7 @@ fn refusal(r: tipc_link::Refused) -> (LinkRefusal, Bytes) {
 /// One node's protocol state: the link layer and the socket layer.
 #[derive(Debug)]
 pub struct NodeCore {
-    link: LinkLayer,
+    link: timed::TimedLink,
     sockets: SocketLayer,
     events: VecDeque<CoreEvent>,
 }
@@ -119,7 +119,7 @@ pub struct NodeCore {
 macro_rules! up {
     ($self:ident, |$s:ident, $l:ident| $call:expr) => {{
         let $s = &mut $self.sockets;
-        let $l = &mut LinkEdge(&mut $self.link);
+        let $l = &mut $self.link.edge();
         let r = $call;
         $self.drain();
         r
@@ -130,12 +130,16 @@ impl NodeCore {
     /// A node starting at `now`.
     pub fn new(cfg: LinkConfig, now: Instant) -> NodeCore {
         let seed = cfg.seed;
-        NodeCore { link: LinkLayer::new(cfg, now), sockets: SocketLayer::new(seed, now), events: VecDeque::new() }
+        NodeCore {
+            link: timed::TimedLink::new(LinkLayer::new(cfg, now)),
+            sockets: SocketLayer::new(seed, now),
+            events: VecDeque::new(),
+        }
     }
 
     /// The link layer (statistics, peers).
     pub fn link(&self) -> &LinkLayer {
-        &self.link
+        self.link.get()
     }
     /// The socket layer (ports, name table, groups).
     pub fn sockets(&self) -> &SocketLayer {
@@ -151,11 +155,11 @@ impl NodeCore {
     }
     /// Our address, once confirmed.
     pub fn address(&self) -> Option<NodeAddr> {
-        self.link.address()
+        self.link.get().address()
     }
     /// Our bearer's media address (its MAC, or its UDP address).
     pub fn media(&self) -> MediaAddr {
-        self.link.config().media
+        self.link.get().config().media
     }
     /// Counters of the socket layer.
     pub fn stats(&self) -> CoreStats {
@@ -307,7 +311,7 @@ impl NodeCore {
     /// [`Error::WouldBlock`] (congested), [`Error::NoLink`], or the link's
     /// refusal of a malformed message.
     pub fn send_raw(&mut self, now: Instant, node: NodeAddr, msg: Bytes) -> Result<(), Error> {
-        self.link.send(now, node, msg).map_err(Error::from)
+        self.link.get_mut().send(now, node, msg).map_err(Error::from)
     }
 
     /// Handles a received frame on bearer 0.
@@ -318,7 +322,7 @@ impl NodeCore {
     /// Handles a frame received on bearer `bearer`
     /// ([`LinkLayer::handle_frame_on`]).
     pub fn handle_frame_on(&mut self, now: Instant, bearer: u8, src: impl Into<MediaAddr>, msg: Bytes) {
-        self.link.handle_frame_on(now, bearer, src, msg);
+        self.link.get_mut().handle_frame_on(now, bearer, src, msg);
         self.pump(now);
     }
     /// Enables a further bearer ([`LinkLayer::enable_bearer`]); returns its id.
@@ -326,7 +330,7 @@ impl NodeCore {
     /// # Errors
     /// [`Error::TooManyBearers`] when three are enabled.
     pub fn enable_bearer(&mut self, now: Instant, settings: tipc_link::BearerSettings) -> Result<u8, Error> {
-        let id = self.link.enable_bearer(now, settings)?;
+        let id = self.link.get_mut().enable_bearer(now, settings)?;
         self.pump(now);
         Ok(id)
     }
@@ -335,7 +339,7 @@ impl NodeCore {
     /// # Errors
     /// [`Error::NoSuchBearer`] when `id` is not enabled.
     pub fn update_bearer(&mut self, now: Instant, id: u8, settings: tipc_link::BearerSettings) -> Result<(), Error> {
-        self.link.update_bearer(now, id, settings)?;
+        self.link.get_mut().update_bearer(now, id, settings)?;
         self.pump(now);
         Ok(())
     }
@@ -345,7 +349,7 @@ impl NodeCore {
     /// # Errors
     /// [`Error::NoSuchBearer`] when `id` is not enabled.
     pub fn disable_bearer(&mut self, now: Instant, id: u8) -> Result<(), Error> {
-        self.link.disable_bearer(now, id)?;
+        self.link.get_mut().disable_bearer(now, id)?;
         self.pump(now);
         Ok(())
     }
@@ -353,27 +357,27 @@ impl NodeCore {
     /// from now on every frame is encrypted and only authenticated frames
     /// are taken. `seed`: 32 bytes from the operating system's generator.
     pub fn set_key(&mut self, now: Instant, spec: tipc_link::KeySpec, seed: [u8; 32]) {
-        self.link.set_key(now, spec, seed);
+        self.link.get_mut().set_key(now, spec, seed);
         self.pump(now);
     }
     /// Removes every key: clear frames again ([`LinkLayer::flush_keys`]).
     pub fn flush_keys(&mut self) {
-        self.link.flush_keys();
+        self.link.get_mut().flush_keys();
     }
     /// Makes and distributes a new session key now ([`LinkLayer::rekey`]);
     /// false if skipped.
     pub fn rekey(&mut self, now: Instant) -> bool {
-        let made = self.link.rekey(now);
+        let made = self.link.get_mut().rekey(now);
         self.pump(now);
         made
     }
     /// Rekeys every `every` ([`LinkLayer::set_rekey_interval`]).
     pub fn set_rekey_interval(&mut self, now: Instant, every: Option<tipc_wire::Duration>) {
-        self.link.set_rekey_interval(now, every);
+        self.link.get_mut().set_rekey_interval(now, every);
     }
     /// Handles timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.link.handle_timeout(now);
+        self.link.get_mut().handle_timeout(now);
         if self.sockets.poll_timeout().is_some_and(|t| t <= now) {
             up!(self, |s, l| s.handle_timeout(now, l));
         }
@@ -383,7 +387,7 @@ impl NodeCore {
     /// either layer.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.link.poll_timeout(), self.sockets.poll_timeout()) {
+        match (self.link.get().poll_timeout(), self.sockets.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -395,7 +399,18 @@ impl NodeCore {
         &self,
         include: impl FnMut(tipc_link::TimerKind) -> bool,
     ) -> Option<(tipc_link::TimerKind, Instant)> {
-        self.link.next_timer(include)
+        self.link.get().next_timer(include)
+    }
+    /// The earliest link-layer timer that is not a fast probe
+    /// ([`tipc_link::TimerKind::is_fast_probe`]): what
+    /// `next_timer(|k| !k.is_fast_probe())` returns, remembered between
+    /// the calls that can move such a timer. Sends cannot (they move only
+    /// fast probes), so a driver that asks after every send walks the
+    /// timer table once per received batch or timer turn, not once per
+    /// message.
+    #[must_use]
+    pub fn next_slow_timer(&self) -> Option<Instant> {
+        self.link.next_slow_timer()
     }
     /// The next frame to send.
     #[must_use]
@@ -409,11 +424,11 @@ impl NodeCore {
     }
     /// Whether everything sent has been acknowledged.
     pub fn all_acked(&self) -> bool {
-        self.link.all_acked() && self.sockets.outbox_empty()
+        self.link.get().all_acked() && self.sockets.outbox_empty()
     }
     /// Leaves the network cleanly (peer-stopping RESETs).
     pub fn shutdown(&mut self, now: Instant) {
-        self.link.shutdown(now);
+        self.link.get_mut().shutdown(now);
     }
 
     /// Passes link events up, in order, with the events they cause.
@@ -442,5 +457,81 @@ impl NodeCore {
             self.events.extend(after.into_iter().flatten());
         }
         up!(self, |s, l| s.flush(now, l));
+    }
+}
+
+/// The link layer behind the one door that remembers its earliest timer
+/// other than fast probes (`NodeCore::next_slow_timer`).
+mod timed {
+    use std::cell::Cell;
+
+    use tipc_link::{LinkEvent, LinkLayer, Transmit};
+    use tipc_wire::Instant;
+
+    use super::LinkEdge;
+
+    /// The link layer and its remembered earliest non-fast-probe deadline.
+    #[derive(Debug)]
+    pub(super) struct TimedLink {
+        link: LinkLayer,
+        /// `Some(deadline)` while known (the deadline itself `None` when no
+        /// such timer is armed); `None` after anything that may have moved
+        /// one.
+        slow: Cell<Option<Option<Instant>>>,
+    }
+
+    impl TimedLink {
+        pub(super) fn new(link: LinkLayer) -> TimedLink {
+            TimedLink { link, slow: Cell::new(None) }
+        }
+
+        /// The link layer, to read.
+        pub(super) fn get(&self) -> &LinkLayer {
+            &self.link
+        }
+
+        /// The link layer, to change: forgets the remembered deadline, as
+        /// any call may move a timer (a frame received, a timer served, a
+        /// bearer or key changed).
+        pub(super) fn get_mut(&mut self) -> &mut LinkLayer {
+            self.slow.set(None);
+            &mut self.link
+        }
+
+        /// The link layer as the socket layer sees it. Keeps the
+        /// remembered deadline: through it the socket layer only reads and
+        /// sends, and a send (`Link::send`, `BcSend::send`) arms or moves
+        /// only fast probes (`TimerKind::FastProbe`,
+        /// `TimerKind::BroadcastProbe`). Supervision ticks, dead-link
+        /// deadlines, discovery and key timers change only on received
+        /// frames, timer turns and configuration, which go through
+        /// [`TimedLink::get_mut`].
+        pub(super) fn edge(&mut self) -> LinkEdge<'_> {
+            LinkEdge(&mut self.link)
+        }
+
+        /// The next frame to send (sealing it moves no timer).
+        pub(super) fn poll_transmit(&mut self) -> Option<Transmit> {
+            self.link.poll_transmit()
+        }
+
+        /// The next event (taking it moves no timer).
+        pub(super) fn poll_event(&mut self) -> Option<LinkEvent> {
+            self.link.poll_event()
+        }
+
+        /// The earliest deadline of a timer other than a fast probe,
+        /// walking the timer table only when it is not remembered.
+        pub(super) fn next_slow_timer(&self) -> Option<Instant> {
+            self.slow.get().unwrap_or_else(|| {
+                let t = self.walk();
+                self.slow.set(Some(t));
+                t
+            })
+        }
+
+        fn walk(&self) -> Option<Instant> {
+            self.link.next_timer(|k| !k.is_fast_probe()).map(|(_, t)| t)
+        }
     }
 }

@@ -308,7 +308,7 @@ impl Shared {
     /// the receive thread's next turn (at most one supervision tick), so a
     /// send costs no wake-up of another thread.
     pub(super) fn rearm(&self, g: &MutexGuard<'_, Inner>) {
-        let link = g.core.next_timer(|k| !k.is_fast_probe()).map(|(_, t)| t);
+        let link = g.core.next_slow_timer();
         let sockets = g.core.sockets().poll_timeout();
         if let Some(t) = link.into_iter().chain(sockets).min()
             && t.as_micros() < self.sleep_until.load(Ordering::Acquire)
