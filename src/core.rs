@@ -84,6 +84,9 @@ impl Links for LinkEdge<'_> {
     fn is_congested(&self, node: NodeAddr) -> bool {
         self.0.is_congested(node)
     }
+    fn any_congested(&self) -> bool {
+        self.0.any_congested()
+    }
     fn max_pkt(&self, node: NodeAddr) -> usize {
         self.0.max_pkt(node)
     }

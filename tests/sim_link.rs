@@ -284,3 +284,48 @@ fn remembered_supervision_deadline_follows_the_timer_table() {
     assert_eq!(back, 2, "seed {}: links back after the partition", net.seed());
     assert!(steps > 1000 && sent > 1000, "{steps} steps, {sent} sends");
 }
+
+/// `LinkLayer::any_congested` (the quick answer a group send asks before
+/// it looks at each member's link) says false only while no link is
+/// congested. Three nodes stream to each other faster than a 2 % lossy
+/// network drains, through a partition and recovery; after each node's
+/// sends and after every step it equals a look at every link, and was
+/// both true and false along the way.
+#[test]
+fn quick_congestion_answer_follows_every_link() {
+    fn check(net: &mut SimNet, when: &str, seen: &mut [u64; 2]) {
+        for i in 0..net.len() {
+            let l = net.core(i).link();
+            let any = l.links().iter().any(|k| k.congested);
+            assert_eq!(l.any_congested(), any, "node {i} {when}");
+            seen[usize::from(any)] += 1;
+        }
+    }
+    let mut net = SimNet::new(seed());
+    let addrs = cluster(&mut net, 3);
+    let ports: Vec<PortId> = (0..3).map(|i| net.with(i, |c, _| c.open_port())).collect();
+    net.set_faults(FaultConfig { drop: 0.02, ..FaultConfig::default() });
+    let t0 = net.now();
+    net.partition(&[2], &[0, 1], t0 + Duration::from_millis(300), t0 + Duration::from_millis(900));
+    let end = t0 + Duration::from_millis(1500);
+    let mut seen = [0u64; 2];
+    let mut seq = 0u64;
+    while net.now() < end {
+        for i in 0..3 {
+            for to in (0..3).filter(|&t| t != i) {
+                let data = payload(i as u32, seq, 1000);
+                let dest = Dest::Socket { node: addrs[to], port: ports[to] };
+                let _ = net.with(i, |c, now| c.send(now, ports[i], dest, data, SendOpts::default()));
+                seq += 1;
+            }
+            check(&mut net, "after sends", &mut seen);
+        }
+        // the network's work of the next 200 µs, a step at a time
+        let slice = net.now() + Duration::from_micros(200);
+        while net.step(slice) {
+            check(&mut net, "after a step", &mut seen);
+        }
+        net.run_until(slice);
+    }
+    assert!(seen[0] > 100 && seen[1] > 100, "seed {}: congested {} and clear {} times", net.seed(), seen[1], seen[0]);
+}

@@ -780,6 +780,13 @@ impl LinkLayer {
             .is_some_and(|p| p.active.iter().flatten().any(|&b| p.end(b).is_some_and(|e| e.link.is_congested())))
     }
 
+    /// Whether a send to some node may be refused for congestion now:
+    /// false only when no link is congested (one look while none has been;
+    /// [`LinkLayer::is_congested`] names the node).
+    pub fn any_congested(&self) -> bool {
+        self.peers.any_congested()
+    }
+
     /// Largest message that goes out unfragmented to `dest` (on either
     /// active link).
     pub fn max_pkt(&self, dest: NodeAddr) -> usize {

@@ -383,6 +383,13 @@ pub(crate) struct Peers {
     map: BTreeMap<NodeAddr, Peer>,
     /// Reused for the packets one call into a link produces.
     scratch: Vec<Bytes>,
+    /// False only while no link is congested. A link becomes congested
+    /// only in `Link::send`, which runs through [`Peers::on_link`] (that
+    /// sets this) or as a new link's first message in `Peer::come_up`,
+    /// into an empty backlog (whose limits are at least twice the window)
+    /// that it cannot fill. Cleared by a look at every link that finds
+    /// none ([`Peers::any_congested`]).
+    maybe_congested: std::cell::Cell<bool>,
 }
 
 impl Peers {
@@ -393,6 +400,20 @@ impl Peers {
     /// The node at `addr`, to change.
     pub fn get_mut(&mut self, addr: &NodeAddr) -> Option<&mut Peer> {
         self.map.get_mut(addr)
+    }
+
+    /// Whether any link (active or standby) is congested: false at once
+    /// while none has been since the last look that found none, else a
+    /// look at every link.
+    pub fn any_congested(&self) -> bool {
+        if !self.maybe_congested.get() {
+            return false;
+        }
+        let any = self.map.values().any(|p| p.ends.iter().flatten().any(|e| e.link.is_congested()));
+        if !any {
+            self.maybe_congested.set(false);
+        }
+        any
     }
     /// Whether a node is known at `addr`.
     pub fn contains_key(&self, addr: &NodeAddr) -> bool {
@@ -467,6 +488,9 @@ impl Peers {
         let mut frames = std::mem::take(&mut self.scratch);
         e.link.set_now(now);
         let r = f(&mut e.link, &bc, &mut frames);
+        if e.link.is_congested() {
+            self.maybe_congested.set(true);
+        }
         if !frames.is_empty() {
             p.bc.acked_sent = bc.ack;
         }

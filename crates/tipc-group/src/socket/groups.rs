@@ -79,6 +79,9 @@ impl SocketLayer {
 
     fn group_targets_congested(&self, port: PortId, links: &impl Links) -> bool {
         let Some(g) = self.groups.get(&port) else { return false };
+        if self.outbox.all_clear(links) {
+            return false;
+        }
         let own = self.own();
         g.members().any(|(m, _)| m.node != own && self.outbox.congested(m.node, links)) || self.outbox.bcast_busy()
     }

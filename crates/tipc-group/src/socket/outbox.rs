@@ -34,6 +34,12 @@ pub trait Links {
     }
     /// Whether the link to `node` refuses messages of low importance now.
     fn is_congested(&self, node: NodeAddr) -> bool;
+    /// Whether any link may refuse messages now: false only when none
+    /// does, so a sender that checks many nodes can skip them. The
+    /// default, true, leaves it to [`Links::is_congested`] per node.
+    fn any_congested(&self) -> bool {
+        true
+    }
     /// The largest packet (bytes, header included) the link to `node`
     /// carries unfragmented.
     fn max_pkt(&self, node: NodeAddr) -> usize;
@@ -75,6 +81,11 @@ impl Outbox {
     /// Whether messages to `node` wait here or its link is congested.
     pub(super) fn congested(&self, node: NodeAddr, links: &impl Links) -> bool {
         self.waiting(node) || links.is_congested(node)
+    }
+    /// Whether nothing waits here and no link is congested: no node is
+    /// [`Outbox::congested`] (a quick answer before a look at each).
+    pub(super) fn all_clear(&self, links: &impl Links) -> bool {
+        self.is_empty() && !links.any_congested()
     }
     /// Whether messages wait for the link to `node`.
     pub(super) fn waiting(&self, node: NodeAddr) -> bool {

@@ -238,7 +238,9 @@ impl SocketLayer {
             return Err(SocketError::NoService { stype: range.stype, inst: range.lower });
         }
         let nodes: BTreeSet<NodeAddr> = targets.iter().map(|m| m.node).filter(|n| *n != own).collect();
-        if nodes.iter().any(|n| self.outbox.congested(*n, links)) || self.outbox.bcast_busy() {
+        if !self.outbox.all_clear(links)
+            && (nodes.iter().any(|n| self.outbox.congested(*n, links)) || self.outbox.bcast_busy())
+        {
             return Err(SocketError::WouldBlock(NodeAddr(0)));
         }
         let mut m = self.data_header(DataType::Mcast, from, SendOpts { returnable: false, ..opts });
