@@ -225,6 +225,39 @@ fn every_node_writes_a_pcap_of_valid_tipc_frames() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every node sends `size`-byte messages to every other node's port, one
+/// to each per 200 µs of virtual time, until `end`, refused sends (link
+/// down, congested) included; `check` runs after every send and every
+/// step of the network. Returns the sends made.
+fn traffic_checked(
+    net: &mut SimNet,
+    addrs: &[NodeAddr],
+    ports: &[PortId],
+    size: usize,
+    end: Instant,
+    mut check: impl FnMut(&mut SimNet, &str),
+) -> u64 {
+    let mut sent = 0u64;
+    while net.now() < end {
+        for i in 0..addrs.len() {
+            for to in (0..addrs.len()).filter(|&t| t != i) {
+                let data = payload(i as u32, sent, size);
+                let dest = Dest::Socket { node: addrs[to], port: ports[to] };
+                let _ = net.with(i, |c, now| c.send(now, ports[i], dest, data, SendOpts::default()));
+                sent += 1;
+                check(net, "after a send");
+            }
+        }
+        // the network's work of the next 200 µs, a step at a time
+        let slice = net.now() + Duration::from_micros(200);
+        while net.step(slice) {
+            check(net, "after a step");
+        }
+        net.run_until(slice);
+    }
+    sent
+}
+
 /// `NodeCore::next_slow_timer` (what the runtime asks after every send,
 /// to know whether to wake its receive thread) remembers the earliest
 /// timer other than fast probes between received frames and timer turns.
@@ -242,44 +275,21 @@ fn remembered_supervision_deadline_follows_the_timer_table() {
     }
     let mut net = SimNet::new(seed());
     net.add_nodes(3);
-    let mut steps = 0u64;
     let end = net.now() + Duration::from_secs(10);
     while net.core(0).link().up_nodes().len() < 2 || net.core(1).link().up_nodes().len() < 2 {
         check(&mut net, "during set-up");
         assert!(net.step(end), "seed {}: links did not come up", net.seed());
-        steps += 1;
     }
     let addrs: Vec<NodeAddr> = (0..3).map(|i| net.core(i).address().expect("address")).collect();
     let ports: Vec<PortId> = (0..3).map(|i| net.with(i, |c, _| c.open_port())).collect();
     net.set_faults(FaultConfig { drop: 0.05, ..FaultConfig::default() });
     let t0 = net.now();
     net.partition(&[0], &[1, 2], t0 + Duration::from_millis(300), t0 + Duration::from_secs(4));
-    let end = t0 + Duration::from_secs(8);
-    let mut sent = 0u64;
-    while net.now() < end {
-        for i in 0..3 {
-            check(&mut net, "before a send");
-            let (to, port) = (addrs[(i + 1) % 3], ports[(i + 1) % 3]);
-            let data = payload(i as u32, sent, 200);
-            // refused sends (link down, congested) count the same: the
-            // remembered deadline must hold either way
-            let _ =
-                net.with(i, |c, now| c.send(now, ports[i], Dest::Socket { node: to, port }, data, SendOpts::default()));
-            sent += 1;
-            check(&mut net, "after a send");
-        }
-        let mut moved = false;
-        for _ in 0..3 {
-            if net.step(end) {
-                steps += 1;
-                moved = true;
-            }
-            check(&mut net, "after a step");
-        }
-        if !moved {
-            net.run_for(Duration::from_millis(1));
-        }
-    }
+    let mut steps = 0u64;
+    let sent = traffic_checked(&mut net, &addrs, &ports, 200, t0 + Duration::from_secs(8), |net, when| {
+        steps += u64::from(when == "after a step");
+        check(net, when);
+    });
     let back = net.core(0).link().up_nodes().len();
     assert_eq!(back, 2, "seed {}: links back after the partition", net.seed());
     assert!(steps > 1000 && sent > 1000, "{steps} steps, {sent} sends");
@@ -288,44 +298,25 @@ fn remembered_supervision_deadline_follows_the_timer_table() {
 /// `LinkLayer::any_congested` (the quick answer a group send asks before
 /// it looks at each member's link) says false only while no link is
 /// congested. Three nodes stream to each other faster than a 2 % lossy
-/// network drains, through a partition and recovery; after each node's
-/// sends and after every step it equals a look at every link, and was
-/// both true and false along the way.
+/// network drains, through a partition and recovery; after every send and
+/// every step it equals a look at every link, and was both true and false
+/// along the way.
 #[test]
 fn quick_congestion_answer_follows_every_link() {
-    fn check(net: &mut SimNet, when: &str, seen: &mut [u64; 2]) {
-        for i in 0..net.len() {
-            let l = net.core(i).link();
-            let any = l.links().iter().any(|k| k.congested);
-            assert_eq!(l.any_congested(), any, "node {i} {when}");
-            seen[usize::from(any)] += 1;
-        }
-    }
     let mut net = SimNet::new(seed());
     let addrs = cluster(&mut net, 3);
     let ports: Vec<PortId> = (0..3).map(|i| net.with(i, |c, _| c.open_port())).collect();
     net.set_faults(FaultConfig { drop: 0.02, ..FaultConfig::default() });
     let t0 = net.now();
     net.partition(&[2], &[0, 1], t0 + Duration::from_millis(300), t0 + Duration::from_millis(900));
-    let end = t0 + Duration::from_millis(1500);
     let mut seen = [0u64; 2];
-    let mut seq = 0u64;
-    while net.now() < end {
-        for i in 0..3 {
-            for to in (0..3).filter(|&t| t != i) {
-                let data = payload(i as u32, seq, 1000);
-                let dest = Dest::Socket { node: addrs[to], port: ports[to] };
-                let _ = net.with(i, |c, now| c.send(now, ports[i], dest, data, SendOpts::default()));
-                seq += 1;
-            }
-            check(&mut net, "after sends", &mut seen);
+    traffic_checked(&mut net, &addrs, &ports, 1000, t0 + Duration::from_millis(1500), |net, when| {
+        for i in 0..net.len() {
+            let l = net.core(i).link();
+            let any = l.links().iter().any(|k| k.congested);
+            assert_eq!(l.any_congested(), any, "node {i} {when}");
+            seen[usize::from(any)] += 1;
         }
-        // the network's work of the next 200 µs, a step at a time
-        let slice = net.now() + Duration::from_micros(200);
-        while net.step(slice) {
-            check(&mut net, "after a step", &mut seen);
-        }
-        net.run_until(slice);
-    }
+    });
     assert!(seen[0] > 100 && seen[1] > 100, "seed {}: congested {} and clear {} times", net.seed(), seen[1], seen[0]);
 }
