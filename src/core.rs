@@ -513,8 +513,13 @@ mod timed {
             LinkEdge(&mut self.link)
         }
 
-        /// The next frame to send (sealing it moves no timer).
+        /// The next frame to send (sealing it moves no timer; building a
+        /// broadcast acknowledgement that fell due touches a link, so the
+        /// remembered deadline is forgotten then).
         pub(super) fn poll_transmit(&mut self) -> Option<Transmit> {
+            if self.link.bc_ack_due() {
+                self.slow.set(None);
+            }
             self.link.poll_transmit()
         }
 

@@ -53,6 +53,10 @@ pub struct LinkLayer {
     pub(crate) crypt_scratch: Vec<Bytes>,
     /// The frame being handled arrived encrypted and authenticated.
     pub(crate) rx_decrypted: bool,
+    /// Peers owed an explicit broadcast acknowledgement, with the time it
+    /// fell due; sent, one per peer, when the driver next asks for a frame
+    /// ([`LinkLayer::poll_transmit`]).
+    bc_acks_due: Vec<(NodeAddr, Instant)>,
 }
 
 impl LinkLayer {
@@ -77,6 +81,7 @@ impl LinkLayer {
             stats: LayerStats::default(),
             deliver_scratch: Vec::new(),
             stopped: false,
+            bc_acks_due: Vec::new(),
         }
     }
 
@@ -190,9 +195,40 @@ impl LinkLayer {
     }
 
     /// The next frame to send.
+    ///
+    /// Explicit broadcast acknowledgements that fell due since the last
+    /// call are built first, one per peer, acknowledging everything
+    /// received by then: a driver that hands in a batch of frames before
+    /// it asks for frames to send sends one where the kernel's pace (one
+    /// every 16 packets, net/tipc/link.c `tipc_link_build_state_msg`)
+    /// would send one per 16 packets of the batch.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.bc_acks_due.is_empty() {
+            self.send_due_bc_acks();
+        }
         self.next_frame()
+    }
+
+    /// Whether an explicit broadcast acknowledgement waits to be built by
+    /// the next [`LinkLayer::poll_transmit`] (which then touches a link).
+    #[must_use]
+    pub fn bc_ack_due(&self) -> bool {
+        !self.bc_acks_due.is_empty()
+    }
+
+    /// Sends the broadcast acknowledgements that fell due, to each peer
+    /// still up that has not had its acknowledgement some other way (any
+    /// packet of the unicast link carries it).
+    fn send_due_bc_acks(&mut self) {
+        let mut due = std::mem::take(&mut self.bc_acks_due);
+        for (peer, at) in due.drain(..) {
+            let news = self.peers.get(&peer).is_some_and(|p| p.node_up && p.bc.has_news());
+            if news && let Some(b) = self.any_up_bearer(peer) {
+                self.send_state(at, peer, b);
+            }
+        }
+        self.bc_acks_due = due;
     }
     /// The next event.
     #[must_use]
@@ -673,8 +709,8 @@ impl LinkLayer {
                 }
             }
             Received::InOrder { ack_now } => {
-                if ack_now && let Some(b) = self.any_up_bearer(from) {
-                    self.send_state(now, from, b);
+                if ack_now && !self.bc_acks_due.iter().any(|&(n, _)| n == from) {
+                    self.bc_acks_due.push((from, now));
                 }
                 for m in delivered.drain(..) {
                     if UncheckedHeader::new(&m[..]).user() == User::MsgCrypto {
@@ -809,6 +845,7 @@ impl LinkLayer {
     /// Stops: every up link gets a peer-stopping RESET with a newer session,
     /// so kernel peers drop the link at once rather than after the tolerance.
     pub fn shutdown(&mut self, _now: Instant) {
+        self.bc_acks_due.clear();
         self.peers.fail_all(None, &mut self.out);
         self.stopped = true;
     }

@@ -362,3 +362,74 @@ fn broadcast_packets_come_from_the_peer_or_another_bearer() {
     let got = delivered(&mut s, 1);
     assert_eq!(got.iter().map(|(f, b, _)| (*f, *b)).collect::<Vec<_>>(), [(addr(1), true)]);
 }
+
+/// The explicit broadcast acknowledgements `to` sent, as the broadcast
+/// sequence numbers they acknowledge (STATE messages of the unicast link).
+fn bc_acks(sent: &[Transmit]) -> Vec<u16> {
+    sent.iter()
+        .filter(|t| !t.dst.is_broadcast())
+        .filter_map(|t| {
+            let h = Header::new_checked(&t.msg[..]).expect("header");
+            (h.user() == User::LinkProtocol && LinkProtoType::from(h.msg_type()) == LinkProtoType::State)
+                .then(|| h.bcast_ack().0)
+        })
+        .collect()
+}
+
+/// Node 0 of `s` broadcasts messages `from..to`; the broadcast-link packets
+/// it sends for them.
+fn broadcast_pkts(s: &mut Seg, from: u8, to: u8) -> Vec<Bytes> {
+    let now = s.now;
+    for i in from..to {
+        s.nodes[0].broadcast(now, umsg(1, 0, i, 100)).expect("broadcast");
+    }
+    sent(&mut s.nodes[0])
+        .into_iter()
+        .filter(|t| t.dst.is_broadcast() && UncheckedHeader::new(&t.msg[..]).user().is_data())
+        .map(|t| t.msg)
+        .collect()
+}
+
+/// A member acknowledges broadcasts every 16 packets (the kernel's pace)
+/// when its driver asks for frames after each one, and once for a whole
+/// batch, acknowledging all of it, when the driver hands in the batch
+/// first: fewer frames from every member of a fan-out, none later than the
+/// end of the batch. An acknowledgement another packet carried is not sent
+/// again.
+#[test]
+fn broadcast_acknowledgements_are_one_per_batch() {
+    for batch in [false, true] {
+        let mut s = Seg::up(2);
+        s.events(1);
+        let (now, src) = (s.now, s.nodes[0].config().media);
+        let pkts = broadcast_pkts(&mut s, 0, 48);
+        assert_eq!(pkts.len(), 48);
+        let first = Header::new_checked(&pkts[0][..]).expect("header").seqno().0;
+        let mut acks = Vec::new();
+        for p in &pkts {
+            s.nodes[1].handle_frame(now, src, p.clone());
+            if !batch {
+                acks.extend(bc_acks(&sent(&mut s.nodes[1])));
+            }
+        }
+        if batch {
+            assert!(s.nodes[1].bc_ack_due());
+            acks = bc_acks(&sent(&mut s.nodes[1]));
+            assert!(!s.nodes[1].bc_ack_due());
+            assert_eq!(acks, [first + 47], "one for the batch");
+        } else {
+            assert_eq!(acks, [first + 15, first + 31, first + 47], "one per 16");
+        }
+        assert_eq!(delivered(&mut s, 1).len(), 48, "every broadcast delivered");
+
+        // 16 more, then a unicast packet before the driver asks for frames
+        for p in broadcast_pkts(&mut s, 48, 64) {
+            s.nodes[1].handle_frame(now, src, p);
+        }
+        s.nodes[1].send(now, addr(1), umsg(2, 1, 0, 20)).expect("unicast");
+        let out = sent(&mut s.nodes[1]);
+        let carried = out.iter().find(|t| UncheckedHeader::new(&t.msg[..]).user().is_data()).expect("unicast packet");
+        assert_eq!(Header::new_checked(&carried.msg[..]).expect("header").bcast_ack().0, first + 63);
+        assert!(bc_acks(&out).is_empty(), "the unicast packet carried it");
+    }
+}
