@@ -433,3 +433,36 @@ fn broadcast_acknowledgements_are_one_per_batch() {
         assert!(bc_acks(&out).is_empty(), "the unicast packet carried it");
     }
 }
+
+/// Within one batch, broadcasts from two peers each earn their own
+/// acknowledgement, sent to that peer.
+#[test]
+fn a_batch_acknowledges_every_broadcasting_peer() {
+    let mut s = Seg::up(3);
+    s.events(1);
+    let now = s.now;
+    let mut batch = Vec::new();
+    for sender in [0usize, 2] {
+        for i in 0..16u8 {
+            let m = umsg(sender as u8 + 1, 0, i, 100);
+            s.nodes[sender].broadcast(now, m).expect("broadcast");
+        }
+        let src = s.nodes[sender].config().media;
+        batch.extend(
+            sent(&mut s.nodes[sender])
+                .into_iter()
+                .filter(|t| t.dst.is_broadcast() && UncheckedHeader::new(&t.msg[..]).user().is_data())
+                .map(|t| (src, t.msg)),
+        );
+    }
+    assert_eq!(batch.len(), 32);
+    for (src, p) in batch {
+        s.nodes[1].handle_frame(now, src, p);
+    }
+    let out = sent(&mut s.nodes[1]);
+    for sender in [0usize, 2] {
+        let to = TxDest::Unicast(s.nodes[sender].config().media);
+        let acks = bc_acks(&out.iter().filter(|t| t.dst == to).cloned().collect::<Vec<_>>());
+        assert_eq!(acks.len(), 1, "one acknowledgement to node {sender}");
+    }
+}
