@@ -322,8 +322,9 @@ pub(crate) enum Received {
         report_gap: bool,
     },
     /// In order: it and whatever waited behind it were delivered.
-    /// `ack_now` asks for an explicit acknowledgement (every 16 packets),
-    /// so the sender's window moves.
+    /// `ack_now`: an explicit acknowledgement is due (every 16 packets),
+    /// so the sender's window moves; the layer sends it, once per peer,
+    /// when its driver next asks for frames.
     InOrder {
         /// Whether to acknowledge now.
         ack_now: bool,
