@@ -13,7 +13,7 @@
 //! nodes, print their statistics, remove the namespaces and exit 0.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -372,8 +372,11 @@ fn run_mode(
         row.sent += 1;
         if k % 200 == 0 {
             seen.extend(c.pump(Duration::from_micros(100)));
-            print!("\r  {name}: sent {}/{n}", k + 1);
-            let _ = std::io::stdout().flush();
+            // progress overwrites itself on a terminal; a log gets only the result
+            if std::io::stdout().is_terminal() {
+                print!("\r  {name}: sent {}/{n}", k + 1);
+                let _ = std::io::stdout().flush();
+            }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -386,7 +389,8 @@ fn run_mode(
         }
     }
     let frames = c.frames_sent(from) - frames_before;
-    println!("\r  {name}: sent {n}, delivered {got} of {} expected", receivers * n);
+    let cr = if std::io::stdout().is_terminal() { "\r" } else { "" };
+    println!("{cr}  {name}: sent {n}, delivered {got} of {} expected", receivers * n);
     row.expected += receivers * n;
     row.delivered += got;
     for (_, ev, at) in &seen {
