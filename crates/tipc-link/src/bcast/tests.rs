@@ -18,16 +18,17 @@ fn bcast_gaps(s: &Seg, from: usize, since: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Node 1 broadcasts messages `range` while every broadcast frame is lost
-/// on the way; returns the frames, for the test to deliver by hand.
-fn withheld_broadcasts(s: &mut Seg, range: std::ops::Range<u8>) -> Vec<Bytes> {
-    s.drop = Box::new(|from, _, t| from == 0 && t.dst.is_broadcast());
+/// Node `i` broadcasts messages `range` while every broadcast frame it
+/// sends is lost on the way; returns the frames, for the test to deliver
+/// by hand.
+fn withheld_broadcasts(s: &mut Seg, i: usize, range: std::ops::Range<u8>) -> Vec<Bytes> {
+    s.drop = Box::new(move |from, _, t| from == i && t.dst.is_broadcast());
     let since = s.log.len();
-    for i in range {
-        s.nodes[0].broadcast(s.now, bmsg(i)).expect("sent");
+    for m in range {
+        s.nodes[i].broadcast(s.now, bmsg(m)).expect("sent");
     }
     s.flush();
-    bcast_frames(s, 0, since)
+    bcast_frames(s, i, since)
 }
 
 /// The broadcast frames node `i` sent since log entry `since`.
@@ -133,7 +134,7 @@ fn broadcast_errors_backlog_and_release() {
 #[test]
 fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
     let mut s = Seg::up(2);
-    let f = withheld_broadcasts(&mut s, 0..3);
+    let f = withheld_broadcasts(&mut s, 0, 0..3);
     assert_eq!(f.len(), 3);
     s.events(1);
     let now = s.now;
@@ -165,7 +166,7 @@ fn broadcast_receive_drops_what_it_must_and_orders_the_rest() {
 #[test]
 fn broadcast_receivers_ack_every_sixteen_and_report_gaps_at_once() {
     let mut s = Seg::up(2);
-    let f = withheld_broadcasts(&mut s, 0..40);
+    let f = withheld_broadcasts(&mut s, 0, 0..40);
     let now = s.now;
     let rx = &mut s.nodes[1];
     sent(rx);
@@ -474,7 +475,7 @@ fn broadcast_bundles_fragments_and_the_window_edge() {
     let got: Vec<(usize, u8)> = delivered(&mut s, 1).iter().map(|(_, _, m)| (m.len(), m[m.len() - 1])).collect();
     assert_eq!(got, [(144, 1), (144, 2), (5044, 3)]);
     // the edge of the window: deferred, then delivered once the gap fills
-    let f = withheld_broadcasts(&mut s, 4..5).remove(0);
+    let f = withheld_broadcasts(&mut s, 0, 4..5).remove(0);
     let rx = &mut s.nodes[1];
     let next = rx.peers[&addr(1)].bc.rcv_nxt;
     let edge = edited(&f, |h| h.set_seqno(next.add(crate::link::RCV_WINDOW)));
@@ -490,7 +491,7 @@ fn broadcast_bundles_fragments_and_the_window_edge() {
 #[test]
 fn filling_a_gap_keeps_what_waits_behind_the_next() {
     let mut s = Seg::up(2);
-    let f = withheld_broadcasts(&mut s, 0..8);
+    let f = withheld_broadcasts(&mut s, 0, 0..8);
     let now = s.now;
     let rx = &mut s.nodes[1];
     delivered_of(rx);
@@ -507,4 +508,79 @@ fn filling_a_gap_keeps_what_waits_behind_the_next() {
     // 5 lost, 6 arrives: reported at once
     rx.handle_frame(now, mac(1), f[6].clone());
     assert_eq!(sent(rx).len(), 1, "a gap report");
+}
+
+/// The explicit broadcast acknowledgements (STATE messages) among
+/// `frames`: the broadcast sequence number each acknowledges.
+fn bc_acks<'a>(frames: impl IntoIterator<Item = &'a crate::event::Transmit>) -> Vec<SeqNo> {
+    frames
+        .into_iter()
+        .filter_map(|t| match Msg::parse(t.msg.clone()) {
+            Ok(Msg::LinkProto(m)) if m.msg_type == LinkProtoType::State => Some(m.hdr.bcast_ack),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A member acknowledges broadcasts every 16 packets (the kernel's pace)
+/// when its driver asks for frames after each one, and once for a whole
+/// batch, acknowledging all of it, when the driver hands in the batch
+/// first: fewer frames from every member of a fan-out, none later than the
+/// end of the batch. An acknowledgement another packet carried is not sent
+/// again.
+#[test]
+fn broadcast_acknowledgements_are_one_per_batch() {
+    for batch in [false, true] {
+        let mut s = Seg::up(2);
+        let f = withheld_broadcasts(&mut s, 0, 0..64);
+        let now = s.now;
+        let rx = &mut s.nodes[1];
+        sent(rx);
+        let mut acks = Vec::new();
+        for m in &f[..48] {
+            rx.handle_frame(now, mac(1), m.clone());
+            if !batch {
+                acks.extend(bc_acks(&sent(rx)));
+            }
+        }
+        if batch {
+            assert!(rx.bc_ack_due());
+            acks = bc_acks(&sent(rx));
+            assert!(!rx.bc_ack_due());
+            assert_eq!(acks, [SeqNo(48)], "one for the batch");
+        } else {
+            assert_eq!(acks, [SeqNo(16), SeqNo(32), SeqNo(48)], "one per 16");
+        }
+        assert_eq!(delivered_of(rx), (0..48).collect::<Vec<u8>>(), "every broadcast delivered");
+
+        // 16 more, then a unicast packet before the driver asks for frames
+        for m in &f[48..] {
+            rx.handle_frame(now, mac(1), m.clone());
+        }
+        rx.send(now, addr(1), umsg(2, 1, 0, 20)).expect("unicast");
+        let out = sent(rx);
+        let carried = out.iter().find(|t| UncheckedHeader::new(&t.msg[..]).user().is_data()).expect("unicast packet");
+        assert_eq!(Header::new_checked(&carried.msg[..]).expect("header").bcast_ack(), SeqNo(64));
+        assert!(bc_acks(&out).is_empty(), "the unicast packet carried it");
+    }
+}
+
+/// Within one batch, broadcasts from two peers each earn their own
+/// acknowledgement, sent to that peer.
+#[test]
+fn a_batch_acknowledges_every_broadcasting_peer() {
+    let mut s = Seg::up(3);
+    let from0 = withheld_broadcasts(&mut s, 0, 0..16);
+    let from2 = withheld_broadcasts(&mut s, 2, 0..16);
+    let now = s.now;
+    let rx = &mut s.nodes[1];
+    sent(rx);
+    for (src, m) in from0.into_iter().map(|m| (mac(1), m)).chain(from2.into_iter().map(|m| (mac(3), m))) {
+        rx.handle_frame(now, src, m);
+    }
+    let out = sent(rx);
+    for peer in [1, 3] {
+        let to = TxDest::Unicast(mac(peer).into());
+        assert_eq!(bc_acks(out.iter().filter(|t| t.dst == to)), [SeqNo(16)], "to the node at mac({peer})");
+    }
 }
