@@ -74,18 +74,19 @@ impl RxArena {
             return;
         }
         let full = std::mem::take(&mut self.buf);
-        if let Some(mut oldest) = self.spares.pop_front() {
-            if oldest.try_reclaim(need) {
-                self.buf = oldest;
-                self.spares.push_back(full);
-                return;
-            }
-            if self.spares.len() + 1 < SPARES {
-                self.spares.push_front(oldest);
-            }
+        if let Some(oldest) = self.spares.front_mut()
+            && oldest.try_reclaim(need)
+        {
+            self.buf = std::mem::replace(oldest, full);
+            self.spares.rotate_left(1);
+            return;
         }
         // (before the first allocation `full` holds no buffer at all)
         if self.allocated > 0 {
+            if self.spares.len() == SPARES {
+                // let the oldest go: it lives on until its last message does
+                self.spares.pop_front();
+            }
             self.spares.push_back(full);
         }
         self.buf = BytesMut::with_capacity(need);
