@@ -356,6 +356,8 @@ fn run_mode(
     n: u64,
 ) {
     let frames_before = c.frames_sent(from);
+    // progress overwrites itself on a terminal; a log gets only the result
+    let tty = std::io::stdout().is_terminal();
     let mut seen: Vec<Seen> = Vec::new();
     for k in 0..n {
         loop {
@@ -372,8 +374,7 @@ fn run_mode(
         row.sent += 1;
         if k % 200 == 0 {
             seen.extend(c.pump(Duration::from_micros(100)));
-            // progress overwrites itself on a terminal; a log gets only the result
-            if std::io::stdout().is_terminal() {
+            if tty {
                 print!("\r  {name}: sent {}/{n}", k + 1);
                 let _ = std::io::stdout().flush();
             }
@@ -389,7 +390,7 @@ fn run_mode(
         }
     }
     let frames = c.frames_sent(from) - frames_before;
-    let cr = if std::io::stdout().is_terminal() { "\r" } else { "" };
+    let cr = if tty { "\r" } else { "" };
     println!("{cr}  {name}: sent {n}, delivered {got} of {} expected", receivers * n);
     row.expected += receivers * n;
     row.delivered += got;
