@@ -228,7 +228,7 @@ fn every_node_writes_a_pcap_of_valid_tipc_frames() {
 /// Every node sends `size`-byte messages to every other node's port, one
 /// to each per 200 µs of virtual time, until `end`, refused sends (link
 /// down, congested) included; `check` runs after every send and every
-/// step of the network. Returns the sends made.
+/// step of the network. Returns the sends made and the steps taken.
 fn traffic_checked(
     net: &mut SimNet,
     addrs: &[NodeAddr],
@@ -236,8 +236,8 @@ fn traffic_checked(
     size: usize,
     end: Instant,
     mut check: impl FnMut(&mut SimNet, &str),
-) -> u64 {
-    let mut sent = 0u64;
+) -> (u64, u64) {
+    let (mut sent, mut steps) = (0u64, 0u64);
     while net.now() < end {
         for i in 0..addrs.len() {
             for to in (0..addrs.len()).filter(|&t| t != i) {
@@ -251,11 +251,12 @@ fn traffic_checked(
         // the network's work of the next 200 µs, a step at a time
         let slice = net.now() + Duration::from_micros(200);
         while net.step(slice) {
+            steps += 1;
             check(net, "after a step");
         }
         net.run_until(slice);
     }
-    sent
+    (sent, steps)
 }
 
 /// `NodeCore::next_slow_timer` (what the runtime asks after every send,
@@ -285,11 +286,7 @@ fn remembered_supervision_deadline_follows_the_timer_table() {
     net.set_faults(FaultConfig { drop: 0.05, ..FaultConfig::default() });
     let t0 = net.now();
     net.partition(&[0], &[1, 2], t0 + Duration::from_millis(300), t0 + Duration::from_secs(4));
-    let mut steps = 0u64;
-    let sent = traffic_checked(&mut net, &addrs, &ports, 200, t0 + Duration::from_secs(8), |net, when| {
-        steps += u64::from(when == "after a step");
-        check(net, when);
-    });
+    let (sent, steps) = traffic_checked(&mut net, &addrs, &ports, 200, t0 + Duration::from_secs(8), check);
     let back = net.core(0).link().up_nodes().len();
     assert_eq!(back, 2, "seed {}: links back after the partition", net.seed());
     assert!(steps > 1000 && sent > 1000, "{steps} steps, {sent} sends");
