@@ -94,16 +94,6 @@ fn wait_members(socks: &[Arc<GroupSocket>], n: usize) {
     }
 }
 
-/// A rate and the CPU it cost: messages/s, CPU-seconds per million
-/// messages, and the share of CPU 0 and CPU 1 that was busy meanwhile (the
-/// one near 100 % is the bottleneck of that path).
-#[derive(Clone, Copy, Debug, Default)]
-struct Rate {
-    rate: f64,
-    cpu_per_m: f64,
-    busy: [f64; 2],
-}
-
 /// Readers on CPU 1 that count messages until `expect` arrived each, or
 /// `stop` is set, or 10 s pass without one (a lost message then shows as
 /// a short count instead of a bench that never ends); each returns its
@@ -336,55 +326,6 @@ impl Zmq<'_> {
     }
 }
 
-/// Figures of one measurement over the rounds.
-#[derive(Default)]
-struct Series {
-    v: Vec<f64>,
-    cpu: Vec<f64>,
-    busy: Vec<[f64; 2]>,
-}
-
-impl Series {
-    fn push(&mut self, r: Rate) {
-        self.v.push(r.rate);
-        self.cpu.push(r.cpu_per_m);
-        self.busy.push(r.busy);
-    }
-    /// A figure with no CPU cost measured (a round trip).
-    fn value(&mut self, v: f64) {
-        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: [f64::NAN; 2] });
-    }
-    /// A raw limit measured by `f`, with how busy each CPU was meanwhile.
-    fn measure(&mut self, f: impl FnOnce() -> f64) {
-        let t = cpu_ticks();
-        let v = f();
-        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: busy_share(&t, &cpu_ticks()) });
-    }
-    /// The median busy share of each CPU (NaN when not measured).
-    fn busy(&self) -> [f64; 2] {
-        let of = |i: usize| {
-            let mut v: Vec<f64> = self.busy.iter().map(|b| b[i]).filter(|b| !b.is_nan()).collect();
-            if v.is_empty() { f64::NAN } else { median(&mut v) }
-        };
-        [of(0), of(1)]
-    }
-    fn med(&self) -> f64 {
-        median(&mut self.v.clone())
-    }
-    fn lo(&self) -> f64 {
-        self.v.iter().copied().fold(f64::INFINITY, f64::min)
-    }
-    fn hi(&self) -> f64 {
-        self.v.iter().copied().fold(0.0, f64::max)
-    }
-    fn cpu(&self) -> f64 {
-        median(&mut self.cpu.clone())
-    }
-    fn some(&self) -> bool {
-        !self.v.is_empty()
-    }
-}
-
 fn main() {
     if !privileged() {
         eprintln!("group bench: needs root (network namespaces and raw sockets)");
@@ -507,39 +448,26 @@ fn main() {
     if zmq_missing {
         println!("ZeroMQ NOT MEASURED: its probe does not build (libzmq missing; run tools/bench-setup)\n");
     }
-    let line = |name: &str, s: &Series, unit: &str, cpu: bool| {
-        if s.some() {
-            let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
-            let [b0, b1] = s.busy();
-            let b = if b0.is_nan() {
-                String::new()
-            } else {
-                format!("   busy cpu0 {:>3.0}% cpu1 {:>3.0}%", b0 * 100.0, b1 * 100.0)
-            };
-            let p = if s.med() >= 1000.0 { 0 } else { 2 };
-            println!("{name:<34}{:>11.p$} {unit:<9}[{:.p$}-{:.p$}]{c}{b}", s.med(), s.lo(), s.hi());
-        }
-    };
-    line("raw.rtt.64.same", &s_raw_rtt, "us", false);
-    line("raw.blast.1500.cross", &s_raw1500, "frames/s", false);
-    line("raw.blast.1070.cross", &s_raw1070, "frames/s", false);
-    line("raw.blast.64.cross", &s_raw64, "frames/s", false);
-    line("raw.fanout.1070.to4 (slowest)", &s_fan4, "frames/s", false);
-    line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
+    print_line("raw.rtt.64.same", &s_raw_rtt, "us", false);
+    print_line("raw.blast.1500.cross", &s_raw1500, "frames/s", false);
+    print_line("raw.blast.1070.cross", &s_raw1070, "frames/s", false);
+    print_line("raw.blast.64.cross", &s_raw64, "frames/s", false);
+    print_line("raw.fanout.1070.to4 (slowest)", &s_fan4, "frames/s", false);
+    print_line("raw.fanout.1070.to8 (slowest)", &s_fan8, "frames/s", false);
     if s_raw1070m.some() {
         println!("(sinks reading with recvmmsg, woken per frame while they sleep, like a stack's socket reader:)");
     }
-    line("raw.blast.1070.cross.mmsg-sink", &s_raw1070m, "frames/s", false);
-    line("raw.fanout.1070.to8.mmsg-sinks", &s_fan8m, "frames/s", false);
-    line("group unicast RTT 64 B", &s_rtt, "us", false);
-    line("group unicast 1 KiB one-way", &s_uni, "msg/s", true);
-    line("  in bursts of 64 (send_many)", &s_uni_b, "msg/s", true);
-    line("group unicast 64 B one-way", &s_uni64, "msg/s", true);
-    line("  in bursts of 64 (send_many)", &s_uni64_b, "msg/s", true);
-    line("group anycast 1 KiB to 8", &s_any, "msg/s", true);
-    line("  in bursts of 64 (send_many)", &s_any_b, "msg/s", true);
+    print_line("raw.blast.1070.cross.mmsg-sink", &s_raw1070m, "frames/s", false);
+    print_line("raw.fanout.1070.to8.mmsg-sinks", &s_fan8m, "frames/s", false);
+    print_line("group unicast RTT 64 B", &s_rtt, "us", false);
+    print_line("group unicast 1 KiB one-way", &s_uni, "msg/s", true);
+    print_line("  in bursts of 64 (send_many)", &s_uni_b, "msg/s", true);
+    print_line("group unicast 64 B one-way", &s_uni64, "msg/s", true);
+    print_line("  in bursts of 64 (send_many)", &s_uni64_b, "msg/s", true);
+    print_line("group anycast 1 KiB to 8", &s_any, "msg/s", true);
+    print_line("  in bursts of 64 (send_many)", &s_any_b, "msg/s", true);
     for (m, s, shape) in &s_bc {
-        line(&format!("group broadcast 1 KiB to {m}"), s, "msg/s", true);
+        print_line(&format!("group broadcast 1 KiB to {m}"), s, "msg/s", true);
         if s.some() {
             println!(
                 "{:<34}(last round: {:.2} frames per broadcast, members read {:.1} frames per call and sent {:.2} per broadcast)",
@@ -547,11 +475,11 @@ fn main() {
             );
         }
     }
-    line("  to 8 in bursts of 64 (send_many)", &s_bc8_b, "msg/s", true);
-    line("zmq REQ/REP RTT 64 B", &z_rtt, "us", false);
-    line("zmq PUSH->PULL 1 KiB", &z_push, "msg/s", true);
-    line("zmq PUB->4 SUB 1 KiB", &z_pub4, "msg/s", true);
-    line("zmq PUB->8 SUB 1 KiB", &z_pub8, "msg/s", true);
+    print_line("  to 8 in bursts of 64 (send_many)", &s_bc8_b, "msg/s", true);
+    print_line("zmq REQ/REP RTT 64 B", &z_rtt, "us", false);
+    print_line("zmq PUSH->PULL 1 KiB", &z_push, "msg/s", true);
+    print_line("zmq PUB->4 SUB 1 KiB", &z_pub4, "msg/s", true);
+    print_line("zmq PUB->8 SUB 1 KiB", &z_pub8, "msg/s", true);
 
     println!("\nside by side (ratios of medians)");
     let ratio = |name: &str, a: &Series, b: &Series| {

@@ -24,9 +24,17 @@ pub fn field(out: &str, key: &str) -> Option<f64> {
         .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')).and_then(|v| v.parse().ok()))
 }
 
+/// A CPU argument meaning "not pinned": the scheduler places the process,
+/// as it places a test's threads.
+pub const UNPINNED: usize = usize::MAX;
+
 fn in_ns(ns: &Netns, cpu: usize, bin: &Path, args: &[&str]) -> Command {
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns.name(), "taskset", "-c", &cpu.to_string()]).arg(bin).args(args);
+    c.args(["netns", "exec", ns.name()]);
+    if cpu != UNPINNED {
+        c.args(["taskset", "-c", &cpu.to_string()]);
+    }
+    c.arg(bin).args(args);
     c
 }
 
@@ -207,32 +215,136 @@ pub fn raw_fanout(
     rx_cpu: usize,
     rx: &str,
 ) -> f64 {
+    let blasts = [(a, dst, None)];
+    sink_results(bin, &blasts, sinks, size, secs, tx_cpu, rx_cpu, rx).iter().map(|r| r.0).fold(f64::INFINITY, f64::min)
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Runs a blast from each `(node, destination MAC, frames/s or None for
+/// as fast as possible)` of `blasts` at once, counted by a sink in each of
+/// `sinks` (see [`raw_fanout`]) that counts every blast; returns each
+/// sink's (frames/s, loss in per cent, -1 when its count is unknown).
+fn sink_results(
+    bin: &Path,
+    blasts: &[(&Netns, &str, Option<f64>)],
+    sinks: &[&Netns],
+    size: usize,
+    secs: u32,
+    tx_cpu: usize,
+    rx_cpu: usize,
+    rx: &str,
+) -> Vec<(f64, f64)> {
+    let runs = blasts.len().to_string();
     let procs: Vec<_> = sinks
         .iter()
         .map(|b| {
-            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", rx, "--idle-ms", "1500"])
+            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", rx, "--idle-ms", "1500", "--runs", &runs])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("sink")
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let _ = in_ns(
-        a,
-        tx_cpu,
-        bin,
-        &["blast", "-i", NODE_IF, "--dst", dst, "-s", &size.to_string(), "-t", &secs.to_string(), "--bypass"],
-    )
-    .stdout(Stdio::null())
-    .status();
+    let (size, secs) = (size.to_string(), secs.to_string());
+    let senders: Vec<_> = blasts
+        .iter()
+        .map(|(a, dst, rate)| {
+            let mut args = vec!["blast", "-i", NODE_IF, "--dst", dst, "-s", &size, "-t", &secs, "--bypass"];
+            let rate = rate.map(|r| format!("{r:.0}"));
+            if let Some(r) = &rate {
+                // small batches keep a paced blast smooth
+                args.extend(["--rate", r, "--batch", "8"]);
+            }
+            in_ns(a, tx_cpu, bin, &args).stdout(Stdio::null()).spawn().expect("blast")
+        })
+        .collect();
+    for mut b in senders {
+        let _ = b.wait();
+    }
     procs
         .into_iter()
         .map(|p| {
             let out = p.wait_with_output().expect("sink output");
             let s = String::from_utf8_lossy(&out.stdout);
-            field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"))
+            let fps = field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"));
+            (fps, field(&s, "loss_pct").unwrap_or(-1.0))
         })
-        .fold(f64::INFINITY, f64::min)
+        .collect()
+}
+
+/// The highest rate a raw path carries without loss, searched with paced
+/// blasts: `probe(rate)` runs one blast (or several at once) at `rate`
+/// frames/s in all, or as fast as possible for `None`, and returns every
+/// sink's (frames/s, loss in per cent). A paced blast is clean when no sink
+/// lost more than 0.1 % and the slowest kept up (received at least 90 % of
+/// the pace). Starting from the unpaced rate of the slowest sink, the pace
+/// climbs by 25 % while blasts are clean, or falls by 15 % until one is (at
+/// most ten paced blasts). Returns the highest slowest-sink rate of the
+/// blasts that lost nothing (0.0 if every one did).
+///
+/// An unpaced blast into sinks that share their CPUs with the senders
+/// measures the senders' overload rather than the path: frames dropped at
+/// a full socket queue have cost the kernel a transmit and a delivery.
+pub fn lossless_rate(mut probe: impl FnMut(Option<f64>) -> Vec<(f64, f64)>) -> f64 {
+    let slowest = |r: &[(f64, f64)]| r.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+    let lossless = |r: &[(f64, f64)]| r.iter().all(|x| (0.0..=0.1).contains(&x.1));
+    let mut rate = slowest(&probe(None)).max(1000.0);
+    let mut best = 0.0f64;
+    let mut climbing = None;
+    for _ in 0..10 {
+        let r = probe(Some(rate));
+        let worst = r.iter().map(|x| x.1).fold(0.0, f64::max);
+        eprintln!("  paced at {rate:.0} frames/s: slowest sink {:.0}, worst loss {worst:.3} %", slowest(&r));
+        if lossless(&r) {
+            best = best.max(slowest(&r));
+        }
+        let clean = lossless(&r) && slowest(&r) >= 0.9 * rate;
+        match (climbing, clean) {
+            (None, c) => climbing = Some(c),
+            (Some(true), false) | (Some(false), true) => break,
+            _ => {}
+        }
+        rate *= if clean { 1.25 } else { 0.85 };
+    }
+    best
+}
+
+#[allow(clippy::too_many_arguments)]
+/// [`lossless_rate`] of a fan-out: one blast from `a` to the broadcast
+/// address, a sink on each of `sinks` reading with `rx`.
+pub fn lossless_fanout(
+    bin: &Path,
+    a: &Netns,
+    sinks: &[&Netns],
+    size: usize,
+    secs: u32,
+    tx_cpu: usize,
+    rx_cpu: usize,
+    rx: &str,
+) -> f64 {
+    lossless_rate(|rate| sink_results(bin, &[(a, "ff:ff:ff:ff:ff:ff", rate)], sinks, size, secs, tx_cpu, rx_cpu, rx))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// [`lossless_rate`] of a fan-in: a blast from each of `senders` at once
+/// (each at its share of the rate) to `dst`, the MAC of `sink`, counted
+/// there together.
+pub fn lossless_fanin(
+    bin: &Path,
+    senders: &[&Netns],
+    sink: &Netns,
+    dst: &str,
+    size: usize,
+    secs: u32,
+    tx_cpu: usize,
+    rx_cpu: usize,
+    rx: &str,
+) -> f64 {
+    lossless_rate(|rate| {
+        let share = rate.map(|r| r / senders.len() as f64);
+        let blasts: Vec<_> = senders.iter().map(|a| (*a, dst, share)).collect();
+        sink_results(bin, &blasts, &[sink], size, secs, tx_cpu, rx_cpu, rx)
+    })
 }
 
 /// Compiles the ZeroMQ probe `benches/peers/zmqprobe.c` against libzmq
@@ -294,4 +406,80 @@ pub fn busy_share(before: &[(u64, u64)], after: &[(u64, u64)]) -> [f64; 2] {
         _ => f64::NAN,
     };
     [share(0), share(1)]
+}
+
+/// A rate and the CPU it cost: messages/s, CPU-seconds per million
+/// messages, and the share of CPU 0 and CPU 1 that was busy meanwhile (the
+/// one near 100 % is the bottleneck of that path).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rate {
+    pub rate: f64,
+    pub cpu_per_m: f64,
+    pub busy: [f64; 2],
+}
+
+/// Figures of one measurement over the rounds.
+#[derive(Default)]
+pub struct Series {
+    v: Vec<f64>,
+    cpu: Vec<f64>,
+    busy: Vec<[f64; 2]>,
+}
+
+impl Series {
+    pub fn push(&mut self, r: Rate) {
+        self.v.push(r.rate);
+        self.cpu.push(r.cpu_per_m);
+        self.busy.push(r.busy);
+    }
+    /// A figure with no CPU cost measured (a round trip).
+    pub fn value(&mut self, v: f64) {
+        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: [f64::NAN; 2] });
+    }
+    /// A raw limit measured by `f`, with how busy each CPU was meanwhile.
+    pub fn measure(&mut self, f: impl FnOnce() -> f64) {
+        let t = cpu_ticks();
+        let v = f();
+        self.push(Rate { rate: v, cpu_per_m: 0.0, busy: busy_share(&t, &cpu_ticks()) });
+    }
+    /// The median busy share of each CPU (NaN when not measured).
+    pub fn busy(&self) -> [f64; 2] {
+        let of = |i: usize| {
+            let mut v: Vec<f64> = self.busy.iter().map(|b| b[i]).filter(|b| !b.is_nan()).collect();
+            if v.is_empty() { f64::NAN } else { median(&mut v) }
+        };
+        [of(0), of(1)]
+    }
+    pub fn med(&self) -> f64 {
+        median(&mut self.v.clone())
+    }
+    pub fn lo(&self) -> f64 {
+        self.v.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    pub fn hi(&self) -> f64 {
+        self.v.iter().copied().fold(0.0, f64::max)
+    }
+    pub fn cpu(&self) -> f64 {
+        median(&mut self.cpu.clone())
+    }
+    pub fn some(&self) -> bool {
+        !self.v.is_empty()
+    }
+}
+
+/// Prints one measurement: `name`, the median with the lowest and highest
+/// round in `unit`, the CPU-seconds per million messages when `cpu`, and
+/// how busy each CPU was.
+pub fn print_line(name: &str, s: &Series, unit: &str, cpu: bool) {
+    if s.some() {
+        let c = if cpu { format!("   cpu {:>6.2} s/M", s.cpu()) } else { String::new() };
+        let [b0, b1] = s.busy();
+        let b = if b0.is_nan() {
+            String::new()
+        } else {
+            format!("   busy cpu0 {:>3.0}% cpu1 {:>3.0}%", b0 * 100.0, b1 * 100.0)
+        };
+        let p = if s.med() >= 1000.0 { 0 } else { 2 };
+        println!("{name:<34}{:>11.p$} {unit:<9}[{:.p$}-{:.p$}]{c}{b}", s.med(), s.lo(), s.hi());
+    }
 }

@@ -328,6 +328,8 @@ struct options {
 	long idle_ms;
 	long wait_s;
 	long ring_mb;
+	long runs;
+	double rate; /* blast: frames/s, 0 for as fast as possible */
 	long rcvbuf;
 	double secs;
 	int bypass;
@@ -501,16 +503,36 @@ static int run_pingpong(const struct options *o)
 
 /* ------------------------------------------------------------------ sink */
 
+enum { MAX_RUNS = 64 };
+
 struct tally {
-	uint32_t run;          /* latched from the first DATA frame */
+	uint32_t run[MAX_RUNS]; /* latched from the first DATA frame of each */
+	int runs;              /* runs latched so far */
+	int want_runs;         /* runs to count (--runs, 1 by default) */
+	int ends;              /* runs whose END arrived */
+	uint8_t end_seen[MAX_RUNS];
 	long frames;
 	uint64_t bytes;
 	long foreign;          /* DATA frames of other runs */
 	uint64_t first_ns;     /* receive time of the first / last counted frame */
 	uint64_t last_ns;
-	long long sent;        /* from END, -1 until then */
+	long long sent;        /* sum of the ENDs' counts, -1 until all arrived */
+	long long sent_sum;
 	int ended;
 };
+
+/* The index of `run` among the runs counted, latching it while fewer than
+ * want_runs are; -1 for a run not counted. */
+static int tally_run(struct tally *t, uint32_t run, int latch)
+{
+	for (int i = 0; i < t->runs; i++)
+		if (t->run[i] == run)
+			return i;
+	if (!latch || t->runs >= t->want_runs)
+		return -1;
+	t->run[t->runs] = run;
+	return t->runs++;
+}
 
 /* Accounts one received frame. `wire_len` is its real length, `have` the
  * bytes readable at `f`. */
@@ -521,9 +543,7 @@ static void tally_frame(struct tally *t, const uint8_t *f, size_t have, size_t w
 	if (frame_parse(f, have, &pr) < 0)
 		return;
 	if (pr.kind == K_DATA) {
-		if (t->frames == 0 && t->run == 0)
-			t->run = pr.run;
-		if (pr.run != t->run) {
+		if (tally_run(t, pr.run, 1) < 0) {
 			t->foreign++;
 			return;
 		}
@@ -532,9 +552,17 @@ static void tally_frame(struct tally *t, const uint8_t *f, size_t have, size_t w
 		t->last_ns = when_ns;
 		t->frames++;
 		t->bytes += wire_len;
-	} else if (pr.kind == K_END && t->run != 0 && pr.run == t->run) {
-		t->sent = pr.count > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)pr.count;
-		t->ended = 1;
+	} else if (pr.kind == K_END) {
+		int i = tally_run(t, pr.run, 0);
+		if (i < 0 || t->end_seen[i])
+			return;
+		t->end_seen[i] = 1;
+		t->sent_sum += pr.count > (uint64_t)(LLONG_MAX / MAX_RUNS) ? LLONG_MAX / MAX_RUNS
+									    : (long long)pr.count;
+		if (++t->ends == t->want_runs) {
+			t->sent = t->sent_sum;
+			t->ended = 1;
+		}
 	}
 }
 
@@ -686,7 +714,7 @@ static void sink_mmsg(struct port *p, const struct options *o, struct tally *t,
 static int run_sink(const struct options *o)
 {
 	struct port p;
-	struct tally t = { .sent = -1 };
+	struct tally t = { .sent = -1, .want_runs = (int)o->runs };
 	unsigned kdrops = 0;
 
 	port_open(&p, o->ifname);
@@ -760,6 +788,16 @@ static int run_blast(const struct options *o)
 	uint64_t stop_at = t0 + (uint64_t)(o->secs * 1e9);
 	uint64_t t1 = t0;
 	while (!interrupted) {
+		if (o->rate > 0 && pos == 0) {
+			/* paced: a batch starts no earlier than its share of the
+			 * rate allows */
+			uint64_t due = t0 + (uint64_t)((double)sent * 1e9 / o->rate);
+			if (mono_ns() < due) {
+				struct timespec ts = { .tv_sec = (time_t)(due / 1000000000u),
+						       .tv_nsec = (long)(due % 1000000000u) };
+				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+			}
+		}
 		int r = sendmmsg(p.fd, msgs + pos, (unsigned)(batch - pos), 0);
 		calls++;
 		if (r > 0) {
@@ -817,9 +855,11 @@ static void usage(FILE *to)
 	      "            (default W = N/10, at least 100, at most 2000); pings go to\n"
 	      "            broadcast until the first reply, then to the replier's MAC\n"
 	      "  sink      [--rx ring|mmsg] [--idle-ms MS] [--wait-s S] [--ring-mb M]\n"
-	      "            [--rcvbuf BYTES]  count DATA frames of one blast\n"
-	      "  blast     --dst MAC -s SIZE -t SECS [--bypass] [--batch B]\n"
-	      "            send DATA frames as fast as possible, then END with the count\n"
+	      "            [--rcvbuf BYTES] [--runs N]  count DATA frames of N blasts\n"
+	      "            (default 1), sent at once by N blasters (a fan-in)\n"
+	      "  blast     --dst MAC -s SIZE -t SECS [--bypass] [--batch B] [--rate FPS]\n"
+	      "            send DATA frames as fast as possible (or FPS a second), then\n"
+	      "            END with the count\n"
 	      "\n"
 	      "  SIZE is the Ethernet frame length including the 14-byte header, no FCS\n"
 	      "  (60 .. MTU+14). Each mode prints one line of key=value words.\n",
@@ -847,13 +887,14 @@ int main(int argc, char **argv)
 		.idle_ms = 2000,
 		.wait_s = 30,
 		.ring_mb = 64,
+		.runs = 1,
 		.rcvbuf = 8 << 20,
 		.secs = 3,
 		.batch = 64,
 	};
 	enum {
 		OPT_STOP = 0x100, OPT_BUSY, OPT_DST, OPT_TIMEOUT, OPT_RX, OPT_IDLE, OPT_WAIT,
-		OPT_RING, OPT_RCVBUF, OPT_BYPASS, OPT_BATCH,
+		OPT_RING, OPT_RCVBUF, OPT_BYPASS, OPT_BATCH, OPT_RUNS, OPT_RATE,
 	};
 	static const struct option longopts[] = {
 		{ "iface", required_argument, NULL, 'i' },
@@ -872,6 +913,8 @@ int main(int argc, char **argv)
 		{ "rcvbuf", required_argument, NULL, OPT_RCVBUF },
 		{ "bypass", no_argument, NULL, OPT_BYPASS },
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "runs", required_argument, NULL, OPT_RUNS },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -914,6 +957,14 @@ int main(int argc, char **argv)
 		case OPT_RCVBUF: o.rcvbuf = num_arg("--rcvbuf", optarg, 4096, INT_MAX); break;
 		case OPT_BYPASS: o.bypass = 1; break;
 		case OPT_BATCH: o.batch = num_arg("--batch", optarg, 1, 1024); break;
+		case OPT_RUNS: o.runs = num_arg("--runs", optarg, 1, MAX_RUNS); break;
+		case OPT_RATE: {
+			char *end;
+			o.rate = strtod(optarg, &end);
+			if (end == optarg || *end || !(o.rate >= 1 && o.rate <= 1e8))
+				fatal("--rate wants frames/s in [1, 1e8], not '%s'", optarg);
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
