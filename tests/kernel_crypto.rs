@@ -24,7 +24,7 @@ use tipc_rs::wire::{Instance, NodeAddr, NodeId, ServiceRange, ServiceType};
 use tipc_rs::{Scope, Stack};
 use tipc_testkit::netns::NODE_IF;
 
-/// The captures' test keys (tipc-wire-crypto.md §8), and a 256-bit one.
+/// The test keys of captures 17–19 (tests/data/captures), and a 256-bit one.
 const K1: &str = "0x000102030405060708090a0b0c0d0e0f10111213";
 const K2: &str = "0x202122232425262728292a2b2c2d2e2f30313233";
 const K3: &str = "0x404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263";
@@ -220,7 +220,8 @@ fn a_wrong_key_forms_no_link() {
 /// Our node restarts into a keyed kernel node that runs on session keys:
 /// the new incarnation has only the master key and cannot read the
 /// kernel's session key, says so (N flag), gets it by the kernel's unicast
-/// KEY_DISTR (tipc-wire-crypto.md §5.4–5.5, never seen in the captures),
+/// KEY_DISTR (net/tipc/crypto.c `tipc_crypto_key_synch`,
+/// `tipc_crypto_work_rx`; never seen in the captures),
 /// and both sides end on session keys again; RDM works both ways.
 #[test]
 fn our_node_restarts_into_a_kernel_on_session_keys() {

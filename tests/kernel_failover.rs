@@ -75,7 +75,7 @@ fn a_bridge_failing_under_two_kernel_links_loses_nothing() {
 /// The same with the preferred links on UDP (link MTU 14 000) and the
 /// standby on Ethernet (1 500): the packets the failed UDP link hands over
 /// — bundles of up to 14 000 bytes — travel as tunnel fragments both ways
-/// (tipc-wire-udp-failover.md §3.5).
+/// (net/tipc/link.c `tipc_link_tnl_prepare`).
 #[test]
 fn a_udp_link_failing_over_to_ethernet_splits_its_packets() {
     scenario("kfoudp", true);

@@ -1,4 +1,4 @@
-//! Encryption on the simulator (tipc-wire-crypto.md; net/tipc/crypto.c).
+//! Encryption on the simulator (net/tipc/crypto.c).
 //!
 //! The promises: with a key set, every frame on the wire is encrypted and
 //! only frames that authenticate are taken; nodes without the key (or with
@@ -156,7 +156,8 @@ fn master_key_cluster_runs_encrypted() {
         let clear = frames.iter().filter(|f| !is_encrypted(f)).count();
         assert_eq!(clear, 0, "node {i}: {clear} clear frames on the wire");
         // the only drops: probe copies under a new key that came before
-        // the key itself (as between kernel nodes, tipc-wire-crypto.md §5.3)
+        // the key itself (as between kernel nodes: net/tipc/crypto.c
+        // `tipc_crypto_xmit` probes, `tipc_crypto_rcv` drops what no key opens)
         let s = crypto(&mut net, i);
         assert_eq!(s.rx_dropped(), s.rx_unknown_key, "node {i}: {s:?}");
         assert!(s.rx_unknown_key < 100, "node {i}: {s:?}");

@@ -2,11 +2,11 @@
 //! segments (planes), so every pair of nodes has two links. Under frame
 //! loss and reordering, one plane at a time is cut, for less or much more
 //! than the link tolerance, at random moments of a stream of group unicasts
-//! and broadcasts from several sockets. The promise (tipc-wire-udp-
-//! failover.md §3–4): a link that fails hands its packets to the other
-//! (failover), a link that returns takes its traffic back (synch), and the
-//! application sees every message exactly once and in order, with no node
-//! or member ever reported down.
+//! and broadcasts from several sockets. The promise (the kernel's, net/tipc/
+//! node.c `tipc_node_check_state`, link.c `tipc_link_tnl_prepare`): a link
+//! that fails hands its packets to the other (failover), a link that returns
+//! takes its traffic back (synch), and the application sees every message
+//! exactly once and in order, with no node or member ever reported down.
 
 use bytes::Bytes;
 use tipc_rs::fault::{FaultConfig, Rng};
@@ -238,7 +238,7 @@ fn parallel_links_lose_duplicate_and_reorder_nothing_across_failures() {
 
 /// With equal priorities both links of a pair carry traffic (load
 /// sharing by the sending socket's port parity); with a higher priority
-/// only that link does (tipc-wire-udp-failover.md §2.2).
+/// only that link does (net/tipc/node.c `__tipc_node_link_up`).
 #[test]
 fn equal_priorities_share_the_traffic_and_a_higher_one_takes_it_all() {
     for (prio1, shared) in [(10u8, true), (20u8, false)] {

@@ -2,9 +2,10 @@
 //! namespaces, each with two Ethernet bearers on two bridges (two
 //! switches). One bridge fails in the middle of a stream — group
 //! broadcasts and unicasts one way, RDM the other way — and comes back:
-//! the traffic fails over to the other link and back (tipc-wire-udp-
-//! failover.md §3–4) and every message arrives exactly once, in order,
-//! with no member or node reported down.
+//! the traffic fails over to the other link and back (as with the kernel,
+//! net/tipc/node.c `tipc_node_check_state`, link.c `tipc_link_tnl_prepare`)
+//! and every message arrives exactly once, in order, with no member or node
+//! reported down.
 
 mod common;
 

@@ -5,7 +5,8 @@
 //! A node runs up to three bearers (net/tipc/bearer.h `MAX_BEARERS`); each
 //! peer gets at most two links, on two of them. Of two links the
 //! higher-priority one carries the traffic; equal priorities share it, a
-//! socket's messages keeping to one link (tipc-wire-udp-failover.md §2.2).
+//! socket's messages keeping to one link (net/tipc/node.c
+//! `__tipc_node_link_up`, `tipc_node_xmit`).
 
 use std::net::SocketAddr;
 use std::time::Duration as StdDuration;

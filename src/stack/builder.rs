@@ -77,7 +77,7 @@ impl StackBuilder {
     /// multicast does not pass. Peers whose discovery messages reach us are
     /// learned and added (up to 64), so among our nodes it is enough that
     /// every node is listed by one other; a kernel node learns no peers
-    /// (tipc-wire-udp-failover.md §1.5) and must list every other node,
+    /// (net/tipc/udp_media.c `tipc_udp_recv`) and must list every other node,
     /// ours included. Needs [`StackBuilder::udp`] for the local address.
     pub fn udp_peer(mut self, peer: std::net::SocketAddr) -> Self {
         self.udp_peers.push(peer);
@@ -93,7 +93,8 @@ impl StackBuilder {
     /// [`StackBuilder::iface`] and [`StackBuilder::udp`], which come first):
     /// an Ethernet interface or a UDP socket with its own link settings.
     /// A peer reached on two bearers gets two links; the traffic moves to
-    /// the other without loss when one fails (tipc-wire-udp-failover.md §3).
+    /// the other without loss when one fails (failover, as net/tipc/node.c
+    /// `__tipc_node_link_down` and link.c `tipc_link_tnl_prepare` do).
     ///
     /// ```no_run
     /// use tipc_rs::{Eth, Stack, Udp};

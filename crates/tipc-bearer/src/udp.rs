@@ -1,4 +1,4 @@
-//! The UDP media (net/tipc/udp_media.c; tipc-wire-udp-failover.md §1): a
+//! The UDP media (net/tipc/udp_media.c; captures 14 and 15): a
 //! TIPC message is the whole payload of a UDP datagram, on an ordinary UDP
 //! socket — no privileges needed.
 //!
@@ -9,12 +9,14 @@
 //! - **replicast**: the socket is bound to the local address; every
 //!   broadcast-type packet is copied to each configured peer, and to each
 //!   peer learned from a discovery message it received (at most
-//!   [`MAX_LEARNED_PEERS`]). The kernel never learns peers in 6.1 (§1.5):
-//!   a kernel node must list every other node, ours need only be reached
-//!   by each other one.
+//!   [`MAX_LEARNED_PEERS`]). The kernel never learns peers in 6.1
+//!   (`tipc_udp_recv` hands every datagram on while the bearer is up and
+//!   reaches `tipc_udp_rcast_disc` only when it is not): a kernel node must
+//!   list every other node, ours need only be reached by each other one.
 //!
 //! Unicast packets go to the address and port a peer announced in its
-//! discovery messages (§1.3); the source of a datagram is not checked.
+//! discovery messages (`tipc_udp_msg2addr`); the source of a datagram is
+//! not checked (`tipc_udp_recv`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -36,15 +38,16 @@ pub const MTU_V6: usize = 1_280;
 
 /// The multicast group iproute2's `tipc` gives a UDP bearer of cluster
 /// `net_id` when none is named: IPv4 228.0.(N >> 8 & 255).(N & 255)
-/// (4711 → 228.0.18.103; §1.2).
+/// (4711 → 228.0.18.103, as in capture 14; iproute2 tipc/bearer.c
+/// `generate_multicast`).
 pub fn default_group_v4(net_id: u32) -> Ipv4Addr {
     Ipv4Addr::new(228, 0, (net_id >> 8) as u8, net_id as u8)
 }
 
 /// The IPv6 multicast group iproute2 gives cluster `net_id`: `ff02::`
 /// followed by N in *decimal*, which the address parser reads as hex (4711
-/// → ff02::4711; §1.2). `None` when the decimal digits do not form a
-/// 16-bit group (N above 9999).
+/// → ff02::4711; iproute2 tipc/bearer.c `generate_multicast`). `None` when
+/// the decimal digits do not form a 16-bit group (N above 9999).
 pub fn default_group_v6(net_id: u32) -> Option<Ipv6Addr> {
     let group = u16::from_str_radix(&net_id.to_string(), 16).ok()?;
     Some(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, group))
@@ -157,8 +160,9 @@ impl UdpMedium {
     /// mode, a discovery message announcing a UDP address of our family
     /// that is neither ours nor a peer yet makes that address a peer, so a
     /// node that lists only some of the others still reaches them all
-    /// with its broadcast-type packets (what net/tipc/udp_media.c means to
-    /// do, though 6.1 never gets there: tipc-wire-udp-failover.md §1.5).
+    /// with its broadcast-type packets (what net/tipc/udp_media.c
+    /// `tipc_udp_rcast_disc` means to do, though in 6.1 `tipc_udp_recv`
+    /// never calls it while the bearer is up).
     /// At most [`MAX_LEARNED_PEERS`]; returns the address learned.
     pub fn learn(&self, msg: &Bytes) -> Option<SocketAddr> {
         // word 0 bits 25-28: the user; discovery is LINK_CONFIG (13)

@@ -1,6 +1,6 @@
 //! The crypto state of one node (sans-IO): our transmit keys, each peer's
 //! receive keys, the choice of key per frame, the replay windows and the
-//! key exchange (net/tipc/crypto.c; tipc-wire-crypto.md §1.3, §4, §5).
+//! key exchange (net/tipc/crypto.c).
 //!
 //! Time comes in as an argument; randomness (session keys, delays) comes
 //! from a ChaCha20 generator the driver seeds.
@@ -22,7 +22,8 @@ use crate::stats::CryptoStats;
 
 /// How long the users of our transmit keys must stay unchanged before a
 /// pending key becomes the active one (the kernel's 10 s,
-/// `TIPC_TX_LASTING_TIME`; seen 10.3–10.4 s, tipc-wire-crypto.md §1.3).
+/// `TIPC_TX_LASTING_TIME` in net/tipc/crypto.c; measured 10.3–10.4 s against
+/// Linux 6.1 kernel nodes).
 pub const TX_SWITCH_DELAY: Duration = Duration::from_secs(10);
 /// A passive receive key is freed this long after it last opened a frame
 /// (`TIPC_RX_PASSIVE_TIMEOUT`, 15 s).
@@ -44,8 +45,8 @@ struct TxKey {
     key: AeadKey,
     cipher: Cipher,
     mode: KeyMode,
-    /// The last sequence number used (one counter per key, as Linux 6.1
-    /// keeps it; tipc-wire-crypto.md §3.2).
+    /// The last sequence number used (one counter per key, as the Linux 6.1
+    /// nodes of captures 17 and 18 keep it).
     seqno: u64,
     generation: u16,
 }
@@ -139,9 +140,9 @@ fn next_slot(s: u8) -> u8 {
 }
 
 /// The nonce: the salt XOR the mode's word, then the ehdr's sequence
-/// number (tipc-wire-crypto.md §3.3). `dest` is the destination address
-/// for a per-node key and D = 1. The kernel XORs a host-order u32, so on
-/// x86 the address bytes enter reversed: we do the same on every host.
+/// number (net/tipc/crypto.c `tipc_aead_encrypt`). `dest` is the destination
+/// address for a per-node key and D = 1. The kernel XORs a host-order u32, so
+/// on x86 the address bytes enter reversed: we do the same on every host.
 pub(crate) fn nonce(key: &AeadKey, mode: KeyMode, eh: &EncHeader, dest: u32) -> [u8; 12] {
     let x: [u8; 4] = match mode {
         KeyMode::Cluster => {
@@ -255,7 +256,8 @@ impl Crypto {
         self.peers.get(&peer).map_or((0, 0), |p| (p.reads_ours, p.active))
     }
 
-    /// Sets a key as `tipc node set key` does (tipc-wire-crypto.md §1.2).
+    /// Sets a key as `tipc node set key` does (net/tipc/node.c
+    /// `__tipc_nl_node_set_key`).
     /// A master key replaces the master key; with it, a session key of the
     /// same size is made at once and distributed (and every
     /// `rekey_interval` after, if set). A cluster key or our own per-node
@@ -371,7 +373,8 @@ impl Crypto {
 
     /// Encrypts one TIPC message for the wire; pushes the frames to send,
     /// in order, onto `out`: none if no key can carry it (counted), two
-    /// when a pending key is probed with a copy first (§4.1).
+    /// when a pending key is probed with a copy first (as `tipc_crypto_xmit`
+    /// does).
     /// `dest` is the peer node when the message goes on a link to it
     /// (D = 1), `None` for discovery and the broadcast link.
     pub fn encrypt(&mut self, msg: &[u8], dest: Option<u32>, out: &mut Vec<Bytes>) {
@@ -387,10 +390,10 @@ impl Crypto {
     }
 
     /// The key for a message, and a pending key to probe with first
-    /// (tipc-wire-crypto.md §4.1, with one change: a frame to a peer goes
-    /// with a session key only once the peer says it reads that key, else
-    /// with the master key, so a peer that missed a key exchange is never
-    /// sent what it cannot read).
+    /// (net/tipc/crypto.c `tipc_crypto_xmit`, with one change: a frame to a
+    /// peer goes with a session key only once the peer says it reads that
+    /// key, else with the master key, so a peer that missed a key exchange is
+    /// never sent what it cannot read).
     fn choose(&self, kind: Kind, dest: Option<u32>) -> (Option<u8>, Option<u8>) {
         let pending = self.tx_pending;
         let active = self.tx_active;
@@ -428,10 +431,10 @@ impl Crypto {
             }
         };
         // probing copies of link-configuration and link-protocol frames: with
-        // a pending key (§4.1), and towards a peer that does not yet report
-        // reading our newest key (one that joined or restarted after we
-        // made it: it has the key by unicast KEY_DISTR, and the probe is
-        // what lets it take the key into use)
+        // a pending key (as `tipc_crypto_xmit`), and towards a peer that does
+        // not yet report reading our newest key (one that joined or restarted
+        // after we made it: it has the key by unicast KEY_DISTR, and the
+        // probe is what lets it take the key into use)
         let newest = if pending != 0 { pending } else { active };
         let unread = dest.is_some_and(|d| self.peers.get(&d).is_none_or(|p| p.reads_ours != newest));
         let probe = if pending != 0 && main != Some(pending) && (kind.cfg || kind.proto) {
@@ -621,7 +624,7 @@ impl Crypto {
             }
             let p = self.peers.entry(addr).or_default();
             // we lack its key: say so in our frames (N), unless one it sent
-            // is still waiting to be used (§5.4)
+            // is still waiting to be used (as `tipc_crypto_rcv`)
             if p.pending == 0 {
                 p.nokey = true;
             }
@@ -642,7 +645,8 @@ impl Crypto {
         if was_pending {
             // the key's first frame: nothing at or below it is taken later
             // (frames recorded before we had the key, or numbered anew when
-            // our report changes, tipc-wire-crypto.md §9)
+            // our report changes: net/tipc/crypto.c `tipc_crypto_key_synch`
+            // restarts its per-peer counter then)
             k.window = ReplayWindow::starting_at(eh.seqno);
         } else {
             k.window.accept(eh.seqno);
@@ -800,7 +804,8 @@ impl Crypto {
         [self.next_tick, self.next_rekey].into_iter().flatten().min()
     }
 
-    /// Key-state work (tipc-wire-crypto.md §1.3): switches our pending key
+    /// Key-state work (net/tipc/crypto.c `tipc_crypto_timeout`,
+    /// `tipc_crypto_work_rx`, `tipc_crypto_work_tx`): switches our pending key
     /// to active once the peers read it and nobody reads the old one for
     /// [`TX_SWITCH_DELAY`], frees passive receive keys, sends due unicast
     /// key messages and rekeys on the interval.

@@ -3,8 +3,9 @@
 //!
 //! An encrypted frame is `[ehdr][ciphertext of the TIPC message + 0..3 pad
 //! bytes][16-byte tag]`; the ehdr is the AEAD's associated data
-//! (tipc-wire-crypto.md §2, §3.1). Word 0 shares its top three bits with the
-//! plain header's version field: 7 here, 2 in a clear TIPC message.
+//! (net/tipc/crypto.h `struct tipc_ehdr`, crypto.c `tipc_aead_encrypt`).
+//! Word 0 shares its top three bits with the plain header's version
+//! field: 7 here, 2 in a clear TIPC message.
 
 use crate::error::CryptoError;
 
@@ -18,8 +19,9 @@ pub const EHDR_CFG_SIZE: usize = 28;
 /// Length of the AES-GCM tag at the end of a frame.
 pub const TAG_SIZE: usize = 16;
 /// Bytes encryption adds to a message at most: the short ehdr, the tag and
-/// up to 3 pad bytes are kept free by the link MTU (the kernel keeps 32, and
-/// its packets are multiples of 4 in practice; tipc-wire-crypto.md §3.1).
+/// up to 3 pad bytes are kept free by the link MTU (the kernel keeps 32,
+/// `EMSG_OVERHEAD` in net/tipc/crypto.h, and its packets are multiples of 4
+/// in practice).
 pub const OVERHEAD: usize = EHDR_SIZE + TAG_SIZE;
 /// The ehdr `user` value that selects the long form: LINK_CONFIG.
 pub const EHDR_USER_CFG: u8 = 13;
@@ -46,7 +48,7 @@ impl Sender {
     }
 }
 
-/// The fields of an encryption header (tipc-wire-crypto.md §2).
+/// The fields of an encryption header (net/tipc/crypto.h `struct tipc_ehdr`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncHeader {
     /// w0 bits 25–28: 13 for LINK_CONFIG (long form), 7 for a STATE, 0
@@ -191,7 +193,7 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
-    /// The headers decoded in tipc-wire-crypto.md §2 (capture 17).
+    /// The headers of frames 224, 27 and 17 of capture 17.
     #[test]
     fn capture_17_headers() {
         let mut f = hex("e1 54 00 00 00 00 00 00 00 00 00 49 17 1d 54 11");

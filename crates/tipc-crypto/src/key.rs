@@ -13,7 +13,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::CryptoError;
 
-/// Length of the salt that follows the AES key (tipc-wire-crypto.md §1.1).
+/// Length of the salt that follows the AES key (`TIPC_AES_GCM_SALT_SIZE`,
+/// net/tipc/crypto.h).
 pub const SALT_LEN: usize = 4;
 /// The only algorithm name TIPC accepts.
 pub const ALG_NAME: &str = "gcm(aes)";
@@ -80,7 +81,7 @@ impl PartialEq for AeadKey {
 impl Eq for AeadKey {}
 
 /// What a configured key is for (`tipc node set key KEY [master | nodeid
-/// ID]`, tipc-wire-crypto.md §1.2).
+/// ID]`; net/tipc/node.c `__tipc_nl_node_set_key`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyRole {
     /// `master`: the cluster master key (TX slot 0). Discovery, link

@@ -11,7 +11,7 @@
 //!   the replay windows, rollover and the automatic key exchange.
 //!
 //! The facts come from the kernel sources and from captures of Linux 6.1
-//! nodes; the project's notes are tipc-wire-crypto.md. The AEAD itself is
+//! nodes (17–19 in tests/data/captures). The AEAD itself is
 //! RustCrypto's `aes-gcm`; nothing cryptographic is our own beyond the
 //! framing.
 

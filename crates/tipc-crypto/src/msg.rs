@@ -1,6 +1,6 @@
 //! MSG_CRYPTO (user 14) KEY_DISTR_MSG: one node's transmit key sent to
-//! others (tipc-wire-crypto.md §5.1; net/tipc/crypto.c
-//! `tipc_crypto_key_distr`, `tipc_crypto_key_rcv`).
+//! others (net/tipc/crypto.c `tipc_crypto_key_distr`,
+//! `tipc_crypto_key_rcv`).
 //!
 //! Layout: the 40-byte internal header (w4 bits 16–31 the key generation,
 //! bits 0–3 the key mode; w7 the destination, 0 for all), then the

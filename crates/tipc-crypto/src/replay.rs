@@ -1,8 +1,9 @@
 //! A sliding replay window over a sender's 64-bit ehdr sequence numbers
-//! (RFC 4303 §3.4.3 style). The kernel keeps none (tipc-wire-crypto.md
-//! §4.4); we do, per sender and key, so a recorded frame cannot be played
-//! back. A sender numbers all its frames of one key from one counter, so
-//! a receiver sees them rising, with gaps and small reorderings.
+//! (RFC 4303 §3.4.3 style). The kernel keeps none (net/tipc/crypto.c uses
+//! the number only in the nonce); we do, per sender and key, so a recorded
+//! frame cannot be played back. A sender numbers all its frames of one key
+//! from one counter, so a receiver sees them rising, with gaps and small
+//! reorderings.
 
 /// Sequence numbers this far below the highest one seen are still taken
 /// if new.

@@ -30,9 +30,9 @@ fn tag_of(key: &AeadKey, mode: KeyMode, eh: &EncHeader, dest: u32, plain: &[u8])
     Cipher::new(key).seal(&n, &aad, &mut body).to_vec()
 }
 
-/// tipc-wire-crypto.md §3.4: the data frame 224 of capture 17 (session key
-/// of node a, per-node mode, D = 1 to b) and its KEY_DISTR frame 72
-/// (master key, cluster mode): our encryption gives the kernel's tags.
+/// The data frame 224 of capture 17 (session key of node a, per-node mode,
+/// D = 1 to b) and its KEY_DISTR frame 72 (master key, cluster mode): our
+/// encryption gives the kernel's tags.
 #[test]
 fn kernel_tags_of_capture_17() {
     let session = AeadKey::new(&hex("39edd98b e953f042 3b384090 7a5aa737 4e12fdf7")).expect("key");
@@ -565,11 +565,11 @@ fn rekey_interval_and_the_switch_waits_for_the_peers() {
     assert_eq!(a.stats().tx_active, 1, "no switch while b reads the old key");
 }
 
-/// What the header says of each kind of message (tipc-wire-crypto.md §2):
-/// user 13 and the long form for LINK_CONFIG, 7 for a STATE (with K copied
-/// from its keepalive bit), 0 for RESET, data and key messages; D for a
-/// destination; M for a master key; the frame is the padded message plus
-/// the header and tag.
+/// What the header says of each kind of message (net/tipc/crypto.c
+/// `tipc_ehdr_build`): user 13 and the long form for LINK_CONFIG, 7 for a
+/// STATE (with K copied from its keepalive bit), 0 for RESET, data and key
+/// messages; D for a destination; M for a master key; the frame is the padded
+/// message plus the header and tag.
 #[test]
 fn the_header_describes_each_kind_of_message() {
     let mut a = node("crypto-a", A, 1);

@@ -1,8 +1,9 @@
 //! The kernel's own encrypted frames: every encrypted frame of captures
 //! 17–19 (two Linux 6.1 nodes with `tipc node set key`, in
 //! `tests/data/captures` of the repository) opens with the test master
-//! keys and the session keys learnt from the KEY_DISTR frames on the way,
-//! exactly as tipc-wire-crypto.md §8 counts them.
+//! keys and the session keys learnt from the KEY_DISTR frames on the way:
+//! all 268 frames of 17 and 487 of 18, and in 19 the 58 encrypted ones
+//! besides its 9 clear ones.
 
 use std::path::PathBuf;
 

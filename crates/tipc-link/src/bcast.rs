@@ -41,7 +41,7 @@ pub const BC_WINDOW: usize = 256;
 #[derive(Debug)]
 pub(crate) struct BcSend {
     /// Our bearer the broadcast link's packets go out on (the primary,
-    /// tipc-wire-udp-failover.md §2.3).
+    /// net/tipc/bcast.c `tipc_bcbase_select_primary`).
     pub primary: u8,
     /// Our network id, written into every broadcast packet.
     net_id: u32,

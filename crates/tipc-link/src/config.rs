@@ -77,7 +77,7 @@ pub struct LinkConfig {
     pub window: u16,
     /// The first bearer's link priority (0–31, default 10): of two links to
     /// one node the higher-priority one carries the traffic, equal ones
-    /// share it (tipc-wire-udp-failover.md §2.2).
+    /// share it (net/tipc/node.c `__tipc_node_link_up`).
     pub priority: u8,
     /// Advertised capabilities ([`caps::OURS`] by default).
     pub capabilities: u16,

@@ -2,12 +2,12 @@
 //! [`tipc_crypto::Crypto`] once keys are set, every frame in is opened
 //! (or dropped and counted) before anything else looks at it, and the
 //! MSG_CRYPTO key messages travel on the links (net/tipc/node.c
-//! `tipc_rcv`, bearer.c `tipc_bearer_xmit`; tipc-wire-crypto.md §4, §5).
+//! `tipc_rcv`, bearer.c `tipc_bearer_xmit`).
 //!
 //! As in the kernel, encryption happens per packet at the bearer, after
 //! bundling, fragmentation and sequence numbering. Unlike the kernel, a
-//! node with keys drops clear frames (the kernel accepts them, §4.2): with
-//! a key set nobody without it is heard at all.
+//! node with keys drops clear frames (the kernel's `tipc_rcv` takes them):
+//! with a key set nobody without it is heard at all.
 
 use bytes::{Bytes, BytesMut};
 use tipc_crypto::{CryptoStats, DropReason, KeySpec, OVERHEAD, Sender, is_encrypted};

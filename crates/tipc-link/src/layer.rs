@@ -292,9 +292,10 @@ impl LinkLayer {
         self.peers.get(&peer).and_then(|p| p.active[0])
     }
 
-    /// Picks the bearer of the broadcast link (tipc-wire-udp-failover.md
-    /// §2.3): the one reaching the most nodes; among equals the one whose
-    /// id differs in parity from our address, then the lowest id.
+    /// Picks the bearer of the broadcast link (net/tipc/bcast.c
+    /// `tipc_bcbase_select_primary`): the one reaching the most nodes; among
+    /// equals the one whose id differs in parity from our address, then the
+    /// lowest id.
     fn update_primary(&mut self) {
         let reach: Vec<(u8, usize)> = (0..MAX_BEARERS as u8)
             .filter(|&id| self.disc.bearer(id).is_some())
@@ -435,7 +436,7 @@ impl LinkLayer {
         // discovery on that bearer; anything else claiming its address is
         // forged or misrouted. Its broadcast-link packets may come on a
         // bearer where we have no link to it (its primary bearer,
-        // tipc-wire-udp-failover.md §2.3).
+        // net/tipc/bcast.c `tipc_bcbase_select_primary`).
         let non_seq = h.flags().non_seq;
         match self.peers.get_mut(&from) {
             Some(p) if p.end(bearer).is_some_and(|e| sent_by(&e.media, &src)) => p.heard = now,
@@ -572,7 +573,8 @@ impl LinkLayer {
     }
 
     /// A TUNNEL_PROTOCOL message the link to `from` on `bearer` delivered
-    /// in order as its packet `seq` (tipc-wire-udp-failover.md §3.3, §4.2).
+    /// in order as its packet `seq` (net/tipc/node.c `tipc_node_check_state`,
+    /// link.c `tipc_link_tnl_rcv`).
     fn tunnel_rcv(&mut self, now: Instant, from: NodeAddr, bearer: u8, seq: SeqNo, t: tipc_wire::TunnelMsg) {
         let named = tunnel::bearer_of(&t);
         match t.msg_type {
@@ -629,7 +631,8 @@ impl LinkLayer {
     /// A FAILOVER_MSG for a link of ours to `from` that is not up (`failed`,
     /// its bearer): we have nothing of it to hand over but must answer, so
     /// the peer's failover can end; a lone dummy goes back on `tunnel`
-    /// (tipc-wire-udp-failover.md §3.4, half failover).
+    /// (half failover: net/tipc/node.c `tipc_node_check_state`, link.c
+    /// `tipc_link_failover_prepare`).
     fn half_failover(&mut self, now: Instant, from: NodeAddr, tunnel: u8, failed: u8) {
         let own = self.disc.addr;
         let Some(p) = self.peers.get_mut(&from) else { return };
@@ -852,10 +855,10 @@ impl LinkLayer {
 }
 
 /// The broadcast link's bearer among `reach` (bearer id, nodes it reaches
-/// with an up link) for a node at `own` (tipc-wire-udp-failover.md §2.3):
-/// the one reaching the most; among equals the one whose id differs in
-/// parity from the address (so not every node picks the same), then the
-/// lowest id.
+/// with an up link) for a node at `own` (net/tipc/bcast.c
+/// `tipc_bcbase_select_primary`): the one reaching the most; among equals the
+/// one whose id differs in parity from the address (so not every node picks
+/// the same), then the lowest id.
 fn primary_of(own: NodeAddr, reach: &[(u8, usize)]) -> Option<u8> {
     reach.iter().max_by_key(|&&(id, n)| (n, (u32::from(id) ^ own.0) & 1, std::cmp::Reverse(id))).map(|&(id, _)| id)
 }
@@ -881,7 +884,7 @@ fn word(msg: &[u8], n: usize) -> u32 {
 /// `announced`. On Ethernet the source MAC must be the announced one. On
 /// UDP the kernel looks at neither the source address nor the port (a
 /// socket bound to the wildcard address sends from whichever address the
-/// route picks; tipc-wire-udp-failover.md §1.3, §1.8), so neither do we.
+/// route picks; net/tipc/udp_media.c `tipc_udp_recv`), so neither do we.
 fn sent_by(announced: &MediaAddr, src: &MediaAddr) -> bool {
     match announced {
         MediaAddr::Udp(_) => matches!(src, MediaAddr::Udp(_)),

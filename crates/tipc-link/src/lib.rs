@@ -6,7 +6,8 @@
 //! ([`LinkLayer::enable_bearer`]), links with sessions and RESET /
 //! ACTIVATE / STATE — up to two parallel ones per peer node, with the
 //! kernel's active slots, failover and synch over the tunnel protocol
-//! (tipc-wire-udp-failover.md §2–5) —, supervision by probes within the
+//! (net/tipc/node.c `tipc_node_check_state`, link.c
+//! `tipc_link_tnl_prepare`) —, supervision by probes within the
 //! tolerance, sequenced delivery with a send window, acks, NACKs (gap
 //! reports and gap-ACK blocks) and rate-limited retransmission, a deferred
 //! queue for out-of-order packets, per-importance backlog limits that push

@@ -28,7 +28,8 @@ pub enum LinkState {
     /// Failed while a parallel link to the same node stayed up: its packets
     /// went to the peer through that link (FAILOVER_MSG), and it stays
     /// silent, ignoring the peer's link protocol, until the peer's failover
-    /// has arrived too (tipc-wire-udp-failover.md §3.1, §3.4).
+    /// has arrived too (net/tipc/link.c `tipc_link_is_blocked`; node.c
+    /// `tipc_node_check_state` ends it).
     FailingOver,
 }
 
@@ -123,7 +124,7 @@ pub(crate) struct Link {
     pub mtu: usize,
     /// Bytes of every packet kept free for encryption (0, or
     /// [`tipc_crypto::OVERHEAD`] while keys are set, as the kernel keeps
-    /// them: tipc-wire.md §4.11).
+    /// them: net/tipc/link.c `tipc_link_mss`).
     pub room: usize,
     pub tolerance: Duration,
     base_tolerance: Duration,
@@ -972,8 +973,8 @@ impl Link {
     }
 
     /// The last seqno this link has sent or will send for what is queued
-    /// now: the sync point a SYNCH_MSG announces (tipc-wire-udp-failover.md
-    /// §4.1).
+    /// now: the sync point a SYNCH_MSG announces (net/tipc/link.c
+    /// `tipc_link_tnl_prepare`).
     pub fn synch_point(&self) -> SeqNo {
         SeqNo(self.snd_nxt.0.wrapping_add(self.backlog.len() as u16).wrapping_sub(1))
     }

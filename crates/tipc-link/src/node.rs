@@ -248,8 +248,8 @@ impl Peer {
     /// The link on `bearer` came up. The first link brings the node up: a
     /// STATE, then `init` (the broadcast link's synchronisation) as the
     /// link's first packet. A second link synchs with the one up (a STATE,
-    /// then a SYNCH_MSG naming the old link and its sync point, tipc-wire-
-    /// udp-failover.md §4.1) and takes its slots.
+    /// then a SYNCH_MSG naming the old link and its sync point, net/tipc/
+    /// node.c `__tipc_node_link_up`) and takes its slots.
     fn come_up(&mut self, bearer: u8, init: Option<Bytes>, bc_last: SeqNo, out: &mut Outbox) {
         let bc = self.bc_ctx(bc_last);
         let first = !self.node_up;
@@ -325,8 +325,8 @@ impl Peer {
         }
     }
 
-    /// The link on `failed` failed while another is up (tipc-wire-udp-
-    /// failover.md §3.1): the slots move to the links left, the failed
+    /// The link on `failed` failed while another is up (net/tipc/node.c
+    /// `__tipc_node_link_down`): the slots move to the links left, the failed
     /// link's packets (and a dummy) go to the peer as FAILOVER_MSGs on the
     /// tunnel link, and its receive state waits there for the peer's.
     fn fail_over(&mut self, failed: u8, bc_last: SeqNo, out: &mut Outbox) {

@@ -1,6 +1,6 @@
 //! The tunnel protocol between two parallel links to one node (net/tipc/
 //! link.c `tipc_link_tnl_prepare`, `tipc_link_tnl_rcv`, node.c
-//! `tipc_node_check_state`; tipc-wire-udp-failover.md §3–4).
+//! `tipc_node_check_state`; capture 16 in tests/data/captures).
 //!
 //! - **Failover.** A link that fails while another to the same node is up
 //!   hands its packets to the peer as FAILOVER_MSGs on the other link (the
@@ -38,8 +38,8 @@ pub(crate) fn bearer_of(t: &TunnelMsg) -> u8 {
 }
 
 /// The dummy every failover batch ends with: a 32-byte DIRECT message from
-/// `own` to port 0 of `peer` with error NO_PORT (tipc-wire-udp-failover.md
-/// §3.2), which the receiver drops.
+/// `own` to port 0 of `peer` with error NO_PORT (net/tipc/link.c
+/// `tipc_link_tnl_prepare`), which the receiver drops.
 pub(crate) fn dummy(own: NodeAddr, peer: NodeAddr) -> Bytes {
     let mut d = tipc_wire::DataMsg::new(tipc_wire::DataType::Direct, Bytes::new());
     d.err = tipc_wire::ErrorCode::NoPort;
@@ -48,9 +48,10 @@ pub(crate) fn dummy(own: NodeAddr, peer: NodeAddr) -> Bytes {
     Msg::Data(d).to_bytes().unwrap_or_default()
 }
 
-/// A header-only SYNCH_MSG from `own` to `peer` (tipc-wire-udp-failover.md
-/// §4.1): `old_peer_bearer` is the peer's bearer id of the link already up,
-/// `point` the last seqno that link carries for what is queued now.
+/// A header-only SYNCH_MSG from `own` to `peer` (net/tipc/link.c
+/// `tipc_link_tnl_prepare`): `old_peer_bearer` is the peer's bearer id of the
+/// link already up, `point` the last seqno that link carries for what is
+/// queued now.
 pub(crate) fn synch_msg(own: NodeAddr, peer: NodeAddr, old_peer_bearer: u8, point: SeqNo) -> Bytes {
     let m = TunnelMsg {
         msg_type: TunnelType::Synch,
@@ -65,7 +66,7 @@ pub(crate) fn synch_msg(own: NodeAddr, peer: NodeAddr, old_peer_bearer: u8, poin
 
 /// The FAILOVER_MSGs that carry a failed link's `packets` (the peer's
 /// bearer id of it `peer_bearer`) over a tunnel link of `tunnel_mtu`
-/// (tipc-wire-udp-failover.md §3.2, §3.5): one per packet, or, to a peer
+/// (net/tipc/link.c `tipc_link_tnl_prepare`): one per packet, or, to a peer
 /// with enhanced tunnelling, fragments of one where it does not fit. Every
 /// message carries the batch's message count in word 9.
 pub(crate) fn failover_msgs(

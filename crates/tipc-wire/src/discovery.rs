@@ -27,8 +27,7 @@ pub enum MediaAddr {
     /// UDP: bytes 0–2 zero, byte 3 = 3, bytes 4–5 the family as an
     /// Ethertype (0x0800 IPv4, 0x86DD IPv6), bytes 6–7 the port, then the
     /// IPv4 (8–11) or IPv6 (8–23) address, rest zero — the bearer's own
-    /// local address (net/tipc/udp_media.c `tipc_udp_addr2msg`;
-    /// tipc-wire-udp-failover.md §1.3).
+    /// local address (net/tipc/udp_media.c `tipc_udp_addr2msg`).
     Udp(core::net::SocketAddr),
     /// Any other layout, kept as is.
     Other([u8; 32]),
@@ -111,7 +110,7 @@ impl MediaAddr {
 pub enum TxDest {
     /// Every node the bearer reaches: the Ethernet broadcast address, or
     /// on UDP the multicast group or each replicast peer (the kernel's
-    /// `tipc_bearer_bc_xmit`; tipc-wire-udp-failover.md §1.4).
+    /// `tipc_bearer_bc_xmit`, udp_media.c `tipc_udp_send_msg`).
     Broadcast,
     /// One neighbour, at the media address it announced in discovery.
     Unicast(MediaAddr),

@@ -38,8 +38,8 @@ impl NodeId {
 
     /// The identity the kernel derives from a UDP bearer's local address
     /// when none was configured: the 4 IPv4 address bytes followed by 12
-    /// zero bytes, or the 16 IPv6 address bytes (net/tipc/udp_media.c;
-    /// tipc-wire-udp-failover.md §1.7).
+    /// zero bytes, or the 16 IPv6 address bytes (net/tipc/udp_media.c
+    /// `tipc_udp_enable`).
     pub fn from_ip(ip: core::net::IpAddr) -> NodeId {
         let mut id = [0u8; NODE_ID_LEN];
         match ip {

@@ -387,7 +387,7 @@ fn udp_tipc(frame: &Bytes) -> Option<(std::net::Ipv4Addr, Bytes)> {
 /// The UDP bearer's datagrams in captures 14 (multicast) and 15
 /// (replicast): each parses and re-emits byte-identical, and a discovery
 /// message's media block is the UDP address of its sender, port 6118
-/// (tipc-wire-udp-failover.md §1.3: `00000003 080017e6 0a5b0001`).
+/// (capture 14, frame 1: `00000003 080017e6 0a5b0001`).
 #[test]
 fn udp_datagrams_parse_and_name_their_sender() {
     for name in ["14-udp-multicast.pcap", "15-udp-replicast.pcap"] {

@@ -339,8 +339,9 @@ fn tunnel_messages_about_their_own_link_change_nothing() {
 
 /// A peer's broadcast-link packets are taken from its media address on a
 /// bearer we share a link on, and from anywhere on a bearer we do not (it
-/// sends them on its primary bearer, tipc-wire-udp-failover.md §2.3); from
-/// another address on a shared bearer they are foreign.
+/// sends them on its primary bearer, net/tipc/bcast.c
+/// `tipc_bcbase_select_primary`); from another address on a shared bearer
+/// they are foreign.
 #[test]
 fn broadcast_packets_come_from_the_peer_or_another_bearer() {
     let mut s = Seg::up(2);

@@ -1,6 +1,6 @@
-//! Unit tests of the tunnel protocol: message layout against
-//! tipc-wire-udp-failover.md §3.2 / §4.1 (capture 16), and the receive
-//! side of a failover fed by hand.
+//! Unit tests of the tunnel protocol: message layout against the kernel's
+//! FAILOVER_MSG and SYNCH_MSG in capture 16 (tests/data/captures), and the
+//! receive side of a failover fed by hand.
 
 use tipc_wire::{DataMsg, DataType, ErrorCode, PortId, UncheckedHeader};
 
