@@ -517,6 +517,55 @@ fn the_broadcast_link_follows_the_links() {
     }
 }
 
+/// A node whose peers sit on different bearers, no bearer reaching them
+/// all, sends each broadcast-link packet on every bearer with a link (as
+/// net/tipc/bcast.c `tipc_bcbase_xmit` does when there is no primary
+/// bearer): node 1 is only on plane 0, node 2 only on plane 1, and both get
+/// every multicast node 0 sends over the broadcast link.
+#[test]
+fn broadcasts_reach_peers_on_separate_bearers() {
+    let mut net = SimNet::new(0xbca6);
+    net.add_plane(|_| {});
+    let ix = net.add_nodes(3);
+    let now = net.now();
+    net.core(ix[1]).disable_bearer(now, 1).expect("node 1 leaves plane 1");
+    net.core(ix[2]).disable_bearer(now, 0).expect("node 2 leaves plane 0");
+    let up = |s: &mut SimNet, i: usize| {
+        s.core(i).link().links().iter().filter(|l| l.state == LinkState::Established).count()
+    };
+    assert!(
+        net.run_while(Duration::from_secs(30), |s| up(s, ix[0]) < 2 || up(s, ix[1]) < 1 || up(s, ix[2]) < 1),
+        "node 0 links to node 1 on plane 0 and to node 2 on plane 1"
+    );
+    let range = tipc_rs::wire::ServiceRange::single(ServiceType(7400), Instance(1));
+    for &i in &ix[1..] {
+        let p = net.with(i, |c, _| c.open_port());
+        net.with(i, |c, _| c.bind(p, range, Scope::Cluster)).expect("bind");
+    }
+    let tx = net.with(ix[0], |c, _| c.open_port());
+    net.with(ix[0], |c, _| c.set_mcast_method(tx, tipc_rs::McastMethod::Broadcast));
+    net.run_for(Duration::from_secs(1));
+    for i in 0..3 {
+        net.take_events(i);
+    }
+    let (sent_before, retx_before, _, _) = net.core(ix[0]).link().bcast_stats();
+    for k in 0..20u8 {
+        net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
+            .expect("multicast");
+    }
+    net.run_for(Duration::from_millis(500));
+    let (sent_after, retx_after, in_flight, backlog) = net.core(ix[0]).link().bcast_stats();
+    assert!(sent_after > sent_before, "the multicasts went on the broadcast link");
+    // a node the packets never reached would get them only when it asks
+    // for them again
+    assert_eq!(retx_after, retx_before, "every packet arrived the first time");
+    for &i in &ix[1..] {
+        let got = net.take_events(i).into_iter().filter(|(_, e)| matches!(e, CoreEvent::Message(_))).count();
+        assert_eq!(got, 20, "node {i} got every multicast");
+    }
+    assert_eq!((in_flight, backlog), (0, 0), "both nodes acknowledged them all");
+}
+
 /// The old link fails while a returning link synchs: the messages held on
 /// the new link wait until the old link's failover has brought everything
 /// it had (its batch comes after them on the new link), so a socket that

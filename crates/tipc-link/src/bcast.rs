@@ -40,9 +40,11 @@ pub const BC_WINDOW: usize = 256;
 /// Our broadcast send link.
 #[derive(Debug)]
 pub(crate) struct BcSend {
-    /// Our bearer the broadcast link's packets go out on (the primary,
-    /// net/tipc/bcast.c `tipc_bcbase_select_primary`).
-    pub primary: u8,
+    /// Our bearers the broadcast link's packets go out on: the primary
+    /// alone, or each bearer with a link to some node when none has links
+    /// to all (net/tipc/bcast.c `tipc_bcbase_select_primary`,
+    /// `tipc_bcbase_xmit`); none while no node is up.
+    pub bearers: Vec<u8>,
     /// Our network id, written into every broadcast packet.
     net_id: u32,
     /// Sequence number of the next packet.
@@ -70,7 +72,7 @@ impl BcSend {
     /// An empty broadcast link of the network `net_id`.
     pub fn new(net_id: u32) -> BcSend {
         BcSend {
-            primary: 0,
+            bearers: Vec::new(),
             net_id,
             snd_nxt: SeqNo(1),
             transmq: VecDeque::new(),
@@ -157,7 +159,9 @@ impl BcSend {
                 self.progress_at = now;
             }
             self.sent += 1;
-            out.send(self.primary, TxDest::Broadcast, b.clone());
+            for &bearer in &self.bearers {
+                out.send(bearer, TxDest::Broadcast, b.clone());
+            }
             self.transmq.push_back((seq, b, None));
         }
         self.release(now, own, out);
@@ -210,7 +214,9 @@ impl BcSend {
                 if seq.within(from_s, to_s) && last_retx.is_none_or(|t| now.since(t) >= BC_RETX_GAP) {
                     *last_retx = Some(now);
                     self.retransmitted += 1;
-                    out.send(self.primary, TxDest::Broadcast, m.clone());
+                    for &bearer in &self.bearers {
+                        out.send(bearer, TxDest::Broadcast, m.clone());
+                    }
                 }
             }
         }

@@ -292,18 +292,19 @@ impl LinkLayer {
         self.peers.get(&peer).and_then(|p| p.active[0])
     }
 
-    /// Picks the bearer of the broadcast link (net/tipc/bcast.c
-    /// `tipc_bcbase_select_primary`): the one reaching the most nodes; among
-    /// equals the one whose id differs in parity from our address, then the
-    /// lowest id.
+    /// Picks the bearers of the broadcast link: the primary bearer
+    /// ([`primary_of`]) alone, or, when no bearer has links to every node,
+    /// each bearer with a link to any, a copy of every packet on each
+    /// (net/tipc/bcast.c `tipc_bcbase_xmit`).
     fn update_primary(&mut self) {
         let reach: Vec<(u8, usize)> = (0..MAX_BEARERS as u8)
             .filter(|&id| self.disc.bearer(id).is_some())
             .map(|id| (id, self.peers.reached_by(id)))
             .collect();
-        if let Some(b) = primary_of(self.disc.addr, &reach) {
-            self.bcs.primary = b;
-        }
+        self.bcs.bearers = match primary_of(self.disc.addr, &reach, self.peers.reached()) {
+            Some(b) => vec![b],
+            None => reach.iter().filter(|&&(_, n)| n > 0).map(|&(id, _)| id).collect(),
+        };
     }
 
     /// The smallest MTU of the enabled bearers (the broadcast link's),
@@ -410,6 +411,12 @@ impl LinkLayer {
     pub fn handle_frame_on(&mut self, now: Instant, bearer: u8, src: impl Into<MediaAddr>, msg: Bytes) {
         let src = src.into();
         if self.stopped {
+            return;
+        }
+        if self.disc.bearer(bearer).is_none() {
+            // a frame the driver read before the bearer was disabled (a
+            // disabled bearer has no receive handler in the kernel)
+            self.stats.foreign += 1;
             return;
         }
         let Some(msg) = self.open_frame(now, msg) else { return };
@@ -854,13 +861,24 @@ impl LinkLayer {
     }
 }
 
-/// The broadcast link's bearer among `reach` (bearer id, nodes it reaches
-/// with an up link) for a node at `own` (net/tipc/bcast.c
-/// `tipc_bcbase_select_primary`): the one reaching the most; among equals the
-/// one whose id differs in parity from the address (so not every node picks
-/// the same), then the lowest id.
-fn primary_of(own: NodeAddr, reach: &[(u8, usize)]) -> Option<u8> {
-    reach.iter().max_by_key(|&&(id, n)| (n, (u32::from(id) ^ own.0) & 1, std::cmp::Reverse(id))).map(|&(id, _)| id)
+/// The primary bearer of the broadcast link among `reach` (bearer id in
+/// ascending order, nodes it reaches with an up link) for a node at `own`
+/// with `all` nodes up (net/tipc/bcast.c `tipc_bcbase_select_primary`):
+/// of the bearers reaching all `all` nodes, the first whose id differs in
+/// parity from the address (so not every node picks the same), else the
+/// last. `None` when no bearer reaches them all, or no node is up.
+fn primary_of(own: NodeAddr, reach: &[(u8, usize)], all: usize) -> Option<u8> {
+    if all == 0 {
+        return None;
+    }
+    let mut primary = None;
+    for &(id, _) in reach.iter().filter(|&&(_, n)| n >= all) {
+        primary = Some(id);
+        if (u32::from(id) ^ own.0) & 1 == 1 {
+            break;
+        }
+    }
+    primary
 }
 
 /// The selector of a message (net/tipc/node.c `tipc_node_xmit_skb`

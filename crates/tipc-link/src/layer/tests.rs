@@ -282,18 +282,23 @@ fn selectors_follow_the_sending_port() {
     assert_eq!(selector(&g), 0, "NAME_DISTRIBUTOR: word 4 is no port");
 }
 
-/// The broadcast link goes on the bearer reaching most nodes; among equals
-/// on the one whose id differs in parity from our address, then the lowest.
+/// The broadcast link's primary bearer is the kernel's choice: among the
+/// bearers with links to every node that is up, the first whose id differs
+/// in parity from our address, else the last; none when no bearer reaches
+/// them all (then every bearer with a link carries a copy).
 #[test]
 fn the_broadcast_bearer_is_the_kernels_choice() {
     let (odd, even) = (NodeAddr(0x1001), NodeAddr(0x1002));
-    assert_eq!(primary_of(odd, &[(0, 2), (1, 3)]), Some(1), "most nodes");
-    assert_eq!(primary_of(odd, &[(0, 3), (1, 3)]), Some(0), "odd address: even id");
-    assert_eq!(primary_of(even, &[(0, 3), (1, 3)]), Some(1), "even address: odd id");
-    assert_eq!(primary_of(even, &[(0, 3), (1, 3), (2, 3)]), Some(1));
-    assert_eq!(primary_of(odd, &[(0, 3), (1, 3), (2, 3)]), Some(0), "then the lowest id");
-    assert_eq!(primary_of(odd, &[(1, 3), (2, 3)]), Some(2), "odd address, no bearer 0: the even id");
-    assert_eq!(primary_of(odd, &[]), None);
+    assert_eq!(primary_of(odd, &[(0, 2), (1, 3)], 3), Some(1), "the one reaching all");
+    assert_eq!(primary_of(odd, &[(0, 3), (1, 3)], 3), Some(0), "odd address: even id");
+    assert_eq!(primary_of(even, &[(0, 3), (1, 3)], 3), Some(1), "even address: odd id");
+    assert_eq!(primary_of(even, &[(0, 3), (1, 3), (2, 3)], 3), Some(1));
+    assert_eq!(primary_of(odd, &[(0, 3), (1, 3), (2, 3)], 3), Some(0), "the first of the other parity");
+    assert_eq!(primary_of(odd, &[(1, 3), (2, 3)], 3), Some(2), "odd address, no bearer 0: the even id");
+    assert_eq!(primary_of(odd, &[(1, 3), (3, 3)], 3), Some(3), "no id of the other parity: the last");
+    assert_eq!(primary_of(odd, &[(0, 2), (1, 1)], 3), None, "none reaches all");
+    assert_eq!(primary_of(odd, &[(0, 0)], 0), None, "no node up");
+    assert_eq!(primary_of(odd, &[], 0), None);
 }
 
 /// A tunnel message (built with `f`) sent in sequence from node 1 to 2.
@@ -340,8 +345,8 @@ fn tunnel_messages_about_their_own_link_change_nothing() {
 /// A peer's broadcast-link packets are taken from its media address on a
 /// bearer we share a link on, and from anywhere on a bearer we do not (it
 /// sends them on its primary bearer, net/tipc/bcast.c
-/// `tipc_bcbase_select_primary`); from another address on a shared bearer
-/// they are foreign.
+/// `tipc_bcbase_select_primary`); from another address on a shared bearer,
+/// or on a bearer not enabled, they are foreign.
 #[test]
 fn broadcast_packets_come_from_the_peer_or_another_bearer() {
     let mut s = Seg::up(2);
@@ -356,10 +361,13 @@ fn broadcast_packets_come_from_the_peer_or_another_bearer() {
     s.nodes[1].handle_frame_on(now, 0, mac(9), pkt.clone());
     assert_eq!(s.nodes[1].stats().foreign, foreign + 1, "another address on the shared bearer");
     assert!(delivered(&mut s, 1).is_empty());
+    s.nodes[1].handle_frame_on(now, 1, mac(9), pkt.clone());
+    assert_eq!(s.nodes[1].stats().foreign, foreign + 2, "a bearer not enabled");
+    assert!(delivered(&mut s, 1).is_empty());
     let other = BearerSettings::new(tipc_wire::MacAddr([2, 0, 0, 0, 7, 7]), "eth1", 1500);
     assert_eq!(s.nodes[1].enable_bearer(now, other), Ok(1));
     s.nodes[1].handle_frame_on(now, 1, mac(9), pkt);
-    assert_eq!(s.nodes[1].stats().foreign, foreign + 1, "taken on a bearer without a link");
+    assert_eq!(s.nodes[1].stats().foreign, foreign + 2, "taken on a bearer without a link");
     let got = delivered(&mut s, 1);
     assert_eq!(got.iter().map(|(f, b, _)| (*f, *b)).collect::<Vec<_>>(), [(addr(1), true)]);
 }
