@@ -520,16 +520,19 @@ fn the_broadcast_link_follows_the_links() {
 /// A node whose peers sit on different bearers, no bearer reaching them
 /// all, sends each broadcast-link packet on every bearer with a link (as
 /// net/tipc/bcast.c `tipc_bcbase_xmit` does when there is no primary
-/// bearer): node 1 is only on plane 0, node 2 only on plane 1, and both get
-/// every multicast node 0 sends over the broadcast link.
+/// bearer), and on none without: node 1 is only on plane 0, node 2 only on
+/// plane 1, node 0 alone on plane 2; nodes 1 and 2 get every multicast node
+/// 0 sends over the broadcast link the first time, and plane 2 carries none.
 #[test]
 fn broadcasts_reach_peers_on_separate_bearers() {
     let mut net = SimNet::new(0xbca6);
     net.add_plane(|_| {});
+    let lonely = net.add_plane(|_| {});
     let ix = net.add_nodes(3);
     let now = net.now();
-    net.core(ix[1]).disable_bearer(now, 1).expect("node 1 leaves plane 1");
-    net.core(ix[2]).disable_bearer(now, 0).expect("node 2 leaves plane 0");
+    for (node, bearer) in [(1, 1), (1, lonely), (2, 0), (2, lonely)] {
+        net.core(ix[node]).disable_bearer(now, bearer).expect("disable");
+    }
     let up = |s: &mut SimNet, i: usize| {
         s.core(i).link().links().iter().filter(|l| l.state == LinkState::Established).count()
     };
@@ -548,6 +551,7 @@ fn broadcasts_reach_peers_on_separate_bearers() {
     for i in 0..3 {
         net.take_events(i);
     }
+    net.record_pcap(true);
     let (sent_before, retx_before, _, _) = net.core(ix[0]).link().bcast_stats();
     for k in 0..20u8 {
         net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
@@ -564,6 +568,16 @@ fn broadcasts_reach_peers_on_separate_bearers() {
         assert_eq!(got, 20, "node {i} got every multicast");
     }
     assert_eq!((in_flight, backlog), (0, 0), "both nodes acknowledged them all");
+    let bearers = net.core(ix[0]).link().bearers();
+    let lonely_mac = bearers.iter().find(|(id, _)| *id == lonely).map(|(_, b)| b.media).expect("plane 2 bearer");
+    let frames = net.take_frames(ix[0]).expect("recording");
+    let data = |f: &&tipc_rs::wire::EthFrame| {
+        tipc_rs::wire::UncheckedHeader::new(&f.payload[..]).user() != tipc_rs::wire::User::LinkConfig
+    };
+    assert!(frames.iter().filter(data).count() >= 20, "node 0's frames were recorded");
+    let lonely_data =
+        frames.iter().filter(data).filter(|f| tipc_rs::wire::MediaAddr::from(f.src) == lonely_mac).count();
+    assert_eq!(lonely_data, 0, "no broadcast copy on a bearer without links");
 }
 
 /// The old link fails while a returning link synchs: the messages held on
