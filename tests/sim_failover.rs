@@ -481,15 +481,11 @@ fn a_failover_batch_in_progress_holds_the_failed_link() {
     assert_eq!(state(&mut net), Some(LinkState::Reset), "the batch is over: the link may come back");
 }
 
-/// The broadcast link moves to the other bearer when its bearer's links
-/// fail: multicasts sent over it while plane 0 is down still arrive.
-#[test]
-fn the_broadcast_link_follows_the_links() {
-    let mut net = SimNet::new(0xbca5);
-    net.add_plane(|_| {});
-    let ix = net.add_nodes(3);
-    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)));
-    let range = tipc_rs::wire::ServiceRange::single(ServiceType(7300), Instance(1));
+/// Binds `stype` on every node of `ix` but the first and opens a port on
+/// the first that multicasts over the broadcast link; returns that port
+/// and the range.
+fn multicast_setup(net: &mut SimNet, ix: &[usize], stype: u32) -> (PortId, tipc_rs::wire::ServiceRange) {
+    let range = tipc_rs::wire::ServiceRange::single(ServiceType(stype), Instance(1));
     for &i in &ix[1..] {
         let p = net.with(i, |c, _| c.open_port());
         net.with(i, |c, _| c.bind(p, range, Scope::Cluster)).expect("bind");
@@ -497,24 +493,55 @@ fn the_broadcast_link_follows_the_links() {
     let tx = net.with(ix[0], |c, _| c.open_port());
     net.with(ix[0], |c, _| c.set_mcast_method(tx, tipc_rs::McastMethod::Broadcast));
     net.run_for(Duration::from_secs(1));
+    (tx, range)
+}
+
+/// The broadcast link's counters: packets sent, retransmitted, in flight,
+/// in the backlog ([`tipc_rs::link::LinkLayer::bcast_stats`]).
+type BcastStats = (u64, u64, usize, usize);
+
+/// Node `ix[0]` multicasts 20 messages from `tx` to `range`, then 500 ms
+/// pass; asserts they went on the broadcast link and that every other node
+/// of `ix` got all 20. Returns the broadcast link's counters before and
+/// after.
+fn multicast_20(
+    net: &mut SimNet,
+    ix: &[usize],
+    tx: PortId,
+    range: tipc_rs::wire::ServiceRange,
+) -> (BcastStats, BcastStats) {
+    let before = net.core(ix[0]).link().bcast_stats();
+    for k in 0..20u8 {
+        net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
+            .expect("multicast");
+    }
+    net.run_for(Duration::from_millis(500));
+    let after = net.core(ix[0]).link().bcast_stats();
+    assert!(after.0 > before.0, "the multicasts went on the broadcast link");
+    for &i in &ix[1..] {
+        let got = net.take_events(i).into_iter().filter(|(_, e)| matches!(e, CoreEvent::Message(_))).count();
+        assert_eq!(got, 20, "node {i} got every multicast");
+    }
+    (before, after)
+}
+
+/// The broadcast link moves to the other bearer when its bearer's links
+/// fail: multicasts sent over it while plane 0 is down still arrive (over
+/// plane 1).
+#[test]
+fn the_broadcast_link_follows_the_links() {
+    let mut net = SimNet::new(0xbca5);
+    net.add_plane(|_| {});
+    let ix = net.add_nodes(3);
+    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)));
+    let (tx, range) = multicast_setup(&mut net, &ix, 7300);
     let now = net.now();
     net.cut_plane(0, now, now + Duration::from_secs(30));
     net.run_for(Duration::from_secs(3));
     for i in 0..3 {
         net.take_events(i);
     }
-    let (sent_before, _, _, _) = net.core(ix[0]).link().bcast_stats();
-    for k in 0..20u8 {
-        net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
-            .expect("multicast");
-    }
-    net.run_for(Duration::from_millis(500));
-    let (sent_after, _, _, _) = net.core(ix[0]).link().bcast_stats();
-    assert!(sent_after > sent_before, "the multicasts went on the broadcast link");
-    for &i in &ix[1..] {
-        let got = net.take_events(i).into_iter().filter(|(_, e)| matches!(e, CoreEvent::Message(_))).count();
-        assert_eq!(got, 20, "node {i} got every multicast over plane 1");
-    }
+    multicast_20(&mut net, &ix, tx, range);
 }
 
 /// A node whose peers sit on different bearers, no bearer reaching them
@@ -540,33 +567,15 @@ fn broadcasts_reach_peers_on_separate_bearers() {
         net.run_while(Duration::from_secs(30), |s| up(s, ix[0]) < 2 || up(s, ix[1]) < 1 || up(s, ix[2]) < 1),
         "node 0 links to node 1 on plane 0 and to node 2 on plane 1"
     );
-    let range = tipc_rs::wire::ServiceRange::single(ServiceType(7400), Instance(1));
-    for &i in &ix[1..] {
-        let p = net.with(i, |c, _| c.open_port());
-        net.with(i, |c, _| c.bind(p, range, Scope::Cluster)).expect("bind");
-    }
-    let tx = net.with(ix[0], |c, _| c.open_port());
-    net.with(ix[0], |c, _| c.set_mcast_method(tx, tipc_rs::McastMethod::Broadcast));
-    net.run_for(Duration::from_secs(1));
+    let (tx, range) = multicast_setup(&mut net, &ix, 7400);
     for i in 0..3 {
         net.take_events(i);
     }
     net.record_pcap(true);
-    let (sent_before, retx_before, _, _) = net.core(ix[0]).link().bcast_stats();
-    for k in 0..20u8 {
-        net.with(ix[0], |c, now| c.send(now, tx, Dest::Range(range), Bytes::from(vec![k; 8]), SendOpts::default()))
-            .expect("multicast");
-    }
-    net.run_for(Duration::from_millis(500));
-    let (sent_after, retx_after, in_flight, backlog) = net.core(ix[0]).link().bcast_stats();
-    assert!(sent_after > sent_before, "the multicasts went on the broadcast link");
+    let ((_, retx_before, _, _), (_, retx_after, in_flight, backlog)) = multicast_20(&mut net, &ix, tx, range);
     // a node the packets never reached would get them only when it asks
     // for them again
     assert_eq!(retx_after, retx_before, "every packet arrived the first time");
-    for &i in &ix[1..] {
-        let got = net.take_events(i).into_iter().filter(|(_, e)| matches!(e, CoreEvent::Message(_))).count();
-        assert_eq!(got, 20, "node {i} got every multicast");
-    }
     assert_eq!((in_flight, backlog), (0, 0), "both nodes acknowledged them all");
     let bearers = net.core(ix[0]).link().bearers();
     let lonely_mac = bearers.iter().find(|(id, _)| *id == lonely).map(|(_, b)| b.media).expect("plane 2 bearer");
