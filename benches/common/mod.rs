@@ -278,8 +278,9 @@ fn sink_results(
 /// sink's (frames/s, loss in per cent). A paced blast is clean when no sink
 /// lost more than 0.1 % and the slowest kept up (received at least 90 % of
 /// the pace). Starting from the unpaced rate of the slowest sink, the pace
-/// climbs by 25 % while blasts are clean, or falls by 15 % until one is (at
-/// most ten paced blasts). Returns the highest slowest-sink rate of the
+/// climbs by 25 % while blasts are clean (an unclean one is tried once more
+/// at the same pace before the climb stops), or falls by 15 % until one is
+/// clean (at most twelve paced blasts). Returns the highest slowest-sink rate of the
 /// blasts that lost nothing (0.0 if every one did).
 ///
 /// An unpaced blast into sinks that share their CPUs with the senders
@@ -291,19 +292,28 @@ pub fn lossless_rate(mut probe: impl FnMut(Option<f64>) -> Vec<(f64, f64)>) -> f
     let mut rate = slowest(&probe(None)).max(1000.0);
     let mut best = 0.0f64;
     let mut climbing = None;
-    for _ in 0..10 {
+    let mut retried = false;
+    for _ in 0..12 {
         let r = probe(Some(rate));
         let worst = r.iter().map(|x| x.1).fold(0.0, f64::max);
-        eprintln!("  paced at {rate:.0} frames/s: slowest sink {:.0}, worst loss {worst:.3} %", slowest(&r));
+        let behind = if slowest(&r) < 0.9 * rate { " (behind the pace)" } else { "" };
+        eprintln!("  paced at {rate:.0} frames/s: slowest sink {:.0}{behind}, worst loss {worst:.3} %", slowest(&r));
         if lossless(&r) {
             best = best.max(slowest(&r));
         }
         let clean = lossless(&r) && slowest(&r) >= 0.9 * rate;
         match (climbing, clean) {
             (None, c) => climbing = Some(c),
+            // one unclean blast while climbing may be the machine's noise:
+            // the same pace once more before giving up
+            (Some(true), false) if !retried => {
+                retried = true;
+                continue;
+            }
             (Some(true), false) | (Some(false), true) => break,
             _ => {}
         }
+        retried = false;
         rate *= if clean { 1.25 } else { 0.85 };
     }
     best
