@@ -384,12 +384,14 @@ fn main() {
             for (series, size) in [(&mut s_raw1500, 1500), (&mut s_raw1070, 1070), (&mut s_raw64, 64)] {
                 series.measure(|| raw_blast(&raw, a, b, &mac(RX0), size, secs, 0, 1));
             }
-            s_raw1070m.measure(|| raw_fanout(&raw, a, &[b], &mac(RX0), 1070, secs, 0, 1, "mmsg"));
+            let ring = RawBlast { bin: &raw, size: 1070, secs, tx_cpu: 0, rx_cpu: 1, rx: "ring" };
+            let mmsg = RawBlast { rx: "mmsg", ..ring };
+            s_raw1070m.measure(|| mmsg.fanout(a, &[b], &mac(RX0)));
             let sinks: Vec<&Netns> = (RX0..NODES).map(|i| lab.node(i)).collect();
             let all = "ff:ff:ff:ff:ff:ff";
-            s_fan4.measure(|| raw_fanout(&raw, a, &sinks[..4], all, 1070, secs, 0, 1, "ring"));
-            s_fan8.measure(|| raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "ring"));
-            s_fan8m.measure(|| raw_fanout(&raw, a, &sinks, all, 1070, secs, 0, 1, "mmsg"));
+            s_fan4.measure(|| ring.fanout(a, &sinks[..4], all));
+            s_fan8.measure(|| ring.fanout(a, &sinks, all));
+            s_fan8m.measure(|| mmsg.fanout(a, &sinks, all));
         }
         if want("rtt") {
             s_rtt.value(group_rtt(&socks[0], &socks[1], 10_000, 1000, (0, 0)));

@@ -184,9 +184,10 @@ fn main() {
     for run in 0..runs {
         eprintln!("round {} of {runs}", run + 1);
         if want("raw") {
-            let (a, u) = (lab.node(0), UNPINNED);
-            s_fanin.measure(|| lossless_fanin(&raw, &others, a, &mac0, 1070, probe_secs, u, u, "mmsg"));
-            s_fanout.measure(|| lossless_fanout(&raw, a, &others, 1070, probe_secs, u, u, "mmsg"));
+            let (u, node0) = (UNPINNED, lab.node(0));
+            let mmsg = RawBlast { bin: &raw, size: 1070, secs: probe_secs, tx_cpu: u, rx_cpu: u, rx: "mmsg" };
+            s_fanin.measure(|| mmsg.lossless_fanin(&others, node0, &mac0));
+            s_fanout.measure(|| mmsg.lossless_fanout(node0, &others));
         }
         if want("in") {
             s_in.push(direction(&socks, &all, &[0], true, secs));

@@ -64,7 +64,7 @@ pub fn raw_blast(
     tx_cpu: usize,
     rx_cpu: usize,
 ) -> f64 {
-    raw_fanout(bin, a, &[b], dst, size, secs, tx_cpu, rx_cpu, "ring")
+    RawBlast { bin, size, secs, tx_cpu, rx_cpu, rx: "ring" }.fanout(a, &[b], dst)
 }
 
 /// The service the connection benches bind (instances per measurement).
@@ -196,80 +196,89 @@ pub fn arg(name: &str) -> Option<String> {
     a.iter().position(|x| x == name).and_then(|i| a.get(i + 1).cloned())
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Raw fan-out: one blast to `dst` (sendmmsg with QDISC_BYPASS on
-/// `tx_cpu`; the broadcast address reaches every sink) received at once
-/// by a sink in each of `sinks` (all on `rx_cpu`), each reading with
-/// `rx`: `ring` (a TPACKET_V3 ring, woken once per block) or `mmsg`
-/// (`recvmmsg`, woken per frame while it sleeps, as a stack reading its
-/// socket is). With the broadcast address, the physical limit of a
-/// broadcast on this segment. Returns the slowest sink's frames/s.
-pub fn raw_fanout(
-    bin: &Path,
-    a: &Netns,
-    sinks: &[&Netns],
-    dst: &str,
-    size: usize,
-    secs: u32,
-    tx_cpu: usize,
-    rx_cpu: usize,
-    rx: &str,
-) -> f64 {
-    let blasts = [(a, dst, None)];
-    sink_results(bin, &blasts, sinks, size, secs, tx_cpu, rx_cpu, rx).iter().map(|r| r.0).fold(f64::INFINITY, f64::min)
+/// How a raw measurement blasts and counts: the probe `bin`, the frame
+/// `size` (bytes, with the Ethernet header), the blast's length `secs`,
+/// the CPU of the blasters and of the sinks (or [`UNPINNED`]), and how
+/// each sink reads, `rx`: `ring` (a TPACKET_V3 ring, woken once per block)
+/// or `mmsg` (`recvmmsg`, woken per frame while it sleeps, as a stack
+/// reading its socket is).
+#[derive(Clone, Copy)]
+pub struct RawBlast<'a> {
+    pub bin: &'a Path,
+    pub size: usize,
+    pub secs: u32,
+    pub tx_cpu: usize,
+    pub rx_cpu: usize,
+    pub rx: &'a str,
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Runs a blast from each `(node, destination MAC, frames/s or None for
-/// as fast as possible)` of `blasts` at once, counted by a sink in each of
-/// `sinks` (see [`raw_fanout`]) that counts every blast; returns each
-/// sink's (frames/s, loss in per cent, -1 when its count is unknown).
-fn sink_results(
-    bin: &Path,
-    blasts: &[(&Netns, &str, Option<f64>)],
-    sinks: &[&Netns],
-    size: usize,
-    secs: u32,
-    tx_cpu: usize,
-    rx_cpu: usize,
-    rx: &str,
-) -> Vec<(f64, f64)> {
-    let runs = blasts.len().to_string();
-    let procs: Vec<_> = sinks
-        .iter()
-        .map(|b| {
-            in_ns(b, rx_cpu, bin, &["sink", "-i", NODE_IF, "--rx", rx, "--idle-ms", "1500", "--runs", &runs])
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("sink")
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let (size, secs) = (size.to_string(), secs.to_string());
-    let senders: Vec<_> = blasts
-        .iter()
-        .map(|(a, dst, rate)| {
-            let mut args = vec!["blast", "-i", NODE_IF, "--dst", dst, "-s", &size, "-t", &secs, "--bypass"];
-            let rate = rate.map(|r| format!("{r:.0}"));
-            if let Some(r) = &rate {
-                // small batches keep a paced blast smooth
-                args.extend(["--rate", r, "--batch", "8"]);
-            }
-            in_ns(a, tx_cpu, bin, &args).stdout(Stdio::null()).spawn().expect("blast")
-        })
-        .collect();
-    for mut b in senders {
-        let _ = b.wait();
+impl RawBlast<'_> {
+    /// Raw fan-out: one blast from `a` to `dst` (sendmmsg with
+    /// QDISC_BYPASS; the broadcast address reaches every sink) received at
+    /// once by a sink in each of `sinks`. With the broadcast address, the
+    /// physical limit of a broadcast on this segment. Returns the slowest
+    /// sink's frames/s.
+    pub fn fanout(&self, a: &Netns, sinks: &[&Netns], dst: &str) -> f64 {
+        self.sink_results(&[(a, dst, None)], sinks).iter().map(|r| r.0).fold(f64::INFINITY, f64::min)
     }
-    procs
-        .into_iter()
-        .map(|p| {
-            let out = p.wait_with_output().expect("sink output");
-            let s = String::from_utf8_lossy(&out.stdout);
-            let fps = field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"));
-            (fps, field(&s, "loss_pct").unwrap_or(-1.0))
+
+    /// [`lossless_rate`] of a fan-out: blasts from `a` to the broadcast
+    /// address, a sink on each of `sinks`.
+    pub fn lossless_fanout(&self, a: &Netns, sinks: &[&Netns]) -> f64 {
+        lossless_rate(|rate| self.sink_results(&[(a, "ff:ff:ff:ff:ff:ff", rate)], sinks))
+    }
+
+    /// [`lossless_rate`] of a fan-in: a blast from each of `senders` at
+    /// once (each at its share of the rate) to `dst`, the MAC of `sink`,
+    /// counted there together.
+    pub fn lossless_fanin(&self, senders: &[&Netns], sink: &Netns, dst: &str) -> f64 {
+        lossless_rate(|rate| {
+            let share = rate.map(|r| r / senders.len() as f64);
+            let blasts: Vec<_> = senders.iter().map(|a| (*a, dst, share)).collect();
+            self.sink_results(&blasts, &[sink])
         })
-        .collect()
+    }
+
+    /// Runs a blast from each `(node, destination MAC, frames/s or None
+    /// for as fast as possible)` of `blasts` at once, counted by a sink in
+    /// each of `sinks` that counts every blast; returns each sink's
+    /// (frames/s, loss in per cent, -1 when its count is unknown).
+    fn sink_results(&self, blasts: &[(&Netns, &str, Option<f64>)], sinks: &[&Netns]) -> Vec<(f64, f64)> {
+        let runs = blasts.len().to_string();
+        let procs: Vec<_> = sinks
+            .iter()
+            .map(|b| {
+                let args = ["sink", "-i", NODE_IF, "--rx", self.rx, "--idle-ms", "1500", "--runs", &runs];
+                in_ns(b, self.rx_cpu, self.bin, &args).stdout(Stdio::piped()).spawn().expect("sink")
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let (size, secs) = (self.size.to_string(), self.secs.to_string());
+        let senders: Vec<_> = blasts
+            .iter()
+            .map(|(a, dst, rate)| {
+                let mut args = vec!["blast", "-i", NODE_IF, "--dst", dst, "-s", &size, "-t", &secs, "--bypass"];
+                let rate = rate.map(|r| format!("{r:.0}"));
+                if let Some(r) = &rate {
+                    // small batches keep a paced blast smooth
+                    args.extend(["--rate", r, "--batch", "8"]);
+                }
+                in_ns(a, self.tx_cpu, self.bin, &args).stdout(Stdio::null()).spawn().expect("blast")
+            })
+            .collect();
+        for mut b in senders {
+            let _ = b.wait();
+        }
+        procs
+            .into_iter()
+            .map(|p| {
+                let out = p.wait_with_output().expect("sink output");
+                let s = String::from_utf8_lossy(&out.stdout);
+                let fps = field(&s, "rx_fps").unwrap_or_else(|| panic!("rawlimit sink said: {s}"));
+                (fps, field(&s, "loss_pct").unwrap_or(-1.0))
+            })
+            .collect()
+    }
 }
 
 /// The highest rate a raw path carries without loss, searched with paced
@@ -317,44 +326,6 @@ pub fn lossless_rate(mut probe: impl FnMut(Option<f64>) -> Vec<(f64, f64)>) -> f
         rate *= if clean { 1.25 } else { 0.85 };
     }
     best
-}
-
-#[allow(clippy::too_many_arguments)]
-/// [`lossless_rate`] of a fan-out: one blast from `a` to the broadcast
-/// address, a sink on each of `sinks` reading with `rx`.
-pub fn lossless_fanout(
-    bin: &Path,
-    a: &Netns,
-    sinks: &[&Netns],
-    size: usize,
-    secs: u32,
-    tx_cpu: usize,
-    rx_cpu: usize,
-    rx: &str,
-) -> f64 {
-    lossless_rate(|rate| sink_results(bin, &[(a, "ff:ff:ff:ff:ff:ff", rate)], sinks, size, secs, tx_cpu, rx_cpu, rx))
-}
-
-#[allow(clippy::too_many_arguments)]
-/// [`lossless_rate`] of a fan-in: a blast from each of `senders` at once
-/// (each at its share of the rate) to `dst`, the MAC of `sink`, counted
-/// there together.
-pub fn lossless_fanin(
-    bin: &Path,
-    senders: &[&Netns],
-    sink: &Netns,
-    dst: &str,
-    size: usize,
-    secs: u32,
-    tx_cpu: usize,
-    rx_cpu: usize,
-    rx: &str,
-) -> f64 {
-    lossless_rate(|rate| {
-        let share = rate.map(|r| r / senders.len() as f64);
-        let blasts: Vec<_> = senders.iter().map(|a| (*a, dst, share)).collect();
-        sink_results(bin, &blasts, &[sink], size, secs, tx_cpu, rx_cpu, rx)
-    })
 }
 
 /// Compiles the ZeroMQ probe `benches/peers/zmqprobe.c` against libzmq

@@ -516,9 +516,8 @@ struct tally {
 	long foreign;          /* DATA frames of other runs */
 	uint64_t first_ns;     /* receive time of the first / last counted frame */
 	uint64_t last_ns;
-	long long sent;        /* sum of the ENDs' counts, -1 until all arrived */
-	long long sent_sum;
-	int ended;
+	long long sent;        /* sum of the counted runs' END counts so far */
+	int ended;             /* every counted run's END arrived */
 };
 
 /* The index of `run` among the runs counted, latching it while fewer than
@@ -557,12 +556,9 @@ static void tally_frame(struct tally *t, const uint8_t *f, size_t have, size_t w
 		if (i < 0 || t->end_seen[i])
 			return;
 		t->end_seen[i] = 1;
-		t->sent_sum += pr.count > (uint64_t)(LLONG_MAX / MAX_RUNS) ? LLONG_MAX / MAX_RUNS
-									    : (long long)pr.count;
-		if (++t->ends == t->want_runs) {
-			t->sent = t->sent_sum;
-			t->ended = 1;
-		}
+		t->sent += pr.count > (uint64_t)(LLONG_MAX / MAX_RUNS) ? LLONG_MAX / MAX_RUNS
+								       : (long long)pr.count;
+		t->ended = ++t->ends == t->want_runs;
 	}
 }
 
@@ -714,7 +710,7 @@ static void sink_mmsg(struct port *p, const struct options *o, struct tally *t,
 static int run_sink(const struct options *o)
 {
 	struct port p;
-	struct tally t = { .sent = -1, .want_runs = (int)o->runs };
+	struct tally t = { .want_runs = (int)o->runs };
 	unsigned kdrops = 0;
 
 	port_open(&p, o->ifname);
@@ -726,13 +722,14 @@ static int run_sink(const struct options *o)
 	double window = t.frames > 1 ? (double)(t.last_ns - t.first_ns) / 1e9 : 0;
 	double fps = window > 0 ? (double)(t.frames - 1) / window : 0;
 	double mbps = window > 0 ? (double)t.bytes * 8 / window / 1e6 : 0;
-	long long lost = t.sent >= 0 ? t.sent - t.frames : -1;
-	double loss_pct = t.sent > 0 ? 100.0 * (double)lost / (double)t.sent : -1;
+	long long sent = t.ended ? t.sent : -1; /* unknown until every END came */
+	long long lost = sent >= 0 ? sent - t.frames : -1;
+	double loss_pct = sent > 0 ? 100.0 * (double)lost / (double)sent : -1;
 	printf("sink if=%s rx=%s rx_frames=%ld rx_bytes=%llu window_s=%.4f rx_fps=%.0f "
 	       "rx_mbps=%.1f tx_count=%lld lost=%lld loss_pct=%.3f foreign=%ld kdrops=%u "
 	       "ended=%s\n",
 	       o->ifname, o->rx_ring ? "ring" : "mmsg", t.frames, (unsigned long long)t.bytes, window,
-	       fps, mbps, t.sent, lost, loss_pct, t.foreign, kdrops,
+	       fps, mbps, sent, lost, loss_pct, t.foreign, kdrops,
 	       t.ended ? "end" : interrupted ? "signal" : t.frames ? "idle" : "nothing");
 	fflush(stdout);
 	return t.ended ? 0 : 1;
@@ -876,6 +873,15 @@ static long num_arg(const char *opt, const char *s, long lo, long hi)
 	return v;
 }
 
+static double real_arg(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v >= lo && v <= hi))
+		fatal("%s wants a number in %g..%g, not '%s'", opt, lo, hi, s);
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {
@@ -932,13 +938,7 @@ int main(int argc, char **argv)
 		case 's': o.size = num_arg("-s", optarg, FRAME_MIN, FRAME_MAX); break;
 		case 'n': o.rounds = num_arg("-n", optarg, 1, 100000000); break;
 		case 'w': o.warmup = num_arg("-w", optarg, 0, 100000000); break;
-		case 't': {
-			char *end;
-			o.secs = strtod(optarg, &end);
-			if (end == optarg || *end || !(o.secs > 0 && o.secs <= 3600))
-				fatal("-t wants seconds in (0, 3600], not '%s'", optarg);
-			break;
-		}
+		case 't': o.secs = real_arg("-t", optarg, 1e-3, 3600); break;
 		case OPT_STOP: o.stop = 1; break;
 		case OPT_BUSY: o.busy = 1; break;
 		case OPT_DST: o.dst = optarg; break;
@@ -958,13 +958,7 @@ int main(int argc, char **argv)
 		case OPT_BYPASS: o.bypass = 1; break;
 		case OPT_BATCH: o.batch = num_arg("--batch", optarg, 1, 1024); break;
 		case OPT_RUNS: o.runs = num_arg("--runs", optarg, 1, MAX_RUNS); break;
-		case OPT_RATE: {
-			char *end;
-			o.rate = strtod(optarg, &end);
-			if (end == optarg || *end || !(o.rate >= 1 && o.rate <= 1e8))
-				fatal("--rate wants frames/s in [1, 1e8], not '%s'", optarg);
-			break;
-		}
+		case OPT_RATE: o.rate = real_arg("--rate", optarg, 1, 1e8); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
