@@ -295,13 +295,14 @@ impl LinkLayer {
     /// Picks the bearers of the broadcast link: the primary bearer
     /// ([`primary_of`]) alone, or, when no bearer has links to every node,
     /// each bearer with a link to any, a copy of every packet on each
-    /// (net/tipc/bcast.c `tipc_bcbase_xmit`).
+    /// (net/tipc/bcast.c `tipc_bcbase_xmit`). The nodes up are the
+    /// broadcast link's destinations (link.c `tipc_link_bc_peers`).
     fn update_primary(&mut self) {
         let reach: Vec<(u8, usize)> = (0..MAX_BEARERS as u8)
             .filter(|&id| self.disc.bearer(id).is_some())
             .map(|id| (id, self.peers.reached_by(id)))
             .collect();
-        self.bcs.bearers = match primary_of(self.disc.addr, &reach, self.peers.reached()) {
+        self.bcs.bearers = match primary_of(self.disc.addr, &reach, self.up_count()) {
             Some(b) => vec![b],
             None => reach.iter().filter(|&&(_, n)| n > 0).map(|&(id, _)| id).collect(),
         };

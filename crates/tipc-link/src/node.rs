@@ -440,11 +440,6 @@ impl Peers {
     pub fn any_link_up(&self, bearer: Option<u8>) -> bool {
         self.map.values().any(|p| p.endpoints().any(|(b, e)| bearer.is_none_or(|x| x == b) && e.link.is_up()))
     }
-    /// How many nodes have an up link on any bearer (the broadcast link's
-    /// destinations, net/tipc/link.c `tipc_link_bc_peers`).
-    pub fn reached(&self) -> usize {
-        self.map.values().filter(|p| p.any_link_up()).count()
-    }
     /// How many nodes have an up link on `bearer`.
     pub fn reached_by(&self, bearer: u8) -> usize {
         self.map.values().filter(|p| p.end(bearer).is_some_and(|e| e.link.is_up())).count()
