@@ -168,10 +168,8 @@ impl Link {
         window: u16,
         session: u16,
     ) -> Link {
-        let window = window.clamp(16, RCV_WINDOW);
-        let w = usize::from(window);
         let sys_limit = (65535 / (mtu / 20).max(1)).max(100);
-        Link {
+        let mut link = Link {
             own_addr,
             peer_addr,
             peer_caps,
@@ -197,11 +195,12 @@ impl Link {
             last_now: Instant::ZERO,
             last_rx: Instant::ZERO,
             snd_nxt: SeqNo(1),
-            window,
+            // both set by set_window below, the only place that derives them
+            window: 0,
             transmq: VecDeque::new(),
             backlog: VecDeque::new(),
             backlog_len: [0; 5],
-            limits: [w * 2, w * 4, w * 6, w * 8, sys_limit],
+            limits: [0, 0, 0, 0, sys_limit],
             congested: false,
             rcv_nxt: SeqNo(1),
             deferred: VecDeque::new(),
@@ -209,7 +208,9 @@ impl Link {
             rcv_unacked: 0,
             reasm: Reassembler::new(),
             stats: LinkStats::default(),
-        }
+        };
+        link.set_window(window);
+        link
     }
 
     pub fn is_up(&self) -> bool {
