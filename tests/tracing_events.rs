@@ -115,6 +115,17 @@ fn links_members_names_and_dropped_frames_are_traced_in_their_nodes_span() {
     let down = out.wait_for(&["link down", &format!("tipc_node{{node={ida}}}"), &format!("peer={addr_b}"), "reason="]);
     assert!(down.contains("WARN"), "{down}");
     out.wait_for(&["node down", &format!("peer={addr_b}")]);
+    // the node's state changes are told with the link's change that made
+    // them (one link to b here): next to it in a's own events, once each
+    let text = out.text();
+    let own: Vec<&str> = text.lines().filter(|l| l.contains(&format!("tipc_node{{node={ida}}}"))).collect();
+    for (link, node) in [("link up", "node up"), ("link down", "node down")] {
+        let told = |l: &&str, what: &str| l.contains(what) && l.contains(&format!("peer={addr_b}"));
+        let at: Vec<usize> = (0..own.len()).filter(|&i| told(&own[i], link)).collect();
+        assert_eq!(at.len(), 1, "one {link} for b in a's events: {own:#?}");
+        assert!(own.get(at[0] + 1).is_some_and(|l| told(l, node)), "{node} right after {link}: {own:#?}");
+        assert_eq!(own.iter().filter(|l| told(l, node)).count(), 1, "one {node} for b: {own:#?}");
+    }
     drop(ga);
     a.shutdown();
 }

@@ -798,6 +798,20 @@ fn window_and_system_backlog_limits() {
     assert_eq!(tiny.limits[4], 65535);
 }
 
+/// A window set at run time moves the four user backlogs with it (2, 4, 6
+/// and 8 windows) and clamps as the constructor does; the system backlog
+/// follows the MTU only.
+#[test]
+fn a_window_set_later_moves_the_backlog_limits() {
+    let mut l = Link::new(NodeAddr(1), NodeAddr(2), 0, 0, "e", 1500, MS(1500), 50, 1);
+    l.set_window(300);
+    assert_eq!((l.window, l.limits), (300, [600, 1200, 1800, 2400, 873]));
+    l.set_window(3);
+    assert_eq!((l.window, l.limits), (16, [32, 64, 96, 128, 873]));
+    l.set_window(u16::MAX);
+    assert_eq!(l.window, RCV_WINDOW);
+}
+
 /// An establishing link sends ACTIVATE on every tick; a data packet
 /// brings it up (and is dropped, to come again); a link that is down
 /// ignores data.
@@ -1031,4 +1045,58 @@ fn ticks_probe_a_silent_peer_and_an_open_gap() {
         assert_eq!(st.len(), 1, "{why}");
         assert!(st[0].probe, "{why}: a probe");
     }
+}
+
+/// Text written by a `tracing_subscriber::fmt` subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Operators see a link's congestion and its retransmissions on a NACK as
+/// debug events: one "link congested" when the backlog first refuses a
+/// send (not one per refusal), and one "retransmitted" line per NACK that
+/// moved packets, with their count (none for a NACK inside the 1 ms
+/// hold-off, which moves nothing).
+#[test]
+fn congestion_and_nack_retransmissions_are_traced_once_each() {
+    let text = Captured::default();
+    let w = text.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || w.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let (mut a, mut b, now) = pair();
+        let mut out = Vec::new();
+        for i in 0..20 {
+            a.send(data(Importance::Low, 10, i), &bc(), &mut out).expect("sent");
+        }
+        out.remove(0);
+        let nacks = feed(&mut b, now, out).out;
+        assert_eq!(feed(&mut a, now, nacks.clone()).out.len(), 1, "one retransmission");
+        assert!(feed(&mut a, now + Duration::from_micros(999), nacks).out.is_empty(), "held off");
+        let mut refused = 0;
+        for i in 0..200 {
+            if a.send(data(Importance::Low, 1100, i), &bc(), &mut Vec::new()).is_err() {
+                refused += 1;
+            }
+        }
+        assert!(refused > 2 && a.is_congested(), "{refused} refused");
+    });
+    let text = String::from_utf8(text.0.lock().expect("capture").clone()).expect("utf-8");
+    let retransmitted: Vec<&str> = text.lines().filter(|l| l.contains("retransmitted on the peer's NACK")).collect();
+    assert_eq!(retransmitted.len(), 1, "{text}");
+    assert!(retransmitted[0].contains("packets=1") && retransmitted[0].contains("DEBUG"), "{text}");
+    assert_eq!(text.matches("link congested").count(), 1, "{text}");
 }
