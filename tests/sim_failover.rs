@@ -589,6 +589,43 @@ fn broadcasts_reach_peers_on_separate_bearers() {
     assert_eq!(lonely_data, 0, "no broadcast copy on a bearer without links");
 }
 
+/// When every bearer reaches every node, the broadcast link sends on one
+/// bearer only, the primary the kernel picks (net/tipc/bcast.c
+/// `tipc_bcbase_select_primary`): the first whose id differs in parity
+/// from our address, else the last. Three nodes on two planes: node 0's
+/// broadcast packets all go on that plane, none on the other, and arrive
+/// the first time.
+#[test]
+fn with_every_bearer_reaching_all_broadcasts_take_the_primary_alone() {
+    let mut net = SimNet::new(0xbca7);
+    net.add_plane(|_| {});
+    let ix = net.add_nodes(3);
+    assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)), "two links per pair");
+    let (tx, range) = multicast_setup(&mut net, &ix, 7500);
+    for i in 0..3 {
+        net.take_events(i);
+    }
+    net.record_pcap(true);
+    let ((_, retx_before, _, _), (_, retx_after, _, _)) = multicast_20(&mut net, &ix, tx, range);
+    assert_eq!(retx_after, retx_before, "every packet arrived the first time");
+    let own = net.core(ix[0]).address().expect("node 0's address").0;
+    let primary = u8::from(own & 1 == 0);
+    let bearers = net.core(ix[0]).link().bearers();
+    let plane_of = |f: &tipc_rs::wire::EthFrame| {
+        bearers.iter().find(|(_, b)| b.media == tipc_rs::wire::MediaAddr::from(f.src)).map(|(id, _)| *id)
+    };
+    let frames = net.take_frames(ix[0]).expect("recording");
+    let mut per_plane = [0usize; 2];
+    for f in frames.iter().filter(|f| {
+        f.dst == tipc_rs::wire::MacAddr::BROADCAST
+            && tipc_rs::wire::UncheckedHeader::new(&f.payload[..]).user() != tipc_rs::wire::User::LinkConfig
+    }) {
+        per_plane[usize::from(plane_of(f).expect("a frame from one of node 0's bearers"))] += 1;
+    }
+    assert!(per_plane[usize::from(primary)] >= 20, "the primary (plane {primary}) carries them: {per_plane:?}");
+    assert_eq!(per_plane[usize::from(1 - primary)], 0, "no copy on the other plane: {per_plane:?}");
+}
+
 /// The old link fails while a returning link synchs: the messages held on
 /// the new link wait until the old link's failover has brought everything
 /// it had (its batch comes after them on the new link), so a socket that
