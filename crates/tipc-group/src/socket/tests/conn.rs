@@ -435,6 +435,12 @@ fn a_full_listen_queue_turns_requests_away_with_overload() {
         .collect();
     assert_eq!(refused, vec![&ports[LISTEN_BACKLOG]]);
     assert_eq!(conn_events(&net.take(1), lp).len(), LISTEN_BACKLOG);
+    // the count a listener's readiness is computed from: every request
+    // waiting, one fewer per accept, none on a socket that does not listen
+    assert_eq!(net.nodes[1].layer.pending_requests(lp), LISTEN_BACKLOG);
+    accept(&mut net, 1, lp).expect("accept");
+    assert_eq!(net.nodes[1].layer.pending_requests(lp), LISTEN_BACKLOG - 1);
+    assert_eq!(net.nodes[0].layer.pending_requests(ports[0]), 0);
 }
 
 /// A connection message from `from` (node `i`'s port) to `to`, as a
