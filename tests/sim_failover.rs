@@ -525,6 +525,35 @@ fn multicast_20(
     (before, after)
 }
 
+/// Sets up multicast to service type `stype` ([`multicast_setup`]), then
+/// records node `ix[0]`'s frames while it sends 20 multicasts
+/// ([`multicast_20`]); returns the broadcast link's counters before and
+/// after, and how many broadcast-link frames (broadcast address, not
+/// discovery) left on each of node `ix[0]`'s bearers, by bearer id.
+fn recorded_multicast_20(
+    net: &mut SimNet,
+    ix: &[usize],
+    stype: u32,
+) -> (BcastStats, BcastStats, [usize; tipc_rs::link::MAX_BEARERS]) {
+    let (tx, range) = multicast_setup(net, ix, stype);
+    for &i in ix {
+        net.take_events(i);
+    }
+    net.record_pcap(true);
+    let (before, after) = multicast_20(net, ix, tx, range);
+    let bearers = net.core(ix[0]).link().bearers();
+    let mut per_bearer = [0; tipc_rs::link::MAX_BEARERS];
+    for f in net.take_frames(ix[0]).expect("recording") {
+        let user = tipc_rs::wire::UncheckedHeader::new(&f.payload[..]).user();
+        if f.dst == tipc_rs::wire::MacAddr::BROADCAST && user != tipc_rs::wire::User::LinkConfig {
+            let from = tipc_rs::wire::MediaAddr::from(f.src);
+            let (id, _) = bearers.iter().find(|(_, b)| b.media == from).expect("a frame from one of node 0's bearers");
+            per_bearer[usize::from(*id)] += 1;
+        }
+    }
+    (before, after, per_bearer)
+}
+
 /// The broadcast link moves to the other bearer when its bearer's links
 /// fail: multicasts sent over it while plane 0 is down still arrive (over
 /// plane 1).
@@ -567,26 +596,13 @@ fn broadcasts_reach_peers_on_separate_bearers() {
         net.run_while(Duration::from_secs(30), |s| up(s, ix[0]) < 2 || up(s, ix[1]) < 1 || up(s, ix[2]) < 1),
         "node 0 links to node 1 on plane 0 and to node 2 on plane 1"
     );
-    let (tx, range) = multicast_setup(&mut net, &ix, 7400);
-    for i in 0..3 {
-        net.take_events(i);
-    }
-    net.record_pcap(true);
-    let ((_, retx_before, _, _), (_, retx_after, in_flight, backlog)) = multicast_20(&mut net, &ix, tx, range);
+    let (before, after, per_bearer) = recorded_multicast_20(&mut net, &ix, 7400);
     // a node the packets never reached would get them only when it asks
     // for them again
-    assert_eq!(retx_after, retx_before, "every packet arrived the first time");
-    assert_eq!((in_flight, backlog), (0, 0), "both nodes acknowledged them all");
-    let bearers = net.core(ix[0]).link().bearers();
-    let lonely_mac = bearers.iter().find(|(id, _)| *id == lonely).map(|(_, b)| b.media).expect("plane 2 bearer");
-    let frames = net.take_frames(ix[0]).expect("recording");
-    let data = |f: &&tipc_rs::wire::EthFrame| {
-        tipc_rs::wire::UncheckedHeader::new(&f.payload[..]).user() != tipc_rs::wire::User::LinkConfig
-    };
-    assert!(frames.iter().filter(data).count() >= 20, "node 0's frames were recorded");
-    let lonely_data =
-        frames.iter().filter(data).filter(|f| tipc_rs::wire::MediaAddr::from(f.src) == lonely_mac).count();
-    assert_eq!(lonely_data, 0, "no broadcast copy on a bearer without links");
+    assert_eq!(after.1, before.1, "every packet arrived the first time");
+    assert_eq!((after.2, after.3), (0, 0), "both nodes acknowledged them all");
+    assert!(per_bearer[0] >= 20 && per_bearer[1] >= 20, "a copy on each bearer with a link: {per_bearer:?}");
+    assert_eq!(per_bearer[usize::from(lonely)], 0, "no broadcast copy on a bearer without links");
 }
 
 /// When every bearer reaches every node, the broadcast link sends on one
@@ -601,29 +617,12 @@ fn with_every_bearer_reaching_all_broadcasts_take_the_primary_alone() {
     net.add_plane(|_| {});
     let ix = net.add_nodes(3);
     assert!(net.run_while(Duration::from_secs(30), |s| !all_links_up(s)), "two links per pair");
-    let (tx, range) = multicast_setup(&mut net, &ix, 7500);
-    for i in 0..3 {
-        net.take_events(i);
-    }
-    net.record_pcap(true);
-    let ((_, retx_before, _, _), (_, retx_after, _, _)) = multicast_20(&mut net, &ix, tx, range);
-    assert_eq!(retx_after, retx_before, "every packet arrived the first time");
+    let (before, after, per_plane) = recorded_multicast_20(&mut net, &ix, 7500);
+    assert_eq!(after.1, before.1, "every packet arrived the first time");
     let own = net.core(ix[0]).address().expect("node 0's address").0;
-    let primary = u8::from(own & 1 == 0);
-    let bearers = net.core(ix[0]).link().bearers();
-    let plane_of = |f: &tipc_rs::wire::EthFrame| {
-        bearers.iter().find(|(_, b)| b.media == tipc_rs::wire::MediaAddr::from(f.src)).map(|(id, _)| *id)
-    };
-    let frames = net.take_frames(ix[0]).expect("recording");
-    let mut per_plane = [0usize; 2];
-    for f in frames.iter().filter(|f| {
-        f.dst == tipc_rs::wire::MacAddr::BROADCAST
-            && tipc_rs::wire::UncheckedHeader::new(&f.payload[..]).user() != tipc_rs::wire::User::LinkConfig
-    }) {
-        per_plane[usize::from(plane_of(f).expect("a frame from one of node 0's bearers"))] += 1;
-    }
-    assert!(per_plane[usize::from(primary)] >= 20, "the primary (plane {primary}) carries them: {per_plane:?}");
-    assert_eq!(per_plane[usize::from(1 - primary)], 0, "no copy on the other plane: {per_plane:?}");
+    let primary = usize::from(own & 1 == 0);
+    assert!(per_plane[primary] >= 20, "the primary (plane {primary}) carries them: {per_plane:?}");
+    assert_eq!(per_plane[1 - primary], 0, "no copy on the other plane: {per_plane:?}");
 }
 
 /// The old link fails while a returning link synchs: the messages held on
